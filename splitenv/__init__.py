@@ -1,0 +1,28 @@
+"""splitenv: a testbed for scheduling split-learning LoRA fine-tuning over wireless edge networks.
+
+The analytical cost engine (:mod:`splitenv.model`), scenario presets and seeded
+state sampling (:mod:`splitenv.scenarios`) need only numpy, scipy and pyyaml.
+"""
+
+from splitenv._fields import ConfigError
+from splitenv.config import Scenario
+from splitenv.model import Decision, DecisionError, Evaluation, State, evaluate, evaluate_batch
+from splitenv.scenarios import StateSampler, list_scenarios, load_scenario, sample_state
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Decision",
+    "DecisionError",
+    "Evaluation",
+    "Scenario",
+    "State",
+    "StateSampler",
+    "__version__",
+    "evaluate",
+    "evaluate_batch",
+    "list_scenarios",
+    "load_scenario",
+    "sample_state",
+]

@@ -1,0 +1,22 @@
+"""The analytical cost model: pure functions of (scenario, state, decision) -> costs.
+
+No randomness and no gym types live here; see :mod:`splitenv.scenarios` for
+sampling states and :mod:`splitenv.env` for the environment.
+"""
+
+from splitenv.model.engine import Evaluation, block_costs, card_bounds, evaluate, evaluate_batch
+from splitenv.model.types import Decision, DecisionError, State, StateError, complete, enabled_fields
+
+__all__ = [
+    "Decision",
+    "DecisionError",
+    "Evaluation",
+    "State",
+    "StateError",
+    "block_costs",
+    "card_bounds",
+    "complete",
+    "enabled_fields",
+    "evaluate",
+    "evaluate_batch",
+]

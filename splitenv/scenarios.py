@@ -1,0 +1,175 @@
+"""Scenario presets and seeded sampling of states and traces.
+
+Presets are YAML files in ``configs/`` (one per paper and more), loaded into a
+:class:`~splitenv.config.Scenario`. States are sampled from one integer seed:
+what stays fixed over an episode (positions, shadowing, memory, data sizes)
+comes from the seed alone, and what changes every epoch (block fading, device
+compute, CARD's channel state per round) from ``(seed, round, epoch)``. Any
+state of a trace can therefore be rebuilt on its own, in any process, in any
+order, and every solver sees the identical trace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from splitenv._fields import ConfigError
+from splitenv.config import Scenario
+from splitenv.model import channel
+from splitenv.model.types import State
+
+_STREAM_STATIC, _STREAM_EPOCH, _STREAM_ROUND = 0, 1, 2
+
+
+def config_dirs() -> list[Path]:
+    """Folders searched for presets: $SPLITENV_CONFIGS, then the project's configs/ (source or installed)."""
+    dirs = []
+    if os.environ.get("SPLITENV_CONFIGS"):
+        dirs.append(Path(os.environ["SPLITENV_CONFIGS"]))
+    here = Path(__file__).resolve().parent
+    dirs += [here.parent / "configs", here / "presets"]
+    return [d for d in dirs if d.is_dir()]
+
+
+def list_scenarios() -> list[str]:
+    """Names of all presets, sorted."""
+    names = {p.stem for d in config_dirs() for p in d.glob("*.yaml") if not p.stem.startswith("_")}
+    return sorted(names)
+
+
+def load_scenario(
+    name_or_path: str | os.PathLike[str] | Scenario, overrides: Mapping[str, Any] | None = None
+) -> Scenario:
+    """Load a preset by name (``"scct"``) or YAML path, then apply dotted overrides.
+
+    Raises:
+        ConfigError: unknown preset (the message lists the known ones), or an invalid field.
+    """
+    if isinstance(name_or_path, Scenario):
+        scn = name_or_path
+    else:
+        path = Path(name_or_path)
+        if path.suffix not in (".yaml", ".yml"):
+            found = [d / f"{path.name.lower()}.yaml" for d in config_dirs()]
+            found = [p for p in found if p.is_file()]
+            if not found:
+                raise ConfigError(
+                    f"unknown scenario {str(name_or_path)!r}; known scenarios: {', '.join(list_scenarios())}"
+                )
+            path = found[0]
+        elif not path.is_file():
+            raise ConfigError(f"scenario file {str(path)!r} does not exist")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a scenario must be a mapping of sections")
+        scn = Scenario.from_dict(data)
+    return scn.with_overrides(overrides) if overrides else scn
+
+
+class StateSampler:
+    """Seeded states of one episode of a scenario.
+
+    Args:
+        scenario: the scenario.
+        seed: the episode's seed; the same seed gives the same states everywhere.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int) -> None:
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed = {seed!r} must be a non-negative integer")
+        self.scenario = scenario
+        self.seed = int(seed)
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
+
+    @cached_property
+    def statics(self) -> dict[str, np.ndarray]:
+        """Per-episode draws: positions, distances, shadowing, memory, data sizes."""
+        scn = self.scenario
+        net, n = scn.network, scn.n_devices
+        rng = self._rng(_STREAM_STATIC)
+        lo, hi = net.distance_m
+        if net.placement == "disk":
+            # area-uniform in the annulus lo <= |x| <= hi around the federated server
+            radius = np.sqrt(rng.uniform(lo**2, hi**2, n))
+            angle = rng.uniform(0.0, 2 * np.pi, n)
+            xy = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+            fed_distance = radius
+            distance = np.hypot(xy[:, 0] - net.fed_server_offset_m, xy[:, 1])
+            distance = np.maximum(distance, 1.0)  # the path-loss law needs d > 0
+        else:
+            distance = rng.uniform(lo, hi, n)
+            fed_distance = distance.copy()
+        shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
+        fed_shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
+        mem_lo, mem_hi = scn.memory.device_memory_bytes
+        memory = rng.uniform(mem_lo, mem_hi, n)
+        d_lo, d_hi = scn.workload.samples_per_device
+        data = np.floor(rng.uniform(d_lo, d_hi + 1e-9, n))
+        return {
+            "distance": distance,
+            "fed_distance": fed_distance,
+            "shadow_db": shadow,
+            "fed_shadow_db": fed_shadow,
+            "memory": memory,
+            "data": np.maximum(data, 1.0),
+            "edge_of": np.arange(n) % net.n_edge_servers,
+        }
+
+    def _gain(self, distance: np.ndarray, shadow_db: np.ndarray, fading: np.ndarray) -> np.ndarray:
+        net = self.scenario.network
+        pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
+        gain_db = net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
+        return channel.db_to_linear(gain_db) * fading
+
+    def state(self, round_index: int = 0, epoch_index: int = 0, prev_split: Any = None) -> State:
+        """The state of epoch ``epoch_index`` of round ``round_index``."""
+        scn = self.scenario
+        net, comp, n = scn.network, scn.compute, scn.n_devices
+        st = self.statics
+        rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
+        if net.fading == "rayleigh":
+            fading, fed_fading = rng.exponential(1.0, n), rng.exponential(1.0, n)
+        else:
+            fading, fed_fading = np.ones(n), np.ones(n)
+        if comp.device_flops_levels:
+            levels = np.asarray(comp.device_flops_levels)
+            flops = levels[np.arange(n) % len(levels)]
+        else:
+            flops = rng.uniform(*comp.device_flops, n)
+        if net.noise_states_dbm_hz:
+            round_rng = self._rng(_STREAM_ROUND, round_index)
+            noise_dbm = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
+        else:
+            noise_dbm = np.full(n, net.noise_psd_dbm_hz)
+        prev = np.full(n, -1) if prev_split is None else np.asarray(prev_split)
+        return State(
+            channel_gain=self._gain(st["distance"], st["shadow_db"], fading),
+            noise_psd_w_hz=channel.dbm_to_watt(noise_dbm),
+            device_flops=flops,
+            device_memory_bytes=st["memory"],
+            distance_m=st["distance"],
+            data_size=st["data"],
+            fed_channel_gain=self._gain(st["fed_distance"], st["fed_shadow_db"], fed_fading),
+            edge_of=st["edge_of"],
+            prev_split=prev,
+            round_index=round_index,
+            epoch_index=epoch_index,
+        )
+
+    def trace(self, n_rounds: int, n_epochs: int) -> list[list[State]]:
+        """States of rounds x epochs (``prev_split`` unset: it depends on the decisions taken)."""
+        return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
+
+
+def sample_state(scenario: Scenario, seed: int, round_index: int = 0, epoch_index: int = 0) -> State:
+    """One seeded state: ``StateSampler(scenario, seed).state(round_index, epoch_index)``."""
+    return StateSampler(scenario, seed).state(round_index, epoch_index)
