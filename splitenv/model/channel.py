@@ -85,5 +85,5 @@ def link_rate(
         return w * np.log2(1.0 + fixed_snr)
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.asarray(gain) * np.asarray(power_w) / (np.asarray(noise_psd_w_hz) * w)
-    rate = w * spectral_efficiency(rate_model, snr)
+        rate = w * spectral_efficiency(rate_model, snr)
     return np.where(w > 0, rate, 0.0)
