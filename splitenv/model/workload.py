@@ -10,10 +10,10 @@ Conventions (cited where used):
 * parameters of a block: its weight matrices, optional biases, and
   ``norm_params_per_dim * d`` norm parameters. With d_ffn = 4d and two FFN
   matrices this is SCCT (1): ``12 d^2 + 4 d``.
-* forward FLOPs of a block for one sample: ``fpm * (n * W + 2 n^2 d)``, where W
-  is the number of weights in the block's matrices, n the sequence length and
-  fpm the FLOPs per multiply-add; with fpm = 2 this is SCCT (2):
-  ``24 n d^2 + 4 n^2 d``.
+* forward FLOPs of a block for one sample: ``fpm * (n * W + 2 n^2 d) + c n d``,
+  where W is the number of weights in the block's matrices, n the sequence
+  length, fpm the FLOPs per multiply-add and c the norm FLOPs per token in units
+  of d; with fpm = 2 and c = 0 this is SCCT (2): ``24 n d^2 + 4 n^2 d``.
 * LoRA of rank r on a matrix with (d_in, d_out) adds ``r (d_in + d_out)``
   parameters and ``fpm * n * r (d_in + d_out)`` forward FLOPs per sample; on
   all six matrices with d_ffn = 4d this is SFT Sec. V-C's ``18 D r``.
@@ -81,6 +81,7 @@ class BlockCosts:
         m = self.model
         n = m.seq_len
         per_sample = m.flops_per_mac * (n * self.matmul_params + 2 * n * n * m.hidden_dim)
+        per_sample += m.norm_flops_per_dim * n * m.hidden_dim  # FedsLLM Table III LayerNorm rows
         return self.workload.batch_size * per_sample
 
     def lora_forward_flops(self, rank: ArrayLike) -> NDArray[np.float64]:
@@ -88,7 +89,7 @@ class BlockCosts:
         if not self.workload.count_lora_flops:
             return np.zeros_like(np.asarray(rank, dtype=np.float64))
         m = self.model
-        per_rank = m.flops_per_mac * m.seq_len * self.lora_params_per_rank
+        per_rank = m.lora_flops_per_mac * m.seq_len * self.lora_params_per_rank
         return self.workload.batch_size * per_rank * np.asarray(rank, dtype=np.float64)
 
     @cached_property
@@ -97,7 +98,7 @@ class BlockCosts:
         if not self.workload.head_on_server:
             return 0.0
         m = self.model
-        return self.workload.batch_size * m.flops_per_mac * m.seq_len * m.hidden_dim * m.head_outputs
+        return self.workload.batch_size * m.head_flops_per_mac * m.seq_len * m.hidden_dim * m.head_outputs
 
     def tier_flops(self, n_layers: ArrayLike, rank: ArrayLike, *, with_head: bool = False) -> NDArray[np.float64]:
         """Forward and backward FLOPs of a tier of ``n_layers`` blocks for one iteration.
