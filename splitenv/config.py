@@ -48,6 +48,9 @@ class TransformerSpec(Record):
     norm_flops_per_dim: float = spec(
         0.0, ge=0, doc="norm FLOPs per token per block in units of d (FedsLLM Table III: 2 LNs x 2)"
     )
+    final_norm_flops_per_dim: float = spec(
+        0.0, ge=0, doc="FLOPs per token of the final norm before the head, in units of d (FedsLLM: 2)"
+    )
 
     @property
     def kv_heads(self) -> int:

@@ -13,7 +13,10 @@ Every paper's rate is ``R = W * se(snr)`` over the bandwidth W a device holds:
 * ``cqi`` (CARD Sec. V-A): ``se`` is the spectral efficiency of the highest
   5G NR CQI (TS 38.214 Table 5.2.2.1-2) whose efficiency does not exceed
   the Shannon bound ``log2(1 + snr)`` (the mapping rule is ours; CARD
-  names the table only).
+  names the table only). Unlike the other two, this rate is not monotone in W:
+  spreading the same power over a few % more Hz can push the SNR below a CQI
+  threshold and lower the rate (CARD has no bandwidth decision, so its cuts and
+  frequencies are unaffected).
 
 A device with W = 0 has rate 0 (latency becomes infinite if it must send).
 All functions broadcast over arrays.

@@ -154,48 +154,35 @@ def evaluate_batch(scn: Scenario, state: State, decision: Decision | dict[str, A
     """
     state.check(scn)
     d = complete(scn, decision)
+    # an unserved device (no band, no share) makes a latency infinite: a valid, infeasible result
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ev = _evaluate(scn, state, d)
+    if np.isnan(ev.objective).any() or np.isnan(ev.latency_s).any():
+        raise FloatingPointError(f"NaN in the evaluation of {scn.name!r}: terms {ev.terms}")
+    return ev
+
+
+def _evaluate(scn: Scenario, state: State, d: Decision) -> Evaluation:
     ph = _phases(scn, state, d)
     sch = scn.schedule
     iters = sch.iterations_per_epoch * sch.epochs_per_round
     chain = ph.chain
 
     # --- iteration and round latency (SCCT (19)-(20), FedsLLM (16)-(17), SFT (26)-(27)) --------
-    if sch.sync == "parallel":
-        iteration = chain.max(axis=1) + ph.shared
-    elif sch.sync == "phased":
-        iteration = (
-            (ph.dev_fwd + ph.up).max(axis=1)
-            + (ph.server + ph.cloud).sum(axis=1)
-            + (ph.down + ph.dev_bwd).max(axis=1)
-            + ph.shared
-        )
-    elif sch.sync == "sequential":
-        groups = state.edge_of
-        per_edge = np.zeros((chain.shape[0], int(groups.max()) + 1))
-        np.add.at(per_edge.T, groups, chain.T)
-        iteration = per_edge.max(axis=1) + ph.shared
-    else:  # independent
-        iteration = chain.max(axis=1) + ph.shared
-
+    iteration = _iteration(scn, state, ph)
     pre_now = ph.pre_first if state.round_index == 0 else ph.pre_steady
-    if sch.sync == "independent":
-        device_round = pre_now + iters * (chain + ph.shared[:, None]) + ph.post
-        round_s = device_round.max(axis=1)
-        first = (ph.pre_first + iters * (chain + ph.shared[:, None]) + ph.post).max(axis=1)
-        steady = (ph.pre_steady + iters * (chain + ph.shared[:, None]) + ph.post).max(axis=1)
-    else:
-        device_round = pre_now + iters * chain + ph.post
-        body = iters * iteration + ph.post.max(axis=1)
-        round_s = pre_now.max(axis=1) + body
-        first = ph.pre_first.max(axis=1) + body
-        steady = ph.pre_steady.max(axis=1) + body
+    epoch = EpochPart(chain=chain, iteration=iteration, shared=ph.shared, epochs=sch.epochs_per_round)
+    round_s, device_round = compose_round(scn, pre_now, [epoch], ph.post)
+    first, _ = compose_round(scn, ph.pre_first, [epoch], ph.post)
+    steady, _ = compose_round(scn, ph.pre_steady, [epoch], ph.post)
 
     rank = d.rank.astype(np.float64)
     if scn.accuracy.rounds_by_rank:
         n_rounds = accuracy.rounds_for_rank(scn.accuracy.rounds_by_rank, rank)
     else:
         n_rounds = np.full(rank.shape, float(sch.rounds))
-    total = first + (n_rounds - 1.0) * steady
+    # rounds after the first; written so that one round with an unserved device is inf, not 0 * inf
+    total = first + np.where(n_rounds > 1.0, (n_rounds - 1.0) * steady, 0.0)
 
     scope = {
         "iteration": iteration,
@@ -271,6 +258,58 @@ def evaluate_batch(scn: Scenario, state: State, decision: Decision | dict[str, A
         per_device=per_device,
         decision=d,
     )
+
+
+@dataclass(frozen=True)
+class EpochPart:
+    """One epoch's share of a round: per-device chains (B, N), iteration and shared terms (B,).
+
+    ``epochs`` says how many identical epochs it stands for (the engine's single-state round
+    uses one part standing for all T epochs; the env passes one part per simulated epoch).
+    """
+
+    chain: Array
+    iteration: Array
+    shared: Array
+    epochs: float = 1.0
+
+
+def compose_round(
+    scn: Scenario, pre: Array, epochs: list[EpochPart], post: Array
+) -> tuple[Array, Array]:
+    """Round latency (B,) and per-device round latency (B, N) from its parts.
+
+    Barrier modes (SCCT (20), FedsLLM (17)): ``max_n pre_n + sum_t J iteration_t + max_n post_n``.
+    Independent devices (SFT (26)-(27), CARD (10)):
+    ``max_n (pre_n + sum_t J (chain_{n,t} + shared_t) + post_n)``.
+    """
+    j = scn.schedule.iterations_per_epoch
+    if scn.schedule.sync == "independent":
+        device = pre + post
+        for part in epochs:
+            device = device + part.epochs * j * (part.chain + part.shared[:, None])
+        return device.max(axis=1), device
+    body = sum(part.epochs * j * part.iteration for part in epochs)
+    device = pre + post + sum(part.epochs * j * part.chain for part in epochs)
+    return pre.max(axis=1) + body + post.max(axis=1), device
+
+
+def _iteration(scn: Scenario, state: State, ph: _Phases) -> Array:
+    """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring)."""
+    sync = scn.schedule.sync
+    chain = ph.chain
+    if sync == "phased":  # FedsLLM (16)
+        return (
+            (ph.dev_fwd + ph.up).max(axis=1)
+            + (ph.server + ph.cloud).sum(axis=1)
+            + (ph.down + ph.dev_bwd).max(axis=1)
+            + ph.shared
+        )
+    if sync == "sequential":  # each edge serves its devices in turn, edges in parallel
+        per_edge = np.zeros((chain.shape[0], int(state.edge_of.max()) + 1))
+        np.add.at(per_edge.T, state.edge_of, chain.T)
+        return per_edge.max(axis=1) + ph.shared
+    return chain.max(axis=1) + ph.shared  # parallel (SCCT (19)) and independent
 
 
 def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
@@ -505,7 +544,9 @@ def card_bounds(scn: Scenario, state: State) -> tuple[Array, Array, Array, Array
     freq = np.tile([f_lo, f_hi], len(cuts))[:, None] * np.ones((1, n))
     grid = complete(scn, Decision(split=split, server_freq_hz=freq))
     ph = _phases(scn, state, grid)
-    iters = scn.schedule.iterations_per_epoch * scn.schedule.epochs_per_round
-    delay = ph.pre_first + iters * ph.chain + ph.post
-    energy = _server_energy(scn, grid, ph.server_flops) * iters
+    sch = scn.schedule
+    part = EpochPart(ph.chain, _iteration(scn, state, ph), ph.shared, sch.epochs_per_round)
+    pre = ph.pre_first if state.round_index == 0 else ph.pre_steady
+    _, delay = compose_round(scn, pre, [part], ph.post)
+    energy = _server_energy(scn, grid, ph.server_flops) * sch.iterations_per_epoch * sch.epochs_per_round
     return delay.min(axis=0), delay.max(axis=0), energy.min(axis=0), energy.max(axis=0)

@@ -331,6 +331,9 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
             )
         source = given if given is not None else defaults[name]
         arrays[name] = _as_batch(name, source, n, per_device, integer)
+    if decision.edge_split is None:
+        # the default edge split, raised to the device split where that is deeper
+        arrays["edge_split"] = np.maximum(arrays["edge_split"], arrays["split"])
     sizes = {a.shape[0] for a in arrays.values()}
     sizes.discard(1)
     if len(sizes) > 1:

@@ -94,11 +94,15 @@ class BlockCosts:
 
     @cached_property
     def head_forward_flops(self) -> float:
-        """Head forward FLOPs for the batch: 2 B N D K (SFT V-D), counted when the head is modelled."""
+        """Head forward FLOPs for the batch, counted when the head is modelled.
+
+        ``2 B N D K`` (SFT V-D), plus the final norm (FedsLLM Table III "Final LayerNorm").
+        """
         if not self.workload.head_on_server:
             return 0.0
         m = self.model
-        return self.workload.batch_size * m.head_flops_per_mac * m.seq_len * m.hidden_dim * m.head_outputs
+        per_token = m.head_flops_per_mac * m.hidden_dim * m.head_outputs + m.final_norm_flops_per_dim * m.hidden_dim
+        return self.workload.batch_size * m.seq_len * per_token
 
     def tier_flops(self, n_layers: ArrayLike, rank: ArrayLike, *, with_head: bool = False) -> NDArray[np.float64]:
         """Forward and backward FLOPs of a tier of ``n_layers`` blocks for one iteration.

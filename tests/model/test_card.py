@@ -44,7 +44,7 @@ def _grid(scn, state, freqs):
 
 
 def _q_clipped(bounds):
-    """(16): Q = cbrt(w (E_max - E_min) / (2 xi (1 - w)(D_max - D_min))), clipped to [F_min, F_max]."""
+    """(16): Q = cbrt(w (E_max - E_min) / (2 xi (1 - w)(D_max - D_min))), clipped to the box."""
     d_min, d_max, e_min, e_max = (np.asarray(b, dtype=float) for b in bounds)
     q = np.cbrt(W * (e_max - e_min) / (2 * XI * (1 - W) * (d_max - d_min)))
     return np.clip(q, F_MIN, F_MAX), q
@@ -120,7 +120,9 @@ def test_closed_form_frequency_minimizes_u(scn, seed):
     step = freqs[1] - freqs[0]
     for cut in (1, 16, 31):
         split = np.full((len(freqs), N_DEV), cut)
-        grid = evaluate_batch(scn, state, Decision(split=split, server_freq_hz=np.repeat(freqs[:, None], N_DEV, 1)))
+        grid = evaluate_batch(
+            scn, state, Decision(split=split, server_freq_hz=np.repeat(freqs[:, None], N_DEV, 1))
+        )
         u = grid.per_device["card_cost"]
         at_star = evaluate(scn, state, Decision(split=[cut] * N_DEV, server_freq_hz=f_star))
         u_star = at_star.per_device["card_cost"][0]
@@ -144,21 +146,23 @@ def test_fig4_bracket_and_percentages(scn):
         f_star, _ = _q_clipped(card_bounds(scn, state))
         u, _, _ = _grid(scn, state, freqs)
         # Alg. 1: f* from (16), then brute force over the cut (ties to the smaller cut)
-        cuts = []
-        for m in range(N_DEV):
-            ev_c = evaluate_batch(
-                scn, state,
-                Decision(split=np.repeat(CUTS[:, None], N_DEV, 1), server_freq_hz=np.tile(f_star, (31, 1))),
-            )  # fmt: skip
-            cuts.append(int(CUTS[np.argmin(ev_c.per_device["card_cost"][:, m])]))
+        at_f_star = Decision(
+            split=np.repeat(CUTS[:, None], N_DEV, 1), server_freq_hz=np.tile(f_star, (31, 1))
+        )
+        u_c = evaluate_batch(scn, state, at_f_star).per_device["card_cost"]
+        cuts = [int(CUTS[np.argmin(u_c[:, m])]) for m in range(N_DEV)]
         # the brute force at f* agrees with the best endpoint over the full (c, f) grid
         assert all(c in (1, 31) for c in cuts)
-        grid_best = [int(CUTS[np.unravel_index(np.argmin(u[:, :, m]), u.shape[:2])[0]]) for m in range(N_DEV)]
+        grid_best = [
+            int(CUTS[np.unravel_index(np.argmin(u[:, :, m]), u.shape[:2])[0]]) for m in range(N_DEV)
+        ]
         assert cuts == grid_best
         card = evaluate(scn, state, Decision(split=cuts, server_freq_hz=f_star))
         dev_only = evaluate(scn, state, Decision(split=[31] * N_DEV, server_freq_hz=f_star))
         srv_only = evaluate(scn, state, Decision(split=[1] * N_DEV, server_freq_hz=f_star))
-        dev_fmax = evaluate(scn, state, Decision(split=[31] * N_DEV, server_freq_hz=[F_MAX] * N_DEV))
+        dev_fmax = evaluate(
+            scn, state, Decision(split=[31] * N_DEV, server_freq_hz=[F_MAX] * N_DEV)
+        )
         srv_fmax = evaluate(scn, state, Decision(split=[1] * N_DEV, server_freq_hz=[F_MAX] * N_DEV))
         dc, ec = card.per_device["round_s"][0], card.per_device["energy_j"][0]
         dd, es = dev_only.per_device["round_s"][0], srv_only.per_device["energy_j"][0]
@@ -245,7 +249,7 @@ def test_delay_and_energy_by_hand_cut1_fmax(scn, seed, m):
     n0 = float(state.noise_psd_w_hz[m])
     assert min(abs(n0 / (10 ** (x / 10) / 1e3) - 1) for x in (-166, -163, -160)) < 1e-12
     bw = 20e6
-    r_up = bw * _cqi_se(gain * (10 ** 2.3 / 1e3) / (n0 * bw))
+    r_up = bw * _cqi_se(gain * (10**2.3 / 1e3) / (n0 * bw))
     r_dn = bw * _cqi_se(gain * 1.0 / (n0 * bw))
     # digest Sec. 4.1: SNR_up = 23 - 108.44 - (N0 + 73.01) dB, SNR_dn = SNR_up + 7 dB
     #   Good (-166): 7.55 dB -> log2(1+5.69) = 2.742 -> CQI 10 (2.7305): 54.610 Mb/s;
@@ -272,5 +276,5 @@ def test_delay_and_energy_by_hand_cut1_fmax(scn, seed, m):
     assert ev.per_device["downlink_rate_bps"][0, m] == pytest.approx(r_dn, rel=1e-12)
     assert ev.per_device["round_s"][0, m] == pytest.approx(delay, rel=1e-9)
     assert ev.per_device["energy_j"][0, m] == pytest.approx(energy, rel=1e-9)
-    # E(1, F_max) = 5e-25 * 2.46e9^2 * (eta - eta_D(1)) / 6144 is E_max of (12), same for all devices
+    # E(1, F_max) = 5e-25 * 2.46e9^2 * (eta - eta_D(1)) / 6144 is E_max of (12) for every device
     assert card_bounds(scn, state)[3][m] == pytest.approx(energy, rel=1e-9)

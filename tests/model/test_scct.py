@@ -25,7 +25,7 @@ REL = 1e-9
 def test_layer_params_bits_and_flops_roberta_large():
     scn = load_scenario("scct")
     costs = block_costs(scn)
-    d, d_in, xi = 1024, 384, 32
+    d, d_in = 1024, 384
     # (1): 12 d^2 + 4 d = 12 * 1,048,576 + 4,096 = 12,582,912 + 4,096 = 12,587,008 params / layer
     assert 12 * d * d + 4 * d == 12_587_008
     assert costs.block_params == 12_587_008
@@ -112,9 +112,10 @@ def _hand(n, split=SPLIT, beta=BETA, alpha=ALPHA, gain=GAIN):
       (14) SNR_dn = G P_e / (N0 W) = 2e-9*100/(9.6e-13) = 208,333.3 | 39,062.5
            R_dn = 4.24045e9 | 2.44057e9 bit/s
       z^s = z^g = xi b d_in d = 32*4*128*1024 = 16,777,216 bit
-      (15) d2 = z^s/R_up + z^g/R_dn = 0.0080325 + 0.0039565 = 0.0119890 | 0.0166370 + 0.0068743 = 0.0235113
-      (16) d3 = (1+eps)(L-s) h b / (alpha C_e) = 3*21*h*4/(0.6*312e12) = 0.0044266 | 3*18*h*4/(0.4*312e12)
-           = 0.0056913
+      (15) d2 = z^s/R_up + z^g/R_dn = 0.0080325 + 0.0039565 = 0.0119890
+                                    | 0.0166370 + 0.0068743 = 0.0235113
+      (16) d3 = (1+eps)(L-s) h b / (alpha C_e) = 3*21*h*4/(0.6*312e12) = 0.0044266
+                                               | 3*18*h*4/(0.4*312e12) = 0.0056913
       d1+d2+d3 = 0.0460106 | 0.1475827  -> device 1 is the bottleneck
     """
     h = 24 * D_IN * D_HID**2 + 4 * D_IN**2 * D_HID
@@ -138,11 +139,6 @@ def _d4(n_dev=2):
     return (n_dev * (2 * B * D_IN * D_HID + B * D_L * D_HID) * XI + n_dev * XI) / R_CE
 
 
-def test_d4_hand_value():
-    # guards the hand helper itself against an arithmetic slip
-    assert _d4() == pytest.approx(0.067633216, rel=1e-15)
-
-
 def test_iteration_epoch_round_latency_by_hand():
     scn = _scenario()
     ev = evaluate(scn, _state(), _decision())
@@ -160,6 +156,7 @@ def test_iteration_epoch_round_latency_by_hand():
     assert np.all(ev.per_device["cloud_s"] == 0)
 
     d4 = _d4()
+    assert d4 == pytest.approx(0.067633216, rel=1e-15)  # the docstring's arithmetic
     assert ev.terms["shared_iteration_s"][0] == pytest.approx(d4, rel=REL)
     # (19) with J: iteration = d4 + max_n (d1+d2+d3) = 0.067633216 + 0.1475827 = 0.2152159 s
     iteration = d4 + max(h["d1"] + h["d2"] + h["d3"] for h in hand)
@@ -179,7 +176,7 @@ def test_iteration_epoch_round_latency_by_hand():
 
 
 def test_migration_direction_and_size():
-    """(18): split up -> layers down the downlink (14); split down -> up the uplink (13); equal -> 0.
+    """(18): split up -> layers over the downlink (14); down -> over the uplink (13); equal -> 0.
 
     prev = (5, 5), new = (3, 6):
       device 0 goes 5 -> 3: it uploads 2 layers, 2 z / R_up = 2*402,784,256/2.08867e9 = 0.385687 s
@@ -203,7 +200,7 @@ def test_migration_direction_and_size():
 
 
 def test_migration_reversed_directions():
-    """prev = (4, 2), new = (3, 6): device 0 uploads 1 layer (uplink), device 1 receives 4 (downlink)."""
+    """prev = (4, 2), new = (3, 6): device 0 uploads 1 layer, device 1 receives 4 (downlink)."""
     scn = _scenario()
     ev = evaluate(scn, _state(prev_split=(4, 2)), _decision())
     h0, h1 = _hand(0), _hand(1)
@@ -287,7 +284,7 @@ def test_compute_share_overrun_reported():
     assert ev.violations["compute_share"][0] == pytest.approx(0.2, rel=1e-12)
     assert not ev.feasible[0]
     # the d3 terms use the given shares, unclipped: (16) with alpha = 0.7, 0.5
-    for n, a in enumerate((0.7, 0.5)):
+    for n in range(2):
         d3 = _hand(n, alpha=(0.7, 0.5))["d3"]
         assert ev.per_device["server_compute_s"][0, n] == pytest.approx(d3, rel=REL)
 
@@ -318,8 +315,8 @@ def test_more_subcarriers_to_bottleneck_lowers_iteration_latency():
     assert np.all(np.diff(rate) > 0)
     assert np.all(np.diff(rate, 2) < 0)
     # and a non-bottleneck device's extra subcarriers do not change the iteration latency
-    other = evaluate_batch(
-        scn, _state(),
-        Decision(split=[SPLIT, SPLIT], subchannels=[[60, 80], [100, 80]], compute_share=[ALPHA, ALPHA]),
-    )  # fmt: skip
+    pair = Decision(
+        split=[SPLIT, SPLIT], subchannels=[[60, 80], [100, 80]], compute_share=[ALPHA, ALPHA]
+    )
+    other = evaluate_batch(scn, _state(), pair)
     assert other.terms["iteration_s"][0] == other.terms["iteration_s"][1]

@@ -1,0 +1,42 @@
+"""Helpers shared by solvers; every cost still comes from the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.model import Decision, State, evaluate_batch
+
+
+def split_values(scn: Scenario) -> NDArray[np.int64]:
+    """All split values of the preset's range."""
+    lo, hi = scn.decision.split_range
+    return np.arange(lo, hi + 1)
+
+
+def memory_feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
+    """(n_splits, N) mask: split value k fits device n's memory (engine's memory model).
+
+    Device memory grows with the split, so this is also the set {lo..max_n}.
+    """
+    values = split_values(scn)
+    n = scn.n_devices
+    ev = evaluate_batch(scn, state, Decision(split=np.repeat(values[:, None], n, axis=1)))
+    return ev.per_device["device_memory_bytes"] <= state.device_memory_bytes[None, :]
+
+
+def max_feasible_split(scn: Scenario, state: State) -> NDArray[np.int64]:
+    """Largest memory-feasible split per device (the range's minimum where none fits)."""
+    values = split_values(scn)
+    ok = memory_feasible_splits(scn, state)
+    idx = np.where(ok.any(axis=0), ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0), 0)
+    return values[idx]
+
+
+def random_composition(total: int, n: int, rng: np.random.Generator, minimum: int = 0) -> NDArray[np.int64]:
+    """Random nonnegative integers (each >= minimum) summing to ``total``, uniform over Dirichlet(1) shares."""
+    rest = total - minimum * n
+    if rest < 0:
+        raise ValueError(f"cannot give {minimum} of {total} items to each of {n} devices")
+    return minimum + rng.multinomial(rest, rng.dirichlet(np.ones(n)))

@@ -1,0 +1,319 @@
+"""SFT configuration: Alg. 2 (Lagrangian relaxation), the full two-timescale scheme, the exact optimum.
+
+Zhang et al., "Split Fine-Tuning for Large Language Models in Wireless Networks" (SFT),
+Sec. VI-A. P1 (37) chooses the cut l, the keep ratio rho and the quantization bits q:
+
+    min tau(rho, q, l)  s.t.  A(rho, q) >= A_th (37b),  M_n(l) <= M_max,n (37c),
+                              rho_min <= rho <= rho_max (37d),  q_min <= q <= q_max (37e),  l in L (37f).
+
+Alg. 2 relaxes (37b)-(37c) with multipliers (39). As printed its signs are those of a
+maximization (maximize tau + lambda g, lambda <- lambda + mu g with g >= 0 meaning
+"satisfied"), which would maximize the delay; we use the consistent reading (digest
+Sec. 4.1): minimize
+
+    Lag = tau / tau_ref - lambda_1 (A(rho, q) - A_th) - lambda_2 min_n (M_max,n - M_n(l)) / M_max,n
+
+over l (exhaustive), q (its integer range) and rho (grid search, which the paper allows
+"when differentiability or convexity is not guaranteed", refined by SciPy's bounded
+``minimize_scalar``), then lambda_i <- max(0, lambda_i - mu_k g_i) (40) with
+mu_k = mu_0 / sqrt(k + 1), and stop when |Lag_k - Lag_{k-1}| < eps and the constraints
+hold (at most K = 30 iterations, "K <= 30", Sec. VI-C). Choices that are ours: tau and
+memory are normalized (tau_ref = tau of the preset default, memory by M_max), the box
+constraints (37d)-(37f) restrict the search instead of being relaxed (the paper lists
+them among the N + 7 subgradients but (39) has two multipliers), one lambda_2 covers the
+tightest device, q = 0 ("unquantized") is not searched (the paper's q is in Z^+), and the
+answer is the best feasible iterate (the last one when the stopping rule fires).
+
+tau(rho, q, l) is the engine's objective at equal bandwidth B / N: P1 says nothing about
+the bandwidth it assumes. The accuracy A is SFT (35) with the preset's
+``accuracy.cubic_coeffs`` (:func:`splitenv.model.accuracy.sft_cubic`, the engine's own
+accuracy check); presets without coefficients (the ``sft`` preset: the paper publishes no
+P_1..P_10) have no accuracy constraint, lambda_1 stays 0, and Alg. 2 then picks the most
+compressed configuration. Memory M_n(l) is the engine's ``device_memory_bytes``.
+
+Registered: ``sft_lagrangian`` (Alg. 2, equal bandwidth), ``sft`` (Alg. 2 then Alg. 3, the
+paper's full scheme) and ``sft_exact`` (:func:`sft_exact`, the reference optimum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
+
+from baselines.base import Solution, SolveStats, Timer, finish, register
+from baselines.common import split_values
+from baselines.sft_bandwidth import (
+    CHUNK, SftConfig, allocate, b_max_of, bisection_bandwidth_batch, device_coefficients,
+)  # fmt: skip
+from splitenv.config import Scenario
+from splitenv.model import Decision, State, evaluate_batch
+from splitenv.model.accuracy import sft_cubic
+
+Array = NDArray[np.float64]
+AccuracyFn = Callable[[Any, Any], Array]
+
+
+def accuracy_model(scn: Scenario) -> AccuracyFn | None:
+    """A(rho, q) of SFT (35) when the engine checks it (coefficients set, compression on), else None."""
+    coeffs = scn.accuracy.cubic_coeffs
+    if not coeffs or not scn.compression.enabled:
+        return None
+    return lambda rho, q: sft_cubic(coeffs, rho, q)
+
+
+def search_space(scn: Scenario, n_grid: int) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
+    """l values (37f), q values (37e, q >= 1) and an rho grid over (37d)."""
+    q_lo, q_hi = scn.compression.quant_bits_range
+    rho_lo, rho_hi = scn.compression.keep_ratio_range
+    return split_values(scn), np.arange(max(q_lo, 1), q_hi + 1), np.linspace(rho_lo, rho_hi, n_grid)
+
+
+def memory_slack(scn: Scenario, state: State, splits: NDArray[np.int64]) -> Array:
+    """g_2(l) = min_n (M_max,n - M_n(l)) / M_max,n for each l, with M_n(l) from the engine."""
+    n = scn.n_devices
+    ev = evaluate_batch(scn, state, Decision(split=np.repeat(splits[:, None], n, axis=1)))
+    cap = state.device_memory_bytes[None, :]
+    return ((cap - ev.per_device["device_memory_bytes"]) / cap).min(axis=1)
+
+
+def equal_bw_latency(scn: Scenario, state: State, split: Array, rho: Array, q: Array) -> Array:
+    """Engine objective at equal bandwidth for K configurations (batched)."""
+    n, out = scn.n_devices, []
+    for lo in range(0, split.size, CHUNK):
+        sl = slice(lo, lo + CHUNK)
+        dec = Decision(split=np.repeat(split[sl, None], n, axis=1).astype(np.int64), keep_ratio=rho[sl],
+                       quant_bits=q[sl].astype(np.int64))  # fmt: skip
+        out.append(evaluate_batch(scn, state, dec).objective)
+    return np.concatenate(out)
+
+
+def lagrangian_config(
+    scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 20.0, tol: float = 1e-4,
+    n_grid: int = 49, refine_top: int = 3, xatol: float = 1e-7, lambda0: tuple[float, float] = (0.0, 0.0),
+) -> tuple[SftConfig, dict[str, Any]]:  # fmt: skip
+    """SFT Alg. 2 with the corrected signs (see the module docstring).
+
+    Args:
+        scn: the scenario.
+        state: the state (device compute and memory enter tau and M_n).
+        max_iter: K, the multiplier iterations.
+        mu0: step size mu_0 of mu_k = mu_0 / sqrt(k + 1), on the normalized Lagrangian.
+        tol: epsilon of the stopping rule |Lag_k - Lag_{k-1}| < epsilon.
+        n_grid: rho grid points of the inner search.
+        refine_top: (l, q) pairs, best on the grid, whose rho is refined by ``minimize_scalar``.
+        xatol: absolute rho tolerance of the refinement.
+        lambda0: initial multipliers (lambda_1, lambda_2).
+
+    Returns:
+        (configuration, info with the multiplier and Lagrangian traces).
+    """
+    acc = accuracy_model(scn)
+    a_th = scn.accuracy.threshold
+    ls, qs, grid = search_space(scn, n_grid)
+    L, Q, G = np.meshgrid(ls, qs, grid, indexing="ij")
+    tau = equal_bw_latency(scn, state, L.ravel(), G.ravel(), Q.ravel()).reshape(L.shape)
+    dec = scn.decision
+    tau_ref = float(equal_bw_latency(scn, state, np.array([dec.default_split]), np.array([dec.default_keep_ratio]),
+                                     np.array([dec.default_quant_bits]))[0])  # fmt: skip
+    acc_grid = acc(G, Q) - a_th if acc else np.zeros_like(G)
+    g_mem = memory_slack(scn, state, ls)
+    lam = np.array(lambda0, dtype=float)
+    evaluations = L.size + 1 + ls.size
+
+    def lagrangian(t: Array, g_acc: Array, g_m: Array) -> Array:
+        return t / tau_ref - lam[0] * g_acc - lam[1] * g_m
+
+    best: tuple[float, SftConfig] | None = None
+    last: SftConfig | None = None
+    trace, lam_trace, prev = [], [], None
+    it = 0
+    for it in range(max_iter):
+        values = lagrangian(tau, acc_grid, g_mem[:, None, None])
+        flat = np.argsort(values.min(axis=2), axis=None)[:refine_top]
+        cands = []
+        for idx in flat:
+            i, j = np.unravel_index(idx, values.shape[:2])
+            k = int(np.argmin(values[i, j]))
+            cands.append((float(values[i, j, k]), int(ls[i]), int(qs[j]), float(grid[k]), g_mem[i]))
+            lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+
+            def f(r: float, l_: int = int(ls[i]), q_: int = int(qs[j]), gm: float = g_mem[i]) -> float:
+                t = equal_bw_latency(scn, state, np.array([l_]), np.array([r]), np.array([q_]))
+                ga = acc(r, q_) - a_th if acc else 0.0
+                return float(lagrangian(t, ga, gm)[0])
+
+            res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": xatol})
+            evaluations += int(res.nfev)
+            cands.append((float(res.fun), int(ls[i]), int(qs[j]), float(res.x), g_mem[i]))
+        value, l_star, q_star, rho_star, g2 = min(cands)
+        g1 = float(acc(rho_star, q_star) - a_th) if acc else 0.0
+        cfg = SftConfig(l_star, rho_star, q_star)
+        feasible = g1 >= 0 and g2 >= 0
+        t_star = float(equal_bw_latency(scn, state, np.array([l_star]), np.array([rho_star]), np.array([q_star]))[0])
+        evaluations += 1
+        if feasible and (best is None or t_star < best[0]):
+            best = (t_star, cfg)
+        trace.append(value)
+        lam_trace.append(lam.tolist())
+        last = cfg
+        if prev is not None and feasible and abs(value - prev) < tol * max(1.0, abs(value)):
+            best = (t_star, cfg)
+            break
+        prev = value
+        mu = mu0 / np.sqrt(it + 1.0)
+        lam = np.maximum(0.0, lam - mu * np.array([g1, g2]))  # (40), corrected sign
+    chosen = best[1] if best is not None else last
+    assert chosen is not None
+    info = {"iterations": it + 1, "lagrangian_trace": trace, "lambda_trace": lam_trace, "tau_ref_s": tau_ref,
+            "feasible_found": best is not None, "evaluations": evaluations,
+            "accuracy_constraint": acc is not None}  # fmt: skip
+    return chosen, info
+
+
+def _boundary_roots(acc: AccuracyFn, a_th: float, q: int, grid: Array) -> list[float]:
+    """rho where A(rho, q) = A_th between grid points, on the feasible side to ~1e-15 (bisection)."""
+    g = acc(grid, q) - a_th
+    roots = []
+    for k in np.flatnonzero(np.sign(g[:-1]) != np.sign(g[1:])):
+        lo, hi = grid[k], grid[k + 1]
+        feas_hi = g[k + 1] >= 0
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            if (acc(mid, q) - a_th >= 0) == feas_hi:
+                hi = mid
+            else:
+                lo = mid
+        roots.append(float(hi if feas_hi else lo))
+    return roots
+
+
+def sft_exact(
+    scn: Scenario, state: State, *, n_grid: int = 201, refine_top: int = 3, xatol: float = 1e-9,
+    b_max_hz: float | None = None,
+) -> tuple[SftConfig, Array, dict[str, Any]]:  # fmt: skip
+    """Reference optimum of P (36): enumeration over (l, q), rho grid + refinement, exact bandwidth.
+
+    For every l in the split range and q in its range, rho runs over ``n_grid`` points of
+    [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected to ~1e-15, on the
+    feasible side); every candidate gets its exact min-max bandwidth
+    (:func:`bisection_bandwidth_batch` on engine-read coefficients), is scored and checked by
+    the engine, and the ``refine_top`` best feasible (l, q) are refined by bounded
+    ``minimize_scalar`` (``xatol``) between the neighbours of their best rho that are feasible.
+
+    Tolerance: exact (to the bisection's machine precision) at the candidates, and within
+    ``xatol`` in rho inside the refined brackets. Global in rho whenever the optimum over rho
+    is at a candidate or inside a refined bracket; for the SFT presets the delay rises with
+    the bits per element, which rise with rho except at rho = 1 (no positions sent), so the
+    optimum is at rho_min, an accuracy boundary, or rho = 1, all of which are candidates.
+
+    Returns:
+        (configuration, bandwidth (N,) in Hz, info).
+    """
+    acc = accuracy_model(scn)
+    a_th = scn.accuracy.threshold
+    total, n = scn.network.bandwidth_hz, scn.n_devices
+    cap = float(b_max_hz or total)
+    ls, qs, grid = search_space(scn, n_grid)
+    rows = []
+    for q in qs:
+        rhos = np.unique(np.concatenate([grid, _boundary_roots(acc, a_th, q, grid) if acc else []]))
+        for l_ in ls:
+            rows.append(np.stack([np.full(rhos.size, l_), np.full(rhos.size, q), rhos], axis=1))
+    table = np.concatenate(rows)
+    split, q_all, rho = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2]
+
+    def score(split_: Array, rho_: Array, q_: Array) -> tuple[Array, Array, Array]:
+        a, c = device_coefficients(scn, state, split_, rho_, q_)
+        b, _ = bisection_bandwidth_batch(a, c, total, cap)
+        obj, ok = np.empty(split_.size), np.empty(split_.size, dtype=bool)
+        for lo in range(0, split_.size, CHUNK):
+            sl = slice(lo, lo + CHUNK)
+            ev = evaluate_batch(scn, state, Decision(
+                split=np.repeat(split_[sl, None], n, axis=1), keep_ratio=rho_[sl], quant_bits=q_[sl],
+                bandwidth_hz=b[sl]))  # fmt: skip
+            obj[sl], ok[sl] = ev.objective, ev.feasible
+        return obj, ok, b
+
+    obj, ok, bw = score(split, rho, q_all)
+    evaluations = 7 * split.size
+    masked = np.where(ok, obj, np.inf)
+    best = int(np.argmin(masked)) if ok.any() else int(np.argmin(obj))
+    best_val, best_row, best_b = float(obj[best]), (int(split[best]), float(rho[best]), int(q_all[best])), bw[best]
+    # refine rho around the best grid point of the refine_top best feasible (l, q) pairs
+    pair = split * 1000 + q_all
+    order = [i for i in np.argsort(masked) if np.isfinite(masked[i])]
+    seen: list[int] = []
+    for i in order:
+        if len(seen) >= refine_top:
+            break
+        if pair[i] in seen:
+            continue
+        seen.append(int(pair[i]))
+        same = np.flatnonzero(pair == pair[i])  # sorted by rho (np.unique above)
+        pos = int(np.flatnonzero(same == i)[0])
+        lo = rho[same[pos - 1]] if pos > 0 and ok[same[pos - 1]] else rho[i]
+        hi = rho[same[pos + 1]] if pos + 1 < same.size and ok[same[pos + 1]] else rho[i]
+        if hi <= lo:
+            continue
+
+        def f(r: float, l_: int = int(split[i]), q_: int = int(q_all[i])) -> float:
+            o, feas, _ = score(np.array([l_]), np.array([r]), np.array([q_]))
+            return float(o[0]) if feas[0] else np.inf
+
+        res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": xatol})
+        evaluations += 7 * int(res.nfev)
+        if np.isfinite(res.fun) and res.fun < best_val:
+            o, _, b = score(np.array([split[i]]), np.array([res.x]), np.array([q_all[i]]))
+            best_val, best_row, best_b = float(o[0]), (int(split[i]), float(res.x), int(q_all[i])), b[0]
+    info = {"candidates": int(split.size), "feasible_found": bool(ok.any()), "evaluations": evaluations,
+            "objective_s": best_val, "accuracy_constraint": acc is not None}  # fmt: skip
+    return SftConfig(*best_row), best_b, info
+
+
+@register("sft_lagrangian")
+class SftLagrangian:
+    """SFT Alg. 2 configuration with equal bandwidth (P1 alone); options go to :func:`lagrangian_config`."""
+
+    bandwidth = "equal"
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+        """Run Alg. 2, then allocate bandwidth (equal here, Alg. 3 in ``sft``)."""
+        opts = {**self.options, **options}
+        cap = b_max_of(scenario, opts)
+        opts.pop("b_max_hz", None)
+        with Timer() as timer:
+            cfg, info = lagrangian_config(scenario, state, **opts)
+            b, extra = allocate(scenario, state, cfg, self.bandwidth, cap, rng)
+        stats = SolveStats(wall_time_s=timer.elapsed, iterations=info["iterations"],
+                           evaluations=info["evaluations"], trace=info["lagrangian_trace"],
+                           extra={**info, **extra})  # fmt: skip
+        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
+
+
+@register("sft")
+class Sft(SftLagrangian):
+    """The paper's two-timescale scheme: Alg. 2 configuration, then Alg. 3 (SQP) bandwidth."""
+
+    bandwidth = "sqp"
+
+
+@register("sft_exact")
+class SftExact:
+    """Reference optimum of SFT P (36) on small instances; options go to :func:`sft_exact`."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+        """Enumerate and return the best feasible configuration with its exact bandwidth."""
+        with Timer() as timer:
+            cfg, b, info = sft_exact(scenario, state, **{**self.options, **options})
+        stats = SolveStats(wall_time_s=timer.elapsed, iterations=1, evaluations=info["evaluations"], extra=info)
+        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
