@@ -6,7 +6,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.model import Decision, State, evaluate_batch
+from splitenv.model import State
+from splitenv.model.engine import feasible_splits
 
 
 def split_values(scn: Scenario) -> NDArray[np.int64]:
@@ -16,14 +17,8 @@ def split_values(scn: Scenario) -> NDArray[np.int64]:
 
 
 def memory_feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
-    """(n_splits, N) mask: split value k fits device n's memory (engine's memory model).
-
-    Device memory grows with the split, so this is also the set {lo..max_n}.
-    """
-    values = split_values(scn)
-    n = scn.n_devices
-    ev = evaluate_batch(scn, state, Decision(split=np.repeat(values[:, None], n, axis=1)))
-    return ev.per_device["device_memory_bytes"] <= state.device_memory_bytes[None, :]
+    """(n_splits, N) mask: split value k fits device n's memory (the engine's memory model)."""
+    return feasible_splits(scn, state)
 
 
 def max_feasible_split(scn: Scenario, state: State) -> NDArray[np.int64]:

@@ -160,10 +160,14 @@ def build_tables(scn: Scenario, state: State) -> FedsTables:
     # the engine's phased iteration: max(fwd + up) + sum server + max(bwd), bwd = ratio x fwd
     compute = pd["device_compute_s"].reshape(shape)
     fwd = compute / (1.0 + scn.workload.backward_ratio)
+    # a split that does not fit the client's memory costs infinite time, so no search picks it
+    too_big = pd["device_memory_bytes"].reshape(shape) > state.device_memory_bytes
+    compute = np.where(too_big, np.inf, compute)
+    fwd = np.where(too_big, np.inf, fwd)
     lora = block_costs(scn).lora_bits(s_grid[..., None], r_grid[..., None])
     net = scn.network
     return FedsTables(
-        splits=splits, ranks=ranks, fwd=fwd, bwd=compute - fwd,
+        splits=splits, ranks=ranks, fwd=fwd, bwd=np.where(too_big, np.inf, compute - fwd),
         server=pd["server_compute_s"].reshape(shape), up_bits=pd["uplink_bits"].reshape(shape),
         fed_bits=np.broadcast_to(lora, shape).copy(),
         rounds=ev.terms["rounds"].reshape(shape[:2])[0],

@@ -11,14 +11,15 @@ maximization (maximize tau + lambda g, lambda <- lambda + mu g with g >= 0 meani
 "satisfied"), which would maximize the delay; we use the consistent reading (digest
 Sec. 4.1): minimize
 
-    Lag = tau / tau_ref - lambda_1 (A(rho, q) - A_th) - lambda_2 min_n (M_max,n - M_n(l)) / M_max,n
+    Lag = tau / tau_ref - lambda_1 (A(rho, q) - A_th) / A_range - lambda_2 min_n (M_max,n - M_n(l)) / M_max,n
 
 over l (exhaustive), q (its integer range) and rho (grid search, which the paper allows
 "when differentiability or convexity is not guaranteed", refined by SciPy's bounded
 ``minimize_scalar``), then lambda_i <- max(0, lambda_i - mu_k g_i) (40) with
 mu_k = mu_0 / sqrt(k + 1), and stop when |Lag_k - Lag_{k-1}| < eps and the constraints
-hold (at most K = 30 iterations, "K <= 30", Sec. VI-C). Choices that are ours: tau and
-memory are normalized (tau_ref = tau of the preset default, memory by M_max), the box
+hold (at most K = 30 iterations, "K <= 30", Sec. VI-C). Choices that are ours: all terms
+are normalized (tau_ref = tau of the preset default, accuracy by its range A_range over the
+search box, memory by M_max), the step is normalized (see :func:`lagrangian_config`), the box
 constraints (37d)-(37f) restrict the search instead of being relaxed (the paper lists
 them among the N + 7 subgradients but (39) has two multipliers), one lambda_2 covers the
 tightest device, q = 0 ("unquantized") is not searched (the paper's q is in Z^+), and the
@@ -92,17 +93,22 @@ def equal_bw_latency(scn: Scenario, state: State, split: Array, rho: Array, q: A
 
 
 def lagrangian_config(
-    scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 20.0, tol: float = 1e-4,
-    n_grid: int = 49, refine_top: int = 3, xatol: float = 1e-7, lambda0: tuple[float, float] = (0.0, 0.0),
+    scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 1.0, tol: float = 1e-4,
+    n_grid: int = 49, refine_top: int = 1, xatol: float = 1e-6, lambda0: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[SftConfig, dict[str, Any]]:  # fmt: skip
     """SFT Alg. 2 with the corrected signs (see the module docstring).
+
+    The step of (40) is normalized (ours; the paper leaves mu_k open): lambda moves by
+    mu_k = mu0 / sqrt(k + 1) along -g / ||g||, g restricted to the multipliers that can move
+    (lambda_i > 0 or g_i < 0). A plain step mu_k g stalls when an iterate misses A_th by a
+    hair, as the cheapest configurations tend to (rho = 1 sends no positions).
 
     Args:
         scn: the scenario.
         state: the state (device compute and memory enter tau and M_n).
         max_iter: K, the multiplier iterations.
-        mu0: step size mu_0 of mu_k = mu_0 / sqrt(k + 1), on the normalized Lagrangian.
-        tol: epsilon of the stopping rule |Lag_k - Lag_{k-1}| < epsilon.
+        mu0: first step, in units of lambda (normalized Lagrangian).
+        tol: epsilon of the stopping rule |Lag_k - Lag_{k-1}| < epsilon max(1, |Lag_k|).
         n_grid: rho grid points of the inner search.
         refine_top: (l, q) pairs, best on the grid, whose rho is refined by ``minimize_scalar``.
         xatol: absolute rho tolerance of the refinement.
@@ -119,57 +125,63 @@ def lagrangian_config(
     dec = scn.decision
     tau_ref = float(equal_bw_latency(scn, state, np.array([dec.default_split]), np.array([dec.default_keep_ratio]),
                                      np.array([dec.default_quant_bits]))[0])  # fmt: skip
-    acc_grid = acc(G, Q) - a_th if acc else np.zeros_like(G)
+    acc_grid = acc(G, Q) if acc else np.zeros_like(G)
+    acc_scale = float(np.ptp(acc_grid)) or 1.0  # accuracy slack in units of its range over the box
+    acc_grid = (acc_grid - a_th) / acc_scale
     g_mem = memory_slack(scn, state, ls)
     lam = np.array(lambda0, dtype=float)
-    evaluations = L.size + 1 + ls.size
+    counter = {"evaluations": L.size + 1 + ls.size}
 
-    def lagrangian(t: Array, g_acc: Array, g_m: Array) -> Array:
-        return t / tau_ref - lam[0] * g_acc - lam[1] * g_m
+    def tau_of(l_: int, rho: float, q: int) -> float:
+        counter["evaluations"] += 1
+        return float(equal_bw_latency(scn, state, np.array([l_]), np.array([rho]), np.array([q]))[0])
+
+    def inner(lam: Array) -> tuple[float, int, float, int]:
+        """min over (l, q, rho) of the Lagrangian: grid, then minimize_scalar on the best brackets."""
+        values = tau / tau_ref - lam[0] * acc_grid - lam[1] * g_mem[:, None, None]
+        best = (np.inf, 0, 0.0, 0)
+        for idx in np.argsort(values.min(axis=2), axis=None)[:refine_top]:
+            i, j = np.unravel_index(idx, values.shape[:2])
+            l_, q_, k = int(ls[i]), int(qs[j]), int(np.argmin(values[i, j]))
+            best = min(best, (float(values[i, j, k]), l_, float(grid[k]), q_))
+
+            def f(r: float, l_: int = l_, q_: int = q_, gm: float = float(g_mem[i])) -> float:
+                ga = (float(acc(r, q_)) - a_th) / acc_scale if acc else 0.0
+                return tau_of(l_, r, q_) / tau_ref - lam[0] * ga - lam[1] * gm
+
+            lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+            res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": xatol})
+            best = min(best, (float(res.fun), l_, float(res.x), q_))
+        return best
 
     best: tuple[float, SftConfig] | None = None
-    last: SftConfig | None = None
-    trace, lam_trace, prev = [], [], None
-    it = 0
+    cfg = SftConfig.default(scn)
+    trace: list[float] = []
+    lam_trace: list[list[float]] = []
+    it, prev = 0, None
     for it in range(max_iter):
-        values = lagrangian(tau, acc_grid, g_mem[:, None, None])
-        flat = np.argsort(values.min(axis=2), axis=None)[:refine_top]
-        cands = []
-        for idx in flat:
-            i, j = np.unravel_index(idx, values.shape[:2])
-            k = int(np.argmin(values[i, j]))
-            cands.append((float(values[i, j, k]), int(ls[i]), int(qs[j]), float(grid[k]), g_mem[i]))
-            lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
-
-            def f(r: float, l_: int = int(ls[i]), q_: int = int(qs[j]), gm: float = g_mem[i]) -> float:
-                t = equal_bw_latency(scn, state, np.array([l_]), np.array([r]), np.array([q_]))
-                ga = acc(r, q_) - a_th if acc else 0.0
-                return float(lagrangian(t, ga, gm)[0])
-
-            res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": xatol})
-            evaluations += int(res.nfev)
-            cands.append((float(res.fun), int(ls[i]), int(qs[j]), float(res.x), g_mem[i]))
-        value, l_star, q_star, rho_star, g2 = min(cands)
-        g1 = float(acc(rho_star, q_star) - a_th) if acc else 0.0
+        value, l_star, rho_star, q_star = inner(lam)
         cfg = SftConfig(l_star, rho_star, q_star)
-        feasible = g1 >= 0 and g2 >= 0
-        t_star = float(equal_bw_latency(scn, state, np.array([l_star]), np.array([rho_star]), np.array([q_star]))[0])
-        evaluations += 1
-        if feasible and (best is None or t_star < best[0]):
-            best = (t_star, cfg)
+        g_acc = (float(acc(rho_star, q_star)) - a_th) / acc_scale if acc else 0.0
+        g = np.array([g_acc, float(g_mem[ls == l_star][0])])
+        feasible = bool(np.all(g >= 0))
         trace.append(value)
         lam_trace.append(lam.tolist())
-        last = cfg
-        if prev is not None and feasible and abs(value - prev) < tol * max(1.0, abs(value)):
-            best = (t_star, cfg)
-            break
+        if feasible:
+            t_star = tau_of(l_star, rho_star, q_star)
+            if best is None or t_star < best[0]:
+                best = (t_star, cfg)
+            if prev is not None and abs(value - prev) < tol * max(1.0, abs(value)):
+                best = (t_star, cfg)  # Alg. 2 line 11: converged, return this iterate
+                break
         prev = value
-        mu = mu0 / np.sqrt(it + 1.0)
-        lam = np.maximum(0.0, lam - mu * np.array([g1, g2]))  # (40), corrected sign
-    chosen = best[1] if best is not None else last
-    assert chosen is not None
+        move = np.where((lam > 0) | (g < 0), -g, 0.0)
+        norm = float(np.linalg.norm(move))
+        if norm > 0:
+            lam = np.maximum(0.0, lam + mu0 / np.sqrt(it + 1.0) * move / norm)  # (40), corrected sign
+    chosen = best[1] if best is not None else cfg
     info = {"iterations": it + 1, "lagrangian_trace": trace, "lambda_trace": lam_trace, "tau_ref_s": tau_ref,
-            "feasible_found": best is not None, "evaluations": evaluations,
+            "feasible_found": best is not None, "evaluations": counter["evaluations"],
             "accuracy_constraint": acc is not None}  # fmt: skip
     return chosen, info
 
@@ -193,7 +205,7 @@ def _boundary_roots(acc: AccuracyFn, a_th: float, q: int, grid: Array) -> list[f
 
 def sft_exact(
     scn: Scenario, state: State, *, n_grid: int = 201, refine_top: int = 3, xatol: float = 1e-9,
-    b_max_hz: float | None = None,
+    zoom_points: int = 65, b_max_hz: float | None = None,
 ) -> tuple[SftConfig, Array, dict[str, Any]]:  # fmt: skip
     """Reference optimum of P (36): enumeration over (l, q), rho grid + refinement, exact bandwidth.
 
@@ -201,11 +213,12 @@ def sft_exact(
     [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected to ~1e-15, on the
     feasible side); every candidate gets its exact min-max bandwidth
     (:func:`bisection_bandwidth_batch` on engine-read coefficients), is scored and checked by
-    the engine, and the ``refine_top`` best feasible (l, q) are refined by bounded
-    ``minimize_scalar`` (``xatol``) between the neighbours of their best rho that are feasible.
+    the engine, and for the ``refine_top`` best feasible (l, q) the bracket between the
+    feasible neighbours of their best rho is refined by repeated ``zoom_points``-point grids
+    (batched through the engine) until it is narrower than ``xatol``.
 
     Tolerance: exact (to the bisection's machine precision) at the candidates, and within
-    ``xatol`` in rho inside the refined brackets. Global in rho whenever the optimum over rho
+    ``xatol`` (1e-9) in rho inside the refined brackets. Global in rho whenever the optimum over rho
     is at a candidate or inside a refined bracket; for the SFT presets the delay rises with
     the bits per element, which rise with rho except at rho = 1 (no positions sent), so the
     optimum is at rho_min, an accuracy boundary, or rho = 1, all of which are candidates.
@@ -243,32 +256,31 @@ def sft_exact(
     masked = np.where(ok, obj, np.inf)
     best = int(np.argmin(masked)) if ok.any() else int(np.argmin(obj))
     best_val, best_row, best_b = float(obj[best]), (int(split[best]), float(rho[best]), int(q_all[best])), bw[best]
-    # refine rho around the best grid point of the refine_top best feasible (l, q) pairs
+    # zoom into rho around the best point of the refine_top best feasible (l, q) pairs
     pair = split * 1000 + q_all
-    order = [i for i in np.argsort(masked) if np.isfinite(masked[i])]
-    seen: list[int] = []
-    for i in order:
-        if len(seen) >= refine_top:
+    brackets: list[tuple[int, int, float, float]] = []
+    for i in np.argsort(masked):
+        if len(brackets) >= refine_top or not np.isfinite(masked[i]):
             break
-        if pair[i] in seen:
+        if any(pair[i] == 1000 * b_[0] + b_[1] for b_ in brackets):
             continue
-        seen.append(int(pair[i]))
-        same = np.flatnonzero(pair == pair[i])  # sorted by rho (np.unique above)
+        same = np.flatnonzero(pair == pair[i])  # rows of one pair are sorted by rho (np.unique above)
         pos = int(np.flatnonzero(same == i)[0])
         lo = rho[same[pos - 1]] if pos > 0 and ok[same[pos - 1]] else rho[i]
         hi = rho[same[pos + 1]] if pos + 1 < same.size and ok[same[pos + 1]] else rho[i]
-        if hi <= lo:
-            continue
-
-        def f(r: float, l_: int = int(split[i]), q_: int = int(q_all[i])) -> float:
-            o, feas, _ = score(np.array([l_]), np.array([r]), np.array([q_]))
-            return float(o[0]) if feas[0] else np.inf
-
-        res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": xatol})
-        evaluations += 7 * int(res.nfev)
-        if np.isfinite(res.fun) and res.fun < best_val:
-            o, _, b = score(np.array([split[i]]), np.array([res.x]), np.array([q_all[i]]))
-            best_val, best_row, best_b = float(o[0]), (int(split[i]), float(res.x), int(q_all[i])), b[0]
+        brackets.append((int(split[i]), int(q_all[i]), float(lo), float(hi)))
+    for l_, q_, lo, hi in brackets:
+        while hi - lo > xatol:
+            pts = np.linspace(lo, hi, zoom_points)
+            o, feas, b = score(np.full(zoom_points, l_), pts, np.full(zoom_points, q_))
+            evaluations += 7 * zoom_points
+            if not feas.any():
+                break
+            k = int(np.argmin(np.where(feas, o, np.inf)))
+            if o[k] < best_val:
+                best_val, best_row, best_b = float(o[k]), (l_, float(pts[k]), q_), b[k]
+            lo = pts[max(k - 1, 0)] if feas[max(k - 1, 0)] else pts[k]
+            hi = pts[min(k + 1, zoom_points - 1)] if feas[min(k + 1, zoom_points - 1)] else pts[k]
     info = {"candidates": int(split.size), "feasible_found": bool(ok.any()), "evaluations": evaluations,
             "objective_s": best_val, "accuracy_constraint": acc is not None}  # fmt: skip
     return SftConfig(*best_row), best_b, info

@@ -4,11 +4,21 @@ No randomness and no gym types live here; see :mod:`splitenv.scenarios` for
 sampling states and :mod:`splitenv.env` for the environment.
 """
 
-from splitenv.model.engine import Evaluation, block_costs, card_bounds, evaluate, evaluate_batch
+from splitenv.model.engine import (
+    EpochPart,
+    Evaluation,
+    block_costs,
+    card_bounds,
+    compose_round,
+    evaluate,
+    evaluate_batch,
+    feasible_splits,
+)
 from splitenv.model.types import Decision, DecisionError, State, StateError, complete, enabled_fields
 
 __all__ = [
     "Decision",
+    "EpochPart",
     "DecisionError",
     "Evaluation",
     "State",
@@ -16,7 +26,9 @@ __all__ = [
     "block_costs",
     "card_bounds",
     "complete",
+    "compose_round",
     "enabled_fields",
     "evaluate",
     "evaluate_batch",
+    "feasible_splits",
 ]

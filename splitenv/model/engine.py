@@ -312,6 +312,15 @@ def _iteration(scn: Scenario, state: State, ph: _Phases) -> Array:
     return chain.max(axis=1) + ph.shared  # parallel (SCCT (19)) and independent
 
 
+def feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
+    """(n_split_values, N) mask: split value ``lo + k`` fits device n's memory (this engine's model)."""
+    lo, hi = scn.decision.split_range
+    values = np.arange(lo, hi + 1)
+    split = np.repeat(values[:, None], scn.n_devices, axis=1)
+    ev = evaluate_batch(scn, state, Decision(split=split))
+    return ev.per_device["device_memory_bytes"] <= state.device_memory_bytes[None, :]
+
+
 def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
     """Per-device phase times for every decision of the batch."""
     costs = block_costs(scn)
@@ -489,29 +498,36 @@ def _memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
     return {"device": device, "edge": edge, "cloud": cloud}
 
 
+#: relative tolerance of continuous budgets: rounding in a sum of shares is not a violation
+BUDGET_RTOL = 1e-9
+
+
+def _excess(value: Array, budget: float | Array) -> Array:
+    """``value - budget`` where it exceeds the budget by more than BUDGET_RTOL, else 0."""
+    over = np.asarray(value, dtype=np.float64) - budget
+    return np.where(over > BUDGET_RTOL * np.abs(budget), over, 0.0)
+
+
 def _violations(scn: Scenario, state: State, d: Decision, mem: dict[str, Array]) -> dict[str, Array]:
     """Amount by which each constraint is exceeded (0 where met); never clipped."""
     net, dec = scn.network, scn.decision
     out: dict[str, Array] = {}
-    out["device_memory"] = np.maximum(mem["device"] - state.device_memory_bytes, 0.0).sum(axis=1)
-    out["edge_memory"] = np.maximum(mem["edge"] - scn.memory.edge_memory_bytes, 0.0)
+    out["device_memory"] = _excess(mem["device"], state.device_memory_bytes).sum(axis=1)
+    out["edge_memory"] = _excess(mem["edge"], scn.memory.edge_memory_bytes)
     if net.allocation == "subchannels":
         out["subchannels"] = np.maximum(d.subchannels.sum(axis=1) - net.n_subchannels, 0).astype(float)
     elif net.allocation == "continuous":
-        excess = d.bandwidth_hz.sum(axis=1) - net.bandwidth_hz
-        out["bandwidth"] = np.maximum(excess, 0.0) * (excess > 1e-9 * net.bandwidth_hz)
-    out["device_power"] = np.maximum(d.power_w - net.device_power_w, 0.0).sum(axis=1)
-    out["total_power"] = np.maximum(d.power_w.sum(axis=1) - net.total_power_w, 0.0)
+        out["bandwidth"] = _excess(d.bandwidth_hz.sum(axis=1), net.bandwidth_hz)
+    out["device_power"] = _excess(d.power_w, net.device_power_w).sum(axis=1)
+    out["total_power"] = _excess(d.power_w.sum(axis=1), net.total_power_w)
     if net.fed_n_subchannels:
         out["fed_subchannels"] = np.maximum(
             d.fed_subchannels.sum(axis=1) - net.fed_n_subchannels, 0
         ).astype(float)
-        out["fed_device_power"] = np.maximum(d.fed_power_w - net.device_power_w, 0.0).sum(axis=1)
-        out["fed_total_power"] = np.maximum(d.fed_power_w.sum(axis=1) - net.total_power_w, 0.0)
+        out["fed_device_power"] = _excess(d.fed_power_w, net.device_power_w).sum(axis=1)
+        out["fed_total_power"] = _excess(d.fed_power_w.sum(axis=1), net.total_power_w)
     if scn.schedule.server_mode == "share" and dec.compute_share:
-        out["compute_share"] = np.maximum(d.compute_share.sum(axis=1) - 1.0, 0.0) * (
-            d.compute_share.sum(axis=1) > 1.0 + 1e-9
-        )
+        out["compute_share"] = _excess(d.compute_share.sum(axis=1), 1.0)
     acc = scn.accuracy
     if acc.cubic_coeffs and scn.compression.enabled:
         value = accuracy.sft_cubic(acc.cubic_coeffs, d.keep_ratio, d.quant_bits)

@@ -233,9 +233,12 @@ def enabled_fields(scn: Scenario) -> tuple[str, ...]:
         names.append("subchannels")
     elif net.allocation == "continuous":
         names.append("bandwidth_hz")
-    names.append("power_w")
+    if dec.power_control:
+        names.append("power_w")
     if net.fed_n_subchannels:
-        names += ["fed_subchannels", "fed_power_w"]
+        names.append("fed_subchannels")
+        if dec.power_control:
+            names.append("fed_power_w")
     if scn.schedule.server_mode == "share":
         names.append("compute_share")
     if scn.compute.has_frequency_control:
@@ -344,7 +347,7 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
             arrays[name] = np.repeat(arr, batch, axis=0)
     _validate(scn, arrays)
     for name in DECISION_FIELDS:
-        if name not in enabled and name != "edge_split":
+        if name not in enabled and name not in ("edge_split", "power_w", "fed_power_w"):
             arrays[name] = None  # type: ignore[assignment]
     return Decision(**arrays, batch_size=batch)
 

@@ -147,7 +147,11 @@ def test_three_tier_sequential_iteration_and_round():
     downlink with the edge's 43 dBm. Round = 11 iterations + the slowest LoRA upload
     (s 18 D r 32 bits over the uplink).
     """
-    scn = load_scenario("splitllm", {"network.n_devices": 4, "network.n_edge_servers": 2})
+    # per-user powers are a knob of this hand check: enable them as a decision
+    scn = load_scenario(
+        "splitllm",
+        {"network.n_devices": 4, "network.n_edge_servers": 2, "decision.power_control": True},
+    )
     s = np.array([3, 2, 3, 4])
     e = np.array([7, 7, 6, 8])
     power = np.array([0.19, 0.1, 0.15, 0.05])

@@ -1,0 +1,275 @@
+"""FedsLLM (Zhao, Yang et al., arXiv 2504.14667): BCD over subchannels, power, split and rank.
+
+Problem (18): minimize the total delay T (17) over the subchannels of both pools (each
+to exactly one client), the clients' powers (C4 per client, C5 per pool), the split of
+every client and the LoRA rank. The paper's Alg. 3 is block-coordinate descent over
+
+1. subchannels, Alg. 2 (:func:`~baselines.fedsllm_model.greedy_subchannels`), in both pools;
+2. power control, the convex program (25) (:mod:`baselines.fedsllm_power`), per pool:
+   the main pool on T1, the federated pool on T3 (they decouple, (21));
+3. split, exhaustive (26), per client (:func:`~baselines.fedsllm_model.best_split`);
+4. rank, exhaustive over the choices with E(r) (27);
+
+repeated until the objective stops falling. The greedy is not a descent step on its
+own, so blocks 1-2 keep the better of (greedy counts, re-optimized power), (current
+counts, re-optimized power) and the current point; every block is then monotone.
+
+Baselines, quoted from the paper (Sec. VI) with our reading (digest fedsllm.md Sec. 4):
+
+* ``fedsllm_a`` "Randomized average allocation of subchannels with uniform subchannel
+  transmit PSD on the client side, and randomized split location and rank selection."
+* ``fedsllm_b`` "Randomized average allocation of subchannels, uniform subchannel
+  transmit PSD on the client side, and the proposed rank and split location selection
+  schemes."
+* ``fedsllm_c`` "Randomized split location selection using the proposed greedy
+  subchannel assignment, power control, and rank selection scheme."
+* ``fedsllm_d`` "The proposed greedy subchannel assignment, power control, and split
+  location selection scheme with random rank selection."
+
+"Randomized average allocation" = equal counts (floor(K / N) each, the remainder to
+random clients); "uniform PSD" = every client at p_max scaled into the pool's budget
+C5, spread evenly over its subchannels; random split uniform per client, random rank
+uniform over the choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from baselines.base import Solution, SolveStats, Timer, finish, register
+from baselines.fedsllm_model import FedsTables, Pool, best_split, build_tables, greedy_subchannels
+from baselines.fedsllm_power import fit_budget, max_delay, rate_bps, solve_bisection, solve_cvxpy
+from splitenv.config import Scenario
+from splitenv.model import State
+from splitenv.model.types import equal_counts
+
+Array = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BLOCKS = ("comm", "split", "rank")
+
+
+@dataclass(frozen=True)
+class Point:
+    """A FedsLLM decision as table indices: split index per client, rank index, both pools."""
+
+    si: IntArray
+    ri: int
+    sub: IntArray
+    power: Array
+    fsub: IntArray
+    fpower: Array
+
+    def value(self, tab: FedsTables) -> float:
+        """T (17) of this point."""
+        return float(tab.objective(self.si, self.ri, self.sub, self.power, self.fsub, self.fpower)[0])
+
+
+def uniform_power(tab: FedsTables) -> Array:
+    """Every client at p_max, scaled into the pool budget C5 (uniform PSD over its subchannels)."""
+    return fit_budget(np.full(tab.n, min(tab.p_max, tab.p_total / tab.n)), tab.p_max, tab.p_total)
+
+
+def initial_point(tab: FedsTables, scn: Scenario) -> Point:
+    """The preset's default: its split and rank, equal subchannel counts, uniform power."""
+    si = np.full(tab.n, int(np.searchsorted(tab.splits, scn.decision.default_split)))
+    ri = int(np.searchsorted(tab.ranks, scn.decision.default_rank))
+    p = uniform_power(tab)
+    return Point(
+        si=np.clip(si, 0, len(tab.splits) - 1), ri=min(ri, len(tab.ranks) - 1),
+        sub=equal_counts(tab.main.n_subchannels, tab.n), power=p,
+        fsub=equal_counts(tab.fed.n_subchannels, tab.n), fpower=p.copy(),
+    )  # fmt: skip
+
+
+def random_average_counts(pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
+    """"Randomized average allocation": floor(K / N) each, the remainder to random clients."""
+    return rng.permutation(equal_counts(pool.n_subchannels, n))
+
+
+def random_splits(tab: FedsTables, rng: np.random.Generator) -> IntArray:
+    """A split index per client, uniform over the splits finite (memory-feasible) at every rank."""
+    ok = np.all(np.isfinite(tab.fwd), axis=1)  # (S, N)
+    return np.array([rng.choice(np.flatnonzero(ok[:, k]) if ok[:, k].any() else [0]) for k in range(tab.n)])
+
+
+def power_control(
+    tab: FedsTables, pool: Pool, rest: Array, bits: Array, counts: IntArray, method: str
+) -> tuple[float, Array]:
+    """Min-max delay of one pool for fixed counts: (delay, powers), by bisection or cvxpy."""
+    width = counts * pool.subchannel_hz
+    if method == "cvxpy":
+        _, p = solve_cvxpy(rest, bits, width, pool.snr_coeff, tab.p_max, tab.p_total)
+    elif method == "bisection":
+        _, p = solve_bisection(rest, bits, width, pool.snr_coeff, tab.p_max, tab.p_total)
+    else:
+        raise ValueError(f"power = {method!r}; allowed: 'bisection' (exact) or 'cvxpy'")
+    return float(max_delay(rest, bits, width, pool.snr_coeff, p)), p
+
+
+def _comm_block(tab: FedsTables, pt: Point, method: str) -> Point:
+    """Alg. 2 then power control (25), in each pool on its own term (T1 main, T3 federated)."""
+    fwd = tab.pick(tab.fwd, pt.si, pt.ri)[0]
+    up = tab.pick(tab.up_bits, pt.si, pt.ri)[0]
+    fed = tab.pick(tab.fed_bits, pt.si, pt.ri)[0]
+    zero = np.zeros(tab.n)
+    out = {}
+    for key, pool, rest, bits, counts, power in (
+        ("main", tab.main, fwd, up, pt.sub, pt.power),
+        ("fed", tab.fed, zero, fed, pt.fsub, pt.fpower),
+    ):
+        best = (float(max_delay(rest, bits, counts * pool.subchannel_hz, pool.snr_coeff, power)), counts, power)
+        greedy = greedy_subchannels(rest, bits, power, pool)
+        for cand in (greedy, counts):
+            delay, p = power_control(tab, pool, rest, bits, cand, method)
+            if delay < best[0]:
+                best = (delay, cand, p)
+        out[key] = best
+    return replace(pt, sub=out["main"][1], power=out["main"][2], fsub=out["fed"][1], fpower=out["fed"][2])
+
+
+def _split_block(tab: FedsTables, pt: Point) -> Point:
+    """Exhaustive split per client for the current rates and rank (26)."""
+    rate_main = rate_bps(pt.sub * tab.main.subchannel_hz, tab.main.snr_coeff, pt.power)
+    rate_fed = rate_bps(pt.fsub * tab.fed.subchannel_hz, tab.fed.snr_coeff, pt.fpower)
+    return replace(pt, si=best_split(tab, pt.ri, rate_main, rate_fed, pt.si))
+
+
+def _rank_block(tab: FedsTables, pt: Point) -> Point:
+    """Exhaustive rank with E(r) (27); the current rank is kept on ties."""
+    ri = np.arange(len(tab.ranks))
+    si = np.repeat(pt.si[None], len(ri), axis=0)
+    v = tab.objective(si, ri, pt.sub, pt.power, pt.fsub, pt.fpower)
+    best = int(np.argmin(v))
+    return replace(pt, ri=best) if v[best] < v[pt.ri] else pt
+
+
+def bcd(
+    tab: FedsTables,
+    start: Point,
+    blocks: tuple[str, ...] = BLOCKS,
+    *,
+    power: str = "bisection",
+    tol: float = 1e-9,
+    max_iter: int = 50,
+) -> tuple[Point, list[float]]:
+    """FedsLLM Alg. 3 over the given blocks until T falls by less than ``tol`` (relative).
+
+    Returns:
+        The final point and the objective after each sweep (the first entry is ``start``'s).
+    """
+    unknown = set(blocks) - set(BLOCKS)
+    if unknown:
+        raise ValueError(f"unknown BCD blocks {sorted(unknown)}; allowed: {BLOCKS}")
+    pt, trace = start, [start.value(tab)]
+    for _ in range(max_iter):
+        if "comm" in blocks:
+            pt = _comm_block(tab, pt, power)
+        if "split" in blocks:
+            pt = _split_block(tab, pt)
+        if "rank" in blocks:
+            pt = _rank_block(tab, pt)
+        trace.append(pt.value(tab))
+        if trace[-1] >= trace[-2] * (1.0 - tol):
+            break
+    return pt, trace
+
+
+class _FedsSolver:
+    """Shared solve(): tables from the engine, a start point, BCD over some blocks, engine check."""
+
+    blocks: tuple[str, ...] = BLOCKS
+
+    def __init__(self, power: str = "bisection", tol: float = 1e-9, max_iter: int = 50) -> None:
+        if power not in ("bisection", "cvxpy"):
+            raise ValueError(f"power = {power!r}; allowed: 'bisection' (exact) or 'cvxpy'")
+        self.power, self.tol, self.max_iter = power, tol, max_iter
+
+    def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
+        """The start point (random blocks of a baseline are drawn here)."""
+        return initial_point(tab, scn)
+
+    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+        """Run the method and return the engine-evaluated solution."""
+        with Timer() as t:
+            tab = build_tables(scenario, state)
+            pt, trace = self.start(tab, scenario, rng), []
+            if self.blocks:
+                pt, trace = bcd(tab, pt, self.blocks, power=self.power, tol=self.tol, max_iter=self.max_iter)
+            predicted = pt.value(tab)
+            decision = tab.decision(pt.si, pt.ri, pt.sub, pt.power, pt.fsub, pt.fpower)
+        stats = SolveStats(
+            wall_time_s=t.elapsed, iterations=max(len(trace) - 1, 0),
+            evaluations=len(tab.splits) * len(tab.ranks) + 1, trace=trace,
+        )  # fmt: skip
+        sol = finish(scenario, state, decision, stats)
+        stats.extra["surrogate_rel_err"] = abs(sol.objective - predicted) / abs(sol.objective)
+        return sol
+
+
+@register("fedsllm_bcd")
+class FedsllmBCD(_FedsSolver):
+    """FedsLLM Alg. 3: BCD over subchannels (Alg. 2), power (25), split (26) and rank (27).
+
+    Args:
+        power: ``"bisection"`` (exact 1-D method) or ``"cvxpy"`` (the convex program (25)).
+        tol: stop when a sweep lowers T by less than this fraction.
+        max_iter: sweeps at most.
+    """
+
+    blocks = BLOCKS
+
+
+@register("fedsllm_a")
+class FedsllmA(_FedsSolver):
+    """Baseline (a): random average subchannels, uniform PSD, random split and rank."""
+
+    blocks = ()
+
+    def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
+        """Everything random or uniform; nothing is optimized."""
+        p = uniform_power(tab)
+        return Point(
+            si=random_splits(tab, rng), ri=int(rng.integers(len(tab.ranks))),
+            sub=random_average_counts(tab.main, tab.n, rng), power=p,
+            fsub=random_average_counts(tab.fed, tab.n, rng), fpower=p.copy(),
+        )  # fmt: skip
+
+
+@register("fedsllm_b")
+class FedsllmB(_FedsSolver):
+    """Baseline (b): random average subchannels and uniform PSD; split and rank optimized."""
+
+    blocks = ("split", "rank")
+
+    def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
+        """Random average counts, uniform power, the preset's split and rank to start from."""
+        pt = initial_point(tab, scn)
+        return replace(
+            pt, sub=random_average_counts(tab.main, tab.n, rng), fsub=random_average_counts(tab.fed, tab.n, rng)
+        )
+
+
+@register("fedsllm_c")
+class FedsllmC(_FedsSolver):
+    """Baseline (c): random split; subchannels, power and rank optimized."""
+
+    blocks = ("comm", "rank")
+
+    def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
+        """The preset's start with a random split per client."""
+        return replace(initial_point(tab, scn), si=random_splits(tab, rng))
+
+
+@register("fedsllm_d")
+class FedsllmD(_FedsSolver):
+    """Baseline (d): random rank; subchannels, power and split optimized."""
+
+    blocks = ("comm", "split")
+
+    def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
+        """The preset's start with a random rank."""
+        return replace(initial_point(tab, scn), ri=int(rng.integers(len(tab.ranks))))

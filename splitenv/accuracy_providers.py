@@ -1,0 +1,86 @@
+"""Accuracy providers: what a round of training buys, behind one interface.
+
+The environment asks its provider after every round; when the provider says the
+target is reached, the episode terminates and its return is the (negative)
+simulated time to accuracy. ``surrogate`` uses the closed forms of the presets;
+a real-training provider plugs in through the same protocol (pass the object).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from splitenv.config import Scenario
+from splitenv.model import accuracy as closed_forms
+from splitenv.model.types import Decision
+
+
+@dataclass
+class AccuracyReport:
+    """What one round achieved."""
+
+    accuracy: float
+    target_reached: bool
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class AccuracyProvider(Protocol):
+    """Reports accuracy after each round of an episode."""
+
+    def reset(self, scenario: Scenario, seed: int) -> None:
+        """Start a new episode (a new model to train)."""
+        ...
+
+    def round(self, scenario: Scenario, decision: Decision) -> AccuracyReport:
+        """Account one round trained with ``decision`` (batch of one)."""
+        ...
+
+
+class SurrogateAccuracy:
+    """Progress towards the target from the preset's closed forms.
+
+    With FedsLLM's rounds-to-target E(r) (17), each round at rank r adds 1 / E(r)
+    of the way; without it, ``schedule.rounds`` rounds reach the target. The
+    reported accuracy is the fraction of the way, times SFT's A(rho, q) (35)
+    when the preset has its coefficients (compression lowers what is reachable).
+    """
+
+    def __init__(self) -> None:
+        self.progress = 0.0
+
+    def reset(self, scenario: Scenario, seed: int) -> None:
+        self.progress = 0.0
+
+    def round(self, scenario: Scenario, decision: Decision) -> AccuracyReport:
+        acc = scenario.accuracy
+        rank = float(np.asarray(decision.rank).reshape(-1)[0]) if decision.rank is not None else 0.0
+        if acc.rounds_by_rank:
+            needed = float(closed_forms.rounds_for_rank(acc.rounds_by_rank, rank))
+        else:
+            needed = float(scenario.schedule.rounds)
+        self.progress = min(1.0, self.progress + 1.0 / needed)
+        ceiling = 1.0
+        if acc.cubic_coeffs and decision.keep_ratio is not None:
+            rho = float(np.asarray(decision.keep_ratio).reshape(-1)[0])
+            q = float(np.asarray(decision.quant_bits).reshape(-1)[0])
+            ceiling = float(closed_forms.sft_cubic(acc.cubic_coeffs, rho, q))
+        return AccuracyReport(
+            accuracy=self.progress * ceiling,
+            target_reached=self.progress >= 1.0 - 1e-12,
+            extras={"rounds_needed": needed},
+        )
+
+
+PROVIDERS = {"surrogate": SurrogateAccuracy}
+
+
+def make_provider(spec: str | AccuracyProvider | None) -> AccuracyProvider | None:
+    """Resolve a provider by name (``surrogate``), or pass a provider object through."""
+    if spec is None or not isinstance(spec, str):
+        return spec
+    if spec not in PROVIDERS:
+        raise ValueError(f"unknown accuracy provider {spec!r}; available: {', '.join(PROVIDERS)}")
+    return PROVIDERS[spec]()

@@ -1,0 +1,402 @@
+"""The Gymnasium environment of split LoRA fine-tuning over a wireless edge network."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from splitenv import allocators
+from splitenv.observation import Features
+from splitenv.accuracy_providers import AccuracyProvider, make_provider
+from splitenv.config import Scenario
+from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
+from splitenv.model.engine import feasible_splits
+from splitenv.model.types import complete, enabled_fields
+from splitenv.scenarios import StateSampler, load_scenario
+from splitenv.spaces import LARGE, action_fields, native_space, native_to_decision
+
+REWARD_MODES = ("normalized", "raw")
+
+
+class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
+    """Schedule split LoRA fine-tuning: splits, rank, radio, compute and compression.
+
+    ## Description
+    N devices fine-tune a transformer split between each device and an edge
+    server (and a cloud, for three tiers). Training runs in rounds of epochs of
+    iterations (SCCT Sec. III-A; SFT Sec. VI-C): large-timescale decisions (split,
+    rank, compression) change once per round, small-timescale ones (subchannels
+    or bandwidth, transmit power, edge compute shares, server frequency) every
+    epoch, while channel gains and device compute are redrawn every epoch from the
+    episode's seed. Every cost comes from the analytical engine
+    :func:`splitenv.evaluate_batch`; the scenario is any preset or YAML file.
+
+    ## Action Space
+    A ``Dict`` in physical units whose keys depend on ``timescale`` and on the
+    decisions the scenario enables (:func:`splitenv.spaces.action_fields`):
+
+    | key | space | meaning | timescale |
+    | --- | --- | --- | --- |
+    | split | MultiDiscrete(n_split per device), or Discrete for a shared cut | layers on the device minus ``split_range[0]`` | round, joint |
+    | edge_split | MultiDiscrete | last edge layer minus ``split_range[0]`` (three tiers; raised to the split if lower) | round, joint |
+    | rank | Discrete | index into ``workload.rank_choices`` | round, joint |
+    | keep_ratio | Box(1,) | Top-K kept fraction rho | round, joint |
+    | quant_bits | Discrete | bits minus ``quant_bits_range[0]`` | round, joint |
+    | subchannels, fed_subchannels | MultiDiscrete(K + 1 per device) | subchannel counts | epoch, joint |
+    | bandwidth_hz | Box(0, B, (N,)) | bandwidth in Hz | epoch, joint |
+    | power_w, fed_power_w | Box(0, P_max, (N,)) | transmit power in W | epoch, joint |
+    | compute_share | Box(0, 1, (N,)) | edge compute share | epoch, joint |
+    | server_freq_hz | Box(F_min, F_max, (N,)) | server GPU clock per device | epoch, joint |
+
+    Budgets (sum of subchannels <= K, shares <= 1, powers) are not enforced by the
+    native space: a violating action is evaluated as given, reported in
+    ``info["violations"]`` and rewarded ``-infeasible_penalty``. The wrappers
+    :class:`~splitenv.wrappers.MultiDiscreteAction` (with ``action_masks()``) and
+    :class:`~splitenv.wrappers.BoxAction` encode the same decisions so that every
+    action meets every budget (decoders documented in :mod:`splitenv.spaces`).
+    With ``timescale="joint"`` the large-timescale keys take effect only at a
+    round start (observation ``is_round_start``) and are ignored otherwise.
+
+    ## Observation Space
+    ``Box(0, 1, (6 N + 4,), float32)``: six features per device (device-major),
+    then four globals, each scaled into [0, 1] and clipped (bounds from the
+    scenario's ranges):
+
+    | index | name | unit | bounds before scaling |
+    | --- | --- | --- | --- |
+    | 6n + 0 | snr_db | dB of gain / N0 (W/Hz per W) | channel range of the preset |
+    | 6n + 1 | compute | FLOP/s | [0, max device FLOP/s] |
+    | 6n + 2 | memory | bytes | [0, max device memory] |
+    | 6n + 3 | split | layers | [0, L] |
+    | 6n + 4 | data_size | samples | [0, max samples] |
+    | 6n + 5 | distance | m | [0, max distance] |
+    | 6N + 0 | round_progress | - | round / rounds |
+    | 6N + 1 | epoch_progress | - | epoch / epochs_per_round |
+    | 6N + 2 | is_round_start | - | {0, 1} |
+    | 6N + 3 | last_cost_ratio | - | last step cost / reference, in [0, 5] |
+
+    With ``observation="dict"``: ``{"devices": Box(0, 1, (N, 6)), "globals": Box(0, 1, (4,))}``
+    for SB3's ``MultiInputPolicy``.
+
+    ## Rewards
+    ``reward = -cost / reference`` (``reward_mode="normalized"``) or ``-cost`` (``"raw"``),
+    where ``cost`` is the step's latency in s plus ``energy_weight`` times its
+    energy in J (or CARD's normalized cost U (12) for presets whose objective is
+    ``card_cost``), and ``reference`` is the same cost of the preset's default
+    decision (its default split, equal shares of everything) on the same states:
+    -1.0 means "as good as equal allocation". An epoch step costs its epochs'
+    iterations, plus the round's start (migration SCCT (18), model distribution SFT
+    (19)) at a round start and its end (adapter exchange) at the round's last epoch;
+    a round step costs the round (:func:`splitenv.model.compose_round`). For
+    devices that run independently (SFT, CARD) the epoch costs of a round sum to an
+    upper bound of its latency; ``info["round_latency_s"]`` is always exact.
+    ``info`` carries ``latency_s``, ``energy_j``, ``cost``, ``reference_cost``,
+    ``terms``, ``violations``, ``feasible``, ``decision`` (what was applied) and,
+    at round ends, ``round_latency_s``.
+
+    ## Starting State
+    ``reset(seed=s)`` fixes the whole episode: device positions, shadowing,
+    memory and data sizes, and every epoch's fading and compute
+    (:class:`~splitenv.scenarios.StateSampler`). ``reset(options={"instance": {"seed": k}})``
+    replays the stored instance ``k`` (see :mod:`splitenv.instances`).
+
+    ## Episode End
+    Truncated after ``rounds`` rounds (``rounds x epochs_per_round`` steps for the
+    epoch and joint timescales). Terminated early when an accuracy provider is
+    attached and reports the target reached; the return is then minus the time to
+    accuracy.
+
+    ## Arguments
+    * ``config``: preset name, YAML path or :class:`~splitenv.config.Scenario`.
+    * ``timescale``: ``"round"`` (default), ``"epoch"`` or ``"joint"``.
+    * ``rounds`` (4), ``epochs_per_round`` (3): episode length; the preset's own
+      schedule (paper values) still sets iterations per epoch.
+    * ``inner_allocator``: small-timescale policy for ``"round"`` (default ``"equal"``;
+      names from :mod:`splitenv.allocators`, e.g. the papers' allocators registered by
+      ``baselines``), ``split_policy``: large-timescale policy for ``"epoch"``.
+    * ``reward_mode``, ``energy_weight`` (0), ``infeasible_penalty`` (5.0, in units of
+      the reference cost).
+    * ``accuracy``: ``None`` or ``"surrogate"`` or an AccuracyProvider.
+    * ``observation``: ``"flat"`` or ``"dict"``; ``render_mode``: ``"ansi"``.
+    * ``overrides``: dotted config overrides; any other keyword ``a__b=v`` (or
+      ``**{"a.b": v}``) is one too, so ``gymnasium.make(id, **overrides)`` reaches
+      every config field.
+
+    ## Version History
+    * v0: first release.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        config: str | Scenario = "scct",
+        *,
+        timescale: str = "round",
+        rounds: int = 4,
+        epochs_per_round: int = 3,
+        inner_allocator: str | allocators.Allocator = "equal",
+        split_policy: str | allocators.Allocator = "default",
+        reward_mode: str = "normalized",
+        energy_weight: float = 0.0,
+        infeasible_penalty: float = 5.0,
+        accuracy: str | AccuracyProvider | None = None,
+        observation: str = "flat",
+        render_mode: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        **more_overrides: Any,
+    ) -> None:
+        merged = dict(overrides or {})
+        merged.update({k.replace("__", "."): v for k, v in more_overrides.items()})
+        self.scenario = load_scenario(config, merged)
+        _check_choice("reward_mode", reward_mode, REWARD_MODES)
+        _check_choice("observation", observation, ("flat", "dict"))
+        if render_mode is not None:
+            _check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
+        for name, value in (("rounds", rounds), ("epochs_per_round", epochs_per_round)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} = {value!r}; allowed: an integer >= 1")
+        if not (energy_weight >= 0 and infeasible_penalty >= 0):
+            raise ValueError("energy_weight and infeasible_penalty must be >= 0")
+        self.timescale = timescale
+        self.fields = action_fields(self.scenario, timescale)
+        if not self.fields:
+            raise ValueError(
+                f"timescale = {timescale!r} exposes no decision of scenario {self.scenario.name!r}; "
+                f"its decisions are {', '.join(action_fields(self.scenario, 'joint'))}"
+            )
+        self.rounds, self.epochs_per_round = int(rounds), int(epochs_per_round)
+        self.inner_allocator = allocators.resolve(inner_allocator)
+        self.split_policy = allocators.resolve(split_policy)
+        self.reward_mode, self.energy_weight = reward_mode, float(energy_weight)
+        self.infeasible_penalty = float(infeasible_penalty)
+        self.accuracy = make_provider(accuracy)
+        self.render_mode = render_mode
+        self.action_space = native_space(self.scenario, self.fields)
+        self.features = Features(self.scenario)
+        self.observation_mode = observation
+        self.observation_space = self.features.space(observation)
+        self._sampler: StateSampler | None = None
+        self._last: dict[str, Any] = {}
+
+    # --- episode bookkeeping -----------------------------------------------------------
+
+    @property
+    def steps_per_episode(self) -> int:
+        """Steps until truncation."""
+        return self.rounds * (1 if self.timescale == "round" else self.epochs_per_round)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        instance = (options or {}).get("instance")
+        if instance is not None:
+            if not isinstance(instance, dict) or "seed" not in instance:
+                raise ValueError(f"options['instance'] = {instance!r} must be a dict with a 'seed'")
+            episode_seed = int(instance["seed"])
+        else:
+            episode_seed = int(self.np_random.integers(2**31 - 1))
+        self.episode_seed = episode_seed
+        self._sampler = StateSampler(self.scenario, episode_seed)
+        self._round, self._epoch = 0, 0
+        self._large = Decision()
+        self._split: NDArray[np.int64] | None = None
+        self._prev_split = None
+        self._parts: list[Evaluation] = []
+        self._last_ratio = 1.0
+        self._time_s = 0.0
+        if self.accuracy is not None:
+            self.accuracy.reset(self.scenario, episode_seed)
+        self._state = self._state_at(0, 0)
+        self._last = {}
+        return self._observe(), {"episode_seed": episode_seed, "action_mask": self.action_mask()}
+
+    def _state_at(self, round_index: int, epoch_index: int) -> State:
+        assert self._sampler is not None
+        prev = self._prev_split if epoch_index == 0 else self._split
+        return self._sampler.state(round_index, epoch_index, prev_split=prev)
+
+    def instance(self) -> dict[str, Any]:
+        """The current episode as a replayable instance (seed + scenario hash)."""
+        text = json.dumps(self.scenario.to_dict(), sort_keys=True, default=str)
+        return {"seed": self.episode_seed, "scenario_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+    # --- stepping --------------------------------------------------------------------------
+
+    def step(self, action: Any):
+        if self._sampler is None:
+            raise RuntimeError("call reset() before step()")
+        if self._round >= self.rounds:
+            raise RuntimeError("episode is over: call reset()")
+        fields = native_to_decision(self.scenario, self.action_space, action)
+        return self.step_decision(fields)
+
+    def step_decision(self, fields: dict[str, Any]):
+        """Step with decision fields in physical units (what the wrappers' decoders produce)."""
+        large = {k: v for k, v in fields.items() if k in LARGE}
+        small = {k: v for k, v in fields.items() if k not in LARGE}
+        round_start = self._epoch == 0
+        if self.timescale == "round":
+            self._large = Decision(**large)
+            return self._play_round()
+        if round_start:
+            if self.timescale == "epoch":
+                chosen = self.split_policy(self.scenario, self._state, Decision())
+                large = {k: getattr(chosen, k) for k in LARGE if getattr(chosen, k) is not None}
+            self._large = Decision(**large)
+        return self._play_epochs([(self._state, self._large.replace(**small))])
+
+    def _play_round(self):
+        """All epochs of a round: the inner allocator decides each epoch's small fields."""
+        plays = []
+        for t in range(self.epochs_per_round):
+            if t > 0:  # within a round the split does not move: no migration after epoch 0
+                self._split = self._large.split if self._large.split is not None else self._split
+            state = self._state if t == 0 else self._state_at(self._round, t)
+            plays.append((state, self.inner_allocator(self.scenario, state, self._large)))
+        return self._play_epochs(plays)
+
+    def _play_epochs(self, plays: list[tuple[State, Decision]]):
+        """Evaluate consecutive epochs of the current round, each with its state and decision."""
+        scn = self.scenario
+        cost = ref = latency = energy = 0.0
+        infos = []
+        for state, decision in plays:
+            t = self._epoch
+            self._state = state
+            both = _stack(scn, decision)
+            ev = evaluate_batch(scn, self._state, both)
+            first, last = t == 0, t == self.epochs_per_round - 1
+            step_lat = _epoch_latency(scn, ev, first, last)
+            step_cost = step_lat + self.energy_weight * ev.energy_j
+            if scn.objective.kind != "latency":
+                step_cost = ev.objective
+            cost += float(step_cost[0])
+            ref += float(step_cost[1])
+            latency += float(step_lat[0])
+            energy += float(ev.energy_j[0])
+            feasible = bool(ev.feasible[0])
+            infos.append((ev, feasible))
+            self._parts.append(ev)
+            self._split = ev.decision.split[0]
+            self._epoch += 1
+        ev, _ = infos[-1]
+        feasible = all(f for _, f in infos)
+        ratio = cost / ref if ref > 0 else 1.0
+        if not feasible or not np.isfinite(cost):
+            reward = -self.infeasible_penalty * (1.0 if self.reward_mode == "normalized" else ref)
+            ratio = self.infeasible_penalty
+        else:
+            reward = -ratio if self.reward_mode == "normalized" else -cost
+        self._last_ratio = ratio
+        self._time_s += latency
+        info = self._info(ev, cost, ref, latency, energy, feasible)
+        terminated = False
+        if self._epoch >= self.epochs_per_round:
+            info["round_latency_s"] = self._close_round()
+            if self.accuracy is not None:
+                report = self.accuracy.round(scn, ev.decision.take(0))
+                info["accuracy"] = report.accuracy
+                terminated = report.target_reached
+        truncated = self._round >= self.rounds and not terminated
+        if not (terminated or truncated):
+            self._state = self._state_at(self._round, self._epoch)
+        info["action_mask"] = self.action_mask()
+        self._last = {"evaluation": ev, "info": info}
+        return self._observe(), float(reward), terminated, truncated, info
+
+    def _close_round(self) -> float:
+        """Exact latency of the round just played (engine's compose_round), then advance."""
+        scn = self.scenario
+        evs = self._parts
+        parts = [
+            EpochPart(e.per_device["chain_s"][:1], e.terms["iteration_s"][:1], e.terms["shared_iteration_s"][:1])
+            for e in evs
+        ]
+        total, _ = compose_round(
+            scn, evs[0].per_device["pre_round_s"][:1], parts, evs[-1].per_device["adapter_s"][:1]
+        )
+        self._parts = []
+        self._prev_split = self._split
+        self._round += 1
+        self._epoch = 0
+        return float(total[0])
+
+    def _info(self, ev: Evaluation, cost: float, ref: float, latency: float, energy: float, feasible: bool):
+        return {
+            "latency_s": latency,
+            "energy_j": energy,
+            "cost": cost,
+            "reference_cost": ref,
+            "feasible": feasible,
+            "violations": {k: float(v[0]) for k, v in ev.violations.items() if v[0]},
+            "terms": {k: float(v[0]) for k, v in ev.terms.items()},
+            "decision": ev.decision.take(0).to_dict(),
+            "round": self._round,
+            "epoch": self._epoch,
+            "simulated_time_s": self._time_s,
+        }
+
+    # --- observation, masks, rendering -------------------------------------------------------
+
+    def _observe(self):
+        return self.features.observe(
+            self._state,
+            split=self._split,
+            round_progress=self._round / self.rounds,
+            epoch_progress=self._epoch / self.epochs_per_round,
+            round_start=self._epoch == 0,
+            last_ratio=self._last_ratio,
+            mode=self.observation_mode,
+        )
+
+    def action_mask(self) -> dict[str, NDArray[np.bool_]]:
+        """Per-key masks of the native discrete actions: memory-infeasible split indices are False."""
+        masks: dict[str, NDArray[np.bool_]] = {}
+        if "split" in self.fields and self._sampler is not None:
+            ok = feasible_splits(self.scenario, self._state)  # (n_split, N)
+            masks["split"] = ok.all(axis=1) if self.scenario.decision.shared_split else ok.T.copy()
+        return masks
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        if not self._last:
+            return "splitenv: no step yet\n"
+        ev: Evaluation = self._last["evaluation"]
+        per = ev.per_device
+        cols = ["device_compute_s", "uplink_s", "server_compute_s", "downlink_s", "chain_s"]
+        lines = [f"round {self._round} epoch {self._epoch}  cost {self._last['info']['cost']:.4g}"]
+        lines.append("dev split " + " ".join(f"{c[:-2]:>16s}" for c in cols))
+        for n in range(self.scenario.n_devices):
+            vals = " ".join(f"{per[c][0, n]:16.4g}" for c in cols)
+            lines.append(f"{n:3d} {int(ev.decision.split[0, n]):5d} {vals}")
+        return "\n".join(lines) + "\n"
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} = {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _stack(scn: Scenario, decision: Decision) -> Decision:
+    """The decision and the reference (preset default) as one batch of two."""
+    d = complete(scn, decision)
+    ref = complete(scn, None)
+    return Decision(**{f: np.concatenate([getattr(d, f), getattr(ref, f)]) for f in enabled_fields(scn)})
+
+
+def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:
+    """One epoch's latency, with the round's start and end where they fall (compose_round)."""
+    per = ev.per_device
+    zeros = np.zeros_like(per["chain_s"])
+    part = EpochPart(per["chain_s"], ev.terms["iteration_s"], ev.terms["shared_iteration_s"])
+    total, _ = compose_round(
+        scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
+    )
+    return total

@@ -1,0 +1,96 @@
+"""Observation features of the environment: per-device and global, scaled into [0, 1].
+
+The scaling bounds come from the scenario (distance range, shadowing, fading,
+noise, compute and memory ranges), so observations of one preset are comparable
+across episodes. Values are clipped into [0, 1]; the table of features is in
+:class:`splitenv.env.SplitLoRAEnv`'s docstring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.model import channel
+from splitenv.model.types import State
+
+DEVICE_FEATURES = ("snr_db", "compute", "memory", "split", "data_size", "distance")
+GLOBAL_FEATURES = ("round_progress", "epoch_progress", "is_round_start", "last_cost_ratio")
+#: fading margin in dB around the mean gain for the scaling bounds (Rayleigh: 1e-3 .. 10)
+_FADING_DB = (-30.0, 10.0)
+_LAST_RATIO_MAX = 5.0
+
+
+class Features:
+    """Computes observations for one scenario."""
+
+    def __init__(self, scn: Scenario) -> None:
+        self.scn = scn
+        net, comp, mem = scn.network, scn.compute, scn.memory
+        lo, hi = net.distance_m
+        far = hi + net.fed_server_offset_m
+        near = max(1.0, lo - net.fed_server_offset_m)
+        pl_near = channel.path_loss_db(near, net.path_loss_db_at_1km, net.path_loss_exponent_db)
+        pl_far = channel.path_loss_db(far, net.path_loss_db_at_1km, net.path_loss_exponent_db)
+        antennas = net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi
+        shadow = 3.0 * net.shadowing_db
+        fade = _FADING_DB if net.fading == "rayleigh" else (0.0, 0.0)
+        noise = net.noise_states_dbm_hz or (net.noise_psd_dbm_hz,)
+        # gain / N0 in dB, N0 in dBm/Hz converted to dBW/Hz
+        self.snr_lo = float(antennas - pl_far - shadow + fade[0] - (max(noise) - 30.0))
+        self.snr_hi = float(antennas - pl_near + shadow + fade[1] - (min(noise) - 30.0))
+        self.max_flops = max(comp.device_flops[1], *(comp.device_flops_levels or (0.0,)))
+        self.max_memory = mem.device_memory_bytes[1]
+        self.max_data = scn.workload.samples_per_device[1]
+        self.max_distance = far
+
+    def space(self, mode: str) -> spaces.Space:
+        """The observation space for ``mode`` ("flat" or "dict")."""
+        n = self.scn.n_devices
+        f, g = len(DEVICE_FEATURES), len(GLOBAL_FEATURES)
+        if mode == "dict":
+            return spaces.Dict(
+                {
+                    "devices": spaces.Box(0.0, 1.0, (n, f), np.float32),
+                    "globals": spaces.Box(0.0, 1.0, (g,), np.float32),
+                }
+            )
+        return spaces.Box(0.0, 1.0, (n * f + g,), np.float32)
+
+    def observe(
+        self,
+        state: State,
+        *,
+        split: NDArray[np.int64] | None,
+        round_progress: float,
+        epoch_progress: float,
+        round_start: bool,
+        last_ratio: float,
+        mode: str,
+    ) -> NDArray[np.float32] | dict[str, NDArray[np.float32]]:
+        """The observation of ``state`` with the env's counters."""
+        scn = self.scn
+        with np.errstate(divide="ignore"):
+            snr_db = 10.0 * np.log10(state.channel_gain / state.noise_psd_w_hz)
+        current = np.full(scn.n_devices, scn.decision.default_split) if split is None else split
+        devices = np.stack(
+            [
+                (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo),
+                state.device_flops / self.max_flops,
+                state.device_memory_bytes / self.max_memory,
+                current / scn.model.n_layers,
+                state.data_size / self.max_data,
+                state.distance_m / self.max_distance,
+            ],
+            axis=1,
+        )
+        glob = np.array(
+            [round_progress, epoch_progress, float(round_start), last_ratio / _LAST_RATIO_MAX]
+        )
+        devices = np.clip(np.nan_to_num(devices, nan=0.0), 0.0, 1.0).astype(np.float32)
+        glob = np.clip(glob, 0.0, 1.0).astype(np.float32)
+        if mode == "dict":
+            return {"devices": devices, "globals": glob}
+        return np.concatenate([devices.reshape(-1), glob])

@@ -1,0 +1,199 @@
+"""Action spaces of the environment and the decoders from actions to decisions.
+
+Three encodings of the same decision fields (see :func:`action_fields` for which
+fields a timescale exposes):
+
+* **native** ``Dict`` in physical units (the env's own action space): split
+  indices, subchannel counts, Hz, W, shares, Hz of server clock, keep ratio and
+  bit indices. A native action may break a budget (more subchannels than K, say);
+  the env then evaluates it as given and reports it infeasible (no clipping).
+* **MultiDiscrete** (``MultiDiscreteAction`` wrapper): index fields as above;
+  every continuous or budgeted field quantized to ``levels`` levels. Resource
+  levels are weights: device n gets the share ``(w_n + 1) / sum_m (w_m + 1)``
+  of the band / subchannels / compute, so every device gets something;
+  subchannel counts come from those shares by largest remainder (at least one
+  per device when K >= N). Powers are ``(w_n + 1) / levels`` of the maximum,
+  scaled down together into the total budget. Frequencies and the keep ratio
+  are ``w / (levels - 1)`` of their range.
+* **Box** ``[-1, 1]^D`` (``BoxAction`` wrapper): index fields take
+  ``floor((a + 1) / 2 * n)`` (the top edge maps to the last index), where for
+  the split ``n`` is the number of values that fit the device's memory (for a
+  shared cut, all devices' memory), so a Box action never overflows memory; resources
+  take the weights ``(a + 1) / 2 + 1e-3`` normalized to shares as above; powers
+  ``(0.01 + 0.99 (a + 1) / 2)`` of the maximum, scaled into the budget;
+  frequencies and keep ratio ``(a + 1) / 2`` of their range. Values outside
+  [-1, 1] are clipped (as SB3 does before stepping); NaN or inf raise.
+
+Both decoders therefore produce decisions that meet every budget; memory is met
+by the Box decoder's split range and by the MultiDiscrete wrapper's
+``action_masks()`` (an unmasked memory-infeasible split is evaluated and
+penalized like any infeasible decision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.model.types import enabled_fields
+
+LARGE = ("split", "edge_split", "rank", "keep_ratio", "quant_bits")
+SMALL = (
+    "subchannels", "bandwidth_hz", "power_w", "fed_subchannels", "fed_power_w",
+    "compute_share", "server_freq_hz",
+)  # fmt: skip
+TIMESCALES = ("joint", "round", "epoch")
+RESOURCE = ("subchannels", "fed_subchannels", "bandwidth_hz", "compute_share")
+POWER = ("power_w", "fed_power_w")
+
+
+class ActionError(ValueError):
+    """A malformed action; the message names the field and the allowed range."""
+
+
+def action_fields(scn: Scenario, timescale: str) -> tuple[str, ...]:
+    """Decision fields the agent sets at a timescale (SPEC Sec. 8; SCCT IV, SFT VI-C)."""
+    if timescale not in TIMESCALES:
+        raise ValueError(f"timescale = {timescale!r}; allowed: {', '.join(TIMESCALES)}")
+    enabled = enabled_fields(scn)
+    if timescale == "round":
+        return tuple(f for f in enabled if f in LARGE)
+    if timescale == "epoch":
+        return tuple(f for f in enabled if f in SMALL)
+    return enabled
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one decision field is indexed: per device or scalar, and its index count."""
+
+    name: str
+    per_device: bool
+    n: int  # number of index values (0 for continuous fields)
+
+
+def field_specs(scn: Scenario, fields: tuple[str, ...]) -> list[FieldSpec]:
+    """Shapes of the fields; ``n`` is the count of index values of discrete fields."""
+    lo, hi = scn.decision.split_range
+    L = scn.model.n_layers
+    q_lo, q_hi = scn.compression.quant_bits_range
+    out = []
+    for f in fields:
+        if f == "split":
+            out.append(FieldSpec(f, not scn.decision.shared_split, hi - lo + 1))
+        elif f == "edge_split":
+            out.append(FieldSpec(f, True, L - lo + 1))
+        elif f == "rank":
+            out.append(FieldSpec(f, False, len(scn.workload.rank_choices)))
+        elif f == "quant_bits":
+            out.append(FieldSpec(f, False, q_hi - q_lo + 1))
+        elif f == "keep_ratio":
+            out.append(FieldSpec(f, False, 0))
+        else:
+            out.append(FieldSpec(f, True, 0))
+    return out
+
+
+def native_space(scn: Scenario, fields: tuple[str, ...]) -> spaces.Dict:
+    """The env's own Dict action space, in physical units."""
+    n, net, comp = scn.n_devices, scn.network, scn.compute
+    sub: dict[str, spaces.Space[Any]] = {}
+    for fs in field_specs(scn, fields):
+        f = fs.name
+        if fs.n:
+            sub[f] = spaces.MultiDiscrete([fs.n] * n) if fs.per_device else spaces.Discrete(fs.n)
+        elif f == "subchannels":
+            sub[f] = spaces.MultiDiscrete([net.n_subchannels + 1] * n)
+        elif f == "fed_subchannels":
+            sub[f] = spaces.MultiDiscrete([net.fed_n_subchannels + 1] * n)
+        elif f == "bandwidth_hz":
+            sub[f] = spaces.Box(0.0, net.bandwidth_hz, (n,), np.float64)
+        elif f in POWER:
+            sub[f] = spaces.Box(0.0, net.device_power_w, (n,), np.float64)
+        elif f == "compute_share":
+            sub[f] = spaces.Box(0.0, 1.0, (n,), np.float64)
+        elif f == "server_freq_hz":
+            sub[f] = spaces.Box(*comp.server_freq_hz, (n,), np.float64)
+        elif f == "keep_ratio":
+            sub[f] = spaces.Box(*scn.compression.keep_ratio_range, (1,), np.float64)
+    return spaces.Dict(sub)
+
+
+def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[str, NDArray[Any]]:
+    """Physical decision fields from a native action, after checking it lies in the space."""
+    if not isinstance(action, dict):
+        raise ActionError(f"action must be a dict with keys {sorted(space.spaces)}, got {type(action).__name__}")
+    missing = sorted(set(space.spaces) - set(action))
+    extra = sorted(set(action) - set(space.spaces))
+    if missing or extra:
+        raise ActionError(f"action keys: missing {missing}, unexpected {extra}; expected {sorted(space.spaces)}")
+    lo = scn.decision.split_range[0]
+    q_lo = scn.compression.quant_bits_range[0]
+    out: dict[str, NDArray[Any]] = {}
+    for name, sub in space.spaces.items():
+        value = np.asarray(action[name])
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            raise ActionError(f"action[{name!r}] contains NaN or inf: {value}")
+        if isinstance(sub, spaces.Box):
+            value = value.astype(np.float64).reshape(sub.shape) if value.size == np.prod(sub.shape) else value
+        if not sub.contains(value.astype(sub.dtype) if value.shape == sub.shape else value):
+            raise ActionError(f"action[{name!r}] = {value} is outside {sub}")
+        if name in ("split", "edge_split"):
+            out[name] = value.astype(np.int64) + lo
+        elif name == "rank":
+            out[name] = np.asarray(scn.workload.rank_choices[int(value)])
+        elif name == "quant_bits":
+            out[name] = np.asarray(q_lo + int(value))
+        elif name == "keep_ratio":
+            out[name] = np.asarray(float(value.reshape(-1)[0]))
+        else:
+            out[name] = value
+    if "split" in out and out["split"].ndim == 0:
+        out["split"] = np.full(scn.n_devices, out["split"])
+    if "edge_split" in out:  # documented repair: the edge part cannot end before the device part
+        split = out.get("split", np.full(scn.n_devices, scn.decision.default_split))
+        out["edge_split"] = np.maximum(out["edge_split"], split)
+    return out
+
+
+def largest_remainder(shares: NDArray[np.float64], total: int, minimum: int) -> NDArray[np.int64]:
+    """Integer counts summing to ``total`` closest to ``shares * total`` (Hamilton's method).
+
+    Each device first gets ``minimum``; the rest is split by largest remainder.
+    """
+    n = shares.shape[0]
+    if total < minimum * n:
+        minimum = 0
+    rest = total - minimum * n
+    exact = shares / shares.sum() * rest
+    counts = np.floor(exact).astype(np.int64)
+    short = rest - counts.sum()
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[:short]] += 1
+    return counts + minimum
+
+
+def resources_from_shares(scn: Scenario, name: str, shares: NDArray[np.float64]) -> NDArray[Any]:
+    """Turn shares (summing to 1) into the physical resource ``name``."""
+    net = scn.network
+    if name == "subchannels":
+        return largest_remainder(shares, net.n_subchannels, 1)
+    if name == "fed_subchannels":
+        return largest_remainder(shares, net.fed_n_subchannels, 1)
+    if name == "bandwidth_hz":
+        return shares * net.bandwidth_hz
+    return shares  # compute_share
+
+
+def powers_from_fractions(scn: Scenario, fractions: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Fractions of the max power, scaled down together into the total budget."""
+    net = scn.network
+    p = fractions * net.device_power_w
+    return p * min(1.0, net.total_power_w / p.sum())
+
+

@@ -1,0 +1,155 @@
+"""Action wrappers for stable-baselines3: MultiDiscrete (with masks) and Box[-1, 1].
+
+Both decode into the env's native Dict action so that every decision meets every
+budget; the decoders are documented in :mod:`splitenv.spaces`. The dimensions are
+laid out field by field in the order of ``env.unwrapped.fields``, per device
+where the field is per device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from splitenv.spaces import (
+    POWER,
+    RESOURCE,
+    ActionError,
+    FieldSpec,
+    field_specs,
+    powers_from_fractions,
+    resources_from_shares,
+)
+
+
+def _layout(env: gym.Env) -> list[tuple[FieldSpec, int]]:
+    """(field, number of dims) in action order."""
+    base = env.unwrapped
+    n = base.scenario.n_devices
+    return [(fs, n if fs.per_device else 1) for fs in field_specs(base.scenario, base.fields)]
+
+
+class _Decoder(gym.ActionWrapper):
+    """Shared decoding from per-field values to the native Dict action."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.layout = _layout(env)
+        self.scn = env.unwrapped.scenario
+
+    def _native(self, parts: dict[str, NDArray[np.float64]], fractions: bool) -> dict[str, Any]:
+        """``parts`` holds index values for index fields and [0, 1] fractions for the rest."""
+        scn = self.scn
+        out: dict[str, Any] = {}
+        for fs, _ in self.layout:
+            v = parts[fs.name]
+            if fs.n:
+                idx = v.astype(np.int64)
+                out[fs.name] = idx if fs.per_device else int(idx[0])
+            elif fs.name in RESOURCE:
+                w = v + (1.0 if not fractions else 1e-3)
+                out[fs.name] = resources_from_shares(scn, fs.name, w / w.sum())
+            elif fs.name in POWER:
+                out[fs.name] = powers_from_fractions(scn, v)
+            elif fs.name == "server_freq_hz":
+                lo, hi = scn.compute.server_freq_hz
+                out[fs.name] = lo + v * (hi - lo)
+            elif fs.name == "keep_ratio":
+                lo, hi = scn.compression.keep_ratio_range
+                out[fs.name] = np.array([lo + float(v[0]) * (hi - lo)])
+        return out
+
+
+class MultiDiscreteAction(_Decoder):
+    """Every field as integer levels; ``action_masks()`` for sb3-contrib's MaskablePPO.
+
+    Args:
+        env: a SplitLoRAEnv (possibly wrapped).
+        levels: levels of each continuous or budgeted field (>= 2).
+    """
+
+    def __init__(self, env: gym.Env, levels: int = 11) -> None:
+        if not isinstance(levels, int) or levels < 2:
+            raise ValueError(f"levels = {levels!r}; allowed: an integer >= 2")
+        super().__init__(env)
+        self.levels = levels
+        nvec = []
+        for fs, dims in self.layout:
+            nvec += [fs.n or levels] * dims
+        self.nvec = np.array(nvec, dtype=np.int64)
+        self.action_space = spaces.MultiDiscrete(self.nvec)
+
+    def action(self, action: Any) -> dict[str, Any]:
+        a = np.asarray(action)
+        if a.shape != self.nvec.shape:
+            raise ActionError(f"action has shape {a.shape}; expected {self.nvec.shape}")
+        if a.dtype.kind not in "iu" and not np.all(np.isfinite(a)):
+            raise ActionError(f"action contains NaN or inf: {a}")
+        if np.any(a < 0) or np.any(a >= self.nvec) or np.any(a != np.round(a)):
+            raise ActionError(f"action {a.tolist()} is outside MultiDiscrete({self.nvec.tolist()})")
+        parts, i = {}, 0
+        for fs, dims in self.layout:
+            v = a[i : i + dims].astype(np.float64)
+            i += dims
+            if not fs.n:  # levels -> weights (resources) or fractions
+                v = v if fs.name in RESOURCE else (v + 1.0) / self.levels if fs.name in POWER else v / (self.levels - 1)
+            parts[fs.name] = v
+        return self._native(parts, fractions=False)
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Flat boolean mask over all choices of all dimensions (False = invalid)."""
+        masks = self.env.unwrapped.action_mask()
+        out = []
+        for fs, dims in self.layout:
+            if fs.name == "split" and "split" in masks:
+                m = masks["split"]
+                out.append(m.reshape(-1) if fs.per_device else m)
+            else:
+                out.append(np.ones(dims * (fs.n or self.levels), dtype=bool))
+        return np.concatenate(out)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = super().step(action)
+        info["action_mask"] = self.action_masks()
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs: Any):
+        obs, info = super().reset(**kwargs)
+        info["action_mask"] = self.action_masks()
+        return obs, info
+
+
+class BoxAction(_Decoder):
+    """Every field as a value in [-1, 1] (clipped), decoded as documented in splitenv.spaces."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        dims = sum(d for _, d in self.layout)
+        self.action_space = spaces.Box(-1.0, 1.0, (dims,), np.float32)
+
+    def action(self, action: Any) -> dict[str, Any]:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != self.action_space.shape:
+            raise ActionError(f"action has shape {a.shape}; expected {self.action_space.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ActionError(f"action contains NaN or inf at indices {np.flatnonzero(~np.isfinite(a)).tolist()}")
+        u = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0  # [0, 1]
+        masks = self.env.unwrapped.action_mask()
+        parts, i = {}, 0
+        for fs, dims in self.layout:
+            v = u[i : i + dims]
+            i += dims
+            if fs.n:
+                n = fs.n
+                if fs.name == "split" and "split" in masks:  # memory-feasible values only
+                    m = masks["split"]
+                    n = np.maximum(m.sum(axis=-1), 1) if fs.per_device else max(int(m.sum()), 1)
+                v = np.minimum(np.floor(v * n), np.asarray(n) - 1)
+            elif fs.name in POWER:
+                v = 0.01 + 0.99 * v
+            parts[fs.name] = v
+        return self._native(parts, fractions=True)
