@@ -216,13 +216,11 @@ def best_split(tab: FedsTables, ri: int, rate_main: Array, rate_fed: Array, star
         return e * (it * (m1 + srv[si, cols].sum(axis=-1) + b2[si, cols].max(axis=-1)) + a3[si, cols].max(axis=-1))
 
     if n_s**n <= MAX_SPLIT_VECTORS:
-        best, best_v = start.copy(), float(value(start[None])[0])
-        for chunk in split_chunks(n_s, n):
-            v = value(chunk)
-            k = int(np.argmin(v))
-            if v[k] < best_v:
-                best, best_v = chunk[k].copy(), float(v[k])
-        return best
+        # the whole grid of split vectors at once, as outer max / sum over the clients' axes
+        grid = e * (it * (_outer(np.maximum, a1) + _outer(np.add, srv) + _outer(np.maximum, b2))
+                    + _outer(np.maximum, a3))  # fmt: skip
+        k = int(np.argmin(grid))
+        return np.array(np.unravel_index(k, grid.shape)) if grid.flat[k] < grid[tuple(start)] else start.copy()
     si = start.copy()
     changed = True
     while changed:
@@ -235,6 +233,14 @@ def best_split(tab: FedsTables, ri: int, rate_main: Array, rate_fed: Array, star
             if v[j] < v[si[k]] and j != si[k]:
                 si[k], changed = j, True
     return si
+
+
+def _outer(op: np.ufunc, table: Array) -> Array:
+    """``op`` over clients of table[s_k, k] for every split vector: an array of shape (S,) * N."""
+    out = table[:, 0]
+    for k in range(1, table.shape[1]):
+        out = op.outer(out, table[:, k])
+    return out
 
 
 def split_chunks(n_splits: int, n: int, size: int = 1 << 16) -> Iterator[IntArray]:

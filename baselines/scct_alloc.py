@@ -118,14 +118,12 @@ def optimal_shares(a: Array, c: Array) -> tuple[Array, float]:
 
 
 def _max_without(x: Array) -> Array:
-    """(R, N): max of row r of ``x`` without entry n (``-inf`` where nothing is left)."""
-    i1 = np.argmax(x, axis=-1)[..., None]
-    first = np.take_along_axis(x, i1, axis=-1)
-    masked = x.copy()
-    np.put_along_axis(masked, i1, -np.inf, axis=-1)
-    out = np.broadcast_to(first, x.shape).copy()
-    np.put_along_axis(out, i1, masked.max(axis=-1, keepdims=True), axis=-1)
-    return out
+    """(R, N): max of row r of ``x`` without entry n (a tied maximum stays the maximum)."""
+    top2 = np.partition(x, x.shape[-1] - 2, axis=-1)[..., -2:] if x.shape[-1] > 1 else None
+    if top2 is None:
+        return np.full(x.shape, -np.inf)
+    first, second = top2[..., 1:], top2[..., :1]
+    return np.where(x >= first, second, first)
 
 
 class _Greedy:

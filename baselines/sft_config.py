@@ -95,6 +95,7 @@ def equal_bw_latency(scn: Scenario, state: State, split: Array, rho: Array, q: A
 def lagrangian_config(
     scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 1.0, tol: float = 1e-4,
     n_grid: int = 49, refine_top: int = 1, xatol: float = 1e-6, lambda0: tuple[float, float] = (0.0, 0.0),
+    decay: float | None = None,
 ) -> tuple[SftConfig, dict[str, Any]]:  # fmt: skip
     """SFT Alg. 2 with the corrected signs (see the module docstring).
 
@@ -178,7 +179,8 @@ def lagrangian_config(
         move = np.where((lam > 0) | (g < 0), -g, 0.0)
         norm = float(np.linalg.norm(move))
         if norm > 0:
-            lam = np.maximum(0.0, lam + mu0 / np.sqrt(it + 1.0) * move / norm)  # (40), corrected sign
+            mu = mu0 / np.sqrt(it + 1.0) if decay is None else mu0 * decay**it
+            lam = np.maximum(0.0, lam + mu * move / norm)  # (40), corrected sign
     chosen = best[1] if best is not None else cfg
     info = {"iterations": it + 1, "lagrangian_trace": trace, "lambda_trace": lam_trace, "tau_ref_s": tau_ref,
             "feasible_found": best is not None, "evaluations": counter["evaluations"],

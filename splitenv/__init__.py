@@ -7,11 +7,15 @@ state sampling (:mod:`splitenv.scenarios`) need only numpy, scipy and pyyaml.
 from splitenv._fields import ConfigError
 from splitenv.config import Scenario
 from splitenv.model import Decision, DecisionError, Evaluation, State, evaluate, evaluate_batch
+from splitenv.registration import ENV_IDS, register_envs
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario, sample_state
+
+register_envs()
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENV_IDS",
     "ConfigError",
     "Decision",
     "DecisionError",

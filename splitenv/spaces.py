@@ -3,10 +3,13 @@
 Three encodings of the same decision fields (see :func:`action_fields` for which
 fields a timescale exposes):
 
-* **native** ``Dict`` in physical units (the env's own action space): split
-  indices, subchannel counts, Hz, W, shares, Hz of server clock, keep ratio and
-  bit indices. A native action may break a budget (more subchannels than K, say);
-  the env then evaluates it as given and reports it infeasible (no clipping).
+* **native** ``Dict`` (the env's own action space): split, rank and bit
+  indices, subchannel counts, and every continuous field as a fraction in
+  [0, 1] of its physical maximum: bandwidth of B, power of P_max, compute share
+  as is, server clock and keep ratio of their ranges (``lo + v (hi - lo)``).
+  A native action may break a budget (more subchannels than K, bandwidth
+  fractions summing above 1, say); the env then evaluates it as given and
+  reports it infeasible (no clipping).
 * **MultiDiscrete** (``MultiDiscreteAction`` wrapper): index fields as above;
   every continuous or budgeted field quantized to ``levels`` levels. Resource
   levels are weights: device n gets the share ``(w_n + 1) / sum_m (w_m + 1)``
@@ -101,7 +104,7 @@ def field_specs(scn: Scenario, fields: tuple[str, ...]) -> list[FieldSpec]:
 
 def native_space(scn: Scenario, fields: tuple[str, ...]) -> spaces.Dict:
     """The env's own Dict action space, in physical units."""
-    n, net, comp = scn.n_devices, scn.network, scn.compute
+    n, net = scn.n_devices, scn.network
     sub: dict[str, spaces.Space[Any]] = {}
     for fs in field_specs(scn, fields):
         f = fs.name
@@ -111,17 +114,26 @@ def native_space(scn: Scenario, fields: tuple[str, ...]) -> spaces.Dict:
             sub[f] = spaces.MultiDiscrete([net.n_subchannels + 1] * n)
         elif f == "fed_subchannels":
             sub[f] = spaces.MultiDiscrete([net.fed_n_subchannels + 1] * n)
-        elif f == "bandwidth_hz":
-            sub[f] = spaces.Box(0.0, net.bandwidth_hz, (n,), np.float64)
-        elif f in POWER:
-            sub[f] = spaces.Box(0.0, net.device_power_w, (n,), np.float64)
-        elif f == "compute_share":
-            sub[f] = spaces.Box(0.0, 1.0, (n,), np.float64)
-        elif f == "server_freq_hz":
-            sub[f] = spaces.Box(*comp.server_freq_hz, (n,), np.float64)
         elif f == "keep_ratio":
-            sub[f] = spaces.Box(*scn.compression.keep_ratio_range, (1,), np.float64)
+            sub[f] = spaces.Box(0.0, 1.0, (1,), np.float64)
+        else:  # bandwidth, powers, shares, server clock: fractions
+            sub[f] = spaces.Box(0.0, 1.0, (n,), np.float64)
     return spaces.Dict(sub)
+
+
+def from_fraction(scn: Scenario, name: str, v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Physical value of the native fraction ``v`` of field ``name``."""
+    if name == "bandwidth_hz":
+        return v * scn.network.bandwidth_hz
+    if name in POWER:
+        return v * scn.network.device_power_w
+    if name == "server_freq_hz":
+        lo, hi = scn.compute.server_freq_hz
+        return lo + v * (hi - lo)
+    if name == "keep_ratio":
+        lo, hi = scn.compression.keep_ratio_range
+        return lo + v * (hi - lo)
+    return v
 
 
 def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[str, NDArray[Any]]:
@@ -150,7 +162,9 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
         elif name == "quant_bits":
             out[name] = np.asarray(q_lo + int(value))
         elif name == "keep_ratio":
-            out[name] = np.asarray(float(value.reshape(-1)[0]))
+            out[name] = np.asarray(float(from_fraction(scn, name, value.reshape(-1)[0])))
+        elif isinstance(sub, spaces.Box):
+            out[name] = from_fraction(scn, name, value.astype(np.float64))
         else:
             out[name] = value
     if "split" in out and out["split"].ndim == 0:
@@ -178,22 +192,20 @@ def largest_remainder(shares: NDArray[np.float64], total: int, minimum: int) -> 
     return counts + minimum
 
 
-def resources_from_shares(scn: Scenario, name: str, shares: NDArray[np.float64]) -> NDArray[Any]:
-    """Turn shares (summing to 1) into the physical resource ``name``."""
+def native_resource(scn: Scenario, name: str, shares: NDArray[np.float64]) -> NDArray[Any]:
+    """Native action of resource ``name`` from shares summing to 1 (counts or fractions)."""
     net = scn.network
     if name == "subchannels":
         return largest_remainder(shares, net.n_subchannels, 1)
     if name == "fed_subchannels":
         return largest_remainder(shares, net.fed_n_subchannels, 1)
-    if name == "bandwidth_hz":
-        return shares * net.bandwidth_hz
-    return shares  # compute_share
+    return shares  # bandwidth fraction of B, compute share
 
 
-def powers_from_fractions(scn: Scenario, fractions: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Fractions of the max power, scaled down together into the total budget."""
+def power_fractions(scn: Scenario, fractions: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Fractions of the max power, scaled down together so their watts fit the total budget."""
     net = scn.network
-    p = fractions * net.device_power_w
-    return p * min(1.0, net.total_power_w / p.sum())
+    watts = fractions.sum() * net.device_power_w
+    return fractions * min(1.0, net.total_power_w / watts)
 
 

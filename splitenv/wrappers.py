@@ -21,8 +21,8 @@ from splitenv.spaces import (
     ActionError,
     FieldSpec,
     field_specs,
-    powers_from_fractions,
-    resources_from_shares,
+    native_resource,
+    power_fractions,
 )
 
 
@@ -52,15 +52,11 @@ class _Decoder(gym.ActionWrapper):
                 out[fs.name] = idx if fs.per_device else int(idx[0])
             elif fs.name in RESOURCE:
                 w = v + (1.0 if not fractions else 1e-3)
-                out[fs.name] = resources_from_shares(scn, fs.name, w / w.sum())
+                out[fs.name] = native_resource(scn, fs.name, w / w.sum())
             elif fs.name in POWER:
-                out[fs.name] = powers_from_fractions(scn, v)
-            elif fs.name == "server_freq_hz":
-                lo, hi = scn.compute.server_freq_hz
-                out[fs.name] = lo + v * (hi - lo)
-            elif fs.name == "keep_ratio":
-                lo, hi = scn.compression.keep_ratio_range
-                out[fs.name] = np.array([lo + float(v[0]) * (hi - lo)])
+                out[fs.name] = power_fractions(scn, v)
+            else:  # server clock and keep ratio: fractions of their range
+                out[fs.name] = np.asarray(v, dtype=np.float64)
         return out
 
 

@@ -97,7 +97,9 @@ _NESTED_TUPLE_BUG = (
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NESTED_TUPLE_BUG))
+        pytest.param(
+            n, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NESTED_TUPLE_BUG)
+        )
         if se.load_scenario(n).accuracy.rounds_by_rank
         else n
         for n in SCENARIOS
@@ -105,6 +107,7 @@ _NESTED_TUPLE_BUG = (
 )
 def test_to_dict_is_plain_data(name):
     """Only dicts, lists and scalars: what yaml.safe_load / json.loads would give back."""
+
     def check(x):
         if isinstance(x, dict):
             assert all(isinstance(k, str) for k in x)
@@ -160,20 +163,28 @@ def test_with_overrides_changes_exactly_one_field(name):
     moved = scn.with_overrides({"memory.device_memory_bytes": [1e9, 2e9]})
     assert moved.memory.device_memory_bytes == (1e9, 2e9)
     # load_scenario applies the same overrides
-    assert se.load_scenario(name, {"network.n_devices": 3}) == scn.with_overrides({"network.n_devices": 3})
+    assert se.load_scenario(name, {"network.n_devices": 3}) == scn.with_overrides(
+        {"network.n_devices": 3}
+    )
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_with_overrides_revalidates(name):
     scn = se.load_scenario(name)
     L = scn.model.n_layers
-    with pytest.raises(ConfigError, match=r"workload\.batch_size = 0 is out of range; allowed: >= 1"):
+    with pytest.raises(
+        ConfigError, match=r"workload\.batch_size = 0 is out of range; allowed: >= 1"
+    ):
         scn.with_overrides({"workload.batch_size": 0})
-    with pytest.raises(ConfigError, match=rf"decision\.default_split = {L + 1} is outside split_range"):
+    with pytest.raises(
+        ConfigError, match=rf"decision\.default_split = {L + 1} is outside split_range"
+    ):
         scn.with_overrides({"decision.default_split": L + 1})
     # a cross-field rule between sections: fewer layers than the split range needs
     hi = scn.decision.split_range[1]
-    with pytest.raises(ConfigError, match=rf"must satisfy 0 <= lo <= hi <= model\.n_layers = {hi - 1}"):
+    with pytest.raises(
+        ConfigError, match=rf"must satisfy 0 <= lo <= hi <= model\.n_layers = {hi - 1}"
+    ):
         scn.with_overrides({"model.n_layers": hi - 1})
     # several overrides are validated together: this pair is consistent
     lo = scn.decision.split_range[0]
@@ -225,7 +236,9 @@ def test_mutating_to_dict_output_does_not_touch_the_record():
 
 
 def test_direct_construction_validates():
-    with pytest.raises(ConfigError, match=r"bandwidth_hz = -5\.0 is out of range; allowed: > 0 \[Hz\]"):
+    with pytest.raises(
+        ConfigError, match=r"bandwidth_hz = -5\.0 is out of range; allowed: > 0 \[Hz\]"
+    ):
         NetworkSpec(bandwidth_hz=-5.0)
     with pytest.raises(ConfigError, match=r"distance_m = \(300\.0, 10\.0\) must be \(low, high\)"):
         NetworkSpec(distance_m=(300.0, 10.0))
@@ -240,31 +253,44 @@ def test_split_range_beyond_n_layers():
     scct = se.load_scenario("scct")
     with pytest.raises(
         ConfigError,
-        match=re.escape("decision.split_range = (1, 30) must satisfy 0 <= lo <= hi <= model.n_layers = 24"),
+        match=re.escape(
+            "decision.split_range = (1, 30) must satisfy 0 <= lo <= hi <= model.n_layers = 24"
+        ),
     ):
         scct.with_overrides({"decision.split_range": [1, 30]})
-    with pytest.raises(ConfigError, match=r"decision\.split_range = \(5, 3\) must satisfy 0 <= lo <= hi"):
+    with pytest.raises(
+        ConfigError, match=r"decision\.split_range = \(5, 3\) must satisfy 0 <= lo <= hi"
+    ):
         scct.with_overrides({"decision.split_range": [5, 3], "decision.default_split": 4})
 
 
 def test_default_split_outside_range():
     scct = se.load_scenario("scct")
-    with pytest.raises(ConfigError, match=r"decision\.default_split = 13 is outside split_range 1\.\.12"):
+    with pytest.raises(
+        ConfigError, match=r"decision\.default_split = 13 is outside split_range 1\.\.12"
+    ):
         scct.with_overrides({"decision.default_split": 13})
-    with pytest.raises(ConfigError, match=r"decision\.default_split = 0 is outside split_range 1\.\.12"):
+    with pytest.raises(
+        ConfigError, match=r"decision\.default_split = 0 is outside split_range 1\.\.12"
+    ):
         scct.with_overrides({"decision.default_split": 0})
 
 
 def test_default_edge_split_three_tier():
     llm = se.load_scenario("splitllm")
-    with pytest.raises(ConfigError, match=r"decision\.default_edge_split = 2 must be in default_split\.\.n_layers = 3\.\.12"):
+    with pytest.raises(
+        ConfigError,
+        match=r"decision\.default_edge_split = 2 must be in default_split\.\.n_layers = 3\.\.12",
+    ):
         llm.with_overrides({"decision.default_edge_split": 2})
 
 
 def test_card_cost_needs_frequency_control():
     with pytest.raises(
         ConfigError,
-        match=re.escape("objective.kind = 'card_cost' needs compute.server_freq_hz and server_flops_per_cycle"),
+        match=re.escape(
+            "objective.kind = 'card_cost' needs compute.server_freq_hz and server_flops_per_cycle"
+        ),
     ):
         se.load_scenario("scct", {"objective.kind": "card_cost"})
     card = se.load_scenario("card")
@@ -277,24 +303,33 @@ def test_card_cost_needs_frequency_control():
 
 def test_rank_without_lora_targets():
     with pytest.raises(
-        ConfigError, match=re.escape("workload.rank_choices has ranks > 0 but workload.lora_targets is empty")
+        ConfigError,
+        match=re.escape("workload.rank_choices has ranks > 0 but workload.lora_targets is empty"),
     ):
         se.load_scenario("scct", {"workload.rank_choices": [0, 8]})
-    with pytest.raises(ConfigError, match=r"rank_choices has ranks > 0 but workload\.lora_targets is empty"):
+    with pytest.raises(
+        ConfigError, match=r"rank_choices has ranks > 0 but workload\.lora_targets is empty"
+    ):
         se.load_scenario("fedsllm", {"workload.lora_targets": []})
 
 
 def test_default_rank_not_offered():
-    with pytest.raises(ConfigError, match=r"decision\.default_rank = 3 is not in workload\.rank_choices \(1, 2, 4, 6, 8\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"decision\.default_rank = 3 is not in workload\.rank_choices \(1, 2, 4, 6, 8\)",
+    ):
         se.load_scenario("fedsllm", {"decision.default_rank": 3})
 
 
 def test_federated_exchange_needs_a_pool():
-    with pytest.raises(ConfigError, match=r"adapter_exchange = 'federated' needs network\.fed_n_subchannels > 0"):
+    with pytest.raises(
+        ConfigError, match=r"adapter_exchange = 'federated' needs network\.fed_n_subchannels > 0"
+    ):
         se.load_scenario("fedsllm", {"network.fed_n_subchannels": 0})
 
 
 def test_gated_lora_target_needs_gated_ffn():
-    with pytest.raises(ConfigError, match=r"lora_targets contains 'ffn_gate' but model\.ffn_matrices = 2"):
+    with pytest.raises(
+        ConfigError, match=r"lora_targets contains 'ffn_gate' but model\.ffn_matrices = 2"
+    ):
         se.load_scenario("fedsllm", {"workload.lora_targets": ["q", "ffn_gate"]})
-

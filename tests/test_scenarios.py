@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -110,7 +111,7 @@ def test_different_seeds_differ(name):
     states = [se.sample_state(scn, seed) for seed in range(6)]
     digests = {state_digest(s) for s in states}
     assert len(digests) == len(states)
-    for a, b in zip(states, states[1:]):
+    for a, b in itertools.pairwise(states):
         assert differing_fields(a, b), "two seeds gave the same state"
 
 
@@ -124,7 +125,9 @@ def test_state_independent_of_call_order(name):
     second = {k: backward.state(*k) for k in reversed(keys)}
     for k in keys:
         assert_states_identical(first[k], second[k])
-        assert_states_identical(first[k], se.StateSampler(scn, 99).state(*k))  # fresh, nothing before
+        assert_states_identical(
+            first[k], se.StateSampler(scn, 99).state(*k)
+        )  # fresh, nothing before
     # a trace is the same states again
     trace = se.StateSampler(scn, 99).trace(2, 3)
     assert len(trace) == 2 and all(len(row) == 3 for row in trace)
@@ -184,7 +187,7 @@ def test_device_compute_changes_every_epoch_within_range(name):
     states = [sampler.state(r, t) for r in range(2) for t in range(3)]
     for s in states:
         assert np.all((s.device_flops >= lo) & (s.device_flops <= hi))
-    for x, y in zip(states, states[1:]):
+    for x, y in itertools.pairwise(states):
         assert np.all(x.device_flops != y.device_flops)
 
 
@@ -233,7 +236,9 @@ def test_state_json_round_trip_exact(name):
         se.sample_state(scn, 0),
         se.sample_state(scn, 2**32 - 1, 3, 4),
         se.sample_state(scn, 5).replace(prev_split=np.full(scn.n_devices, hi)),
-        se.sample_state(scn, 6).replace(device_flops=np.full(scn.n_devices, 1 / 3), channel_gain=np.full(scn.n_devices, 5e-324)),
+        se.sample_state(scn, 6).replace(
+            device_flops=np.full(scn.n_devices, 1 / 3), channel_gain=np.full(scn.n_devices, 5e-324)
+        ),
     ):
         text = json.dumps(s.to_dict())
         back = State.from_dict(json.loads(text))
@@ -283,13 +288,17 @@ def raw_decisions(draw, scn: se.Scenario) -> dict:
             if scn.decision.shared_split:
                 v = np.full(v.shape, draw(st.integers(lo, hi)))
             else:
-                v = np.asarray(draw(st.lists(st.integers(lo, hi), min_size=v.size, max_size=v.size)))
+                v = np.asarray(
+                    draw(st.lists(st.integers(lo, hi), min_size=v.size, max_size=v.size))
+                )
             if "edge_split" in fields:
                 keep_edge = np.asarray(c["edge_split"])
                 if np.any(keep_edge < v):
                     v = np.minimum(v, keep_edge)
         elif v.dtype.kind == "f" and v.ndim == 1:
-            v = v * np.asarray(draw(st.lists(st.floats(0.0, 1.0), min_size=v.size, max_size=v.size)))
+            v = v * np.asarray(
+                draw(st.lists(st.floats(0.0, 1.0), min_size=v.size, max_size=v.size))
+            )
             if f == "server_freq_hz":
                 f_lo, f_hi = scn.compute.server_freq_hz
                 v = np.clip(v, f_lo, f_hi)
@@ -298,7 +307,9 @@ def raw_decisions(draw, scn: se.Scenario) -> dict:
 
 
 def _decision_arrays(d: Decision) -> dict:
-    return {f: None if getattr(d, f) is None else np.asarray(getattr(d, f)) for f in DECISION_FIELDS}
+    return {
+        f: None if getattr(d, f) is None else np.asarray(getattr(d, f)) for f in DECISION_FIELDS
+    }
 
 
 def _assert_decisions_identical(a: Decision, b: Decision) -> None:
@@ -325,7 +336,10 @@ def test_decision_json_round_trip(name, data):
     assert json.dumps(back.to_dict()) == text
     _assert_decisions_identical(complete(scn, d), complete(scn, back))
     state = se.sample_state(scn, 0)
-    assert se.evaluate(scn, state, d).latency_s.tobytes() == se.evaluate(scn, state, back).latency_s.tobytes()
+    assert (
+        se.evaluate(scn, state, d).latency_s.tobytes()
+        == se.evaluate(scn, state, back).latency_s.tobytes()
+    )
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -355,7 +369,10 @@ def _completed_roundtrip_marks(name: str):
     hidden = {"edge_split", "power_w", "fed_power_w"} - set(enabled_fields(scn))
     carried = {f for f in hidden if getattr(complete(scn, None), f) is not None}
     if carried:
-        return pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=se.DecisionError, reason=_COMPLETED_BUG))
+        return pytest.param(
+            name,
+            marks=pytest.mark.xfail(strict=True, raises=se.DecisionError, reason=_COMPLETED_BUG),
+        )
     return name
 
 

@@ -80,19 +80,26 @@ class State:
     epoch_index: int = 0
 
     def __post_init__(self) -> None:
-        n = None
+        arrays = {}
         for name in _STATE_ARRAYS:
             dtype = np.int64 if name in ("edge_of", "prev_split") else np.float64
-            arr = np.asarray(getattr(self, name), dtype=dtype)
-            if arr.ndim != 1:
-                raise StateError(f"state.{name} must be a 1-D array over devices, got shape {arr.shape}")
-            if n is None:
-                n = arr.shape[0]
-            elif arr.shape[0] != n:
+            try:
+                arrays[name] = np.asarray(getattr(self, name), dtype=dtype)
+            except (TypeError, ValueError):
+                raise StateError(f"state.{name} = {getattr(self, name)!r} is not numeric") from None
+            if arrays[name].ndim != 1:
+                raise StateError(f"state.{name} must be a 1-D array over devices, got shape {arrays[name].shape}")
+        # N is the length most arrays agree on, so the message blames the odd one out
+        lengths = [a.shape[0] for a in arrays.values()]
+        n = max(set(lengths), key=lengths.count)
+        for name, arr in arrays.items():
+            if arr.shape[0] != n:
                 raise StateError(f"state.{name} has {arr.shape[0]} entries, expected {n} (one per device)")
-            if dtype is np.float64 and not np.all(np.isfinite(arr)):
+        for name, arr in arrays.items():
+            dtype = arr.dtype
+            if dtype == np.float64 and not np.all(np.isfinite(arr)):
                 raise StateError(f"state.{name} contains NaN or inf: {arr}")
-            if dtype is np.float64 and np.any(arr < 0):
+            if dtype == np.float64 and np.any(arr < 0):
                 raise StateError(f"state.{name} must be >= 0, got {arr}")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -279,7 +286,30 @@ def default_values(scn: Scenario) -> dict[str, NDArray[Any]]:
     return values
 
 
-def _as_batch(name: str, value: Any, n: int, per_device: bool, integer: bool) -> NDArray[Any]:
+def allowed_text(scn: Scenario, name: str) -> str:
+    """The allowed values of decision field ``name``, for error messages."""
+    net, comp, dec, L = scn.network, scn.compute, scn.decision, scn.model.n_layers
+    lo, hi = dec.split_range
+    texts = {
+        "split": f"integers in [{lo}, {hi}]",
+        "edge_split": f"integers in [split, {L}]",
+        "rank": f"one of {list(scn.workload.rank_choices)}",
+        "subchannels": f"integers >= 0 summing to at most {net.n_subchannels}",
+        "fed_subchannels": f"integers >= 0 summing to at most {net.fed_n_subchannels}",
+        "bandwidth_hz": f">= 0 Hz summing to at most {net.bandwidth_hz:g}",
+        "power_w": f">= 0 W, at most {net.device_power_w:g} per device",
+        "fed_power_w": f">= 0 W, at most {net.device_power_w:g} per device",
+        "compute_share": "[0, 1], summing to at most 1",
+        "server_freq_hz": f"[{comp.server_freq_hz[0]:g}, {comp.server_freq_hz[1]:g}] Hz",
+        "keep_ratio": f"[{scn.compression.keep_ratio_range[0]:g}, {scn.compression.keep_ratio_range[1]:g}]",
+        "quant_bits": f"0 or integers in [{scn.compression.quant_bits_range[0]}, {scn.compression.quant_bits_range[1]}]",
+    }
+    return texts[name]
+
+
+def _as_batch(
+    name: str, value: Any, n: int, per_device: bool, integer: bool, allowed: str = ""
+) -> NDArray[Any]:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -293,7 +323,7 @@ def _as_batch(name: str, value: Any, n: int, per_device: bool, integer: bool) ->
             f"decision.{name} has shape {np.shape(value)}; expected {shape} with N = {n} devices"
         )
     if not np.all(np.isfinite(arr)):
-        raise DecisionError(f"decision.{name} contains NaN or inf: {value!r}")
+        raise DecisionError(f"decision.{name} contains NaN or inf: {value!r}; allowed: {allowed}")
     if integer:
         if not np.all(arr == np.round(arr)):
             raise DecisionError(f"decision.{name} = {value!r} must be integers")
@@ -333,7 +363,7 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
                 + ", ".join(enabled)
             )
         source = given if given is not None else defaults[name]
-        arrays[name] = _as_batch(name, source, n, per_device, integer)
+        arrays[name] = _as_batch(name, source, n, per_device, integer, allowed_text(scn, name))
     if decision.edge_split is None:
         # the default edge split, raised to the device split where that is deeper
         arrays["edge_split"] = np.maximum(arrays["edge_split"], arrays["split"])

@@ -51,7 +51,9 @@ def _per_device(scn: Scenario, value: float) -> np.ndarray:
 
 def test_unknown_preset_lists_known_names():
     known = ", ".join(se.list_scenarios())
-    with pytest.raises(ConfigError, match=re.escape(f"unknown scenario 'nope'; known scenarios: {known}")):
+    with pytest.raises(
+        ConfigError, match=re.escape(f"unknown scenario 'nope'; known scenarios: {known}")
+    ):
         se.load_scenario("nope")
     assert {"card", "fedsllm", "scct", "sft", "splitllm"} <= set(se.list_scenarios())
 
@@ -65,7 +67,8 @@ def test_missing_yaml_file_is_named(tmp_path):
 @pytest.mark.parametrize("name", se.list_scenarios())
 def test_negative_bandwidth_override(name):
     with pytest.raises(
-        ConfigError, match=re.escape("network.bandwidth_hz = -1.0 is out of range; allowed: > 0 [Hz]")
+        ConfigError,
+        match=re.escape("network.bandwidth_hz = -1.0 is out of range; allowed: > 0 [Hz]"),
     ):
         se.load_scenario(name, {"network.bandwidth_hz": -1})
 
@@ -73,16 +76,48 @@ def test_negative_bandwidth_override(name):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("network.bandwidth_hz", 0.0, "network.bandwidth_hz = 0.0 is out of range; allowed: > 0 [Hz]"),
-        ("network.bandwidth_hz", float("nan"), "network.bandwidth_hz = nan is not finite; allowed: > 0"),
-        ("network.bandwidth_hz", float("inf"), "network.bandwidth_hz = inf is not finite; allowed: > 0"),
+        (
+            "network.bandwidth_hz",
+            0.0,
+            "network.bandwidth_hz = 0.0 is out of range; allowed: > 0 [Hz]",
+        ),
+        (
+            "network.bandwidth_hz",
+            float("nan"),
+            "network.bandwidth_hz = nan is not finite; allowed: > 0",
+        ),
+        (
+            "network.bandwidth_hz",
+            float("inf"),
+            "network.bandwidth_hz = inf is not finite; allowed: > 0",
+        ),
         ("workload.batch_size", 0, "workload.batch_size = 0 is out of range; allowed: >= 1"),
         ("workload.batch_size", 2.5, "workload.batch_size = 2.5 must be an integer"),
-        ("network.device_power_dbm", 61.0, "network.device_power_dbm = 61.0 is out of range; allowed: <= 60 [dBm]"),
-        ("network.rate_model", "magic", "network.rate_model = 'magic' is not allowed; allowed: one of 'shannon'"),
-        ("compute.device_flops", [2e12, 1e12], "compute.device_flops = (2000000000000.0, 1000000000000.0) must be (low, high)"),
-        ("compute.device_flops", [1e12], "compute.device_flops = [1000000000000.0] must have 2 entries"),
-        ("workload.lora_targets", ["q", "qq"], "workload.lora_targets[1] = 'qq' is not allowed; allowed: one of 'q'"),
+        (
+            "network.device_power_dbm",
+            61.0,
+            "network.device_power_dbm = 61.0 is out of range; allowed: <= 60 [dBm]",
+        ),
+        (
+            "network.rate_model",
+            "magic",
+            "network.rate_model = 'magic' is not allowed; allowed: one of 'shannon'",
+        ),
+        (
+            "compute.device_flops",
+            [2e12, 1e12],
+            "compute.device_flops = (2000000000000.0, 1000000000000.0) must be (low, high)",
+        ),
+        (
+            "compute.device_flops",
+            [1e12],
+            "compute.device_flops = [1000000000000.0] must have 2 entries",
+        ),
+        (
+            "workload.lora_targets",
+            ["q", "qq"],
+            "workload.lora_targets[1] = 'qq' is not allowed; allowed: one of 'q'",
+        ),
         ("schedule.migration", "yes", "schedule.migration = 'yes' must be true or false"),
     ],
 )
@@ -92,16 +127,24 @@ def test_out_of_range_config_values_name_field_and_range(scct, key, value, messa
 
 
 def test_unknown_override_field_lists_the_section_fields(scct):
-    with pytest.raises(ConfigError, match=r"unknown field 'network\.bandwith_hz': network has fields .*\bbandwidth_hz\b"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown field 'network\.bandwith_hz': network has fields .*\bbandwidth_hz\b",
+    ):
         scct.with_overrides({"network.bandwith_hz": 1e6})
-    with pytest.raises(ConfigError, match=r"unknown field 'netwrok\.n_devices': Scenario has fields .*\bnetwork\b"):
+    with pytest.raises(
+        ConfigError, match=r"unknown field 'netwrok\.n_devices': Scenario has fields .*\bnetwork\b"
+    ):
         scct.with_overrides({"netwrok.n_devices": 3})
 
 
 def test_unknown_yaml_field_lists_the_section_fields(scct, tmp_path):
     data = scct.to_dict()
     data["network"]["bandwith_hz"] = 1e6
-    with pytest.raises(ConfigError, match=r"unknown field network\.bandwith_hz; known fields of network: .*\bbandwidth_hz\b"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown field network\.bandwith_hz; known fields of network: .*\bbandwidth_hz\b",
+    ):
         Scenario.from_dict(data)
     # the same from a YAML file on disk
     import yaml
@@ -143,13 +186,6 @@ def test_nan_in_scalar_decision_names_field():
         se.evaluate(sft, se.sample_state(sft, 0), {"keep_ratio": float("nan")})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # pytest.raises(match=...) not matching
-    reason="bug: the NaN/inf DecisionError names field and value but not the allowed range, "
-    "though DecisionError's contract (types.py docstring) promises 'the field, the value and "
-    "the allowed range' for NaN too; e.g. 'decision.power_w contains NaN or inf: array([...])'",
-)
 @pytest.mark.parametrize(
     ("name", "field", "value", "allowed"),
     [
@@ -170,7 +206,8 @@ def test_non_finite_decision_message_states_allowed_range(name, field, value, al
 def test_wrong_array_length(scct, scct_state, length):
     with pytest.raises(
         DecisionError,
-        match=rf"decision\.compute_share has shape \({length},\); expected \(N,\) or \(B, N\) with N = 10 devices",
+        match=rf"decision\.compute_share has shape \({length},\); "
+        r"expected \(N,\) or \(B, N\) with N = 10 devices",
     ):
         se.evaluate(scct, scct_state, {"compute_share": np.full(length, 0.1)})
     with pytest.raises(DecisionError, match=rf"decision\.split has shape \({length},\); expected"):
@@ -180,13 +217,19 @@ def test_wrong_array_length(scct, scct_state, length):
 def test_wrong_array_rank(scct, scct_state):
     with pytest.raises(DecisionError, match=r"decision\.split has shape \(2, 3, 10\); expected"):
         se.evaluate(scct, scct_state, {"split": np.ones((2, 3, 10), dtype=int)})
-    with pytest.raises(DecisionError, match=r"decision\.rank has shape \(2, 2\); expected a scalar or \(B,\)"):
+    with pytest.raises(
+        DecisionError, match=r"decision\.rank has shape \(2, 2\); expected a scalar or \(B,\)"
+    ):
         se.evaluate(scct, scct_state, {"rank": [[0, 0], [0, 0]]})
 
 
 def test_batch_size_mismatch(scct, scct_state):
-    with pytest.raises(DecisionError, match=re.escape("decision fields have different batch sizes [2, 3]")):
-        se.evaluate_batch(scct, scct_state, {"split": [[4] * 10] * 2, "compute_share": [[0.1] * 10] * 3})
+    with pytest.raises(
+        DecisionError, match=re.escape("decision fields have different batch sizes [2, 3]")
+    ):
+        se.evaluate_batch(
+            scct, scct_state, {"split": [[4] * 10] * 2, "compute_share": [[0.1] * 10] * 3}
+        )
 
 
 @pytest.mark.parametrize("name", se.list_scenarios())
@@ -208,7 +251,9 @@ def test_split_outside_preset_range(name):
 
 def test_split_zero_and_L_rejected_for_scct(scct, scct_state):
     for bad in (0, scct.model.n_layers):
-        with pytest.raises(DecisionError, match=rf"decision\.split = {_NUM.format(bad)} is outside .*\[1, 12\]"):
+        with pytest.raises(
+            DecisionError, match=rf"decision\.split = {_NUM.format(bad)} is outside .*\[1, 12\]"
+        ):
             se.evaluate(scct, scct_state, {"split": np.full(10, bad)})
 
 
@@ -220,9 +265,13 @@ def test_shared_split_must_be_equal():
 
 def test_rank_not_in_rank_choices():
     fed = se.load_scenario("fedsllm")
-    with pytest.raises(DecisionError, match=re.escape("decision.rank = [3] is not one of [1, 2, 4, 6, 8]")):
+    with pytest.raises(
+        DecisionError, match=re.escape("decision.rank = [3] is not one of [1, 2, 4, 6, 8]")
+    ):
         se.evaluate(fed, se.sample_state(fed, 0), {"rank": 3})
-    with pytest.raises(DecisionError, match=re.escape("decision.rank = [0] is not one of [1, 2, 4, 6, 8]")):
+    with pytest.raises(
+        DecisionError, match=re.escape("decision.rank = [0] is not one of [1, 2, 4, 6, 8]")
+    ):
         se.evaluate(fed, se.sample_state(fed, 0), {"rank": 0})
 
 
@@ -233,14 +282,22 @@ def test_rank_on_a_full_finetuning_preset(scct, scct_state):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("server_freq_hz", 1e9), ("bandwidth_hz", 1e6), ("keep_ratio", 0.5), ("edge_split", 24),
-     ("fed_subchannels", 1)],
+    [
+        ("server_freq_hz", 1e9),
+        ("bandwidth_hz", 1e6),
+        ("keep_ratio", 0.5),
+        ("edge_split", 24),
+        ("fed_subchannels", 1),
+    ],
 )
 def test_field_the_scenario_does_not_expose(scct, scct_state, field, value):
     exposed = enabled_fields(scct)
     assert {"split", "rank", "subchannels", "compute_share"} <= set(exposed)
     assert field not in exposed
-    msg = f"decision.{field} is not a decision of scenario 'scct'; its decisions are: {', '.join(exposed)}"
+    msg = (
+        f"decision.{field} is not a decision of scenario 'scct'; "
+        f"its decisions are: {', '.join(exposed)}"
+    )
     arr = value if field == "keep_ratio" else np.full(10, value)
     with pytest.raises(DecisionError, match=re.escape(msg)):
         se.evaluate(scct, scct_state, {field: arr})
@@ -249,12 +306,16 @@ def test_field_the_scenario_does_not_expose(scct, scct_state, field, value):
 def test_power_is_only_a_decision_with_power_control(scct, scct_state, fed):
     assert fed.decision.power_control and "power_w" in enabled_fields(fed)
     if not scct.decision.power_control:
-        with pytest.raises(DecisionError, match=r"decision\.power_w is not a decision of scenario 'scct'"):
+        with pytest.raises(
+            DecisionError, match=r"decision\.power_w is not a decision of scenario 'scct'"
+        ):
             se.evaluate(scct, scct_state, {"power_w": np.full(10, 0.1)})
 
 
 def test_unknown_decision_field(scct, scct_state):
-    with pytest.raises(DecisionError, match=r"unknown decision field 'splt'; known: split, edge_split, rank"):
+    with pytest.raises(
+        DecisionError, match=r"unknown decision field 'splt'; known: split, edge_split, rank"
+    ):
         se.evaluate(scct, scct_state, {"splt": 3})
 
 
@@ -286,24 +347,41 @@ def test_negative_bandwidth_decision():
     sft = se.load_scenario("sft")
     bw = _per_device(sft, 1e5)
     bw[0] = -1.0
-    with pytest.raises(DecisionError, match=rf"decision\.bandwidth_hz = {_NUM.format('-1.0')} must be >= 0"):
+    with pytest.raises(
+        DecisionError, match=rf"decision\.bandwidth_hz = {_NUM.format('-1.0')} must be >= 0"
+    ):
         se.evaluate(sft, se.sample_state(sft, 0), {"bandwidth_hz": bw})
 
 
 def test_individual_share_above_one_is_malformed(scct, scct_state):
-    with pytest.raises(DecisionError, match=rf"decision\.compute_share = {_NUM.format('1.5')} is outside the allowed range \[0, 1\]"):
+    with pytest.raises(
+        DecisionError,
+        match=rf"decision\.compute_share = {_NUM.format('1.5')} "
+        r"is outside the allowed range \[0, 1\]",
+    ):
         se.evaluate(scct, scct_state, {"compute_share": np.full(10, 1.5)})
 
 
 def test_compression_and_frequency_ranges():
     sft = se.load_scenario("sft")
     st = se.sample_state(sft, 0)
-    with pytest.raises(DecisionError, match=rf"decision\.keep_ratio = {_NUM.format('0.01')} is outside the allowed range \[0\.05, 1\] \(compression\.keep_ratio_range\)"):
+    with pytest.raises(
+        DecisionError,
+        match=rf"decision\.keep_ratio = {_NUM.format('0.01')} is outside the allowed range "
+        r"\[0\.05, 1\] \(compression\.keep_ratio_range\)",
+    ):
         se.evaluate(sft, st, {"keep_ratio": 0.01})
-    with pytest.raises(DecisionError, match=re.escape("decision.quant_bits = [12] must be 0 (unquantized) or in [1, 8]")):
+    with pytest.raises(
+        DecisionError,
+        match=re.escape("decision.quant_bits = [12] must be 0 (unquantized) or in [1, 8]"),
+    ):
         se.evaluate(sft, st, {"quant_bits": 12})
     card = se.load_scenario("card")
-    with pytest.raises(DecisionError, match=r"decision\.server_freq_hz = .*3000000000\.0\)? is outside the allowed range \[5e\+08, 2\.46e\+09\] \(compute\.server_freq_hz\)"):
+    with pytest.raises(
+        DecisionError,
+        match=r"decision\.server_freq_hz = .*3000000000\.0\)? is outside the allowed range "
+        r"\[5e\+08, 2\.46e\+09\] \(compute\.server_freq_hz\)",
+    ):
         se.evaluate(card, se.sample_state(card, 0), {"server_freq_hz": np.full(5, 3e9)})
 
 
@@ -320,17 +398,12 @@ def test_edge_split_before_split_three_tier():
 
 
 def test_state_wrong_length_in_one_field(scct_state):
-    with pytest.raises(StateError, match=r"state\.device_flops has 3 entries, expected 10 \(one per device\)"):
+    with pytest.raises(
+        StateError, match=r"state\.device_flops has 3 entries, expected 10 \(one per device\)"
+    ):
         scct_state.replace(device_flops=scct_state.device_flops[:3])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # pytest.raises(match=...) not matching
-    reason="bug: State takes N from its first array (channel_gain), so when channel_gain is the "
-    "short one the error blames the next, correct field: 'state.noise_psd_w_hz has 10 entries, "
-    "expected 3'",
-)
 def test_state_wrong_length_in_first_field_names_that_field(scct_state):
     with pytest.raises(StateError, match=r"state\.channel_gain has 3 entries"):
         scct_state.replace(channel_gain=scct_state.channel_gain[:3])
@@ -351,7 +424,9 @@ def test_state_negative(scct_state):
 
 
 def test_state_two_dimensional(scct_state):
-    with pytest.raises(StateError, match=r"state\.distance_m must be a 1-D array over devices, got shape \(2, 10\)"):
+    with pytest.raises(
+        StateError, match=r"state\.distance_m must be a 1-D array over devices, got shape \(2, 10\)"
+    ):
         scct_state.replace(distance_m=np.ones((2, 10)))
 
 
@@ -366,9 +441,13 @@ def test_state_from_dict_unknown_and_missing_fields(scct_state):
 
 def test_state_with_wrong_number_of_devices(scct, scct_state):
     six = se.sample_state(se.load_scenario("scct", {"network.n_devices": 6}), 0)
-    with pytest.raises(StateError, match=re.escape("state has 6 devices but network.n_devices = 10")):
+    with pytest.raises(
+        StateError, match=re.escape("state has 6 devices but network.n_devices = 10")
+    ):
         se.evaluate(scct, six)
-    with pytest.raises(StateError, match=re.escape("state has 10 devices but network.n_devices = 6")):
+    with pytest.raises(
+        StateError, match=re.escape("state has 10 devices but network.n_devices = 6")
+    ):
         se.evaluate(se.load_scenario("scct", {"network.n_devices": 6}), scct_state)
 
 

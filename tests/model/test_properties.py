@@ -122,10 +122,10 @@ def decisions(draw, scn: se.Scenario, *, allow_zero: bool = False, slack: float 
     out["rank"] = draw(st.sampled_from(scn.workload.rank_choices))
     min_each = 0 if allow_zero else 1
     if "subchannels" in fields:
-        budget = int(math.floor(net.n_subchannels * (1 - slack)))
+        budget = math.floor(net.n_subchannels * (1 - slack))
         out["subchannels"] = draw(counts(n, budget, min_each))
     if "fed_subchannels" in fields:
-        budget = int(math.floor(net.fed_n_subchannels * (1 - slack)))
+        budget = math.floor(net.fed_n_subchannels * (1 - slack))
         out["fed_subchannels"] = draw(counts(n, budget, min_each))
     if "bandwidth_hz" in fields:
         out["bandwidth_hz"] = draw(fractions(n, 1 - slack, allow_zero)) * net.bandwidth_hz
@@ -267,7 +267,9 @@ def test_latency_monotone_in_total_bandwidth(name, data):
         lat.append(ev.latency_s[0])
         per_dev.append(ev.per_device["round_s"][0])
     for i in range(1, len(factors)):
-        assert_not_higher(per_dev[i], per_dev[i - 1], f"{name}: B x {factors[i - 1]} -> x {factors[i]}")
+        assert_not_higher(
+            per_dev[i], per_dev[i - 1], f"{name}: B x {factors[i - 1]} -> x {factors[i]}"
+        )
         assert_not_higher(lat[i], lat[i - 1], f"{name}: B x {factors[i - 1]} -> x {factors[i]}")
 
 
@@ -315,7 +317,11 @@ def test_latency_monotone_in_power_limits(name, data):
     assert_not_higher(after.per_device["round_s"], before.per_device["round_s"], "per-device round")
     which = "uplink_rate_bps" if key == "network.device_power_dbm" else "downlink_rate_bps"
     assert np.all(after.per_device[which] >= before.per_device[which])
-    if "power_w" not in enabled_fields(scn) and key == "network.device_power_dbm" and net.rate_model == "shannon":
+    if (
+        "power_w" not in enabled_fields(scn)
+        and key == "network.device_power_dbm"
+        and net.rate_model == "shannon"
+    ):
         # the default decision transmits at the (raised) limit: every linked device gets faster
         linked = before.per_device[which] > 0
         assert np.all(after.per_device[which][linked] > before.per_device[which][linked])
@@ -508,7 +514,9 @@ def test_feasible_means_no_violation_and_finite(name, data):
 # --------------------------------------------------------------------------------------
 
 
-def _independent_rate(scn: se.Scenario, width: float, gain: float, power: float, n0: float) -> float:
+def _independent_rate(
+    scn: se.Scenario, width: float, gain: float, power: float, n0: float
+) -> float:
     """The uplink rate formula of SPEC Sec. 3 written out again (Shannon or fixed SNR)."""
     net = scn.network
     if width == 0:
@@ -568,7 +576,10 @@ def test_over_allocation_reported_exactly_and_not_clipped(name, data):
         used = int(over["fed_subchannels"].sum())
         expected = float(used - K)
         relaxed = scn.with_overrides(
-            {"network.fed_n_subchannels": used, "network.fed_bandwidth_hz": net.fed_subchannel_hz * used}
+            {
+                "network.fed_n_subchannels": used,
+                "network.fed_bandwidth_hz": net.fed_subchannel_hz * used,
+            }
         )
     elif kind == "bandwidth":
         B = net.bandwidth_hz
@@ -590,20 +601,27 @@ def test_over_allocation_reported_exactly_and_not_clipped(name, data):
         over["power_w"] = np.asarray(fr) * net.device_power_w
         assert over["power_w"].max() <= net.device_power_w
         expected = over["power_w"].sum() - net.total_power_w
-        relaxed = scn.with_overrides({"network.total_power_dbm": _dbm(over["power_w"].sum()) + 1e-9})
+        relaxed = scn.with_overrides(
+            {"network.total_power_dbm": _dbm(over["power_w"].sum()) + 1e-9}
+        )
 
     assert expected > 0
     ev = pair(scn, state, d, over)
     got = ev.violations[kind]
     assert got[0] == 0
-    assert got[1] == pytest.approx(expected, rel=1e-12, abs=0), f"{kind}: reported {got[1]}, excess {expected}"
+    assert got[1] == pytest.approx(expected, rel=1e-12, abs=0), (
+        f"{kind}: reported {got[1]}, excess {expected}"
+    )
     assert not ev.feasible[1]
 
     # not clipped: the rates and server times use the over-allocated numbers
     rate = ev.per_device["uplink_rate_bps"][1]
     # where power is not a decision, every device transmits at min(P_max, P_total / N)
     power = over.get("power_w", np.full(n, min(net.device_power_w, net.total_power_w / n)))
-    if kind in ("subchannels", "bandwidth", "device_power", "total_power") and net.rate_model != "cqi":
+    if (
+        kind in ("subchannels", "bandwidth", "device_power", "total_power")
+        and net.rate_model != "cqi"
+    ):
         for j in range(n):
             if net.allocation == "subchannels":
                 width = over["subchannels"][j] * net.subchannel_hz
@@ -620,12 +638,16 @@ def test_over_allocation_reported_exactly_and_not_clipped(name, data):
     if kind == "compute_share":
         srv = ev.per_device["server_compute_s"]
         # alpha_n C_e with the given alpha_n: time x share is the same work for both decisions
-        np.testing.assert_allclose(srv[1] * over["compute_share"], srv[0] * d["compute_share"], rtol=1e-12)
+        np.testing.assert_allclose(
+            srv[1] * over["compute_share"], srv[0] * d["compute_share"], rtol=1e-12
+        )
     if relaxed is not None:
         ok = evaluate(relaxed, state, over)
         assert ok.violations[kind][0] == 0
         assert ok.latency_s[0] == pytest.approx(ev.latency_s[1], rel=1e-12)
-        np.testing.assert_allclose(ok.per_device["chain_s"][0], ev.per_device["chain_s"][1], rtol=1e-12)
+        np.testing.assert_allclose(
+            ok.per_device["chain_s"][0], ev.per_device["chain_s"][1], rtol=1e-12
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -659,9 +681,20 @@ def test_batch_equals_separate_calls_bitwise(name, data):
             assert set(many) == set(single), group
             for key in single:
                 _bitwise_equal(many[key][i : i + 1], single[key], f"{group}[{key!r}]")
-        for field_name in ("split", "edge_split", "rank", "subchannels", "bandwidth_hz", "power_w",
-                           "fed_subchannels", "fed_power_w", "compute_share", "server_freq_hz",
-                           "keep_ratio", "quant_bits"):
+        for field_name in (
+            "split",
+            "edge_split",
+            "rank",
+            "subchannels",
+            "bandwidth_hz",
+            "power_w",
+            "fed_subchannels",
+            "fed_power_w",
+            "compute_share",
+            "server_freq_hz",
+            "keep_ratio",
+            "quant_bits",
+        ):
             many, single = getattr(batch.decision, field_name), getattr(one.decision, field_name)
             assert (many is None) == (single is None), field_name
             if single is not None:
