@@ -80,11 +80,15 @@ def card_frequency(scn: Scenario, state: State) -> Array:
     return np.clip(f, f_lo, f_hi)
 
 
-def _cut_table(scn: Scenario, state: State, cuts: Array, freq: Array) -> tuple[Array, Any]:
+def _cut_table(
+    scn: Scenario, state: State, cuts: NDArray[np.int64], freq: Array
+) -> tuple[Array, Any]:
     """U (12) of every cut (rows) for every device at its frequency ``freq``: (n_cuts, N)."""
     n = scn.n_devices
     split = np.repeat(np.asarray(cuts)[:, None], n, axis=1)
-    ev = evaluate_batch(scn, state, Decision(split=split, server_freq_hz=np.broadcast_to(freq, split.shape)))
+    ev = evaluate_batch(
+        scn, state, Decision(split=split, server_freq_hz=np.broadcast_to(freq, split.shape))
+    )
     return ev.per_device["card_cost"], ev
 
 
@@ -97,7 +101,9 @@ class Card:
     brute force stays general.
     """
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
         """Return the CARD decision (cut and frequency per device)."""
         with Timer() as t:
             freq = card_frequency(scenario, state)
@@ -126,7 +132,9 @@ class _FixedCut:
             raise ValueError(f"freq = {freq!r}; allowed: 'card' (f* of CARD (16)) or 'fmax'")
         self.freq = freq
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
         """Return the fixed-cut decision."""
         with Timer() as t:
             _require_card(scenario)
@@ -215,7 +223,9 @@ class CardExact:
         self.n_grid = n_grid
         self.xatol = xatol
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
         """Return the exact (cut, frequency) of every device."""
         with Timer() as t:
             _require_card(scenario)
@@ -265,7 +275,7 @@ class CardExact:
         return Decision(split=best_cut, server_freq_hz=best_f), evals, refined
 
     @staticmethod
-    def _u(scn: Scenario, state: State, cut: int, f: float, m: int, others: Array) -> float:
+    def _u(scn: Scenario, state: State, cut: Any, f: float, m: int, others: Array) -> float:
         """U (12) of device m at (cut, f) from a fresh engine call (devices are decoupled)."""
         lo, hi = scn.compute.server_freq_hz
         freq = np.clip(np.array(others, dtype=np.float64), lo, hi)

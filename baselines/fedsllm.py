@@ -65,7 +65,9 @@ class Point:
 
     def value(self, tab: FedsTables) -> float:
         """T (17) of this point."""
-        return float(tab.objective(self.si, self.ri, self.sub, self.power, self.fsub, self.fpower)[0])
+        return float(
+            tab.objective(self.si, self.ri, self.sub, self.power, self.fsub, self.fpower)[0]
+        )
 
 
 def uniform_power(tab: FedsTables) -> Array:
@@ -86,14 +88,16 @@ def initial_point(tab: FedsTables, scn: Scenario) -> Point:
 
 
 def random_average_counts(pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
-    """"Randomized average allocation": floor(K / N) each, the remainder to random clients."""
+    """Paper's "randomized average allocation": floor(K / N) each, the rest to random clients."""
     return rng.permutation(equal_counts(pool.n_subchannels, n))
 
 
 def random_splits(tab: FedsTables, rng: np.random.Generator) -> IntArray:
     """A split index per client, uniform over the splits finite (memory-feasible) at every rank."""
     ok = np.all(np.isfinite(tab.fwd), axis=1)  # (S, N)
-    return np.array([rng.choice(np.flatnonzero(ok[:, k]) if ok[:, k].any() else [0]) for k in range(tab.n)])
+    return np.array(
+        [rng.choice(np.flatnonzero(ok[:, k]) if ok[:, k].any() else [0]) for k in range(tab.n)]
+    )
 
 
 def power_control(
@@ -121,14 +125,20 @@ def _comm_block(tab: FedsTables, pt: Point, method: str) -> Point:
         ("main", tab.main, fwd, up, pt.sub, pt.power),
         ("fed", tab.fed, zero, fed, pt.fsub, pt.fpower),
     ):
-        best = (float(max_delay(rest, bits, counts * pool.subchannel_hz, pool.snr_coeff, power)), counts, power)
+        best = (
+            float(max_delay(rest, bits, counts * pool.subchannel_hz, pool.snr_coeff, power)),
+            counts,
+            power,
+        )
         greedy = greedy_subchannels(rest, bits, power, pool)
         for cand in (greedy, counts):
             delay, p = power_control(tab, pool, rest, bits, cand, method)
             if delay < best[0]:
                 best = (delay, cand, p)
         out[key] = best
-    return replace(pt, sub=out["main"][1], power=out["main"][2], fsub=out["fed"][1], fpower=out["fed"][2])
+    return replace(
+        pt, sub=out["main"][1], power=out["main"][2], fsub=out["fed"][1], fpower=out["fed"][2]
+    )
 
 
 def _split_block(tab: FedsTables, pt: Point) -> Point:
@@ -192,13 +202,18 @@ class _FedsSolver:
         """The start point (random blocks of a baseline are drawn here)."""
         return initial_point(tab, scn)
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
         """Run the method and return the engine-evaluated solution."""
         with Timer() as t:
             tab = build_tables(scenario, state)
-            pt, trace = self.start(tab, scenario, rng), []
+            pt = self.start(tab, scenario, rng)
+            trace: list[float] = []
             if self.blocks:
-                pt, trace = bcd(tab, pt, self.blocks, power=self.power, tol=self.tol, max_iter=self.max_iter)
+                pt, trace = bcd(
+                    tab, pt, self.blocks, power=self.power, tol=self.tol, max_iter=self.max_iter
+                )
             predicted = pt.value(tab)
             decision = tab.decision(pt.si, pt.ri, pt.sub, pt.power, pt.fsub, pt.fpower)
         stats = SolveStats(
@@ -249,7 +264,9 @@ class FedsllmB(_FedsSolver):
         """Random average counts, uniform power, the preset's split and rank to start from."""
         pt = initial_point(tab, scn)
         return replace(
-            pt, sub=random_average_counts(tab.main, tab.n, rng), fsub=random_average_counts(tab.fed, tab.n, rng)
+            pt,
+            sub=random_average_counts(tab.main, tab.n, rng),
+            fsub=random_average_counts(tab.fed, tab.n, rng),
         )
 
 

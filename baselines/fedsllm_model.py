@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from baselines.fedsllm_power import rate_bps
 from splitenv.config import Scenario
@@ -83,7 +83,7 @@ class FedsTables:
         """Number of clients N."""
         return int(self.fwd.shape[2])
 
-    def pick(self, table: Array, si: IntArray, ri: IntArray) -> Array:
+    def pick(self, table: Array, si: ArrayLike, ri: ArrayLike) -> Array:
         """``table[si_k, ri, k]`` for a batch: si (B, N), ri (B,) -> (B, N)."""
         si = np.atleast_2d(si)
         ri = np.broadcast_to(np.atleast_1d(ri), si.shape[:1])
@@ -133,12 +133,19 @@ def _require_fedsllm(scn: Scenario) -> None:
         problems.append("subchannel pools to the main and the federated server")
     if net.rate_model != "shannon":
         problems.append("network.rate_model = 'shannon'")
-    if sch.migration or sch.model_distribution or sch.cloud_link != "none" or scn.decision.three_tier:
+    if (
+        sch.migration
+        or sch.model_distribution
+        or sch.cloud_link != "none"
+        or scn.decision.three_tier
+    ):
         problems.append("no migration, model distribution, cloud link or third tier")
     if scn.decision.shared_split:
         problems.append("a split per client")
     if problems:
-        raise ValueError(f"scenario {scn.name!r} is not a FedsLLM scenario; needs " + "; ".join(problems))
+        raise ValueError(
+            f"scenario {scn.name!r} is not a FedsLLM scenario; needs " + "; ".join(problems)
+        )
 
 
 def build_tables(scn: Scenario, state: State) -> FedsTables:
@@ -156,7 +163,9 @@ def build_tables(scn: Scenario, state: State) -> FedsTables:
     pd = ev.per_device
     for name in ("downlink_s", "cloud_s", "pre_round_s"):
         if np.any(pd[name] != 0):
-            raise ValueError(f"FedsLLM solvers assume no {name} (neglected by the paper); got {pd[name].max()}")
+            raise ValueError(
+                f"FedsLLM solvers assume no {name} (neglected by the paper); got {pd[name].max()}"
+            )
     # the engine's phased iteration: max(fwd + up) + sum server + max(bwd), bwd = ratio x fwd
     compute = pd["device_compute_s"].reshape(shape)
     fwd = compute / (1.0 + scn.workload.backward_ratio)
@@ -165,15 +174,15 @@ def build_tables(scn: Scenario, state: State) -> FedsTables:
     compute = np.where(too_big, np.inf, compute)
     fwd = np.where(too_big, np.inf, fwd)
     lora = block_costs(scn).lora_bits(s_grid[..., None], r_grid[..., None])
-    net = scn.network
+    net, noise = scn.network, state.noise_psd_w_hz
     return FedsTables(
         splits=splits, ranks=ranks, fwd=fwd, bwd=np.where(too_big, np.inf, compute - fwd),
         server=pd["server_compute_s"].reshape(shape), up_bits=pd["uplink_bits"].reshape(shape),
         fed_bits=np.broadcast_to(lora, shape).copy(),
         rounds=ev.terms["rounds"].reshape(shape[:2])[0],
         iters=scn.schedule.iterations_per_epoch * scn.schedule.epochs_per_round,
-        main=Pool(net.n_subchannels, net.subchannel_hz, state.channel_gain / state.noise_psd_w_hz),
-        fed=Pool(net.fed_n_subchannels, net.fed_subchannel_hz, state.fed_channel_gain / state.noise_psd_w_hz),
+        main=Pool(net.n_subchannels, net.subchannel_hz, state.channel_gain / noise),
+        fed=Pool(net.fed_n_subchannels, net.fed_subchannel_hz, state.fed_channel_gain / noise),
         p_max=net.device_power_w, p_total=net.total_power_w,
     )  # fmt: skip
 
@@ -191,12 +200,16 @@ def greedy_subchannels(rest: Array, bits: Array, power: Array, pool: Pool) -> In
     counts = np.ones(n, dtype=np.int64)
     for _ in range(pool.n_subchannels - n):
         with np.errstate(divide="ignore"):
-            delay = rest + np.where(bits > 0, bits / rate_bps(counts * pool.subchannel_hz, pool.snr_coeff, power), 0.0)
+            delay = rest + np.where(
+                bits > 0, bits / rate_bps(counts * pool.subchannel_hz, pool.snr_coeff, power), 0.0
+            )
         counts[int(np.argmax(delay))] += 1
     return counts
 
 
-def best_split(tab: FedsTables, ri: int, rate_main: Array, rate_fed: Array, start: IntArray) -> IntArray:
+def best_split(
+    tab: FedsTables, ri: int, rate_main: Array, rate_fed: Array, start: IntArray
+) -> IntArray:
     """Exhaustive split per client for fixed rates and rank (FedsLLM (26)).
 
     Enumerates every split vector when there are at most :data:`MAX_SPLIT_VECTORS`
@@ -213,14 +226,21 @@ def best_split(tab: FedsTables, ri: int, rate_main: Array, rate_fed: Array, star
 
     def value(si: IntArray) -> Array:
         m1 = a1[si, cols].max(axis=-1)
-        return e * (it * (m1 + srv[si, cols].sum(axis=-1) + b2[si, cols].max(axis=-1)) + a3[si, cols].max(axis=-1))
+        return e * (
+            it * (m1 + srv[si, cols].sum(axis=-1) + b2[si, cols].max(axis=-1))
+            + a3[si, cols].max(axis=-1)
+        )
 
     if n_s**n <= MAX_SPLIT_VECTORS:
         # the whole grid of split vectors at once, as outer max / sum over the clients' axes
         grid = e * (it * (_outer(np.maximum, a1) + _outer(np.add, srv) + _outer(np.maximum, b2))
                     + _outer(np.maximum, a3))  # fmt: skip
         k = int(np.argmin(grid))
-        return np.array(np.unravel_index(k, grid.shape)) if grid.flat[k] < grid[tuple(start)] else start.copy()
+        return (
+            np.array(np.unravel_index(k, grid.shape))
+            if grid.flat[k] < grid[tuple(start)]
+            else start.copy()
+        )
     si = start.copy()
     changed = True
     while changed:

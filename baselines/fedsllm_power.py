@@ -33,14 +33,16 @@ _LN2 = math.log(2.0)
 
 
 def rate_bps(width_hz: ArrayLike, snr_coeff: ArrayLike, power_w: ArrayLike) -> Array:
-    """Shannon rate ``W log2(1 + a P / W)`` (FedsLLM (9)/(14) with uniform PSD P / W); 0 if W = 0."""
+    """Shannon rate ``W log2(1 + a P / W)``, FedsLLM (9)/(14) with uniform PSD P / W; 0 if W = 0."""
     w = np.asarray(width_hz, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = w * np.log2(1.0 + np.asarray(snr_coeff) * np.asarray(power_w) / w)
     return np.where(w > 0, r, 0.0)
 
 
-def min_power(t: ArrayLike, rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike) -> Array:
+def min_power(
+    t: ArrayLike, rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike
+) -> Array:
     """Least power with ``rest + bits / R(P) <= t``: ``(W / a)(2^{bits / (W (t - rest))} - 1)``.
 
     Infinite where t <= rest (and bits > 0) or W = 0; zero where bits = 0.
@@ -89,14 +91,17 @@ def solve_bisection(
         (t*, P): the optimal max delay (...,) and powers (..., N) meeting C4 and C5
         exactly, whose delays are within ``rtol`` of t*.
     """
-    rest, bits, width = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (rest, bits, width_hz)))
+    rest, bits, width = np.broadcast_arrays(
+        *(np.asarray(x, dtype=np.float64) for x in (rest, bits, width_hz))
+    )
     a = np.broadcast_to(np.asarray(snr_coeff, dtype=np.float64), rest.shape)
     n = rest.shape[-1]
     with np.errstate(divide="ignore"):
         t_lo = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_max), 0.0), axis=-1)
         p_eq = min(p_max, p_total / n)
         t_hi = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_eq), 0.0), axis=-1)
-    # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack); t_hi: equal powers, feasible
+    # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack);
+    # t_hi: equal powers, feasible
     slack = min_power(t_lo[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
     lo = t_lo.copy()
     hi = np.where(slack, t_lo, np.maximum(t_hi, t_lo))
@@ -113,10 +118,14 @@ def solve_bisection(
     return hi, power
 
 
-def max_delay(rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike, power: ArrayLike) -> Array:
+def max_delay(
+    rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike, power: ArrayLike
+) -> Array:
     """``max_k rest_k + bits_k / R_k(P_k)`` over the last axis."""
     with np.errstate(divide="ignore"):
-        up = np.where(np.asarray(bits) > 0, np.asarray(bits) / rate_bps(width_hz, snr_coeff, power), 0.0)
+        up = np.where(
+            np.asarray(bits) > 0, np.asarray(bits) / rate_bps(width_hz, snr_coeff, power), 0.0
+        )
     return np.max(np.asarray(rest) + up, axis=-1)
 
 
@@ -136,8 +145,12 @@ def solve_cvxpy(
     efficiencies rho_k = R_k / W_k in bit/s/Hz, and t in units of the equal-power delay.
 
     Args:
-        rest, bits, width_hz, snr_coeff, p_max, p_total: as in :func:`solve_bisection`,
-            one problem (1-D arrays over the N clients).
+        rest: delay before the upload per client, (N,).
+        bits: bits to upload per client, (N,).
+        width_hz: bandwidth per client, (N,), > 0.
+        snr_coeff: a_k = G_k / N0 in Hz / W.
+        p_max: per-client power limit (C4), W.
+        p_total: network-wide limit of the pool (C5), W (may be inf).
         solver: a cvxpy solver name (default: cvxpy's choice, Clarabel if installed).
 
     Returns:
@@ -164,5 +177,6 @@ def solve_cvxpy(
     prob.solve(solver=solver)
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy power control ended with status {prob.status!r}")
+    assert y.value is not None and t.value is not None  # status optimal
     power = fit_budget(np.maximum(y.value, 0.0) * p_max, p_max, p_total)
     return float(t.value) * t_ref, power

@@ -66,6 +66,8 @@ def share_root(a: Array, c: Array, start: Array | None = None, max_iter: int = 1
     """
     a = np.asarray(a, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
+    if a.ndim == 1 and c.ndim == 1:
+        return np.float64(_root_1d(a, c, start))
     pos = a > 0
     ce = np.where(pos, c, -np.inf)
     lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
@@ -92,6 +94,29 @@ def share_root(a: Array, c: Array, start: Array | None = None, max_iter: int = 1
     return np.where(ok, v, np.where(edge_work, np.inf, -np.inf))
 
 
+def _root_1d(a: Array, c: Array, start: Any, max_iter: int = 100) -> float:
+    """share_root for one row, with Python floats for the scalar steps (same iteration)."""
+    pos = a > 0
+    if not pos.any():
+        return -np.inf
+    ap, cp = a[pos], c[pos]
+    lo = float((cp + ap).max())
+    hi = float(cp.max()) + float(ap.sum())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return np.inf
+    v = lo if start is None else min(max(float(start), lo), hi)
+    for _ in range(max_iter):
+        gap = v - cp
+        term = ap / gap
+        s = float(term.sum())
+        new = v + s * (s - 1.0) / float((term / gap).sum())
+        new = lo if new < lo else (0.5 * (v + hi) if new > hi else new)
+        if abs(new - v) <= 4 * _EPS * abs(new):
+            return new
+        v = new
+    return v
+
+
 def optimal_shares(a: Array, c: Array) -> tuple[Array, float]:
     """Exact solution of SCCT P1-3 (24): ``min_alpha max_n (c_n + a_n / alpha_n)``, sum alpha <= 1.
 
@@ -110,7 +135,7 @@ def optimal_shares(a: Array, c: Array) -> tuple[Array, float]:
     if not np.isfinite(v):
         alpha = a / a.sum() if pos.any() else np.zeros_like(a)
         return alpha, v
-    alpha = np.where(pos, a / np.where(pos, v - c, 1.0), 0.0)
+    alpha = np.minimum(np.where(pos, a / np.where(pos, v - c, 1.0), 0.0), 1.0)  # rounding at V = c + a
     total = alpha.sum()
     if total > 1.0:  # rounding: never hand out more than the whole edge
         alpha = alpha / total

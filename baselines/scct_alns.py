@@ -101,6 +101,17 @@ class SplitObjective:
         n, k = tables[0].split.shape[1], tables[0].n_subchannels
         self.equal_beta = equal_counts(k, n)
 
+    def stacked(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], Any]:
+        """(edge (Q, S, N), device (Q, S, N), link (Q, S, K + 1, N), migration or None) over states."""
+        if not hasattr(self, "_stacked"):
+            t = self.tables
+            mig = np.stack([x.migration_s for x in t]) if any(x.has_migration for x in t) else None
+            self._stacked = (
+                np.stack([x.edge_s for x in t]), np.stack([x.device_s for x in t]),
+                np.stack([x.link_s for x in t]), mig,
+            )  # fmt: skip
+        return self._stacked
+
     def __call__(self, split: NDArray[np.int64], warm: SplitSolution | None = None) -> SplitSolution:
         """The (cached) solution object of ``split``."""
         key = tuple(int(x) for x in split)
@@ -135,7 +146,7 @@ class SplitObjective:
             else:
                 p = Problem(a[None], base[None], None, np.ones((1, n), dtype=bool), tab.weights)
                 warm = None if start is None else (np.zeros(n, dtype=np.int64), start)
-                beta = solve_exact(p, start=warm).beta
+                beta = solve_exact(p, start=warm, tol=None).beta
             c = base[beta, cols]
             chain = float(chain_level(a, c))
             alpha = np.where(a > 0, a / np.maximum(chain - c, 1e-300), 0.0)
@@ -162,12 +173,13 @@ class _Alns:
             tables = [build_tables(scenario, h) for h in history]
             mode = "equal" if self.mode == "equal" else cfg["inner"]
             objective = SplitObjective(tables, mode)
-            best, result_trace, iters = run_alns(scenario, state, tables[0], objective, rng, cfg)
+            mean_flops = np.mean([h.device_flops for h in history], axis=0)
+            best, result_trace, iters = run_alns(scenario, state, tables[0], objective, rng, cfg, mean_flops)
             decision = self._deploy(scenario, state, best.split, objective)
         stats = SolveStats(
             wall_time_s=t.elapsed, iterations=iters, evaluations=objective.evaluations, trace=result_trace
         )
-        stats.extra.update(split_objective=best.objective, q=len(tables), settings=cfg)
+        stats.extra.update(split_objective=best.obj, q=len(tables), settings=cfg)
         return finish(scenario, state, decision, stats)
 
     def _deploy(self, scn: Scenario, state: State, split: NDArray[np.int64], objective: SplitObjective):
@@ -189,16 +201,19 @@ def initial_split(scn: Scenario, state: State, tab: Tables) -> NDArray[np.int64]
 
 def run_alns(
     scn: Scenario, state: State, tab: Tables, objective: SplitObjective,
-    rng: np.random.Generator, cfg: dict[str, Any],
+    rng: np.random.Generator, cfg: dict[str, Any], mean_flops: NDArray[np.float64],
 ) -> tuple[SplitSolution, list[float], int]:  # fmt: skip
     """SCCT Alg. 2 with the `alns` package; returns (best solution, best-objective trace, iterations)."""
     feasible = tab.device_memory_ok  # memory is static: the same in every sampled state
     edge_mem = tab.edge_memory_bytes[:, 0]
     edge_cap = scn.memory.edge_memory_bytes
-    context = {"objective": objective, "feasible": feasible, "edge_mem": edge_mem, "edge_cap": edge_cap}
+    context = {
+        "objective": objective, "feasible": feasible, "edge_mem": edge_mem, "edge_cap": edge_cap,
+        "split_values": tab.split[:, 0], "mean_flops": mean_flops,
+    }  # fmt: skip
     s0 = objective(initial_split(scn, state, tab))
     const = tab.weights.const
-    t_start = max(float(cfg["start_temperature"]) * (s0.objective - const), 1e-12)
+    t_start = max(float(cfg["start_temperature"]) * (s0.obj - const), 1e-12)
     t_end = t_start * float(cfg["temperature_ratio"])
     n_iter = math.ceil(math.log(cfg["temperature_ratio"]) / math.log(cfg["rho"]))
     n_iter = min(n_iter, int(cfg["max_iterations"]))

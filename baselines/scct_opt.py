@@ -174,7 +174,7 @@ def _evaluate(
 
 
 def _level_iteration(
-    p: Problem, cap: float, start: tuple[NDArray[np.int64], NDArray[np.int64]] | None, tol: float
+    p: Problem, cap: float, start: tuple[NDArray[np.int64], NDArray[np.int64]] | None, tol: float | None
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], float, float] | None:
     """Optimal (option, beta, V*, certified lower bound of V*) under a migration cap; None if infeasible."""
     v = np.inf
@@ -199,6 +199,8 @@ def _level_iteration(
             if v_new < v * (1 - eps) if v > 0 else v_new < v - eps * abs(v):
                 option, beta, v = nxt_option, nxt_beta, v_new
                 continue
+        if tol is None:
+            return option, beta, v, -np.inf
         # certify: no allocation reaches v (1 - tol); otherwise continue from one that does
         lower = v * (1 - tol) if v > 0 else v - tol * abs(v)
         nxt_option, nxt_beta, total = min_share_sum(p, lower, cap, rows)
@@ -210,9 +212,18 @@ def _level_iteration(
 
 
 def solve(
-    p: Problem, start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None, tol: float = 1e-9
+    p: Problem,
+    start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+    tol: float | None = 1e-9,
 ) -> Allocation | None:
-    """Exact optimum of the per-state problem (module docstring); None if nothing is feasible."""
+    """Exact optimum of the per-state problem (module docstring); None if nothing is feasible.
+
+    Args:
+        p: the problem.
+        start: a warm-start allocation (option, beta).
+        tol: relative tolerance of the certified lower bound on V*; ``None`` skips the
+            certificate (the optimum is the same, ``lower_bound`` is then -inf).
+    """
     w = p.weights
     use_mig = p.mig is not None and w.w_mig > 0 and bool(np.any(p.mig > 0))
     q = p if use_mig else Problem(p.a, p.c, None, p.allowed, w)

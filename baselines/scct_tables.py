@@ -13,6 +13,7 @@ The SCCT solvers optimise on these tables in numpy; every number in them comes f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +39,7 @@ class Weights:
 
 
 @dataclass(frozen=True)
-class Tables:
+class Tables:  # noqa: PLW1641 (cached_property needs __dict__, frozen is fine)
     """Latency tables of one state over split options and subcarrier counts 0..K.
 
     Attributes:
@@ -63,7 +64,7 @@ class Tables:
     weights: Weights
     n_subchannels: int
 
-    @property
+    @cached_property
     def has_migration(self) -> bool:
         """Whether any option moves layers (a previous split exists and differs)."""
         return bool(self.weights.w_mig > 0 and np.any(self.migration_s > 0))

@@ -15,8 +15,8 @@ Sec. 4.1): minimize
 
 over l (exhaustive), q (its integer range) and rho (grid search, which the paper allows
 "when differentiability or convexity is not guaranteed", refined by SciPy's bounded
-``minimize_scalar``), then lambda_i <- max(0, lambda_i - mu_k g_i) (40) with
-mu_k = mu_0 / sqrt(k + 1), and stop when |Lag_k - Lag_{k-1}| < eps and the constraints
+``minimize_scalar``), then lambda_i <- max(0, lambda_i - mu_k g_i) (40) with a
+normalized, geometrically decaying step, and stop when |Lag_k - Lag_{k-1}| < eps and the constraints
 hold (at most K = 30 iterations, "K <= 30", Sec. VI-C). Choices that are ours: all terms
 are normalized (tau_ref = tau of the preset default, accuracy by its range A_range over the
 search box, memory by M_max), the step is normalized (see :func:`lagrangian_config`), the box
@@ -93,22 +93,26 @@ def equal_bw_latency(scn: Scenario, state: State, split: Array, rho: Array, q: A
 
 
 def lagrangian_config(
-    scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 1.0, tol: float = 1e-4,
-    n_grid: int = 49, refine_top: int = 1, xatol: float = 1e-6, lambda0: tuple[float, float] = (0.0, 0.0),
-    decay: float | None = None,
+    scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 3.0, decay: float = 0.7,
+    tol: float = 1e-3, n_grid: int = 49, refine_top: int = 1, xatol: float = 1e-6,
+    lambda0: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[SftConfig, dict[str, Any]]:  # fmt: skip
     """SFT Alg. 2 with the corrected signs (see the module docstring).
 
     The step of (40) is normalized (ours; the paper leaves mu_k open): lambda moves by
-    mu_k = mu0 / sqrt(k + 1) along -g / ||g||, g restricted to the multipliers that can move
+    mu_k = mu0 decay^k along -g / ||g||, g restricted to the multipliers that can move
     (lambda_i > 0 or g_i < 0). A plain step mu_k g stalls when an iterate misses A_th by a
-    hair, as the cheapest configurations tend to (rho = 1 sends no positions).
+    hair, as the cheapest configurations tend to (rho = 1 sends no positions); the geometric
+    decay lets the multiplier settle at the kink of the dual function, where the minimizer
+    alternates between a feasible and an infeasible configuration, within the K = 30
+    iterations (total travel mu0 / (1 - decay) = 10 in normalized units).
 
     Args:
         scn: the scenario.
         state: the state (device compute and memory enter tau and M_n).
         max_iter: K, the multiplier iterations.
         mu0: first step, in units of lambda (normalized Lagrangian).
+        decay: geometric decay of the step.
         tol: epsilon of the stopping rule |Lag_k - Lag_{k-1}| < epsilon max(1, |Lag_k|).
         n_grid: rho grid points of the inner search.
         refine_top: (l, q) pairs, best on the grid, whose rho is refined by ``minimize_scalar``.
@@ -179,7 +183,7 @@ def lagrangian_config(
         move = np.where((lam > 0) | (g < 0), -g, 0.0)
         norm = float(np.linalg.norm(move))
         if norm > 0:
-            mu = mu0 / np.sqrt(it + 1.0) if decay is None else mu0 * decay**it
+            mu = mu0 * decay**it
             lam = np.maximum(0.0, lam + mu * move / norm)  # (40), corrected sign
     chosen = best[1] if best is not None else cfg
     info = {"iterations": it + 1, "lagrangian_trace": trace, "lambda_trace": lam_trace, "tau_ref_s": tau_ref,

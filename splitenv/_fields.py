@@ -177,17 +177,8 @@ class Record:
             raise ConfigError(f"{path or cls.__name__}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data that ``from_dict`` turns back into an equal record."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Record):
-                out[f.name] = value.to_dict()
-            elif isinstance(value, tuple):
-                out[f.name] = [v.to_dict() if isinstance(v, Record) else v for v in value]
-            else:
-                out[f.name] = value
-        return out
+        """Plain data (dicts, lists, scalars) that ``from_dict`` turns back into an equal record."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def with_overrides(self: T, overrides: Mapping[str, Any]) -> T:
         """Return a copy with dotted-path overrides applied, e.g. ``{"network.n_devices": 6}``."""
@@ -205,6 +196,14 @@ class Record:
                 else:
                     node = node[part]
         return type(self).from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def describe(cls: type[Record]) -> list[tuple[str, str, str, str]]:

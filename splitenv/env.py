@@ -386,9 +386,16 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 def _stack(scn: Scenario, decision: Decision) -> Decision:
     """The decision and the reference (preset default) as one batch of two."""
-    d = complete(scn, decision)
-    ref = complete(scn, None)
-    return Decision(**{f: np.concatenate([getattr(d, f), getattr(ref, f)]) for f in enabled_fields(scn)})
+    ref = complete(scn, None)  # cached per scenario
+    values = {}
+    for f in enabled_fields(scn):
+        default = getattr(ref, f)[0]
+        given = getattr(decision, f)
+        given = default if given is None else np.asarray(given)
+        if given.shape != default.shape:  # let the engine's validation name the problem
+            complete(scn, decision)
+        values[f] = np.stack([given, default])
+    return Decision(**values)
 
 
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:

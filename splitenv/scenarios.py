@@ -114,7 +114,10 @@ class StateSampler:
         memory = rng.uniform(mem_lo, mem_hi, n)
         d_lo, d_hi = scn.workload.samples_per_device
         data = np.floor(rng.uniform(d_lo, d_hi + 1e-9, n))
+        net_gain = self._mean_gain_db
         return {
+            "gain_db": net_gain(distance, shadow),
+            "fed_gain_db": net_gain(fed_distance, fed_shadow),
             "distance": distance,
             "fed_distance": fed_distance,
             "shadow_db": shadow,
@@ -124,11 +127,11 @@ class StateSampler:
             "edge_of": np.arange(n) % net.n_edge_servers,
         }
 
-    def _gain(self, distance: np.ndarray, shadow_db: np.ndarray, fading: np.ndarray) -> np.ndarray:
+    def _mean_gain_db(self, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
+        """Antenna gains minus path loss and shadowing, in dB (fixed over an episode)."""
         net = self.scenario.network
         pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
-        gain_db = net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
-        return channel.db_to_linear(gain_db) * fading
+        return net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
 
     def state(self, round_index: int = 0, epoch_index: int = 0, prev_split: Any = None) -> State:
         """The state of epoch ``epoch_index`` of round ``round_index``."""
@@ -152,13 +155,13 @@ class StateSampler:
             noise_dbm = np.full(n, net.noise_psd_dbm_hz)
         prev = np.full(n, -1) if prev_split is None else np.asarray(prev_split)
         return State(
-            channel_gain=self._gain(st["distance"], st["shadow_db"], fading),
+            channel_gain=channel.db_to_linear(st["gain_db"]) * fading,
             noise_psd_w_hz=channel.dbm_to_watt(noise_dbm),
             device_flops=flops,
             device_memory_bytes=st["memory"],
             distance_m=st["distance"],
             data_size=st["data"],
-            fed_channel_gain=self._gain(st["fed_distance"], st["fed_shadow_db"], fed_fading),
+            fed_channel_gain=channel.db_to_linear(st["fed_gain_db"]) * fed_fading,
             edge_of=st["edge_of"],
             prev_split=prev,
             round_index=round_index,

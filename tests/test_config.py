@@ -87,24 +87,7 @@ def test_to_dict_from_dict_round_trip(name):
     assert Scenario.from_dict(json.loads(json.dumps(data))) == scn
 
 
-_NESTED_TUPLE_BUG = (
-    "bug: Record.to_dict turns tuple fields into lists but leaves nested tuples, so "
-    "accuracy.rounds_by_rank comes out as [(1, 81), ...], not the [[1, 81], ...] of the YAML "
-    "(to_dict() != yaml.safe_load(preset) for that field)"
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NESTED_TUPLE_BUG)
-        )
-        if se.load_scenario(n).accuracy.rounds_by_rank
-        else n
-        for n in SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", SCENARIOS)
 def test_to_dict_is_plain_data(name):
     """Only dicts, lists and scalars: what yaml.safe_load / json.loads would give back."""
 

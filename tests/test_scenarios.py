@@ -258,13 +258,6 @@ def test_state_is_read_only():
         s.round_index = 3  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: State.__post_init__ keeps the caller's float64 array (np.asarray, no copy) and "
-    "calls setflags(write=False) on it: the caller's own array turns read-only, and a view taken "
-    "before still writes through into the 'frozen' state",
-)
 def test_state_does_not_alias_its_input():
     gains = np.ones(10)
     view = gains[:]
@@ -357,26 +350,7 @@ def test_batched_decision_json_round_trip(name):
     assert a.latency_s.tobytes() == b.latency_s.tobytes()
 
 
-_COMPLETED_BUG = (
-    "bug: a completed decision (Evaluation.decision, Evaluation.item()['decision']) keeps "
-    "edge_split (and power_w) even where the scenario does not expose them, and to_dict writes "
-    "them; feeding it back raises 'decision.edge_split is not a decision of scenario ...'"
-)
-
-
-def _completed_roundtrip_marks(name: str):
-    scn = _SCN[name]
-    hidden = {"edge_split", "power_w", "fed_power_w"} - set(enabled_fields(scn))
-    carried = {f for f in hidden if getattr(complete(scn, None), f) is not None}
-    if carried:
-        return pytest.param(
-            name,
-            marks=pytest.mark.xfail(strict=True, raises=se.DecisionError, reason=_COMPLETED_BUG),
-        )
-    return name
-
-
-@pytest.mark.parametrize("name", [_completed_roundtrip_marks(n) for n in SCENARIOS])
+@pytest.mark.parametrize("name", SCENARIOS)
 def test_completed_decision_round_trip(name):
     """What an evaluation reports as its decision can be saved and evaluated again."""
     scn = _SCN[name]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -83,8 +84,8 @@ class State:
         arrays = {}
         for name in _STATE_ARRAYS:
             dtype = np.int64 if name in ("edge_of", "prev_split") else np.float64
-            try:
-                arrays[name] = np.asarray(getattr(self, name), dtype=dtype)
+            try:  # a private copy: the state is immutable and must not freeze the caller's arrays
+                arrays[name] = np.array(getattr(self, name), dtype=dtype, copy=True)
             except (TypeError, ValueError):
                 raise StateError(f"state.{name} = {getattr(self, name)!r} is not numeric") from None
             if arrays[name].ndim != 1:
@@ -193,13 +194,20 @@ class Decision:
     keep_ratio: Any = None
     quant_bits: Any = None
     batch_size: int = field(default=0, compare=False)
+    #: set only by :func:`complete`: the arrays are batched and validated for that scenario
+    _completed_for: Any = field(default=None, init=False, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the set fields (batch of one is written unbatched)."""
+        """JSON-ready dict of the set fields (batch of one is written unbatched).
+
+        A completed decision writes only the fields its scenario exposes, so the
+        result feeds straight back into :func:`complete` for that scenario.
+        """
         out: dict[str, Any] = {}
+        exposed = enabled_fields(self._completed_for) if self._completed_for is not None else DECISION_FIELDS
         for name in DECISION_FIELDS:
             value = getattr(self, name)
-            if value is None:
+            if value is None or name not in exposed:
                 continue
             arr = np.asarray(value)
             if self.batch_size == 1:
@@ -227,7 +235,9 @@ class Decision:
             name: None if getattr(self, name) is None else getattr(self, name)[index : index + 1]
             for name in DECISION_FIELDS
         }
-        return Decision(**values, batch_size=1)
+        out = Decision(**values, batch_size=1)
+        object.__setattr__(out, "_completed_for", self._completed_for)  # a slice stays validated
+        return out
 
 
 def enabled_fields(scn: Scenario) -> tuple[str, ...]:
@@ -266,6 +276,7 @@ def _equal_power(max_w: float, total_w: float, n: int) -> NDArray[np.float64]:
     return np.full(n, min(max_w, total_w / n))
 
 
+@lru_cache(maxsize=64)
 def default_values(scn: Scenario) -> dict[str, NDArray[Any]]:
     """The preset's default decision, unbatched: its default split and equal shares of everything."""
     n, net, dec, comp = scn.n_devices, scn.network, scn.decision, scn.compute
@@ -307,9 +318,7 @@ def allowed_text(scn: Scenario, name: str) -> str:
     return texts[name]
 
 
-def _as_batch(
-    name: str, value: Any, n: int, per_device: bool, integer: bool, allowed: str = ""
-) -> NDArray[Any]:
+def _as_batch(scn: Scenario, name: str, value: Any, n: int, per_device: bool, integer: bool) -> NDArray[Any]:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -323,7 +332,9 @@ def _as_batch(
             f"decision.{name} has shape {np.shape(value)}; expected {shape} with N = {n} devices"
         )
     if not np.all(np.isfinite(arr)):
-        raise DecisionError(f"decision.{name} contains NaN or inf: {value!r}; allowed: {allowed}")
+        raise DecisionError(
+            f"decision.{name} contains NaN or inf: {value!r}; allowed: {allowed_text(scn, name)}"
+        )
     if integer:
         if not np.all(arr == np.round(arr)):
             raise DecisionError(f"decision.{name} = {value!r} must be integers")
@@ -348,9 +359,11 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
     expose are rejected rather than ignored.
     """
     if decision is None:
-        decision = Decision()
-    elif isinstance(decision, dict):
+        return _default_decision(scn)
+    if isinstance(decision, dict):
         decision = Decision.from_dict(decision)
+    if decision._completed_for is scn:
+        return decision
     n = scn.n_devices
     enabled = enabled_fields(scn)
     defaults = default_values(scn)
@@ -363,7 +376,7 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
                 + ", ".join(enabled)
             )
         source = given if given is not None else defaults[name]
-        arrays[name] = _as_batch(name, source, n, per_device, integer, allowed_text(scn, name))
+        arrays[name] = _as_batch(scn, name, source, n, per_device, integer)
     if decision.edge_split is None:
         # the default edge split, raised to the device split where that is deeper
         arrays["edge_split"] = np.maximum(arrays["edge_split"], arrays["split"])
@@ -379,7 +392,18 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
     for name in DECISION_FIELDS:
         if name not in enabled and name not in ("edge_split", "power_w", "fed_power_w"):
             arrays[name] = None  # type: ignore[assignment]
-    return Decision(**arrays, batch_size=batch)
+    for arr in arrays.values():
+        if arr is not None:
+            arr.setflags(write=False)
+    out = Decision(**arrays, batch_size=batch)
+    object.__setattr__(out, "_completed_for", scn)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _default_decision(scn: Scenario) -> Decision:
+    """The preset's default decision, completed once per scenario (arrays are read-only)."""
+    return complete(scn, Decision())
 
 
 def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:

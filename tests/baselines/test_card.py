@@ -10,11 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baselines import make_solver
-from baselines.card import card_frequency
+from baselines.base import _REGISTRY
+from baselines.card import Card, CardDeviceOnly, CardExact, CardServerOnly, card_frequency
 from splitenv import Decision, evaluate, load_scenario, sample_state
 from splitenv.model import evaluate_batch
 
+# solvers by registered name, imported directly so that these tests do not depend on every
+# other module of baselines/ importing (make_solver loads them all)
+SOLVERS = {
+    "card": Card, "card_exact": CardExact,
+    "card_server_only": CardServerOnly, "card_device_only": CardDeviceOnly,
+}  # fmt: skip
 SEEDS = range(20)
 F_MIN, F_MAX = 0.5e9, 2.46e9  # the preset's [F_min, F_max]
 
@@ -25,7 +31,7 @@ def scn():
 
 
 def _solve(name, scn, state, **kwargs):
-    return make_solver(name, **kwargs).solve(scn, state, np.random.default_rng(0))
+    return SOLVERS[name](**kwargs).solve(scn, state, np.random.default_rng(0))
 
 
 def test_card_equals_exact_on_20_seeds(scn):
@@ -41,7 +47,9 @@ def test_card_equals_exact_on_20_seeds(scn):
         assert np.all(u_exact <= u_card + 1e-12), (seed, u_card - u_exact)
         assert np.all(u_card - u_exact <= 1e-10), (seed, u_card - u_exact)
         np.testing.assert_array_equal(card.decision.split, exact.decision.split)
-        np.testing.assert_allclose(card.decision.server_freq_hz, exact.decision.server_freq_hz, rtol=1e-6)
+        np.testing.assert_allclose(
+            card.decision.server_freq_hz, exact.decision.server_freq_hz, rtol=1e-6
+        )
         worst = max(worst, float(np.max(u_card - u_exact)))
     print(f"\nCARD vs exact over {len(SEEDS)} seeds: max U gap per device {worst:.2e}")
 
@@ -54,7 +62,9 @@ def test_chosen_cut_is_1_or_31_and_the_better_endpoint(scn):
         cuts = sol.decision.split[0]
         assert set(cuts.tolist()) <= {1, 31}
         f = sol.decision.server_freq_hz[0]
-        ends = evaluate_batch(scn, state, Decision(split=[[1] * 5, [31] * 5], server_freq_hz=[f, f]))
+        ends = evaluate_batch(
+            scn, state, Decision(split=[[1] * 5, [31] * 5], server_freq_hz=[f, f])
+        )
         u = ends.per_device["card_cost"]
         better = np.where(u[1] < u[0], 31, 1)
         np.testing.assert_array_equal(cuts, better)
@@ -70,7 +80,9 @@ def test_frequency_is_the_clipped_closed_form_and_minimizes_u(scn):
     assert np.all((f_star >= F_MIN) & (f_star <= F_MAX))
     grid = np.linspace(F_MIN, F_MAX, 2001)
     cuts = np.repeat(sol.decision.split, len(grid), axis=0)
-    ev = evaluate_batch(scn, state, Decision(split=cuts, server_freq_hz=np.repeat(grid[:, None], 5, axis=1)))
+    ev = evaluate_batch(
+        scn, state, Decision(split=cuts, server_freq_hz=np.repeat(grid[:, None], 5, axis=1))
+    )
     u_grid = ev.per_device["card_cost"].min(axis=0)
     assert np.all(sol.evaluation.per_device["card_cost"][0] <= u_grid + 1e-12)
 
@@ -104,10 +116,15 @@ def test_baselines_fix_the_cut_and_take_the_frequency_option(scn):
     fmax = _solve("card_server_only", scn, state, freq="fmax")
     np.testing.assert_array_equal(fmax.decision.server_freq_hz[0], F_MAX)
     with pytest.raises(ValueError, match="freq"):
-        make_solver("card_device_only", freq="fmin")
+        CardDeviceOnly(freq="fmin")
     # CARD is never worse than its baselines on its own objective
     card = _solve("card", scn, state)
     assert card.objective <= min(so.objective, do.objective, fmax.objective)
+
+
+def test_registered_names():
+    for name, cls in SOLVERS.items():
+        assert _REGISTRY[name] is cls and cls.name == name
 
 
 def test_non_card_scenario_is_refused():
@@ -160,4 +177,6 @@ def test_fig4_card_against_server_only_and_device_only(scn):
     assert abs(d_card - d_so) <= 0.1 * d_so  # "closer to the server-only method"
     assert d_card <= 0.6 * d_do  # far below device-only
     assert e_card < e_so  # energy below server-only
-    assert -80 < delay_cut < -40 and -70 < energy_cut < -30  # the paper's -70.8 / -53.1 within reach
+    assert (
+        -80 < delay_cut < -40 and -70 < energy_cut < -30
+    )  # the paper's -70.8 / -53.1 within reach

@@ -77,26 +77,33 @@ def test_fit_check_raises_when_rates_are_not_linear_in_bandwidth():
 # --------------------------------------------------------------------------------------------
 
 
-def test_bisection_meets_the_min_max_optimality_conditions():
-    """At t*: sum b = B, uncapped devices finish exactly at t*, capped ones no later."""
+def test_bisection_matches_an_independent_convex_solve():
+    """bisection_bandwidth against cvxpy on the convex epigraph form P3 (42), with and without caps.
+
+    With an unbinding cap every device finishes exactly at t*; a binding cap can make t* the
+    capped device's a_n + c_n / b_max, and then the others only need to finish by t*.
+    """
+    cp = pytest.importorskip("cvxpy")
     rng = np.random.default_rng(7)
-    for cap_factor in (np.inf, 1.3):
+    total = 20e6
+    for cap in (total, 1.3 * total / 6, 1.05 * total / 6):
         a, c = rng.uniform(10, 100, 6), rng.uniform(1e7, 1e9, 6)
-        total = 20e6
-        cap = min(total, cap_factor * total / 6)
         b, t = bisection_bandwidth(a, c, total, cap)
-        tau = a + c / b
         assert b.sum() == pytest.approx(total, rel=1e-12)
         assert np.all(b <= cap * (1 + 1e-12))
-        free = b < cap * (1 - 1e-9)
-        assert np.allclose(tau[free], t, rtol=1e-12)
-        assert np.all(tau <= t * (1 + 1e-12))
-        # any feasible move of bandwidth between two free devices makes the max worse
-        i, j = np.flatnonzero(free)[:2]
-        moved = b.copy()
-        moved[i] += 1e3
-        moved[j] -= 1e3
-        assert (a + c / moved).max() > t
+        assert (a + c / b).max() == pytest.approx(t, rel=1e-12)
+        if cap == total:
+            assert np.allclose(a + c / b, t, rtol=1e-12)
+        x, s = cp.Variable(6), cp.Variable()  # bandwidth in MHz, for conditioning
+        prob = cp.Problem(cp.Minimize(s), [a + cp.multiply(c / 1e6, cp.inv_pos(x)) <= s,
+                                           cp.sum(x) == total / 1e6, x <= cap / 1e6])  # fmt: skip
+        prob.solve()
+        assert t == pytest.approx(prob.value, rel=1e-5)
+        # the convex solver's allocation, made exactly feasible, is never better than the bisection
+        b_cvx = np.minimum(np.maximum(x.value, 1e-12) * 1e6, cap)
+        b_cvx = b_cvx * total / b_cvx.sum()
+        if np.all(b_cvx <= cap):
+            assert t <= (a + c / b_cvx).max() * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("bandwidth_mhz", [5, 10, 20, 30])
@@ -123,12 +130,16 @@ def test_sqp_equals_bisection(bandwidth_mhz):
 
 
 def test_sqp_handles_caps_and_unequal_devices():
+    """A binding cap (4 MHz) on the slowest device: the optimum value is unique, the allocation
+    of the others is not (they only need to finish by t*), so only t and feasibility are compared."""
     a, c = np.array([5.0, 50.0, 500.0]), np.array([1e8, 1e8, 1e8])
     for cap in (10e6, 4e6):
         b_ref, t_ref = bisection_bandwidth(a, c, 10e6, cap)
-        b, t, res = sqp_bandwidth(a, c, 10e6, cap)
+        b, t, _ = sqp_bandwidth(a, c, 10e6, cap)
         assert t == pytest.approx(t_ref, rel=1e-9)
-        assert np.allclose(b, b_ref, rtol=1e-6)
+        assert b.sum() == pytest.approx(10e6, rel=1e-12) and np.all(b <= cap * (1 + 1e-12))
+        if cap == 10e6:
+            assert np.allclose(b, b_ref, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,15 +220,22 @@ def test_lagrangian_signs_and_absent_accuracy_constraint():
 def test_fig10_optimized_bandwidth_beats_equal_and_random():
     """Fig. 10 ordering: Alg. 3 below equal and random bandwidth at B = 5, 10, 20, 30 MHz.
 
-    Preset ``sft`` (N = 8, l = 5, rho = 0.2, q = 3), seeds 0..4, random bandwidth averaged
-    over 10 Dirichlet(1) draws per seed. The SFT preset has no fading and a fixed SNR, so the
-    devices differ by compute only (0.5-1.5 GHz); the gain over equal bandwidth comes from
-    giving the slow devices more band. Measured per-round reduction (round >= 1) of Alg. 3:
-    vs equal 20.8 / 27.4 / 32.8 / 34.9 % at 5 / 10 / 20 / 30 MHz (growing with B as
-    communication stops dominating), vs random (mean) > 90 % (Dirichlet draws starve a
-    device). The paper reports "up to 53.1 %" per round at 5 MHz without naming the baseline.
+    Preset ``sft`` (N = 8, l = 5, rho = 0.2, q = 3), seeds 0..4, random bandwidth over 10
+    Dirichlet(1) draws per seed. The SFT preset has no fading and a fixed SNR, so the devices
+    differ by compute only (0.5-1.5 GHz): the gain over equal bandwidth comes only from
+    giving the slow devices more band, and it grows with B as communication stops
+    dominating the round. Measured per-round reduction (a round >= 1) of Alg. 3:
+
+        B [MHz]          5       10      20      30
+        vs equal        6.7 %   10.6 %  14.3 %  15.3 %
+        vs random mean  97.9 %  97.6 %  96.9 %  96.2 %   (a draw can starve a device)
+
+    The ordering is strict with margins: the total (20 rounds) of Alg. 3 is at least 5 %
+    below equal and 80 % below the random mean at every B. The paper reports "up to 53.1 %"
+    per round at 5 MHz without naming the baseline: ours is 6.7 % vs equal at 5 MHz (the
+    paper's devices must differ by more than compute, or its baseline is the random one).
     """
-    print("\nB [MHz]  SQP round [s]  equal [s]  random [s]  reduction vs equal  vs random  (paper: up to 53.1 %)")
+    print("\nB [MHz]  round [s]: SQP   equal  random(mean)  reduction vs equal  vs random   paper: up to 53.1 %")
     for mhz in (5, 10, 20, 30):
         scn = load_scenario("sft", {"network.bandwidth_hz": mhz * 1e6})
         rows = []
@@ -231,7 +249,7 @@ def test_fig10_optimized_bandwidth_beats_equal_and_random():
                          sqp.evaluation.terms["round_s"][0], equal.evaluation.terms["round_s"][0],
                          np.mean([r.evaluation.terms["round_s"][0] for r in rand])])  # fmt: skip
         total_sqp, total_eq, total_rand, r_sqp, r_eq, r_rand = np.mean(rows, axis=0)
-        assert total_sqp < 0.9 * total_eq and total_sqp < 0.5 * total_rand  # strict, by a margin
-        assert r_sqp < r_eq and r_sqp < r_rand
-        print(f"{mhz:7d}  {r_sqp:13.2f}  {r_eq:9.2f}  {r_rand:10.2f}  "
-              f"{100 * (1 - r_sqp / r_eq):17.1f} %  {100 * (1 - r_sqp / r_rand):7.1f} %")  # fmt: skip
+        assert total_sqp < 0.95 * total_eq and total_sqp < 0.2 * total_rand
+        assert r_sqp < 0.95 * r_eq and r_sqp < 0.2 * r_rand
+        print(f"{mhz:7d}  {r_sqp:14.2f} {r_eq:7.2f} {r_rand:13.2f}  "
+              f"{100 * (1 - r_sqp / r_eq):17.1f} %  {100 * (1 - r_sqp / r_rand):8.1f} %")  # fmt: skip
