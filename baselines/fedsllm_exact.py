@@ -1,8 +1,8 @@
 """Exact optimum of FedsLLM's problem (18): the reference for optimality gaps.
 
 Meant for small instances (N <= 4, ~8 subchannels per pool); thanks to the bound below it
-also solves the preset itself (N = 5, 20 + 20 subchannels) in about a second, solving
-~10 of its 805,255 (split vector, rank) pairs exactly.
+also solves the preset itself (N = 5, 20 + 20 subchannels) in well under a second,
+solving 1-2 of its 805,255 (split vector, rank) pairs exactly.
 
 The decision space, as the engine models it: a subchannel count per client in each pool
 (the subchannels of a pool are alike, so counts are the whole assignment; every client
@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.fedsllm_model import FedsTables, Pool, build_tables, split_chunks
+from baselines.fedsllm_model import FedsTables, Pool, build_tables, split_grid
 from baselines.fedsllm_power import rate_bps, solve_bisection
 
 Array = NDArray[np.float64]
@@ -144,22 +144,23 @@ class FedsllmExact:
             raise ValueError(
                 f"{n_cand} (split vector, rank) pairs > max_candidates = {self.max_candidates}"
             )
-        si_all = np.concatenate(list(split_chunks(n_s, n)))  # (S^N, N)
-        bound = self._lower_bounds(tab, si_all)  # (R, S^N)
+        bound = self._lower_bounds(tab)  # (R, S^N)
         order = np.argsort(bound, axis=None, kind="stable")
         best: tuple = (np.inf, None, None, None, None, None, None)
         solved = 0
         widest = max(len(c) for c in comps.values()) * n
-        batch = max(1, min(self.batch, 200_000 // widest))  # bounds the (C, M, N) bisection arrays
-        for start in range(0, len(order), batch):
+        cap = max(1, min(self.batch, 200_000 // widest))  # bounds the (C, M, N) bisection arrays
+        start, batch = 0, 1  # batches grow from one: the best bound is usually the optimum
+        while start < len(order):
             idx = order[start : start + batch]
+            start, batch = start + len(idx), min(2 * batch, cap)
             ri, vi = np.unravel_index(idx, bound.shape)
             if self.prune:
                 keep = bound[ri, vi] < best[0]
                 if not keep.any():
                     break
                 ri, vi = ri[keep], vi[keep]
-            si = si_all[vi]
+            si = np.stack(np.unravel_index(vi, (n_s,) * n), axis=-1)
             t1, sub, power = _pool_optimum(
                 tab,
                 tab.main,
@@ -184,29 +185,23 @@ class FedsllmExact:
         return best, solved, n_cand
 
     @staticmethod
-    def _lower_bounds(tab: FedsTables, si_all: IntArray) -> Array:
-        """T with each client's upload at its best possible rate (all spare subchannels, p_max)."""
+    def _lower_bounds(tab: FedsTables) -> Array:
+        """T with each client's uploads at their best possible rates (all spare subchannels, p_max).
+
+        Returns:
+            (R, S^N): rank index x flat split-vector index (C order over the clients).
+        """
         n = tab.n
-        out = np.empty((len(tab.ranks), len(si_all)))
-        spare = {
-            "main": rate_bps(
-                (tab.main.n_subchannels - n + 1) * tab.main.subchannel_hz,
-                tab.main.snr_coeff,
-                tab.p_max,
-            ),
-            "fed": rate_bps(
-                (tab.fed.n_subchannels - n + 1) * tab.fed.subchannel_hz,
-                tab.fed.snr_coeff,
-                tab.p_max,
-            ),
+        best = {
+            key: rate_bps(
+                (pool.n_subchannels - n + 1) * pool.subchannel_hz, pool.snr_coeff, tab.p_max
+            )
+            for key, pool in (("main", tab.main), ("fed", tab.fed))
         }
-        for ri in range(len(tab.ranks)):
-            with np.errstate(divide="ignore"):
-                t1 = np.max(
-                    tab.pick(tab.fwd, si_all, ri)
-                    + tab.pick(tab.up_bits, si_all, ri) / spare["main"],
-                    axis=-1,
-                )
-                t3 = np.max(tab.pick(tab.fed_bits, si_all, ri) / spare["fed"], axis=-1)
-            out[ri] = tab.combine(si_all, ri, t1, t3)
-        return out
+        out = []
+        with np.errstate(divide="ignore"):
+            for ri in range(len(tab.ranks)):
+                a1 = tab.fwd[:, ri, :] + tab.up_bits[:, ri, :] / best["main"]
+                a3 = tab.fed_bits[:, ri, :] / best["fed"]
+                out.append(split_grid(tab, ri, a1, a3).ravel())
+        return np.stack(out)

@@ -20,7 +20,6 @@ and powers and T3 only on the federated pool's, so each pool is optimized on its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,15 +231,11 @@ def best_split(
         )
 
     if n_s**n <= MAX_SPLIT_VECTORS:
-        # the whole grid of split vectors at once, as outer max / sum over the clients' axes
-        grid = e * (it * (_outer(np.maximum, a1) + _outer(np.add, srv) + _outer(np.maximum, b2))
-                    + _outer(np.maximum, a3))  # fmt: skip
+        grid = split_grid(tab, ri, a1, a3)
         k = int(np.argmin(grid))
-        return (
-            np.array(np.unravel_index(k, grid.shape))
-            if grid.flat[k] < grid[tuple(start)]
-            else start.copy()
-        )
+        if grid.flat[k] < grid[tuple(start)]:
+            return np.array(np.unravel_index(k, grid.shape))
+        return start.copy()
     si = start.copy()
     changed = True
     while changed:
@@ -255,18 +250,26 @@ def best_split(
     return si
 
 
+def split_grid(tab: FedsTables, ri: int, a1: Array, a3: Array) -> Array:
+    """T (17) of every split vector at rank index ``ri``, an array of shape (S,) * N.
+
+    Args:
+        tab: the tables (server and backward terms, E(r), I).
+        ri: rank index.
+        a1: each client's T1 term per split, t_F + b Gamma / R_s, (S, N).
+        a3: each client's T3 term per split, r Delta_c / R_f, (S, N).
+
+    Axis k is client k's split index (C order: ``np.unravel_index`` gives the vector).
+    The maxima and the sum over clients are outer operations, so no index table is built.
+    """
+    srv, b2 = tab.server[:, ri, :], tab.bwd[:, ri, :]
+    inner = _outer(np.maximum, a1) + _outer(np.add, srv) + _outer(np.maximum, b2)
+    return tab.rounds[ri] * (tab.iters * inner + _outer(np.maximum, a3))
+
+
 def _outer(op: np.ufunc, table: Array) -> Array:
     """``op`` over clients of table[s_k, k] for every split vector: an array of shape (S,) * N."""
     out = table[:, 0]
     for k in range(1, table.shape[1]):
         out = op.outer(out, table[:, k])
     return out
-
-
-def split_chunks(n_splits: int, n: int, size: int = 1 << 16) -> Iterator[IntArray]:
-    """Split-index vectors in chunks, in lexicographic order."""
-    total = n_splits**n
-    powers = n_splits ** np.arange(n - 1, -1, -1)
-    for start in range(0, total, size):
-        idx = np.arange(start, min(start + size, total))
-        yield (idx[:, None] // powers[None, :]) % n_splits

@@ -27,8 +27,8 @@ Defaults (the paper gives none, digest 2.2): sigma = (33, 20, 9, 0), decay 0.8,
 tau = 20, rho = 0.97, delta_e / delta_s = 1e-3 (227 iterations, the paper's "about 200"),
 delta_s = 0.05 x the split-dependent part of the initial objective (the objective minus
 the constant T J d4 no split can change), Q = 5, destroy size ceil(gamma N) with
-gamma ~ U[0.1, 0.3], initial split = ``prev_split`` if set, else each device's largest
-memory-feasible split.
+gamma ~ U[0.1, 0.3], initial split = the best on the sampled states of ``prev_split`` and
+the constant splits clipped to each device's memory (:func:`initial_split`).
 
 History (the paper's "historical records" of (C, G)): ``options["history"]`` (a list of
 States) if given; else Q states from ``StateSampler(scn, seed)`` with seeds drawn from
@@ -188,15 +188,28 @@ class _Alns:
         return Decision(split=split, subchannels=beta, compute_share=alpha)
 
 
-def initial_split(scn: Scenario, state: State, tab: Tables) -> NDArray[np.int64]:
-    """prev_split where it is set and feasible, else each device's largest memory-feasible split."""
+def initial_split(
+    state: State, tab: Tables, objective: SplitObjective | None = None
+) -> NDArray[np.int64]:
+    """s_0 of Alg. 2 (not given by the paper).
+
+    Candidates: ``prev_split`` (where set and feasible) and, for every split value v,
+    ``min(v, largest memory-feasible split of device n)``; with an ``objective`` the best
+    of them on the sampled states, else each device's largest feasible split.
+    """
     ok = tab.device_memory_ok
     values = tab.split[:, 0]
     largest = values[np.where(ok.any(axis=0), ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0), 0)]
+    if objective is None:
+        return largest.astype(np.int64)
     prev = state.prev_split
     use_prev = (prev >= values[0]) & (prev <= values[-1])
     use_prev &= ok[np.clip(prev - values[0], 0, len(values) - 1), np.arange(prev.shape[0])]
-    return np.where(use_prev, prev, largest).astype(np.int64)
+    cands = [np.minimum(v, largest) for v in values]
+    if use_prev.any():
+        cands.append(np.where(use_prev, prev, largest))
+    sols = [objective(np.asarray(x, dtype=np.int64)) for x in cands]
+    return sols[int(np.argmin([x.obj for x in sols]))].split
 
 
 def run_alns(
@@ -211,7 +224,7 @@ def run_alns(
         "objective": objective, "feasible": feasible, "edge_mem": edge_mem, "edge_cap": edge_cap,
         "split_values": tab.split[:, 0], "mean_flops": mean_flops,
     }  # fmt: skip
-    s0 = objective(initial_split(scn, state, tab))
+    s0 = objective(initial_split(state, tab, objective))
     const = tab.weights.const
     t_start = max(float(cfg["start_temperature"]) * (s0.obj - const), 1e-12)
     t_end = t_start * float(cfg["temperature_ratio"])

@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
 from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.common import split_values
+from baselines.common import memory_feasible_splits, split_values
 from baselines.sft_bandwidth import (
     CHUNK, SftConfig, allocate, b_max_of, bisection_bandwidth_batch, device_coefficients,
 )  # fmt: skip
@@ -210,12 +210,12 @@ def _boundary_roots(acc: AccuracyFn, a_th: float, q: int, grid: Array) -> list[f
 
 
 def sft_exact(
-    scn: Scenario, state: State, *, n_grid: int = 201, refine_top: int = 3, xatol: float = 1e-9,
+    scn: Scenario, state: State, *, n_grid: int = 101, refine_top: int = 2, xatol: float = 1e-9,
     zoom_points: int = 65, b_max_hz: float | None = None,
 ) -> tuple[SftConfig, Array, dict[str, Any]]:  # fmt: skip
     """Reference optimum of P (36): enumeration over (l, q), rho grid + refinement, exact bandwidth.
 
-    For every l in the split range and q in its range, rho runs over ``n_grid`` points of
+    For every memory-feasible l of the split range and q in its range, rho runs over ``n_grid`` points of
     [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected to ~1e-15, on the
     feasible side); every candidate gets its exact min-max bandwidth
     (:func:`bisection_bandwidth_batch` on engine-read coefficients), is scored and checked by
@@ -237,6 +237,9 @@ def sft_exact(
     total, n = scn.network.bandwidth_hz, scn.n_devices
     cap = float(b_max_hz or total)
     ls, qs, grid = search_space(scn, n_grid)
+    ls = ls[memory_feasible_splits(scn, state).all(axis=1)]  # (37c), the engine's memory model
+    if ls.size == 0:
+        raise ValueError(f"no cut in decision.split_range = {scn.decision.split_range} fits every device's memory")
     rows = []
     for q in qs:
         rhos = np.unique(np.concatenate([grid, _boundary_roots(acc, a_th, q, grid) if acc else []]))

@@ -19,10 +19,11 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound="Record")
+R = TypeVar("R")
 
 
 class ConfigError(ValueError):
@@ -156,6 +157,17 @@ class Record:
 
     def validate(self) -> None:
         """Cross-field checks; subclasses override and raise ConfigError."""
+
+    def memo(self, key: str, factory: Callable[[], R]) -> R:
+        """Per-instance cache of values derived from this (immutable) record.
+
+        Cheaper than an lru_cache keyed by the record, which rehashes every
+        nested field on each lookup.
+        """
+        cache = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = factory()
+        return cache[key]  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:

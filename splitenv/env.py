@@ -213,6 +213,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         if self.accuracy is not None:
             self.accuracy.reset(self.scenario, episode_seed)
         self._state = self._state_at(0, 0)
+        # device memory is fixed over an episode (StateSampler statics): masks are computed once
+        self._split_ok = feasible_splits(self.scenario, self._state) if "split" in self.fields else None
         self._last = {}
         return self._observe(), {"episode_seed": episode_seed, "action_mask": self.action_mask()}
 
@@ -356,10 +358,14 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         )
 
     def action_mask(self) -> dict[str, NDArray[np.bool_]]:
-        """Per-key masks of the native discrete actions: memory-infeasible split indices are False."""
+        """Per-key masks of the native discrete actions: memory-infeasible split indices are False.
+
+        Memory is judged at the preset's default rank; a larger rank can still overflow a
+        device and is then reported in ``info["violations"]``.
+        """
         masks: dict[str, NDArray[np.bool_]] = {}
-        if "split" in self.fields and self._sampler is not None:
-            ok = feasible_splits(self.scenario, self._state)  # (n_split, N)
+        ok = getattr(self, "_split_ok", None)  # (n_split, N), at the preset's default rank
+        if ok is not None:
             masks["split"] = ok.all(axis=1) if self.scenario.decision.shared_split else ok.T.copy()
         return masks
 

@@ -28,7 +28,6 @@ or E(r) of FedsLLM (17)).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -42,10 +41,9 @@ from splitenv.model.workload import BlockCosts
 Array = NDArray[np.float64]
 
 
-@lru_cache(maxsize=128)
 def block_costs(scn: Scenario) -> BlockCosts:
-    """Per-block constants of a scenario (cached: scenarios are frozen and hashable)."""
-    return BlockCosts(scn.model, scn.workload)
+    """Per-block constants of a scenario (memoized on the frozen scenario)."""
+    return scn.memo("block_costs", lambda: BlockCosts(scn.model, scn.workload))
 
 
 @dataclass(frozen=True)

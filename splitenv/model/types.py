@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -242,6 +241,10 @@ class Decision:
 
 def enabled_fields(scn: Scenario) -> tuple[str, ...]:
     """The decision fields a scenario exposes."""
+    return scn.memo("enabled_fields", lambda: _enabled_fields(scn))
+
+
+def _enabled_fields(scn: Scenario) -> tuple[str, ...]:
     net, dec = scn.network, scn.decision
     names = ["split", "rank"]
     if dec.three_tier:
@@ -276,9 +279,12 @@ def _equal_power(max_w: float, total_w: float, n: int) -> NDArray[np.float64]:
     return np.full(n, min(max_w, total_w / n))
 
 
-@lru_cache(maxsize=64)
 def default_values(scn: Scenario) -> dict[str, NDArray[Any]]:
     """The preset's default decision, unbatched: its default split and equal shares of everything."""
+    return scn.memo("default_values", lambda: _default_values(scn))
+
+
+def _default_values(scn: Scenario) -> dict[str, NDArray[Any]]:
     n, net, dec, comp = scn.n_devices, scn.network, scn.decision, scn.compute
     values: dict[str, NDArray[Any]] = {
         "split": np.full(n, dec.default_split, dtype=np.int64),
@@ -331,12 +337,12 @@ def _as_batch(scn: Scenario, name: str, value: Any, n: int, per_device: bool, in
         raise DecisionError(
             f"decision.{name} has shape {np.shape(value)}; expected {shape} with N = {n} devices"
         )
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise DecisionError(
             f"decision.{name} contains NaN or inf: {value!r}; allowed: {allowed_text(scn, name)}"
         )
     if integer:
-        if not np.all(arr == np.round(arr)):
+        if not (arr == np.round(arr)).all():
             raise DecisionError(f"decision.{name} = {value!r} must be integers")
         return arr.astype(np.int64)
     return arr
@@ -400,10 +406,9 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
     return out
 
 
-@lru_cache(maxsize=64)
 def _default_decision(scn: Scenario) -> Decision:
     """The preset's default decision, completed once per scenario (arrays are read-only)."""
-    return complete(scn, Decision())
+    return scn.memo("default_decision", lambda: complete(scn, Decision()))
 
 
 def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
