@@ -119,14 +119,17 @@ class SplitObjective:
             return self.cache[key]
         self.evaluations += 1
         option = np.asarray(split, dtype=np.int64) - self.lo
-        objs, betas, shares = [], [], []
+        objs, betas, shares, levels = [], [], [], []
         for i, tab in enumerate(self.tables):
             start = None if warm is None else warm.betas[i]
-            obj, beta, alpha = self._allocate(tab, option, start)
+            obj, beta, alpha, chain = self._allocate(tab, option, start)
             objs.append(obj)
             betas.append(beta)
             shares.append(alpha)
-        sol = SplitSolution(np.asarray(split).copy(), float(np.mean(objs)), betas, np.mean(shares, axis=0))
+            levels.append(chain)
+        sol = SplitSolution(
+            np.asarray(split).copy(), float(np.mean(objs)), betas, np.mean(shares, axis=0), np.asarray(levels)
+        )
         self.cache[key] = sol
         return sol
 
@@ -146,12 +149,14 @@ class SplitObjective:
             else:
                 p = Problem(a[None], base[None], None, np.ones((1, n), dtype=bool), tab.weights)
                 warm = None if start is None else (np.zeros(n, dtype=np.int64), start)
-                beta = solve_exact(p, start=warm, tol=None).beta
+                best = solve_exact(p, start=warm, tol=None, shares=False)
+                beta, chain = best.beta, best.chain
             c = base[beta, cols]
-            chain = float(chain_level(a, c))
+            if self.mode == "alg1":
+                chain = float(chain_level(a, c))
             alpha = np.where(a > 0, a / np.maximum(chain - c, 1e-300), 0.0)
         m = float(mig[beta, cols].max()) if mig is not None else 0.0
-        return float(tab.weights.combine(m, chain)), beta, alpha
+        return float(tab.weights.combine(m, chain)), beta, alpha, chain
 
 
 class _Alns:

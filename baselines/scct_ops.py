@@ -29,12 +29,21 @@ from baselines.scct_opt import chain_level
 
 @dataclass
 class SplitSolution:
-    """An evaluated split vector (ALNS state): objective (29), per-state subcarriers, mean shares."""
+    """An evaluated split vector (ALNS state).
+
+    Attributes:
+        split: the split vector.
+        obj: the sampled objective (29).
+        betas: subcarriers of the allocation in each sampled state.
+        shares: mean edge share of each device over the states.
+        levels: max chain of each state (warm start of the greedy repair's roots).
+    """
 
     split: NDArray[np.int64]
     obj: float
     betas: list[NDArray[np.int64]] = field(repr=False)
     shares: NDArray[np.float64] = field(repr=False)
+    levels: NDArray[np.float64] = field(repr=False)
 
     def objective(self) -> float:
         """The sampled objective (29)."""
@@ -138,6 +147,7 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
     a = edge[q_idx, opt, cols]
     c = device[q_idx, opt, cols] + link[q_idx, opt, beta, cols]
     m = mig[q_idx, opt, beta, cols] if mig is not None else None
+    level = d.parent.levels.copy()
     for n in rng.permutation(d.removed):
         ci = values[feasible[:, n]] - lo
         bq = beta[:, n][:, None]
@@ -145,7 +155,7 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
         cc = np.repeat(c[:, None, :], ci.shape[0], axis=1)
         aa[:, :, n] = edge[:, ci, n]
         cc[:, :, n] = device[:, ci, n] + link[q_idx, ci[None, :], bq, n]
-        chain = chain_level(aa, cc)  # (Q, candidates)
+        chain = chain_level(aa, cc, start=np.repeat(level[:, None], ci.shape[0], axis=1))  # (Q, cand.)
         worst_mig = 0.0
         if m is not None:
             mm = np.repeat(m[:, None, :], ci.shape[0], axis=1)
@@ -153,7 +163,7 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
             worst_mig = mm.max(axis=2)
         best = int(np.argmin(weights.combine(worst_mig, chain).sum(axis=0)))
         split[n] = values[ci[best]]
-        a[:, n], c[:, n] = aa[:, best, n], cc[:, best, n]
+        a[:, n], c[:, n], level = aa[:, best, n], cc[:, best, n], chain[:, best]
         if m is not None:
             m[:, n] = mm[:, best, n]
     return _finish(split, d, ctx)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.scct_alloc import share_root
+from baselines.scct_alloc import optimal_shares, share_root
 from baselines.scct_tables import Weights
 
 Array = NDArray[np.float64]
@@ -77,10 +77,10 @@ class Allocation:
     lower_bound: float = -np.inf
 
 
-def chain_level(a: Array, c: Array) -> Array:
+def chain_level(a: Array, c: Array, start: Array | None = None) -> Array:
     """Max chain with optimal shares: max(share root, chains without edge work), last axis."""
     zero = np.max(np.where(a > 0, -np.inf, c), axis=-1)
-    return np.maximum(share_root(a, c), zero)
+    return np.maximum(share_root(a, c, start=start), zero)
 
 
 def _need(a: Array, c: Array, v: float) -> Array:
@@ -215,6 +215,7 @@ def solve(
     p: Problem,
     start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
     tol: float | None = 1e-9,
+    shares: bool = True,
 ) -> Allocation | None:
     """Exact optimum of the per-state problem (module docstring); None if nothing is feasible.
 
@@ -223,6 +224,7 @@ def solve(
         start: a warm-start allocation (option, beta).
         tol: relative tolerance of the certified lower bound on V*; ``None`` skips the
             certificate (the optimum is the same, ``lower_bound`` is then -inf).
+        shares: compute the optimal shares of the result (else ``alpha`` is empty).
     """
     w = p.weights
     use_mig = p.mig is not None and w.w_mig > 0 and bool(np.any(p.mig > 0))
@@ -238,18 +240,16 @@ def solve(
         res = _level_iteration(q, cap, start, tol)
         if res is None:
             break
-        option, beta, v, lower = res
+        option, beta, chain, lower = res
         start = (option, beta)
-        chain, mig = _evaluate(q, option, beta)
+        mig = _evaluate(q, option, beta, start=chain)[1] if use_mig else 0.0
         obj = float(w.combine(mig, chain))
         lower_all = min(lower_all, float(w.combine(mig, lower)))
         if best is None or obj < best.objective:
-            cols = np.arange(option.shape[0])
-            a_opt = q.a[option, cols]
-            c_opt = q.c[option, beta, cols]
-            best = Allocation(option, beta, _shares(a_opt, c_opt), chain, mig, obj)
-        if not use_mig or float(w.combine(floor, v)) >= best.objective:
-            lower_all = min(lower_all, float(w.combine(floor, lower)) if use_mig else lower_all)
+            best = Allocation(option, beta, np.empty(0), chain, mig, obj)
+        if not use_mig or float(w.combine(floor, chain)) >= best.objective:
+            if use_mig:
+                lower_all = min(lower_all, float(w.combine(floor, lower)))
             break
         below = levels[levels < mig]
         if below.size == 0:
@@ -257,10 +257,7 @@ def solve(
         cap = float(below[-1])
     if best is not None:
         best.lower_bound = lower_all
+        if shares:
+            cols = np.arange(best.option.shape[0])
+            best.alpha = optimal_shares(q.a[best.option, cols], q.c[best.option, best.beta, cols])[0]
     return best
-
-
-def _shares(a: Array, c: Array) -> Array:
-    from baselines.scct_alloc import optimal_shares
-
-    return optimal_shares(a, c)[0]

@@ -46,8 +46,16 @@ def spec(
 
     Sequences in fields are checked element-wise against the same bounds.
     """
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "unit": unit, "doc": doc,
-            "allow_inf": allow_inf}
+    meta = {
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "lt": lt,
+        "choices": choices,
+        "unit": unit,
+        "doc": doc,
+        "allow_inf": allow_inf,
+    }
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed; use a tuple")
     return dataclasses.field(default=default, metadata=meta)
@@ -111,7 +119,9 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{name} = {value!r} must have {len(args)} entries")
-        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(
+            _coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -184,7 +194,9 @@ class Record:
             return cls(**dict(data))
         except ConfigError as exc:
             msg = str(exc)
-            raise ConfigError(msg if msg.startswith(prefix) or not prefix else prefix + msg) from None
+            raise ConfigError(
+                msg if msg.startswith(prefix) or not prefix else prefix + msg
+            ) from None
         except TypeError as exc:  # a required field is missing
             raise ConfigError(f"{path or cls.__name__}: {exc}") from None
 

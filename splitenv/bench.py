@@ -21,13 +21,17 @@ def random_decisions(scenario_name: str, n_devices: int, batch: int, seed: int =
         fields["split"] = np.repeat(fields["split"][:, :1], n_devices, axis=1)
     if scn.network.allocation == "subchannels":
         k = scn.network.n_subchannels
-        fields["subchannels"] = np.stack([rng.permutation(equal_counts(k, n_devices)) for _ in range(batch)])
+        fields["subchannels"] = np.stack(
+            [rng.permutation(equal_counts(k, n_devices)) for _ in range(batch)]
+        )
     if scn.schedule.server_mode == "share":
         fields["compute_share"] = rng.dirichlet(np.ones(n_devices), size=batch)
     return scn, sample_state(scn, seed), Decision(**fields)
 
 
-def engine_throughput(scenario_name: str, n_devices: int, batch: int, seconds: float) -> tuple[float, float]:
+def engine_throughput(
+    scenario_name: str, n_devices: int, batch: int, seconds: float
+) -> tuple[float, float]:
     """(device-evaluations per second, seconds per batched call) on one thread."""
     scn, state, decision = random_decisions(scenario_name, n_devices, batch)
     evaluate_batch(scn, state, decision)  # warm caches

@@ -67,6 +67,7 @@ def _read_json(path: str) -> Any:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    """List the presets."""
     for name in list_scenarios():
         scn = load_scenario(name)
         print(f"{name:10s} v{scn.version}  N={scn.n_devices:<3d} {scn.description}")
@@ -74,12 +75,14 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
+    """Print a seeded state as JSON."""
     scn = load_scenario(args.scenario, _overrides(args.set))
     _print_json(sample_state(scn, args.seed, args.round, args.epoch).to_dict())
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print the evaluation of a decision as JSON."""
     scn = load_scenario(args.scenario, _overrides(args.set))
     if args.state:
         state = State.from_dict(_read_json(args.state))
@@ -101,7 +104,16 @@ def _fmt(x: float) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     """Until the benchmark harness exists, the main job is the preset cost breakdown."""
     names = args.scenarios.split(",") if args.scenarios else list_scenarios()
-    header = ["scenario", "N", "scope", "latency_s", "iteration_s", "round_s", "energy_j", "feasible"]
+    header = [
+        "scenario",
+        "N",
+        "scope",
+        "latency_s",
+        "iteration_s",
+        "round_s",
+        "energy_j",
+        "feasible",
+    ]
     rows = []
     for name in names:
         scn = load_scenario(name, _overrides(args.set))
@@ -114,16 +126,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         ])  # fmt: skip
         if args.verbose:
             per = ev.per_device
-            for key in ("device_compute_s", "uplink_s", "server_compute_s", "downlink_s", "round_s"):
+            for key in (
+                "device_compute_s",
+                "uplink_s",
+                "server_compute_s",
+                "downlink_s",
+                "round_s",
+            ):
                 print(f"  {name} {key}: " + " ".join(_fmt(v) for v in per[key][0]))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"Default decision of every preset, state seed {args.seed}:")
     for row in [header, *rows]:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Print engine throughput."""
     from splitenv.bench import engine_throughput
 
     for n in args.devices:
@@ -142,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def scenario_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scenario", required=True, help="preset name or YAML path")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+        p.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="config override"
+        )
 
     p = sub.add_parser("scenarios", help="list presets")
     p.set_defaults(func=cmd_scenarios)

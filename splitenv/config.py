@@ -34,22 +34,36 @@ class TransformerSpec(Record):
     norm_params_per_dim: int = spec(
         4, ge=0, doc="norm parameters per layer in units of d (4: two LayerNorms, SCCT App. A)"
     )
-    count_biases: bool = spec(False, doc="count linear-layer biases in the parameters (SCCT (1) does not)")
+    count_biases: bool = spec(
+        False, doc="count linear-layer biases in the parameters (SCCT (1) does not)"
+    )
     seq_len: int = spec(128, ge=1, doc="tokens or patches per sample (n_tok, N in SFT)")
-    vocab_size: int = spec(0, ge=0, doc="embedding rows (token vocabulary, or P^2 C for a patch embedding)")
+    vocab_size: int = spec(
+        0, ge=0, doc="embedding rows (token vocabulary, or P^2 C for a patch embedding)"
+    )
     max_positions: int = spec(0, ge=0, doc="positional-embedding rows")
     embedding_extra_rows: int = spec(0, ge=0, doc="further embedding rows (class token etc.)")
-    head_outputs: int = spec(0, ge=0, doc="outputs of the head (classes K, or vocabulary for an LM head)")
-    flops_per_mac: float = spec(
-        2.0, gt=0, doc="FLOPs per multiply-add in the blocks' matrices and attention (SCCT App. A: 2)"
+    head_outputs: int = spec(
+        0, ge=0, doc="outputs of the head (classes K, or vocabulary for an LM head)"
     )
-    lora_flops_per_mac: float = spec(2.0, gt=0, doc="FLOPs per multiply-add of LoRA (FedsLLM Table III: 2)")
-    head_flops_per_mac: float = spec(2.0, gt=0, doc="FLOPs per multiply-add of the head (SFT V-D: 2)")
+    flops_per_mac: float = spec(
+        2.0,
+        gt=0,
+        doc="FLOPs per multiply-add in the blocks' matrices and attention (SCCT App. A: 2)",
+    )
+    lora_flops_per_mac: float = spec(
+        2.0, gt=0, doc="FLOPs per multiply-add of LoRA (FedsLLM Table III: 2)"
+    )
+    head_flops_per_mac: float = spec(
+        2.0, gt=0, doc="FLOPs per multiply-add of the head (SFT V-D: 2)"
+    )
     norm_flops_per_dim: float = spec(
         0.0, ge=0, doc="norm FLOPs per token per block in units of d (FedsLLM Table III: 2 LNs x 2)"
     )
     final_norm_flops_per_dim: float = spec(
-        0.0, ge=0, doc="FLOPs per token of the final norm before the head, in units of d (FedsLLM: 2)"
+        0.0,
+        ge=0,
+        doc="FLOPs per token of the final norm before the head, in units of d (FedsLLM: 2)",
     )
 
     @property
@@ -104,12 +118,16 @@ class WorkloadSpec(Record):
         2.0, ge=0, doc="backward FLOPs over forward FLOPs (SCCT epsilon; 2 in SFT and FedsLLM)"
     )
     lora_targets: tuple[str, ...] = spec((), choices=LORA_MATRICES, doc="matrices carrying LoRA")
-    rank_choices: tuple[int, ...] = spec((0,), ge=0, doc="LoRA ranks a decision may pick; 0 = no LoRA")
+    rank_choices: tuple[int, ...] = spec(
+        (0,), ge=0, doc="LoRA ranks a decision may pick; 0 = no LoRA"
+    )
     count_lora_flops: bool = spec(True, doc="add the LoRA FLOPs (SFT's Phi omits them)")
     trainable: str = spec(
         "all", choices=("all", "lora"), doc="what gets gradients and optimizer state in memory"
     )
-    embedding_on_device: bool = spec(False, doc="count the embedding in device memory / distribution")
+    embedding_on_device: bool = spec(
+        False, doc="count the embedding in device memory / distribution"
+    )
     head_on_server: bool = spec(False, doc="count the head's FLOPs on the last tier (SFT 2BNDK)")
     param_bits: int = spec(32, ge=1, doc="bits per stored / transmitted parameter (SCCT xi)")
     activation_bits: int = spec(32, ge=1, doc="bits per uncompressed activation or gradient value")
@@ -142,7 +160,9 @@ class ScheduleSpec(Record):
         doc="share: alpha_n C_e (SCCT 16); dedicated: full server per device (SFT 22, CARD);"
         " sequential: full server, devices one after another (FedsLLM 11)",
     )
-    iterations_per_epoch: int = spec(1, ge=1, doc="J (SCCT), local iterations I (FedsLLM), T (CARD)")
+    iterations_per_epoch: int = spec(
+        1, ge=1, doc="J (SCCT), local iterations I (FedsLLM), T (CARD)"
+    )
     epochs_per_round: int = spec(1, ge=1, doc="T epochs per round (SCCT)")
     rounds: int = spec(1, ge=1, doc="R rounds (used when no rounds-to-accuracy model is set)")
     objective_scope: str = spec(
@@ -177,16 +197,21 @@ class NetworkSpec(Record):
         doc="subchannels: integer counts of B/K (SCCT 13, FedsLLM 9); continuous: b_n summing to B"
         " (SFT 36g); dedicated: every device has the whole band B (CARD, devices decoupled)",
     )
-    n_subchannels: int = spec(1, ge=1, doc="subchannels K of the device-edge pool (allocation: subchannels)")
+    n_subchannels: int = spec(
+        1, ge=1, doc="subchannels K of the device-edge pool (allocation: subchannels)"
+    )
     rate_model: str = spec(
         "shannon", choices=("shannon", "fixed_snr", "cqi"), doc="SCCT 13 / FedsLLM 9, SFT, CARD"
     )
     fixed_snr_db: float = spec(17.0, unit="dB", doc="SNR of the fixed_snr model (SFT)")
     device_power_dbm: float = spec(23.0, le=60, unit="dBm", doc="max device transmit power P_n")
-    total_power_dbm: float | None = spec(None, le=80, unit="dBm", doc="total uplink power budget (FedsLLM)")
+    total_power_dbm: float | None = spec(
+        None, le=80, unit="dBm", doc="total uplink power budget (FedsLLM)"
+    )
     edge_power_dbm: float = spec(43.0, le=80, unit="dBm", doc="edge transmit power P_e")
     downlink_power: str = spec(
-        "per_device", choices=("per_device", "shared"),
+        "per_device",
+        choices=("per_device", "shared"),
         doc="per_device: each device's downlink uses P_e (SCCT 14 as printed); shared: P_e beta_n/K",
     )
     noise_psd_dbm_hz: float = spec(-174.0, unit="dBm/Hz", doc="noise PSD N_0")
@@ -197,20 +222,30 @@ class NetworkSpec(Record):
     shadowing_db: float = spec(0.0, ge=0, unit="dB", doc="log-normal shadowing std")
     fading: str = spec("rayleigh", choices=("rayleigh", "none"), doc="block fading per epoch")
     placement: str = spec(
-        "ring", choices=("ring", "disk"),
+        "ring",
+        choices=("ring", "disk"),
         doc="ring: distance uniform in distance_m; disk: positions uniform in a disk of radius"
         " distance_m[1] around the federated server (FedsLLM), at least distance_m[0] from it",
     )
-    distance_m: tuple[float, float] = spec((50.0, 200.0), gt=0, unit="m", doc="device distance range")
-    n_edge_servers: int = spec(1, ge=1, doc="edge servers; device n is served by edge n mod M (SplitLLM)")
+    distance_m: tuple[float, float] = spec(
+        (50.0, 200.0), gt=0, unit="m", doc="device distance range"
+    )
+    n_edge_servers: int = spec(
+        1, ge=1, doc="edge servers; device n is served by edge n mod M (SplitLLM)"
+    )
     noise_states_dbm_hz: tuple[float, ...] = spec(
         (), unit="dBm/Hz", doc="per-device noise PSD drawn from these (CARD good/normal/poor)"
     )
     cqi_table: str = spec("nr_table1", choices=("nr_table1",), doc="CQI -> spectral efficiency")
     fed_bandwidth_hz: float = spec(0.0, ge=0, unit="Hz", doc="federated-server pool (FedsLLM 14)")
-    fed_n_subchannels: int = spec(0, ge=0, doc="subchannels of the federated pool; 0 = no such pool")
+    fed_n_subchannels: int = spec(
+        0, ge=0, doc="subchannels of the federated pool; 0 = no such pool"
+    )
     fed_server_offset_m: float = spec(
-        0.0, ge=0, unit="m", doc="main server's distance from the disk centre, where the federated server is"
+        0.0,
+        ge=0,
+        unit="m",
+        doc="main server's distance from the disk centre, where the federated server is",
     )
     cloud_link_bps: float = spec(1e9, gt=0, unit="bit/s", doc="edge-cloud rate R_ce")
 
@@ -222,7 +257,11 @@ class NetworkSpec(Record):
     @property
     def total_power_w(self) -> float:
         """Total uplink power budget in W (infinite when unset)."""
-        return float("inf") if self.total_power_dbm is None else 10 ** (self.total_power_dbm / 10) / 1e3
+        return (
+            float("inf")
+            if self.total_power_dbm is None
+            else 10 ** (self.total_power_dbm / 10) / 1e3
+        )
 
     @property
     def edge_power_w(self) -> float:
@@ -246,7 +285,9 @@ class NetworkSpec(Record):
 
     def validate(self) -> None:
         if self.distance_m[0] > self.distance_m[1]:
-            raise ConfigError(f"network.distance_m = {self.distance_m} must be (low, high) with low <= high")
+            raise ConfigError(
+                f"network.distance_m = {self.distance_m} must be (low, high) with low <= high"
+            )
         if self.fed_n_subchannels and not self.fed_bandwidth_hz:
             raise ConfigError("network.fed_n_subchannels > 0 needs network.fed_bandwidth_hz > 0")
 
@@ -263,14 +304,19 @@ class ComputeSpec(Record):
     )
     edge_flops: float = spec(100e12, gt=0, unit="FLOP/s", doc="edge server C_e at full frequency")
     server_freq_hz: tuple[float, float] = spec(
-        (0.0, 0.0), ge=0, unit="Hz", doc="server GPU frequency range [F_min, F_max] (CARD); 0 = fixed"
+        (0.0, 0.0),
+        ge=0,
+        unit="Hz",
+        doc="server GPU frequency range [F_min, F_max] (CARD); 0 = fixed",
     )
     server_flops_per_cycle: float = spec(
         0.0, ge=0, doc="server FLOPs per cycle over all cores (CARD delta sigma); 0 = fixed C_e"
     )
     server_power_coeff: float = spec(0.0, ge=0, unit="W/Hz^3", doc="xi in P = xi f^3 (CARD 10)")
     cloud_flops: float = spec(0.0, ge=0, unit="FLOP/s", doc="cloud compute; 0 = neglected (SCCT)")
-    device_power_compute_w: float = spec(0.0, ge=0, unit="W", doc="device compute power (extension)")
+    device_power_compute_w: float = spec(
+        0.0, ge=0, unit="W", doc="device compute power (extension)"
+    )
 
     @property
     def has_frequency_control(self) -> bool:
@@ -292,11 +338,17 @@ class MemorySpec(Record):
 
     model: str = spec("params", choices=("params", "training"), doc="SCCT 21-6 or SFT 33-34")
     bytes_per_value: float = spec(4.0, gt=0, doc="alpha: bytes per parameter value (4 = FP32)")
-    optimizer_bytes: float = spec(4.0, ge=0, doc="alpha_hat: optimizer bytes per parameter (SGD alpha)")
+    optimizer_bytes: float = spec(
+        4.0, ge=0, doc="alpha_hat: optimizer bytes per parameter (SGD alpha)"
+    )
     activation_coeff_bnd: float = spec(34.0, ge=0, doc="alpha_1 in SFT 32 (Megatron: 34)")
     activation_coeff_bn2a: float = spec(5.0, ge=0, doc="alpha_2 in SFT 32 (Megatron: 5)")
-    device_fixed_d2: float = spec(16.0, ge=0, doc="device constant in units of d^2 bytes (SFT 34: 16 D^2)")
-    device_fixed_bnd: float = spec(1.0, ge=0, doc="device constant in units of B N D bytes (SFT 34)")
+    device_fixed_d2: float = spec(
+        16.0, ge=0, doc="device constant in units of d^2 bytes (SFT 34: 16 D^2)"
+    )
+    device_fixed_bnd: float = spec(
+        1.0, ge=0, doc="device constant in units of B N D bytes (SFT 34)"
+    )
     head_bnd: float = spec(0.0, ge=0, doc="head memory in units of B N D bytes (SFT V-B: 4 B N D)")
     device_memory_bytes: tuple[float, float] = spec(
         (8e9, 8e9), gt=0, unit="B", doc="device memory range M_n"
@@ -307,7 +359,9 @@ class MemorySpec(Record):
 
     def validate(self) -> None:
         if self.device_memory_bytes[0] > self.device_memory_bytes[1]:
-            raise ConfigError(f"memory.device_memory_bytes = {self.device_memory_bytes} must be (low, high)")
+            raise ConfigError(
+                f"memory.device_memory_bytes = {self.device_memory_bytes} must be (low, high)"
+            )
 
 
 @dataclass(frozen=True)
@@ -315,12 +369,17 @@ class CompressionSpec(Record):
     """Activation compression (SFT Sec. IV-C); see :mod:`splitenv.model.compression`."""
 
     enabled: bool = spec(False, doc="whether keep_ratio / quant_bits are decisions")
-    keep_ratio_range: tuple[float, float] = spec((0.05, 1.0), gt=0, le=1, doc="rho bounds (SFT 36d)")
+    keep_ratio_range: tuple[float, float] = spec(
+        (0.05, 1.0), gt=0, le=1, doc="rho bounds (SFT 36d)"
+    )
     quant_bits_range: tuple[int, int] = spec((2, 8), ge=0, le=32, doc="q bounds (SFT 36e)")
     lossless: bool = spec(True, doc="Golomb-Rice positions + entropy-coded values")
     value_coding_gain: float = spec(1.0, gt=0, le=1, doc="entropy-coder factor on the value bits")
     fixed_ratio: float = spec(
-        1.0, gt=0, le=1, doc="size fraction of activations and gradients when compression is not a"
+        1.0,
+        gt=0,
+        le=1,
+        doc="size fraction of activations and gradients when compression is not a"
         " decision (CARD (9) phi)",
     )
 
@@ -330,7 +389,9 @@ class ObjectiveSpec(Record):
     """What a solver minimizes and the env rewards."""
 
     kind: str = spec("latency", choices=("latency", "card_cost"), doc="latency or CARD's U (12)")
-    delay_weight: float = spec(1.0, ge=0, le=1, doc="w in CARD (12): weight of the normalized delay")
+    delay_weight: float = spec(
+        1.0, ge=0, le=1, doc="w in CARD (12): weight of the normalized delay"
+    )
     device_energy: bool = spec(
         False, doc="add device compute and transmit energy (our extension; off in the CARD preset)"
     )
@@ -354,10 +415,14 @@ class AccuracySpec(Record):
 
     def validate(self) -> None:
         if self.cubic_coeffs and len(self.cubic_coeffs) != 10:
-            raise ConfigError(f"accuracy.cubic_coeffs has {len(self.cubic_coeffs)} entries; SFT (35) needs 10")
+            raise ConfigError(
+                f"accuracy.cubic_coeffs has {len(self.cubic_coeffs)} entries; SFT (35) needs 10"
+            )
         for pair in self.rounds_by_rank:
             if len(pair) != 2 or pair[1] < 1:
-                raise ConfigError(f"accuracy.rounds_by_rank entry {pair} must be (rank, rounds >= 1)")
+                raise ConfigError(
+                    f"accuracy.rounds_by_rank entry {pair} must be (rank, rounds >= 1)"
+                )
 
 
 @dataclass(frozen=True)
@@ -368,7 +433,9 @@ class DecisionSpec(Record):
     shared_split: bool = spec(False, doc="one cut for all devices (SFT l, 37f)")
     default_split: int = spec(1, ge=0, doc="split of the default decision")
     three_tier: bool = spec(False, doc="second cut between edge and cloud (SplitLLM)")
-    default_edge_split: int = spec(0, ge=0, doc="last edge layer of the default decision (three tiers)")
+    default_edge_split: int = spec(
+        0, ge=0, doc="last edge layer of the default decision (three tiers)"
+    )
     compute_share: bool = spec(False, doc="edge compute share alpha_n is a decision (SCCT)")
     power_control: bool = spec(False, doc="transmit power is a decision (FedsLLM)")
     default_rank: int = spec(0, ge=0, doc="LoRA rank of the default decision")
@@ -424,11 +491,15 @@ class Scenario(Record):
                 f"decision.default_rank = {self.decision.default_rank} is not in workload.rank_choices {ranks}"
             )
         if any(r > 0 for r in ranks) and not self.workload.lora_targets:
-            raise ConfigError("workload.rank_choices has ranks > 0 but workload.lora_targets is empty")
+            raise ConfigError(
+                "workload.rank_choices has ranks > 0 but workload.lora_targets is empty"
+            )
         for name in self.workload.lora_targets:
             self.model.matrix_shape(name)
         if self.schedule.adapter_exchange == "federated" and not self.network.fed_n_subchannels:
-            raise ConfigError("schedule.adapter_exchange = 'federated' needs network.fed_n_subchannels > 0")
+            raise ConfigError(
+                "schedule.adapter_exchange = 'federated' needs network.fed_n_subchannels > 0"
+            )
         if self.objective.kind == "card_cost" and not self.compute.has_frequency_control:
             raise ConfigError(
                 "objective.kind = 'card_cost' needs compute.server_freq_hz and server_flops_per_cycle"

@@ -8,16 +8,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 from numpy.typing import NDArray
 
 from splitenv import allocators
-from splitenv.observation import Features
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
 from splitenv.model.engine import feasible_splits
 from splitenv.model.types import complete, enabled_fields
+from splitenv.observation import Features
 from splitenv.scenarios import StateSampler, load_scenario
 from splitenv.spaces import LARGE, action_fields, native_space, native_to_decision
 
@@ -132,7 +131,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     * v0: first release.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
 
     def __init__(
         self,
@@ -178,11 +177,13 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self.infeasible_penalty = float(infeasible_penalty)
         self.accuracy = make_provider(accuracy)
         self.render_mode = render_mode
-        self.action_space = native_space(self.scenario, self.fields)
+        self.native_space = native_space(self.scenario, self.fields)
+        self.action_space = self.native_space
         self.features = Features(self.scenario)
         self.observation_mode = observation
         self.observation_space = self.features.space(observation)
         self._sampler: StateSampler | None = None
+        self._split: NDArray[np.int64] | None = None
         self._last: dict[str, Any] = {}
 
     # --- episode bookkeeping -----------------------------------------------------------
@@ -205,8 +206,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self._sampler = StateSampler(self.scenario, episode_seed)
         self._round, self._epoch = 0, 0
         self._large = Decision()
-        self._split: NDArray[np.int64] | None = None
-        self._prev_split = None
+        self._split = None
+        self._prev_split: NDArray[np.int64] | None = None
         self._parts: list[Evaluation] = []
         self._last_ratio = 1.0
         self._time_s = 0.0
@@ -214,7 +215,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             self.accuracy.reset(self.scenario, episode_seed)
         self._state = self._state_at(0, 0)
         # device memory is fixed over an episode (StateSampler statics): masks are computed once
-        self._split_ok = feasible_splits(self.scenario, self._state) if "split" in self.fields else None
+        self._split_ok = (
+            feasible_splits(self.scenario, self._state) if "split" in self.fields else None
+        )
         self._last = {}
         return self._observe(), {"episode_seed": episode_seed, "action_mask": self.action_mask()}
 
@@ -226,7 +229,10 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     def instance(self) -> dict[str, Any]:
         """The current episode as a replayable instance (seed + scenario hash)."""
         text = json.dumps(self.scenario.to_dict(), sort_keys=True, default=str)
-        return {"seed": self.episode_seed, "scenario_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        return {
+            "seed": self.episode_seed,
+            "scenario_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        }
 
     # --- stepping --------------------------------------------------------------------------
 
@@ -235,7 +241,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             raise RuntimeError("call reset() before step()")
         if self._round >= self.rounds:
             raise RuntimeError("episode is over: call reset()")
-        fields = native_to_decision(self.scenario, self.action_space, action)
+        fields = native_to_decision(self.scenario, self.native_space, action)
         return self.step_decision(fields)
 
     def step_decision(self, fields: dict[str, Any]):
@@ -317,7 +323,11 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         scn = self.scenario
         evs = self._parts
         parts = [
-            EpochPart(e.per_device["chain_s"][:1], e.terms["iteration_s"][:1], e.terms["shared_iteration_s"][:1])
+            EpochPart(
+                e.per_device["chain_s"][:1],
+                e.terms["iteration_s"][:1],
+                e.terms["shared_iteration_s"][:1],
+            )
             for e in evs
         ]
         total, _ = compose_round(
@@ -329,7 +339,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self._epoch = 0
         return float(total[0])
 
-    def _info(self, ev: Evaluation, cost: float, ref: float, latency: float, energy: float, feasible: bool):
+    def _info(
+        self, ev: Evaluation, cost: float, ref: float, latency: float, energy: float, feasible: bool
+    ):
         return {
             "latency_s": latency,
             "energy_j": energy,
@@ -401,7 +413,7 @@ def _stack(scn: Scenario, decision: Decision) -> Decision:
         if given.shape != default.shape:  # let the engine's validation name the problem
             complete(scn, decision)
         values[f] = np.stack([given, default])
-    return Decision(**values)
+    return Decision(**values)  # type: ignore[arg-type]
 
 
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:

@@ -22,7 +22,9 @@ VERSION = 0
 def instance_set(scenario: str | Scenario, split: str = "test") -> list[int]:
     """Episode seeds of the named set (``validation`` or ``test``)."""
     if split not in SPLITS or split == "train":
-        raise ValueError(f"split = {split!r}; allowed: validation, test (training uses any other seed)")
+        raise ValueError(
+            f"split = {split!r}; allowed: validation, test (training uses any other seed)"
+        )
     first, count = SPLITS[split]
     return list(range(first, first + count))
 

@@ -24,6 +24,8 @@ def register_envs() -> None:
     """Register every id (idempotent)."""
     for env_id, preset in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="splitenv.env:SplitLoRAEnv", kwargs={"config": preset})
+            gym.register(
+                id=env_id, entry_point="splitenv.env:SplitLoRAEnv", kwargs={"config": preset}
+            )
     if GENERIC_ID not in gym.registry:
         gym.register(id=GENERIC_ID, entry_point="splitenv.env:SplitLoRAEnv")

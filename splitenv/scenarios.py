@@ -173,6 +173,8 @@ class StateSampler:
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
 
 
-def sample_state(scenario: Scenario, seed: int, round_index: int = 0, epoch_index: int = 0) -> State:
+def sample_state(
+    scenario: Scenario, seed: int, round_index: int = 0, epoch_index: int = 0
+) -> State:
     """One seeded state: ``StateSampler(scenario, seed).state(round_index, epoch_index)``."""
     return StateSampler(scenario, seed).state(round_index, epoch_index)

@@ -139,11 +139,15 @@ def from_fraction(scn: Scenario, name: str, v: NDArray[np.float64]) -> NDArray[n
 def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[str, NDArray[Any]]:
     """Physical decision fields from a native action, after checking it lies in the space."""
     if not isinstance(action, dict):
-        raise ActionError(f"action must be a dict with keys {sorted(space.spaces)}, got {type(action).__name__}")
+        raise ActionError(
+            f"action must be a dict with keys {sorted(space.spaces)}, got {type(action).__name__}"
+        )
     missing = sorted(set(space.spaces) - set(action))
     extra = sorted(set(action) - set(space.spaces))
     if missing or extra:
-        raise ActionError(f"action keys: missing {missing}, unexpected {extra}; expected {sorted(space.spaces)}")
+        raise ActionError(
+            f"action keys: missing {missing}, unexpected {extra}; expected {sorted(space.spaces)}"
+        )
     lo = scn.decision.split_range[0]
     q_lo = scn.compression.quant_bits_range[0]
     out: dict[str, NDArray[Any]] = {}
@@ -152,7 +156,11 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
         if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
             raise ActionError(f"action[{name!r}] contains NaN or inf: {value}")
         if isinstance(sub, spaces.Box):
-            value = value.astype(np.float64).reshape(sub.shape) if value.size == np.prod(sub.shape) else value
+            value = (
+                value.astype(np.float64).reshape(sub.shape)
+                if value.size == np.prod(sub.shape)
+                else value
+            )
         if not sub.contains(value.astype(sub.dtype) if value.shape == sub.shape else value):
             raise ActionError(f"action[{name!r}] = {value} is outside {sub}")
         if name in ("split", "edge_split"):
@@ -207,5 +215,3 @@ def power_fractions(scn: Scenario, fractions: NDArray[np.float64]) -> NDArray[np
     net = scn.network
     watts = fractions.sum() * net.device_power_w
     return fractions * min(1.0, net.total_power_w / watts)
-
-

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from splitenv.env import SplitLoRAEnv
 from splitenv.spaces import (
     POWER,
     RESOURCE,
@@ -26,9 +27,16 @@ from splitenv.spaces import (
 )
 
 
+def _base(env: gym.Env) -> SplitLoRAEnv:
+    base = env.unwrapped
+    if not isinstance(base, SplitLoRAEnv):
+        raise TypeError(f"the action wrappers need a SplitLoRAEnv, got {type(base).__name__}")
+    return base
+
+
 def _layout(env: gym.Env) -> list[tuple[FieldSpec, int]]:
     """(field, number of dims) in action order."""
-    base = env.unwrapped
+    base = _base(env)
     n = base.scenario.n_devices
     return [(fs, n if fs.per_device else 1) for fs in field_specs(base.scenario, base.fields)]
 
@@ -39,7 +47,8 @@ class _Decoder(gym.ActionWrapper):
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.layout = _layout(env)
-        self.scn = env.unwrapped.scenario
+        self.base = _base(env)
+        self.scn = self.base.scenario
 
     def _native(self, parts: dict[str, NDArray[np.float64]], fractions: bool) -> dict[str, Any]:
         """``parts`` holds index values for index fields and [0, 1] fractions for the rest."""
@@ -92,13 +101,19 @@ class MultiDiscreteAction(_Decoder):
             v = a[i : i + dims].astype(np.float64)
             i += dims
             if not fs.n:  # levels -> weights (resources) or fractions
-                v = v if fs.name in RESOURCE else (v + 1.0) / self.levels if fs.name in POWER else v / (self.levels - 1)
+                v = (
+                    v
+                    if fs.name in RESOURCE
+                    else (v + 1.0) / self.levels
+                    if fs.name in POWER
+                    else v / (self.levels - 1)
+                )
             parts[fs.name] = v
         return self._native(parts, fractions=False)
 
     def action_masks(self) -> NDArray[np.bool_]:
         """Flat boolean mask over all choices of all dimensions (False = invalid)."""
-        masks = self.env.unwrapped.action_mask()
+        masks = self.base.action_mask()
         out = []
         for fs, dims in self.layout:
             if fs.name == "split" and "split" in masks:
@@ -132,9 +147,11 @@ class BoxAction(_Decoder):
         if a.shape != self.action_space.shape:
             raise ActionError(f"action has shape {a.shape}; expected {self.action_space.shape}")
         if not np.all(np.isfinite(a)):
-            raise ActionError(f"action contains NaN or inf at indices {np.flatnonzero(~np.isfinite(a)).tolist()}")
+            raise ActionError(
+                f"action contains NaN or inf at indices {np.flatnonzero(~np.isfinite(a)).tolist()}"
+            )
         u = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0  # [0, 1]
-        masks = self.env.unwrapped.action_mask()
+        masks = self.base.action_mask()
         parts, i = {}, 0
         for fs, dims in self.layout:
             v = u[i : i + dims]

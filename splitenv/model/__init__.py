@@ -14,12 +14,19 @@ from splitenv.model.engine import (
     evaluate_batch,
     feasible_splits,
 )
-from splitenv.model.types import Decision, DecisionError, State, StateError, complete, enabled_fields
+from splitenv.model.types import (
+    Decision,
+    DecisionError,
+    State,
+    StateError,
+    complete,
+    enabled_fields,
+)
 
 __all__ = [
     "Decision",
-    "EpochPart",
     "DecisionError",
+    "EpochPart",
     "Evaluation",
     "State",
     "StateError",

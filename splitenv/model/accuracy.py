@@ -34,9 +34,7 @@ def sft_cubic_features(rho: ArrayLike, q: ArrayLike) -> NDArray[np.float64]:
     x = np.asarray(rho, dtype=np.float64)
     y = np.asarray(q, dtype=np.float64)
     one = np.ones_like(x * y)
-    return np.stack(
-        [one, x, y, x**2, y**2, x * y, x**3, y**3, x**2 * y, x * y**2], axis=-1
-    )
+    return np.stack([one, x, y, x**2, y**2, x * y, x**3, y**3, x**2 * y, x * y**2], axis=-1)
 
 
 def rounds_for_rank(table: Sequence[tuple[int, int]], rank: ArrayLike) -> NDArray[np.float64]:

@@ -95,16 +95,20 @@ class Evaluation:
         }
 
 
-def evaluate(scn: Scenario, state: State, decision: Decision | dict[str, Any] | None = None) -> Evaluation:
+def evaluate(
+    scn: Scenario, state: State, decision: Decision | dict[str, Any] | None = None
+) -> Evaluation:
     """Evaluate one decision: the batched engine with B = 1 (``None`` = the preset default)."""
     ev = evaluate_batch(scn, state, decision)
     if ev.batch_size != 1:
-        raise ValueError(f"evaluate() takes one decision; got a batch of {ev.batch_size}: use evaluate_batch")
+        raise ValueError(
+            f"evaluate() takes one decision; got a batch of {ev.batch_size}: use evaluate_batch"
+        )
     return ev
 
 
 def _div(num: Array, den: Array) -> Array:
-    """num / den with 0 / x = 0 and x / 0 = inf for x > 0."""
+    """Num / den with 0 / x = 0 and x / 0 = inf for x > 0."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,7 +142,9 @@ class _Phases:
         return self.dev_fwd + self.up + self.server + self.cloud + self.down + self.dev_bwd
 
 
-def evaluate_batch(scn: Scenario, state: State, decision: Decision | dict[str, Any] | None = None) -> Evaluation:
+def evaluate_batch(
+    scn: Scenario, state: State, decision: Decision | dict[str, Any] | None = None
+) -> Evaluation:
     """Evaluate a batch of decisions in one state with one vectorized pass.
 
     Args:
@@ -169,7 +175,9 @@ def _evaluate(scn: Scenario, state: State, d: Decision) -> Evaluation:
     # --- iteration and round latency (SCCT (19)-(20), FedsLLM (16)-(17), SFT (26)-(27)) --------
     iteration = _iteration(scn, state, ph)
     pre_now = ph.pre_first if state.round_index == 0 else ph.pre_steady
-    epoch = EpochPart(chain=chain, iteration=iteration, shared=ph.shared, epochs=sch.epochs_per_round)
+    epoch = EpochPart(
+        chain=chain, iteration=iteration, shared=ph.shared, epochs=sch.epochs_per_round
+    )
     round_s, device_round = compose_round(scn, pre_now, [epoch], ph.post)
     first, _ = compose_round(scn, ph.pre_first, [epoch], ph.post)
     steady, _ = compose_round(scn, ph.pre_steady, [epoch], ph.post)
@@ -333,7 +341,9 @@ def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
     dev_fwd_flops = costs.tier_forward_flops(s, r)
     three_tier = scn.decision.three_tier
     head_on_cloud = three_tier and comp.cloud_flops > 0
-    edge_fwd = costs.tier_forward_flops(e - s, r) + (0.0 if head_on_cloud else costs.head_forward_flops)
+    edge_fwd = costs.tier_forward_flops(e - s, r) + (
+        0.0 if head_on_cloud else costs.head_forward_flops
+    )
     server_flops = edge_fwd * (1.0 + ratio)
     dev_fwd = _div(dev_fwd_flops, state.device_flops)
     dev_bwd = ratio * dev_fwd
@@ -346,7 +356,9 @@ def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
     raw_bits = (costs.activation_values + costs.label_values) * w.activation_bits
     up_bits = act_bits + (raw_bits if w.uplink_raw_and_labels else 0.0)
     up_bits = np.broadcast_to(up_bits, s.shape)
-    down_bits = np.broadcast_to(act_bits if w.gradient_downlink else np.zeros_like(act_bits), s.shape)
+    down_bits = np.broadcast_to(
+        act_bits if w.gradient_downlink else np.zeros_like(act_bits), s.shape
+    )
 
     # rates: SCCT (13)-(14), SFT r_n, CARD CQI, FedsLLM (9)
     width = _bandwidth(scn, d)
@@ -355,7 +367,11 @@ def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
         net.rate_model, width, gain=state.channel_gain, power_w=d.power_w,
         noise_psd_w_hz=state.noise_psd_w_hz, fixed_snr=snr,
     )  # fmt: skip
-    edge_power = net.edge_power_w if net.downlink_power == "per_device" else net.edge_power_w * width / net.bandwidth_hz
+    edge_power = (
+        net.edge_power_w
+        if net.downlink_power == "per_device"
+        else net.edge_power_w * width / net.bandwidth_hz
+    )
     rate_down = channel.link_rate(
         net.rate_model, width, gain=state.channel_gain, power_w=edge_power,
         noise_psd_w_hz=state.noise_psd_w_hz, fixed_snr=snr,
@@ -369,7 +385,9 @@ def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
         cloud_values_bits = np.where(e < L, costs.activation_values * w.activation_bits, 0.0)
         cloud = 2 * cloud_values_bits / net.cloud_link_bps
         if comp.cloud_flops > 0:
-            cloud_flops = (costs.tier_forward_flops(L - e, r) + costs.head_forward_flops) * (1.0 + ratio)
+            cloud_flops = (costs.tier_forward_flops(L - e, r) + costs.head_forward_flops) * (
+                1.0 + ratio
+            )
             cloud = cloud + cloud_flops / comp.cloud_flops
 
     # SCCT (17): all devices' outputs, raw data and labels up, N losses down, on R_ce
@@ -434,7 +452,7 @@ def _server_speed(scn: Scenario, d: Decision) -> Array:
     """FLOP/s the edge spends on each device: alpha_n C_e (SCCT 16), C_e, or f_s delta sigma (CARD 8)."""
     comp = scn.compute
     if comp.has_frequency_control:
-        full = d.server_freq_hz * comp.server_flops_per_cycle
+        full: Array = d.server_freq_hz * comp.server_flops_per_cycle
     else:
         full = np.full(d.split.shape, comp.edge_flops)
     if scn.schedule.server_mode == "share":
@@ -472,6 +490,7 @@ def _memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
     s = d.split.astype(np.float64)
     e = d.edge_split.astype(np.float64)
     r = d.rank.astype(np.float64)[:, None]
+    per_block: float | Array
     if mem.model == "params":
         per_block = costs.block_params * w.param_bits / 8.0
         device = s * per_block
@@ -506,14 +525,18 @@ def _excess(value: Array, budget: float | Array) -> Array:
     return np.where(over > BUDGET_RTOL * np.abs(budget), over, 0.0)
 
 
-def _violations(scn: Scenario, state: State, d: Decision, mem: dict[str, Array]) -> dict[str, Array]:
+def _violations(
+    scn: Scenario, state: State, d: Decision, mem: dict[str, Array]
+) -> dict[str, Array]:
     """Amount by which each constraint is exceeded (0 where met); never clipped."""
     net, dec = scn.network, scn.decision
     out: dict[str, Array] = {}
     out["device_memory"] = _excess(mem["device"], state.device_memory_bytes).sum(axis=1)
     out["edge_memory"] = _excess(mem["edge"], scn.memory.edge_memory_bytes)
     if net.allocation == "subchannels":
-        out["subchannels"] = np.maximum(d.subchannels.sum(axis=1) - net.n_subchannels, 0).astype(float)
+        out["subchannels"] = np.maximum(d.subchannels.sum(axis=1) - net.n_subchannels, 0).astype(
+            float
+        )
     elif net.allocation == "continuous":
         out["bandwidth"] = _excess(d.bandwidth_hz.sum(axis=1), net.bandwidth_hz)
     out["device_power"] = _excess(d.power_w, net.device_power_w).sum(axis=1)
@@ -562,5 +585,7 @@ def card_bounds(scn: Scenario, state: State) -> tuple[Array, Array, Array, Array
     part = EpochPart(ph.chain, _iteration(scn, state, ph), ph.shared, sch.epochs_per_round)
     pre = ph.pre_first if state.round_index == 0 else ph.pre_steady
     _, delay = compose_round(scn, pre, [part], ph.post)
-    energy = _server_energy(scn, grid, ph.server_flops) * sch.iterations_per_epoch * sch.epochs_per_round
+    energy = (
+        _server_energy(scn, grid, ph.server_flops) * sch.iterations_per_epoch * sch.epochs_per_round
+    )
     return delay.min(axis=0), delay.max(axis=0), energy.min(axis=0), energy.max(axis=0)

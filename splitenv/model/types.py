@@ -88,18 +88,21 @@ class State:
             except (TypeError, ValueError):
                 raise StateError(f"state.{name} = {getattr(self, name)!r} is not numeric") from None
             if arrays[name].ndim != 1:
-                raise StateError(f"state.{name} must be a 1-D array over devices, got shape {arrays[name].shape}")
+                raise StateError(
+                    f"state.{name} must be a 1-D array over devices, got shape {arrays[name].shape}"
+                )
         # N is the length most arrays agree on, so the message blames the odd one out
         lengths = [a.shape[0] for a in arrays.values()]
         n = max(set(lengths), key=lengths.count)
         for name, arr in arrays.items():
             if arr.shape[0] != n:
-                raise StateError(f"state.{name} has {arr.shape[0]} entries, expected {n} (one per device)")
+                raise StateError(
+                    f"state.{name} has {arr.shape[0]} entries, expected {n} (one per device)"
+                )
         for name, arr in arrays.items():
-            dtype = arr.dtype
-            if dtype == np.float64 and not np.all(np.isfinite(arr)):
+            if arr.dtype == np.float64 and not np.all(np.isfinite(arr)):
                 raise StateError(f"state.{name} contains NaN or inf: {arr}")
-            if dtype == np.float64 and np.any(arr < 0):
+            if arr.dtype == np.float64 and np.any(arr < 0):
                 raise StateError(f"state.{name} must be >= 0, got {arr}")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -133,7 +136,9 @@ class State:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise StateError(f"unknown state field {unknown[0]!r}; known: {', '.join(sorted(known))}")
+            raise StateError(
+                f"unknown state field {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
         missing = sorted(known - set(data) - {"round_index", "epoch_index"})
         if missing:
             raise StateError(f"state is missing field {missing[0]!r}")
@@ -203,7 +208,11 @@ class Decision:
         result feeds straight back into :func:`complete` for that scenario.
         """
         out: dict[str, Any] = {}
-        exposed = enabled_fields(self._completed_for) if self._completed_for is not None else DECISION_FIELDS
+        exposed = (
+            enabled_fields(self._completed_for)
+            if self._completed_for is not None
+            else DECISION_FIELDS
+        )
         for name in DECISION_FIELDS:
             value = getattr(self, name)
             if value is None or name not in exposed:
@@ -324,7 +333,9 @@ def allowed_text(scn: Scenario, name: str) -> str:
     return texts[name]
 
 
-def _as_batch(scn: Scenario, name: str, value: Any, n: int, per_device: bool, integer: bool) -> NDArray[Any]:
+def _as_batch(
+    scn: Scenario, name: str, value: Any, n: int, per_device: bool, integer: bool
+) -> NDArray[Any]:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -416,7 +427,9 @@ def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
     lo, hi = dec.split_range
     _check_range("split", a["split"], lo, hi, " (decision.split_range)")
     if dec.shared_split and np.any(a["split"] != a["split"][:, :1]):
-        raise DecisionError(f"decision.split = {a['split'].tolist()} must be equal for all devices (shared cut)")
+        raise DecisionError(
+            f"decision.split = {a['split'].tolist()} must be equal for all devices (shared cut)"
+        )
     if dec.three_tier:
         bad = (a["edge_split"] < a["split"]) | (a["edge_split"] > L)
         if np.any(bad):
@@ -435,7 +448,9 @@ def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
         _check_range("server_freq_hz", a["server_freq_hz"], f_lo, f_hi, " (compute.server_freq_hz)")
     comp = scn.compression
     if comp.enabled:
-        _check_range("keep_ratio", a["keep_ratio"], *comp.keep_ratio_range, " (compression.keep_ratio_range)")
+        _check_range(
+            "keep_ratio", a["keep_ratio"], *comp.keep_ratio_range, " (compression.keep_ratio_range)"
+        )
         q_lo, q_hi = comp.quant_bits_range
         q = a["quant_bits"]
         if np.any((q != 0) & ((q < q_lo) | (q > q_hi))):

@@ -101,10 +101,15 @@ class BlockCosts:
         if not self.workload.head_on_server:
             return 0.0
         m = self.model
-        per_token = m.head_flops_per_mac * m.hidden_dim * m.head_outputs + m.final_norm_flops_per_dim * m.hidden_dim
+        per_token = (
+            m.head_flops_per_mac * m.hidden_dim * m.head_outputs
+            + m.final_norm_flops_per_dim * m.hidden_dim
+        )
         return self.workload.batch_size * m.seq_len * per_token
 
-    def tier_flops(self, n_layers: ArrayLike, rank: ArrayLike, *, with_head: bool = False) -> NDArray[np.float64]:
+    def tier_flops(
+        self, n_layers: ArrayLike, rank: ArrayLike, *, with_head: bool = False
+    ) -> NDArray[np.float64]:
         """Forward and backward FLOPs of a tier of ``n_layers`` blocks for one iteration.
 
         Backward is ``backward_ratio`` times forward (SCCT (12) epsilon; 2 in SFT V-D).
@@ -141,7 +146,11 @@ class BlockCosts:
 
     def lora_bits(self, n_layers: ArrayLike, rank: ArrayLike) -> NDArray[np.float64]:
         """Bits of the LoRA adapters of ``n_layers`` blocks at rank r (SFT Psi^L, FedsLLM Delta_c)."""
-        return np.asarray(n_layers, dtype=np.float64) * self.lora_params(rank) * self.workload.param_bits
+        return (
+            np.asarray(n_layers, dtype=np.float64)
+            * self.lora_params(rank)
+            * self.workload.param_bits
+        )
 
     # --- memory, in bytes ------------------------------------------------------------
 
@@ -161,11 +170,16 @@ class BlockCosts:
         else:
             params = a * self.block_params + (2 * a + a_hat) * lora
         b, n, d = w.batch_size, m.seq_len, m.hidden_dim
-        acts = mem.activation_coeff_bnd * b * n * d + mem.activation_coeff_bn2a * b * n * n * m.n_heads
+        acts = (
+            mem.activation_coeff_bnd * b * n * d + mem.activation_coeff_bn2a * b * n * n * m.n_heads
+        )
         return params + acts
 
     def device_fixed_bytes(self, mem: MemorySpec) -> float:
         """Device constant of SFT (34): ``16 D^2 + B N D`` (in bytes, as printed)."""
         m = self.model
         d = m.hidden_dim
-        return mem.device_fixed_d2 * d * d + mem.device_fixed_bnd * self.workload.batch_size * m.seq_len * d
+        return (
+            mem.device_fixed_d2 * d * d
+            + mem.device_fixed_bnd * self.workload.batch_size * m.seq_len * d
+        )

@@ -256,7 +256,7 @@ def test_latency_monotone_in_total_bandwidth(name, data):
     scn = _SCN[name]
     state = data.draw(states(scn))
     d = data.draw(decisions(scn))
-    factors = np.linspace(1.0, 1.5, 11)
+    factors = np.linspace(1.0, 1.5, 6)
     lat, per_dev = [], []
     for f in factors:
         wide = scn.with_overrides({"network.bandwidth_hz": scn.network.bandwidth_hz * f})
@@ -667,7 +667,7 @@ def _bitwise_equal(a, b, what: str) -> None:
 def test_batch_equals_separate_calls_bitwise(name, data):
     scn = _SCN[name]
     state = data.draw(states(scn))
-    B = data.draw(st.integers(2, 6))
+    B = data.draw(st.integers(2, 4))
     decs = [data.draw(decisions(scn, allow_zero=data.draw(st.booleans()))) for _ in range(B)]
     batch = evaluate_batch(scn, state, stack(*decs))
     assert batch.batch_size == B
