@@ -73,6 +73,8 @@ class Solver(Protocol):
 
 
 _REGISTRY: dict[str, Callable[..., Solver]] = {}
+#: solver modules that could not be imported, with the reason (a missing optional extra)
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -97,8 +99,15 @@ def _load_all() -> None:
     import baselines
 
     for info in pkgutil.iter_modules(baselines.__path__):
-        if info.name not in ("base", "__init__"):
+        if info.name in ("base", "__init__") or info.name in _UNAVAILABLE:
+            continue
+        try:
             importlib.import_module(f"baselines.{info.name}")
+        except ModuleNotFoundError as exc:  # an optional extra (alns, cvxpy) is not installed
+            if exc.name and exc.name.split(".")[0] in ("alns", "cvxpy"):
+                _UNAVAILABLE[info.name] = f'needs {exc.name}: pip install "splitenv[solvers]"'
+            else:
+                raise
 
 
 def available() -> list[str]:
@@ -115,7 +124,11 @@ def make_solver(name: str, **kwargs: Any) -> Solver:
     """
     _load_all()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown solver {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        missing = "; ".join(f"{m}: {why}" for m, why in _UNAVAILABLE.items())
+        raise ValueError(
+            f"unknown solver {name!r}; available: {', '.join(sorted(_REGISTRY))}"
+            + (f" (not loaded: {missing})" if missing else "")
+        )
     return _REGISTRY[name](**kwargs)
 
 

@@ -4,16 +4,8 @@ Paper: Wang et al., "Split Learning based Cloud-edge-end Collaborative Model Tra
 in Heterogeneous Networks" (SCCT), Sec. IV-A, Algorithm 1 and problems P1-1 to P1-3
 (22)-(25). Digest: /tmp/digests/scct.md, sections 3.1-3.2.
 
-Compute shares (P1-3, (24)). For fixed splits and subcarriers write, per device,
-``a_n`` = edge compute time at full share (16) and ``c_n = d1 + d2`` (12), (15). The
-KKT conditions of (25) (with the printed typos fixed) make every constraint (24-4)
-tight: all devices with edge work finish together at V, ``alpha_n = a_n / (V - c_n)``
-and ``sum alpha_n = 1``; V is the unique root on ``(max c_n, inf)`` of
-``sum_n a_n / (V - c_n) = 1``. We solve it by Newton's method on the reciprocal
-``F(V) = 1 / sum_n a_n / (V - c_n)``, which is concave and increasing (a harmonic
-sum of affine functions), so Newton from the left point ``V0 = max_n (c_n + a_n)``
-rises monotonically to the root, and a bracket guards against rounding. This is the
-paper's "Newton's method on the KKT conditions" reduced to its one free variable.
+Compute shares (P1-3, (24)): solved exactly by :func:`baselines.scct_kkt.optimal_shares`
+(KKT + Newton), re-exported here.
 
 Subcarriers (P1-1, (22)). Start with one subcarrier each, then give each of the K - N
 remaining subcarriers to the device whose extra subcarrier lowers the objective most,
@@ -24,10 +16,14 @@ the shares are optimal inside every candidate evaluation, one outer pass suffice
 (the paper's outer loop I would repeat identical steps); ties go to the device with
 the largest drop of its own chain time, then to the lowest index.
 
-Speed: the candidate roots are bracketed in O(N) per step: one Newton step of the
-concave ``F`` from the current root (right of every candidate's root) gives a lower
-bound for each candidate; only the best candidate, and any whose bound does not
-exclude it, get their exact root. Batched over rows (e.g. ALNS's Q sampled states).
+Speed (N = 30, K = 200 in a few ms): steps are proposed in chunks (the next t
+subcarriers in the order of their share drops at the current V), the chunk's roots are
+computed at once, and every step is verified exactly: one Newton step of the concave
+F at the proposal's root bounds every other candidate's root from below, and the step
+is accepted when all those bounds put the other candidates beyond the tie tolerance,
+i.e. exactly when the one-step rule picks the same device. The first unverified step is
+done by the one-step rule itself (exact roots for the candidates the bounds cannot
+exclude). A test checks the result against the plain step-by-step greedy.
 """
 
 from __future__ import annotations
@@ -38,108 +34,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baselines.base import SolveStats, Timer, finish, register
+from baselines.scct_kkt import optimal_shares, share_root
 from baselines.scct_tables import Tables, Weights, build_tables
 from splitenv.config import Scenario
 from splitenv.model import Decision, State
 
 Array = NDArray[np.float64]
-_EPS = np.finfo(float).eps
 
-
-def share_root(a: Array, c: Array, start: Array | None = None, max_iter: int = 100) -> Array:
-    """V solving ``sum_{a_n > 0} a_n / (V - c_n) = 1`` over the last axis (SCCT (24), KKT).
-
-    Newton's method on the concave, increasing ``F(V) = 1 / sum_n a_n / (V - c_n)``: from a
-    point left of the root the iterates rise monotonically to it; from a point right of it
-    one step lands left of it (concavity). Iterates are kept in the bracket
-    ``[max_n (c_n + a_n), max_n c_n + sum_n a_n]``, whose ends bound the root (alpha_n <= 1;
-    every term <= a_n / sum a), and the loop stops when a step is below 4 ulp.
-
-    Args:
-        a: (..., N) edge time at full share, >= 0 (zeros take no share).
-        c: (..., N) the rest of each device's chain.
-        start: optional (...) starting point, on either side of the root.
-        max_iter: Newton iterations at most.
-
-    Returns:
-        (...) V; ``-inf`` for rows without edge work, ``inf`` if a working device has c = inf.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    c = np.asarray(c, dtype=np.float64)
-    if a.ndim == 1 and c.ndim == 1:
-        return np.float64(_root_1d(a, c, start))
-    pos = a > 0
-    ce = np.where(pos, c, -np.inf)
-    lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
-    hi = np.max(ce, axis=-1) + np.sum(a, axis=-1)
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    if not np.all(ok):
-        ce = np.where(ok[..., None], ce, -np.inf)
-        lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
-    v = lo if start is None else np.clip(start, lo, hi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(max_iter):
-            gap = v[..., None] - ce
-            term = a / gap
-            s = term.sum(axis=-1)
-            new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
-            new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
-            step = np.abs(new - v)
-            v = new
-            if np.all((step <= 4 * _EPS * np.abs(v)) | ~ok):
-                break
-    if np.all(ok):
-        return v
-    edge_work = pos.any(axis=-1)
-    return np.where(ok, v, np.where(edge_work, np.inf, -np.inf))
-
-
-def _root_1d(a: Array, c: Array, start: Any, max_iter: int = 100) -> float:
-    """share_root for one row, with Python floats for the scalar steps (same iteration)."""
-    pos = a > 0
-    if not pos.any():
-        return -np.inf
-    ap, cp = a[pos], c[pos]
-    lo = float((cp + ap).max())
-    hi = float(cp.max()) + float(ap.sum())
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return np.inf
-    v = lo if start is None else min(max(float(start), lo), hi)
-    for _ in range(max_iter):
-        gap = v - cp
-        term = ap / gap
-        s = float(term.sum())
-        new = v + s * (s - 1.0) / float((term / gap).sum())
-        new = lo if new < lo else (0.5 * (v + hi) if new > hi else new)
-        if abs(new - v) <= 4 * _EPS * abs(new):
-            return new
-        v = new
-    return v
-
-
-def optimal_shares(a: Array, c: Array) -> tuple[Array, float]:
-    """Exact solution of SCCT P1-3 (24): ``min_alpha max_n (c_n + a_n / alpha_n)``, sum alpha <= 1.
-
-    Args:
-        a: (N,) edge compute time of each device at full share (a_n = 0: no edge work).
-        c: (N,) device compute plus transfer time of each device.
-
-    Returns:
-        (alpha, V): shares ``a_n / (V - c_n)`` summing to one, and the common finish time
-        V of the devices with edge work (``-inf`` if none has any).
-    """
-    a = np.asarray(a, dtype=np.float64)
-    c = np.asarray(c, dtype=np.float64)
-    v = float(share_root(a, c))
-    pos = a > 0
-    if not np.isfinite(v):
-        alpha = a / a.sum() if pos.any() else np.zeros_like(a)
-        return alpha, v
-    alpha = np.minimum(np.where(pos, a / np.where(pos, v - c, 1.0), 0.0), 1.0)  # rounding at V = c + a
-    total = alpha.sum()
-    if total > 1.0:  # rounding: never hand out more than the whole edge
-        alpha = alpha / total
-    return alpha, v
+__all__ = ["ScctAlg1", "alg1", "greedy_subcarriers", "optimal_shares", "share_root"]
 
 
 def _max_without(x: Array) -> Array:
@@ -170,12 +72,18 @@ class _Greedy:
         self.any_pos = bool(self.pos.any())
         self.use_zero = bool((~self.pos).any())
         self.use_mig = mig is not None and weights.w_mig > 0 and bool(np.any(mig))
-        self.mig_tab = mig
+        self.mig_tab: Array = mig if mig is not None and self.use_mig else np.zeros_like(base)
         self.beta = np.ones(n, dtype=np.int64)
-        self.c, self.cn = self._rows(self.base, self.beta[None])[0], self._rows(self.base, self.beta[None] + 1)[0]
-        if self.use_mig:
-            self.m, self.mn = self._rows(mig, self.beta[None])[0], self._rows(mig, self.beta[None] + 1)[0]
+        self.c, self.cn = (
+            self._rows(self.base, self.beta[None])[0],
+            self._rows(self.base, self.beta[None] + 1)[0],
+        )
+        self.m, self.mn = (
+            self._rows(self.mig_tab, self.beta[None])[0],
+            self._rows(self.mig_tab, self.beta[None] + 1)[0],
+        )
         self.v = float(share_root(a, self.c))
+        self.slope = 0.0  # recent drop of V per subcarrier (ranks the proposals)
 
     def _rows(self, table: Array, beta: NDArray[np.int64]) -> Array:
         """table[beta[r, n], n] for (R, N) counts; inf beyond K."""
@@ -183,15 +91,20 @@ class _Greedy:
         return np.where(beta <= self.k, vals, np.inf)
 
     # --- objective pieces, vectorized over rows of candidate states ----------------------------
-    def _cand_objective(self, chain_new: Array, c: Array, cn: Array, m: Array | None, mn: Array | None) -> Array:
+    def _cand_objective(
+        self, chain_new: Array, c: Array, cn: Array, m: Array | None, mn: Array | None
+    ) -> Array:
         """(R, N) objective if candidate n gets the subcarrier, given its chain root ``chain_new``."""
         chain = chain_new
         if self.use_zero:
             zc = np.where(self.pos, -np.inf, c)
-            zmax = np.where(self.pos, zc.max(axis=-1, keepdims=True), np.maximum(_max_without(zc), cn))
+            zmax = np.where(
+                self.pos, zc.max(axis=-1, keepdims=True), np.maximum(_max_without(zc), cn)
+            )
             chain = np.maximum(chain, zmax)
-        mig = np.maximum(_max_without(m), mn) if self.use_mig else 0.0
-        return self.w.combine(mig, chain)
+        if not self.use_mig or m is None or mn is None:
+            return self.w.combine(0.0, chain)
+        return self.w.combine(np.maximum(_max_without(m), mn), chain)
 
     def _bounds(self, x: Array, c: Array, cn: Array) -> Array:
         """(R, N) lower bound of each candidate's share root, from one Newton step at x (R,).
@@ -212,7 +125,9 @@ class _Greedy:
         p0 = np.where(pos, c + a, -np.inf)
         lo = np.where(pos, np.maximum(_max_without(p0), cn + a), p0.max(axis=1, keepdims=True))
         bad = (g0 <= 0) & pos
-        invalid = (bad.sum(axis=1, keepdims=True) - bad > 0) | (pos & (g1 <= 0)) | ~np.isfinite(newton)
+        invalid = (
+            (bad.sum(axis=1, keepdims=True) - bad > 0) | (pos & (g1 <= 0)) | ~np.isfinite(newton)
+        )
         return np.where(invalid, lo, np.maximum(newton, lo))
 
     def _root_with(self, c: Array, cands: NDArray[np.int64], cn: Array, start: Array) -> Array:
@@ -252,7 +167,7 @@ class _Greedy:
         cands = np.append(cands, j)
         roots = self._root_with(self.c, cands, self.cn, lower[0, cands])
         obj = np.array([
-            self._cand_objective(np.full(c.shape, r), c, cn, m, mn)[0, i] for i, r in zip(cands, roots)
+            self._cand_objective(np.full(c.shape, r), c, cn, m, mn)[0, i] for i, r in zip(cands, roots, strict=True)
         ])  # fmt: skip
         best = obj.min()
         tied = np.flatnonzero(obj <= best + 1e-12 * abs(best))
@@ -271,7 +186,7 @@ class _Greedy:
         Returns:
             The number of steps committed (0 when the first proposal is not verified).
         """
-        n, k = self.c.shape[0], self.k
+        n = self.c.shape[0]
         ahead = self.beta[None] + np.arange(t + 1)[:, None]
         ctab = self._rows(self.base, ahead)
         if self.any_pos:
@@ -281,6 +196,17 @@ class _Greedy:
         else:
             gain = ctab[:-1] - ctab[1:]
         flat = np.nan_to_num(gain.ravel(), nan=0.0, posinf=0.0)
+        if self.any_pos and self.slope > 0:
+            # the greedy compares step tau's candidates at that step's new root: re-rank
+            # each unit at the level V is expected to have reached when it is taken
+            rank = np.full(flat.size, t, dtype=np.float64)
+            rank[np.argsort(-flat, kind="stable")[:t]] = np.arange(t)
+            floor = float(np.max(np.where(self.pos, self.c + self.a, -np.inf)))
+            level = np.maximum(self.v - self.slope * (rank.reshape(t, n) + 1.0), floor)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g2 = self.a / (level - ctab[:-1]) - self.a / (level - ctab[1:])
+            g2 = np.where(self.pos & np.isfinite(g2) & (g2 > 0), g2, 0.0)
+            flat = np.nan_to_num(g2.ravel(), nan=0.0, posinf=0.0)
         top = np.argpartition(-flat, t - 1)[:t] if t < flat.size else np.arange(flat.size)
         dev = top[np.argsort(-flat[top], kind="stable")] % n
         onehot = np.zeros((t, n), dtype=np.int64)
@@ -292,19 +218,15 @@ class _Greedy:
             v_new = share_root(self.a, c_pre[1:], start=np.full(t, self.v))
         else:
             v_new = np.full(t, -np.inf)
-        m_pre = mn_pre = None
+        m_pre, mn_pre = c_pre, cn_pre  # placeholders: ignored without migration
         if self.use_mig:
             m_pre, mn_pre = self._rows(self.mig_tab, bb), self._rows(self.mig_tab, bb + 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             lower = self._bounds(v_new, c_pre[:-1], cn_pre[:-1])
-        obj_lo = self._cand_objective(
-            lower, c_pre[:-1], cn_pre[:-1], None if m_pre is None else m_pre[:-1],
-            None if mn_pre is None else mn_pre[:-1],
-        )  # fmt: skip
-        exact = self._cand_objective(
-            np.repeat(v_new[:, None], n, axis=1), c_pre[:-1], cn_pre[:-1],
-            None if m_pre is None else m_pre[:-1], None if mn_pre is None else mn_pre[:-1],
-        )[np.arange(t), dev]  # fmt: skip
+        obj_lo = self._cand_objective(lower, c_pre[:-1], cn_pre[:-1], m_pre[:-1], mn_pre[:-1])
+        winner_v = np.repeat(v_new[:, None], n, axis=1)
+        exact = self._cand_objective(winner_v, c_pre[:-1], cn_pre[:-1], m_pre[:-1], mn_pre[:-1])
+        exact = exact[np.arange(t), dev]
         obj_lo[np.arange(t), dev] = np.inf
         ok = np.all(obj_lo > exact[:, None] + 1e-12 * np.abs(exact[:, None]), axis=1)
         done = t if ok.all() else int(np.argmin(ok))
@@ -312,6 +234,7 @@ class _Greedy:
             self.beta, self.c, self.cn = bb[done].copy(), c_pre[done].copy(), cn_pre[done].copy()
             if self.use_mig:
                 self.m, self.mn = m_pre[done].copy(), mn_pre[done].copy()
+            self.slope = (self.v - float(v_new[done - 1])) / done
             self.v = float(v_new[done - 1])
         return done
 
@@ -353,10 +276,13 @@ def greedy_subcarriers(
     """
     k, n = base.shape[0] - 1, base.shape[1]
     if k < n:
-        raise ValueError(f"SCCT Alg. 1 starts with one subcarrier per device: needs K = {k} >= N = {n}")
+        raise ValueError(
+            f"SCCT Alg. 1 starts with one subcarrier per device: needs K = {k} >= N = {n}"
+        )
     g = _Greedy(a, base, mig, weights)
     g.run()
     return g.beta.copy(), g.objective()
+
 
 def alg1(tables: Tables, option: NDArray[np.int64]) -> tuple[NDArray[np.int64], Array, float]:
     """Algorithm 1 on one state's tables for split options ``option`` (N,).
@@ -393,6 +319,8 @@ class ScctAlg1:
             tables = build_tables(scenario, state, split[None, :])
             beta, alpha, obj = alg1(tables, np.zeros(scenario.n_devices, dtype=np.int64))
             decision = Decision(split=split, subchannels=beta, compute_share=alpha)
-        stats = SolveStats(wall_time_s=t.elapsed, iterations=int(beta.sum() - beta.size), evaluations=1)
+        stats = SolveStats(
+            wall_time_s=t.elapsed, iterations=int(beta.sum() - beta.size), evaluations=1
+        )
         stats.extra["objective_tables"] = obj
         return finish(scenario, state, decision, stats)

@@ -80,7 +80,9 @@ def history_states(scn: Scenario, state: State, rng: np.random.Generator, q: int
         faded = StateSampler(scn, int(seed)).state(state.round_index, state.epoch_index)
         base = StateSampler(flat, int(seed)).state(state.round_index, state.epoch_index)
         fading = faded.channel_gain / base.channel_gain
-        out.append(state.replace(channel_gain=state.channel_gain * fading, device_flops=faded.device_flops))
+        out.append(
+            state.replace(channel_gain=state.channel_gain * fading, device_flops=faded.device_flops)
+        )
     return out
 
 
@@ -112,7 +114,9 @@ class SplitObjective:
             )  # fmt: skip
         return self._stacked
 
-    def __call__(self, split: NDArray[np.int64], warm: SplitSolution | None = None) -> SplitSolution:
+    def __call__(
+        self, split: NDArray[np.int64], warm: SplitSolution | None = None
+    ) -> SplitSolution:
         """The (cached) solution object of ``split``."""
         key = tuple(int(x) for x in split)
         if key in self.cache:
@@ -128,7 +132,11 @@ class SplitObjective:
             shares.append(alpha)
             levels.append(chain)
         sol = SplitSolution(
-            np.asarray(split).copy(), float(np.mean(objs)), betas, np.mean(shares, axis=0), np.asarray(levels)
+            np.asarray(split).copy(),
+            float(np.mean(objs)),
+            betas,
+            np.mean(shares, axis=0),
+            np.asarray(levels),
         )
         self.cache[key] = sol
         return sol
@@ -150,6 +158,8 @@ class SplitObjective:
                 p = Problem(a[None], base[None], None, np.ones((1, n), dtype=bool), tab.weights)
                 warm = None if start is None else (np.zeros(n, dtype=np.int64), start)
                 best = solve_exact(p, start=warm, tol=None, shares=False)
+                if best is None:
+                    raise ValueError("no feasible allocation: K < N or a device cannot transmit")
                 beta, chain = best.beta, best.chain
             c = base[beta, cols]
             if self.mode == "alg1":
@@ -174,20 +184,36 @@ class _Alns:
         """Split vector by ALNS on Q sampled states, then the allocation on ``state``."""
         cfg = {**self.settings, **{k: v for k, v in options.items() if k in DEFAULTS}}
         with Timer() as t:
-            history = options.get("history") or history_states(scenario, state, rng, int(cfg["q"]))
+            given = options.get("history")
+            if given:  # the actual devices' previous split and memory (SCCT (29): d0 vs round r-1)
+                history = [
+                    h.replace(
+                        prev_split=state.prev_split, device_memory_bytes=state.device_memory_bytes
+                    )
+                    for h in given
+                ]
+            else:
+                history = history_states(scenario, state, rng, int(cfg["q"]))
             tables = [build_tables(scenario, h) for h in history]
             mode = "equal" if self.mode == "equal" else cfg["inner"]
             objective = SplitObjective(tables, mode)
             mean_flops = np.mean([h.device_flops for h in history], axis=0)
-            best, result_trace, iters = run_alns(scenario, state, tables[0], objective, rng, cfg, mean_flops)
+            best, result_trace, iters = run_alns(
+                scenario, state, tables[0], objective, rng, cfg, mean_flops
+            )
             decision = self._deploy(scenario, state, best.split, objective)
         stats = SolveStats(
-            wall_time_s=t.elapsed, iterations=iters, evaluations=objective.evaluations, trace=result_trace
+            wall_time_s=t.elapsed,
+            iterations=iters,
+            evaluations=objective.evaluations,
+            trace=result_trace,
         )
         stats.extra.update(split_objective=best.obj, q=len(tables), settings=cfg)
         return finish(scenario, state, decision, stats)
 
-    def _deploy(self, scn: Scenario, state: State, split: NDArray[np.int64], objective: SplitObjective):
+    def _deploy(
+        self, scn: Scenario, state: State, split: NDArray[np.int64], objective: SplitObjective
+    ):
         tab = build_tables(scn, state, split[None, :])
         beta, alpha, _ = alg1(tab, np.zeros(scn.n_devices, dtype=np.int64))
         return Decision(split=split, subchannels=beta, compute_share=alpha)
@@ -263,9 +289,13 @@ class Scctl(_Alns):
 
     mode = "equal"
 
-    def _deploy(self, scn: Scenario, state: State, split: NDArray[np.int64], objective: SplitObjective):
+    def _deploy(
+        self, scn: Scenario, state: State, split: NDArray[np.int64], objective: SplitObjective
+    ):
         n = scn.n_devices
-        return Decision(split=split, subchannels=objective.equal_beta, compute_share=np.full(n, 1.0 / n))
+        return Decision(
+            split=split, subchannels=objective.equal_beta, compute_share=np.full(n, 1.0 / n)
+        )
 
 
 @register("sccts")
@@ -277,7 +307,10 @@ class Sccts:
         with Timer() as t:
             tab = build_tables(scenario, state)
             ok = tab.device_memory_ok.all(axis=1)
-            edge_ok = tab.edge_memory_bytes[:, 0] * scenario.n_devices <= scenario.memory.edge_memory_bytes
+            edge_ok = (
+                tab.edge_memory_bytes[:, 0] * scenario.n_devices
+                <= scenario.memory.edge_memory_bytes
+            )
             usable = np.flatnonzero(ok & edge_ok)
             row = int(usable[-1]) if usable.size else 0
             split = tab.split[row].copy()

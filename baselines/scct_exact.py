@@ -81,7 +81,9 @@ class ScctExact:
     def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
         """Exact decision; ``stats.extra['lower_bound']`` certifies it."""
         with Timer() as t:
-            decision, objective, lower = scct_exact(scenario, state, tol=options.get("tol", self.tol))
+            decision, objective, lower = scct_exact(
+                scenario, state, tol=options.get("tol", self.tol)
+            )
         stats = SolveStats(wall_time_s=t.elapsed, evaluations=1)
         stats.extra.update(lower_bound=lower, objective=objective)
         return finish(scenario, state, decision, stats)

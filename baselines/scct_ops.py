@@ -18,6 +18,7 @@ device holding most edge memory takes one more layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,9 @@ def _fit_edge_memory(split: NDArray[np.int64], ctx: dict[str, Any]) -> NDArray[n
     split = split.copy()
     cols = np.arange(split.shape[0])
     while mem[split - lo].sum() > cap:
-        can = (split - lo + 1 < feasible.shape[0]) & feasible[np.minimum(split - lo + 1, feasible.shape[0] - 1), cols]
+        can = (split - lo + 1 < feasible.shape[0]) & feasible[
+            np.minimum(split - lo + 1, feasible.shape[0] - 1), cols
+        ]
         if not can.any():
             break
         load = np.where(can, mem[split - lo], -np.inf)
@@ -155,7 +158,9 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
         cc = np.repeat(c[:, None, :], ci.shape[0], axis=1)
         aa[:, :, n] = edge[:, ci, n]
         cc[:, :, n] = device[:, ci, n] + link[q_idx, ci[None, :], bq, n]
-        chain = chain_level(aa, cc, start=np.repeat(level[:, None], ci.shape[0], axis=1))  # (Q, cand.)
+        chain = chain_level(
+            aa, cc, start=np.repeat(level[:, None], ci.shape[0], axis=1)
+        )  # (Q, cand.)
         worst_mig = 0.0
         if m is not None:
             mm = np.repeat(m[:, None, :], ci.shape[0], axis=1)
@@ -169,7 +174,8 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
     return _finish(split, d, ctx)
 
 
-OPERATORS = {
+#: ALNS operators by kind and name (registered in this order).
+OPERATORS: dict[str, dict[str, Callable[..., Any]]] = {
     "destroy": {"random": destroy_random, "worst": destroy_worst, "related": destroy_related},
     "repair": {"random": repair_random, "greedy": repair_greedy, "local": repair_local},
 }

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.scct_alloc import optimal_shares, share_root
+from baselines.scct_kkt import optimal_shares, share_root
 from baselines.scct_tables import Weights
 
 Array = NDArray[np.float64]
@@ -91,7 +91,7 @@ def _need(a: Array, c: Array, v: float) -> Array:
 
 
 def _marginal(f: Array, k: int) -> tuple[NDArray[np.int64], float] | None:
-    """min sum_n f_n(beta_n), sum beta <= k, for convex nonincreasing f (K + 1, N); None if not convex."""
+    """Min sum_n f_n(beta_n), sum beta <= k, for convex nonincreasing f (K + 1, N); None if not convex."""
     with np.errstate(invalid="ignore"):
         drop = f[:-1] - f[1:]
     drop = np.where(np.isinf(f[:-1]) & np.isfinite(f[1:]), np.inf, drop)
@@ -107,7 +107,7 @@ def _marginal(f: Array, k: int) -> tuple[NDArray[np.int64], float] | None:
 
 
 def _dp(f: Array, k: int) -> tuple[NDArray[np.int64], float]:
-    """min sum_n f_n(beta_n) with sum beta <= k by DP over devices (f: (rows, N), beta < rows)."""
+    """Min sum_n f_n(beta_n) with sum beta <= k by DP over devices (f: (rows, N), beta < rows)."""
     n = f.shape[1]
     if f.shape[0] < k + 1:
         f = np.vstack([f, np.full((k + 1 - f.shape[0], n), np.inf)])
@@ -174,7 +174,10 @@ def _evaluate(
 
 
 def _level_iteration(
-    p: Problem, cap: float, start: tuple[NDArray[np.int64], NDArray[np.int64]] | None, tol: float | None
+    p: Problem,
+    cap: float,
+    start: tuple[NDArray[np.int64], NDArray[np.int64]] | None,
+    tol: float | None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], float, float] | None:
     """Optimal (option, beta, V*, certified lower bound of V*) under a migration cap; None if infeasible."""
     v = np.inf
@@ -229,7 +232,7 @@ def solve(
     w = p.weights
     use_mig = p.mig is not None and w.w_mig > 0 and bool(np.any(p.mig > 0))
     q = p if use_mig else Problem(p.a, p.c, None, p.allowed, w)
-    if use_mig:
+    if use_mig and p.mig is not None:
         masked = np.where(p.allowed[:, None, :], p.mig, np.inf)
         floor = float(masked.min(axis=(0, 1)).max())
         levels = np.unique(masked[np.isfinite(masked)])
@@ -259,5 +262,7 @@ def solve(
         best.lower_bound = lower_all
         if shares:
             cols = np.arange(best.option.shape[0])
-            best.alpha = optimal_shares(q.a[best.option, cols], q.c[best.option, best.beta, cols])[0]
+            best.alpha = optimal_shares(q.a[best.option, cols], q.c[best.option, best.beta, cols])[
+                0
+            ]
     return best

@@ -39,7 +39,7 @@ class Weights:
 
 
 @dataclass(frozen=True)
-class Tables:  # noqa: PLW1641 (cached_property needs __dict__, frozen is fine)
+class Tables:
     """Latency tables of one state over split options and subcarrier counts 0..K.
 
     Attributes:
@@ -99,7 +99,9 @@ def check_scenario(scn: Scenario) -> None:
     if sch.objective_scope == "total" and scn.accuracy.rounds_by_rank:
         problems.append("objective_scope 'total' with a rounds-by-rank model")
     if problems:
-        raise ValueError(f"scenario {scn.name!r} is not an SCCT-type problem: " + "; ".join(problems))
+        raise ValueError(
+            f"scenario {scn.name!r} is not an SCCT-type problem: " + "; ".join(problems)
+        )
 
 
 def _weights(scn: Scenario, terms: dict[str, Array]) -> Weights:
@@ -155,7 +157,7 @@ def build_tables(scn: Scenario, state: State, split: NDArray[np.int64] | None = 
     link = grid("uplink_s") + grid("downlink_s") + grid("cloud_s")
     device = grid("device_compute_s")[:, 0, :]
     edge = grid("server_compute_s")[:, 0, :]
-    memory_ok = (grid("device_memory_bytes")[:, 0, :] <= state.device_memory_bytes[None, :])
+    memory_ok = grid("device_memory_bytes")[:, 0, :] <= state.device_memory_bytes[None, :]
     # The engine reports the edge memory summed over devices; the edge keeps one copy of
     # the server-side model per device (SCCT 21-7), which depends only on that device's
     # split, so a constant-split row divides evenly. Rows with mixed splits are not split up.

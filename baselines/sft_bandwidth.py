@@ -63,23 +63,34 @@ class SftConfig:
     def default(cls, scn: Scenario, **override: Any) -> SftConfig:
         """The preset's default (SFT Table II: l = 5, rho = 0.2, q = 3), with overrides."""
         dec = scn.decision
-        base = {"split": dec.default_split, "keep_ratio": dec.default_keep_ratio,
-                "quant_bits": dec.default_quant_bits}  # fmt: skip
+        base = {
+            "split": dec.default_split,
+            "keep_ratio": dec.default_keep_ratio,
+            "quant_bits": dec.default_quant_bits,
+        }
         base.update({k: v for k, v in override.items() if v is not None})
         return cls(int(base["split"]), float(base["keep_ratio"]), int(base["quant_bits"]))
 
     def decision(self, n: int, bandwidth_hz: ArrayLike) -> Decision:
         """The full decision with per-device bandwidth ``bandwidth_hz``."""
-        return Decision(split=np.full(n, self.split), keep_ratio=self.keep_ratio,
-                        quant_bits=self.quant_bits, bandwidth_hz=np.asarray(bandwidth_hz, float))  # fmt: skip
+        return Decision(
+            split=np.full(n, self.split),
+            keep_ratio=self.keep_ratio,
+            quant_bits=self.quant_bits,
+            bandwidth_hz=np.asarray(bandwidth_hz, float),
+        )
 
 
 def _check_scope(scn: Scenario) -> None:
     if scn.network.allocation != "continuous":
-        raise ValueError(f"SFT bandwidth solvers need network.allocation = continuous, not {scn.network.allocation!r}")
+        raise ValueError(
+            f"SFT bandwidth solvers need network.allocation = continuous, not {scn.network.allocation!r}"
+        )
     if scn.schedule.sync != "independent" or scn.objective.kind != "latency":
-        raise ValueError("SFT bandwidth solvers need schedule.sync = independent and objective.kind = latency "
-                         "(the objective must be a max over devices, SFT (27))")  # fmt: skip
+        raise ValueError(
+            "SFT bandwidth solvers need schedule.sync = independent and objective.kind = latency "
+            "(the objective must be a max over devices, SFT (27))"
+        )
 
 
 def device_latency(scn: Scenario, state: State, decision: Decision) -> tuple[Array, Array]:
@@ -136,16 +147,24 @@ def device_coefficients(
     keep = np.broadcast_to(np.asarray(keep_ratio, dtype=float), split.shape)
     bits = np.broadcast_to(np.asarray(quant_bits, dtype=np.int64), split.shape)
     n, total = scn.n_devices, scn.network.bandwidth_hz
-    probe = np.stack([np.full(n, total / n), np.full(n, total / (2 * n)),
-                      total * np.arange(1, n + 1) / (n * (n + 1) / 2)])  # fmt: skip
+    probe = np.stack(
+        [
+            np.full(n, total / n),
+            np.full(n, total / (2 * n)),
+            total * np.arange(1, n + 1) / (n * (n + 1) / 2),
+        ]
+    )
     a_out, c_out = [], []
     per = max(1, CHUNK // 3)
     for lo in range(0, split.size, per):
         sl = slice(lo, lo + per)
         k = split[sl].size
-        dec = Decision(split=np.repeat(np.repeat(split[sl], 3)[:, None], n, axis=1),
-                       keep_ratio=np.repeat(keep[sl], 3), quant_bits=np.repeat(bits[sl], 3),
-                       bandwidth_hz=np.tile(probe, (k, 1)))  # fmt: skip
+        dec = Decision(
+            split=np.repeat(np.repeat(split[sl], 3)[:, None], n, axis=1),
+            keep_ratio=np.repeat(keep[sl], 3),
+            quant_bits=np.repeat(bits[sl], 3),
+            bandwidth_hz=np.tile(probe, (k, 1)),
+        )
         tau, obj = device_latency(scn, state, dec)
         tau, obj = tau.reshape(k, 3, n), obj.reshape(k, 3)
         c = (tau[:, 0] - tau[:, 1]) / (1.0 / probe[0] - 1.0 / probe[1])
@@ -163,13 +182,17 @@ def device_coefficients(
     return np.concatenate(a_out), np.concatenate(c_out)
 
 
-def bisection_bandwidth_batch(a: Array, c: Array, total_hz: float, b_max: ArrayLike) -> tuple[Array, Array]:
+def bisection_bandwidth_batch(
+    a: Array, c: Array, total_hz: float, b_max: ArrayLike
+) -> tuple[Array, Array]:
     """Exact min-max bandwidth for K problems at once (shapes (K, N)); see :func:`bisection_bandwidth`."""
     a, c = np.atleast_2d(a).astype(float), np.atleast_2d(c).astype(float)
     cap = np.broadcast_to(np.asarray(b_max, dtype=float), a.shape[-1:])
     n = a.shape[1]
     if cap.sum() < total_hz * (1 - 1e-12):
-        raise ValueError(f"sum of b_max = {cap.sum():g} Hz < B = {total_hz:g} Hz: (38c) cannot hold")
+        raise ValueError(
+            f"sum of b_max = {cap.sum():g} Hz < B = {total_hz:g} Hz: (38c) cannot hold"
+        )
 
     def demand(t: Array) -> Array:
         gap = t[:, None] - a
@@ -178,7 +201,9 @@ def bisection_bandwidth_batch(a: Array, c: Array, total_hz: float, b_max: ArrayL
         return np.minimum(need, cap)
 
     lo = (a + c / cap).max(axis=1)  # every device needs at least this with b_n <= b_max
-    hi = np.maximum((a + c / np.minimum(cap, total_hz / n)).max(axis=1), lo)  # equal split is feasible
+    hi = np.maximum(
+        (a + c / np.minimum(cap, total_hz / n)).max(axis=1), lo
+    )  # equal split is feasible
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         over = demand(mid).sum(axis=1) > total_hz
@@ -189,13 +214,19 @@ def bisection_bandwidth_batch(a: Array, c: Array, total_hz: float, b_max: ArrayL
     room = cap - b
     left = np.maximum(total_hz - b.sum(axis=1), 0.0)[:, None]
     # leftover (round-off, or slack when t* = max_n (a_n + c_n / b_max)) goes where there is room
-    b = b + np.where(room.sum(axis=1, keepdims=True) > 0, left * room / np.maximum(room.sum(axis=1, keepdims=True), 1e-300), 0.0)
+    b = b + np.where(
+        room.sum(axis=1, keepdims=True) > 0,
+        left * room / np.maximum(room.sum(axis=1, keepdims=True), 1e-300),
+        0.0,
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(c > 0, a + c / b, a).max(axis=1)
     return b, t
 
 
-def bisection_bandwidth(a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike) -> tuple[Array, float]:
+def bisection_bandwidth(
+    a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike
+) -> tuple[Array, float]:
     """Exact solution of P2 (38) for tau_n(b) = a_n + c_n / b_n (ours; digest Sec. 4.2).
 
     The optimal value t* is the smallest t with ``sum_n min(b_max, c_n / (t - a_n)) <= B``
@@ -213,12 +244,22 @@ def bisection_bandwidth(a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike) 
     Returns:
         (b, t): the allocation (N,) in Hz and the min-max value max_n tau_n(b_n) in s.
     """
-    b, t = bisection_bandwidth_batch(np.asarray(a, float)[None], np.asarray(c, float)[None], B, b_max)
+    b, t = bisection_bandwidth_batch(
+        np.asarray(a, float)[None], np.asarray(c, float)[None], B, b_max
+    )
     return b[0], float(t[0])
 
 
-def sqp_bandwidth(a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike,
-                  b0: ArrayLike | None = None, *, ftol: float = 1e-14, maxiter: int = 500) -> tuple[Array, float, Any]:  # fmt: skip
+def sqp_bandwidth(
+    a: ArrayLike,
+    c: ArrayLike,
+    B: float,
+    b_max: ArrayLike,
+    b0: ArrayLike | None = None,
+    *,
+    ftol: float = 1e-14,
+    maxiter: int = 500,
+) -> tuple[Array, float, Any]:
     """SFT Alg. 3: P3 (42) ``min t s.t. t >= tau_n(b_n), 0 <= b_n <= b_max, sum b_n = B`` by SLSQP.
 
     Units are scaled for the solver: bandwidth in MHz, and t divided by t0 = max_n tau_n(b0)
@@ -245,12 +286,24 @@ def sqp_bandwidth(a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike,
         jac[:, -1] = 1.0
         return jac
 
-    cons = [{"type": "ineq", "fun": lag, "jac": lag_jac},
-            {"type": "eq", "fun": lambda x: np.array([x[:-1].sum() - B / mhz]),
-             "jac": lambda x: np.append(np.ones(n), 0.0)[None]}]  # fmt: skip
+    cons = [
+        {"type": "ineq", "fun": lag, "jac": lag_jac},
+        {
+            "type": "eq",
+            "fun": lambda x: np.array([x[:-1].sum() - B / mhz]),
+            "jac": lambda x: np.append(np.ones(n), 0.0)[None],
+        },
+    ]
     bounds = [(1e-9 * B / n / mhz, cap[i]) for i in range(n)] + [(0.0, None)]
-    res = minimize(lambda x: x[-1], x0, jac=lambda x: np.append(np.zeros(n), 1.0), method="SLSQP",
-                   bounds=bounds, constraints=cons, options={"ftol": ftol, "maxiter": maxiter})  # fmt: skip
+    res = minimize(
+        lambda x: x[-1],
+        x0,
+        jac=lambda x: np.append(np.zeros(n), 1.0),
+        method="SLSQP",
+        bounds=bounds,
+        constraints=cons,
+        options={"ftol": ftol, "maxiter": maxiter},
+    )
     b = np.clip(res.x[:-1], bounds[0][0], cap) * mhz
     b *= B / b.sum()  # remove the solver's round-off on (38c)
     if np.any(b > cap * mhz):  # rescaling can only push over a cap by round-off
@@ -259,100 +312,3 @@ def sqp_bandwidth(a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike,
     if t > t0:  # never return worse than the feasible start
         b, t = start.copy(), t0
     return b, t, res
-
-
-def b_max_of(scn: Scenario, options: dict[str, Any]) -> float:
-    """Per-device cap b_max (38b): ``options["b_max_hz"]``, default B (the paper gives none)."""
-    return float(options.get("b_max_hz") or scn.network.bandwidth_hz)
-
-
-def allocate(scn: Scenario, state: State, cfg: SftConfig, method: str, b_max: float,
-             rng: np.random.Generator | None = None) -> tuple[Array, dict[str, Any]]:  # fmt: skip
-    """Bandwidth for ``cfg`` by ``method``: ``sqp`` (Alg. 3), ``bisection``, ``equal`` or ``random``."""
-    n, total = scn.n_devices, scn.network.bandwidth_hz
-    if method == "equal":
-        return np.full(n, total / n), {}
-    if method == "random":  # Fig. 10 "randomly allocated": Dirichlet(1) shares (ours), capped
-        if rng is None:
-            raise ValueError("random bandwidth needs an rng")
-        return _cap(rng.dirichlet(np.ones(n)) * total, b_max, total), {}
-    a, c = device_coefficients(scn, state, [cfg.split], [cfg.keep_ratio], [cfg.quant_bits])
-    if method == "bisection":
-        b, t = bisection_bandwidth(a[0], c[0], total, b_max)
-        return b, {"t_model_s": t}
-    if method == "sqp":
-        b, t, res = sqp_bandwidth(a[0], c[0], total, b_max)
-        return b, {"t_model_s": t, "slsqp_iterations": int(res.nit), "slsqp_status": int(res.status),
-                   "slsqp_message": str(res.message)}  # fmt: skip
-    raise ValueError(f"unknown bandwidth method {method!r}; use sqp, bisection, equal or random")
-
-
-def _cap(b: Array, b_max: float, total: float) -> Array:
-    """Clip to b_max and hand the excess to devices below the cap (keeps sum = B)."""
-    for _ in range(b.size):
-        over = b > b_max
-        if not over.any():
-            break
-        excess = (b[over] - b_max).sum()
-        b = np.where(over, b_max, b)
-        room = np.where(b < b_max, b_max - b, 0.0)
-        b = b + excess * room / room.sum()
-    return b * total / b.sum()
-
-
-class _FixedConfigBandwidth:
-    """A configuration (preset default unless given) and a bandwidth method; see the module doc."""
-
-    method = "sqp"
-    fixed: dict[str, Any] = {}
-
-    def __init__(self, split: int | None = None, keep_ratio: float | None = None,
-                 quant_bits: int | None = None, b_max_hz: float | None = None) -> None:  # fmt: skip
-        self.override = {"split": split, "keep_ratio": keep_ratio, "quant_bits": quant_bits, **self.fixed}
-        self.b_max_hz = b_max_hz
-
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
-        """Allocate bandwidth for the fixed configuration and evaluate it with the engine."""
-        with Timer() as timer:
-            cfg = SftConfig.default(scenario, **self.override)
-            cap = b_max_of(scenario, {"b_max_hz": self.b_max_hz, **options})
-            b, extra = allocate(scenario, state, cfg, self.method, cap, rng)
-        stats = SolveStats(wall_time_s=timer.elapsed, iterations=int(extra.get("slsqp_iterations", 1)),
-                           evaluations=0 if self.method in ("equal", "random") else 6, extra=extra)  # fmt: skip
-        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
-
-
-@register("sft_sqp")
-class SftSqp(_FixedConfigBandwidth):
-    """SFT Alg. 3: SQP (SLSQP) bandwidth on the preset's configuration."""
-
-    method = "sqp"
-
-
-@register("sft_bisection")
-class SftBisection(_FixedConfigBandwidth):
-    """The exact min-max bandwidth of P2 (38) by bisection on t (reference for Alg. 3)."""
-
-    method = "bisection"
-
-
-@register("sft_equal_bw")
-class SftEqualBandwidth(_FixedConfigBandwidth):
-    """Fig. 10 baseline: the preset's configuration, bandwidth evenly distributed (B / N each)."""
-
-    method = "equal"
-
-
-@register("sft_random_bw")
-class SftRandomBandwidth(_FixedConfigBandwidth):
-    """Fig. 10 baseline: the preset's configuration, random Dirichlet(1) bandwidth shares of B."""
-
-    method = "random"
-
-
-@register("sft_nocompress")
-class SftNoCompression(_FixedConfigBandwidth):
-    """"SFT w/o compression" (Sec. VIII-A): rho = 1, q = 0 (dense FP32 activations), Alg. 3 bandwidth."""
-
-    method = "sqp"
-    fixed = {"keep_ratio": 1.0, "quant_bits": 0}

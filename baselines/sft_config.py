@@ -48,8 +48,13 @@ from scipy.optimize import minimize_scalar
 from baselines.base import Solution, SolveStats, Timer, finish, register
 from baselines.common import memory_feasible_splits, split_values
 from baselines.sft_bandwidth import (
-    CHUNK, SftConfig, allocate, b_max_of, bisection_bandwidth_batch, device_coefficients,
-)  # fmt: skip
+    CHUNK,
+    SftConfig,
+    allocate,
+    b_max_of,
+    bisection_bandwidth_batch,
+    device_coefficients,
+)
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate_batch
 from splitenv.model.accuracy import sft_cubic
@@ -67,7 +72,7 @@ def accuracy_model(scn: Scenario) -> AccuracyFn | None:
 
 
 def search_space(scn: Scenario, n_grid: int) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
-    """l values (37f), q values (37e, q >= 1) and an rho grid over (37d)."""
+    """L values (37f), q values (37e, q >= 1) and an rho grid over (37d)."""
     q_lo, q_hi = scn.compression.quant_bits_range
     rho_lo, rho_hi = scn.compression.keep_ratio_range
     return split_values(scn), np.arange(max(q_lo, 1), q_hi + 1), np.linspace(rho_lo, rho_hi, n_grid)
@@ -86,17 +91,28 @@ def equal_bw_latency(scn: Scenario, state: State, split: Array, rho: Array, q: A
     n, out = scn.n_devices, []
     for lo in range(0, split.size, CHUNK):
         sl = slice(lo, lo + CHUNK)
-        dec = Decision(split=np.repeat(split[sl, None], n, axis=1).astype(np.int64), keep_ratio=rho[sl],
-                       quant_bits=q[sl].astype(np.int64))  # fmt: skip
+        dec = Decision(
+            split=np.repeat(split[sl, None], n, axis=1).astype(np.int64),
+            keep_ratio=rho[sl],
+            quant_bits=q[sl].astype(np.int64),
+        )
         out.append(evaluate_batch(scn, state, dec).objective)
     return np.concatenate(out)
 
 
 def lagrangian_config(
-    scn: Scenario, state: State, *, max_iter: int = 30, mu0: float = 3.0, decay: float = 0.7,
-    tol: float = 1e-3, n_grid: int = 49, refine_top: int = 1, xatol: float = 1e-6,
+    scn: Scenario,
+    state: State,
+    *,
+    max_iter: int = 30,
+    mu0: float = 3.0,
+    decay: float = 0.7,
+    tol: float = 1e-3,
+    n_grid: int = 49,
+    refine_top: int = 1,
+    xatol: float = 1e-6,
     lambda0: tuple[float, float] = (0.0, 0.0),
-) -> tuple[SftConfig, dict[str, Any]]:  # fmt: skip
+) -> tuple[SftConfig, dict[str, Any]]:
     """SFT Alg. 2 with the corrected signs (see the module docstring).
 
     The step of (40) is normalized (ours; the paper leaves mu_k open): lambda moves by
@@ -128,8 +144,15 @@ def lagrangian_config(
     L, Q, G = np.meshgrid(ls, qs, grid, indexing="ij")
     tau = equal_bw_latency(scn, state, L.ravel(), G.ravel(), Q.ravel()).reshape(L.shape)
     dec = scn.decision
-    tau_ref = float(equal_bw_latency(scn, state, np.array([dec.default_split]), np.array([dec.default_keep_ratio]),
-                                     np.array([dec.default_quant_bits]))[0])  # fmt: skip
+    tau_ref = float(
+        equal_bw_latency(
+            scn,
+            state,
+            np.array([dec.default_split]),
+            np.array([dec.default_keep_ratio]),
+            np.array([dec.default_quant_bits]),
+        )[0]
+    )
     acc_grid = acc(G, Q) if acc else np.zeros_like(G)
     acc_scale = float(np.ptp(acc_grid)) or 1.0  # accuracy slack in units of its range over the box
     acc_grid = (acc_grid - a_th) / acc_scale
@@ -139,10 +162,12 @@ def lagrangian_config(
 
     def tau_of(l_: int, rho: float, q: int) -> float:
         counter["evaluations"] += 1
-        return float(equal_bw_latency(scn, state, np.array([l_]), np.array([rho]), np.array([q]))[0])
+        return float(
+            equal_bw_latency(scn, state, np.array([l_]), np.array([rho]), np.array([q]))[0]
+        )
 
     def inner(lam: Array) -> tuple[float, int, float, int]:
-        """min over (l, q, rho) of the Lagrangian: grid, then minimize_scalar on the best brackets."""
+        """Min over (l, q, rho) of the Lagrangian: grid, then minimize_scalar on the best brackets."""
         values = tau / tau_ref - lam[0] * acc_grid - lam[1] * g_mem[:, None, None]
         best = (np.inf, 0, 0.0, 0)
         for idx in np.argsort(values.min(axis=2), axis=None)[:refine_top]:
@@ -186,14 +211,20 @@ def lagrangian_config(
             mu = mu0 * decay**it
             lam = np.maximum(0.0, lam + mu * move / norm)  # (40), corrected sign
     chosen = best[1] if best is not None else cfg
-    info = {"iterations": it + 1, "lagrangian_trace": trace, "lambda_trace": lam_trace, "tau_ref_s": tau_ref,
-            "feasible_found": best is not None, "evaluations": counter["evaluations"],
-            "accuracy_constraint": acc is not None}  # fmt: skip
+    info = {
+        "iterations": it + 1,
+        "lagrangian_trace": trace,
+        "lambda_trace": lam_trace,
+        "tau_ref_s": tau_ref,
+        "feasible_found": best is not None,
+        "evaluations": counter["evaluations"],
+        "accuracy_constraint": acc is not None,
+    }
     return chosen, info
 
 
 def _boundary_roots(acc: AccuracyFn, a_th: float, q: int, grid: Array) -> list[float]:
-    """rho where A(rho, q) = A_th between grid points, on the feasible side to ~1e-15 (bisection)."""
+    """Rho where A(rho, q) = A_th between grid points, on the feasible side to ~1e-15 (bisection)."""
     g = acc(grid, q) - a_th
     roots = []
     for k in np.flatnonzero(np.sign(g[:-1]) != np.sign(g[1:])):
@@ -210,9 +241,15 @@ def _boundary_roots(acc: AccuracyFn, a_th: float, q: int, grid: Array) -> list[f
 
 
 def sft_exact(
-    scn: Scenario, state: State, *, n_grid: int = 101, refine_top: int = 2, xatol: float = 1e-9,
-    zoom_points: int = 65, b_max_hz: float | None = None,
-) -> tuple[SftConfig, Array, dict[str, Any]]:  # fmt: skip
+    scn: Scenario,
+    state: State,
+    *,
+    n_grid: int = 101,
+    refine_top: int = 2,
+    xatol: float = 1e-9,
+    zoom_points: int = 65,
+    b_max_hz: float | None = None,
+) -> tuple[SftConfig, Array, dict[str, Any]]:
     """Reference optimum of P (36): enumeration over (l, q), rho grid + refinement, exact bandwidth.
 
     For every memory-feasible l of the split range and q in its range, rho runs over ``n_grid`` points of
@@ -239,7 +276,9 @@ def sft_exact(
     ls, qs, grid = search_space(scn, n_grid)
     ls = ls[memory_feasible_splits(scn, state).all(axis=1)]  # (37c), the engine's memory model
     if ls.size == 0:
-        raise ValueError(f"no cut in decision.split_range = {scn.decision.split_range} fits every device's memory")
+        raise ValueError(
+            f"no cut in decision.split_range = {scn.decision.split_range} fits every device's memory"
+        )
     rows = []
     for q in qs:
         rhos = np.unique(np.concatenate([grid, _boundary_roots(acc, a_th, q, grid) if acc else []]))
@@ -254,9 +293,16 @@ def sft_exact(
         obj, ok = np.empty(split_.size), np.empty(split_.size, dtype=bool)
         for lo in range(0, split_.size, CHUNK):
             sl = slice(lo, lo + CHUNK)
-            ev = evaluate_batch(scn, state, Decision(
-                split=np.repeat(split_[sl, None], n, axis=1), keep_ratio=rho_[sl], quant_bits=q_[sl],
-                bandwidth_hz=b[sl]))  # fmt: skip
+            ev = evaluate_batch(
+                scn,
+                state,
+                Decision(
+                    split=np.repeat(split_[sl, None], n, axis=1),
+                    keep_ratio=rho_[sl],
+                    quant_bits=q_[sl],
+                    bandwidth_hz=b[sl],
+                ),
+            )
             obj[sl], ok[sl] = ev.objective, ev.feasible
         return obj, ok, b
 
@@ -264,7 +310,11 @@ def sft_exact(
     evaluations = 7 * split.size
     masked = np.where(ok, obj, np.inf)
     best = int(np.argmin(masked)) if ok.any() else int(np.argmin(obj))
-    best_val, best_row, best_b = float(obj[best]), (int(split[best]), float(rho[best]), int(q_all[best])), bw[best]
+    best_val, best_row, best_b = (
+        float(obj[best]),
+        (int(split[best]), float(rho[best]), int(q_all[best])),
+        bw[best],
+    )
     # zoom into rho around the best point of the refine_top best feasible (l, q) pairs
     pair = split * 1000 + q_all
     brackets: list[tuple[int, int, float, float]] = []
@@ -273,7 +323,9 @@ def sft_exact(
             break
         if any(pair[i] == 1000 * b_[0] + b_[1] for b_ in brackets):
             continue
-        same = np.flatnonzero(pair == pair[i])  # rows of one pair are sorted by rho (np.unique above)
+        same = np.flatnonzero(
+            pair == pair[i]
+        )  # rows of one pair are sorted by rho (np.unique above)
         pos = int(np.flatnonzero(same == i)[0])
         lo = rho[same[pos - 1]] if pos > 0 and ok[same[pos - 1]] else rho[i]
         hi = rho[same[pos + 1]] if pos + 1 < same.size and ok[same[pos + 1]] else rho[i]
@@ -290,51 +342,11 @@ def sft_exact(
                 best_val, best_row, best_b = float(o[k]), (l_, float(pts[k]), q_), b[k]
             lo = pts[max(k - 1, 0)] if feas[max(k - 1, 0)] else pts[k]
             hi = pts[min(k + 1, zoom_points - 1)] if feas[min(k + 1, zoom_points - 1)] else pts[k]
-    info = {"candidates": int(split.size), "feasible_found": bool(ok.any()), "evaluations": evaluations,
-            "objective_s": best_val, "accuracy_constraint": acc is not None}  # fmt: skip
+    info = {
+        "candidates": int(split.size),
+        "feasible_found": bool(ok.any()),
+        "evaluations": evaluations,
+        "objective_s": best_val,
+        "accuracy_constraint": acc is not None,
+    }
     return SftConfig(*best_row), best_b, info
-
-
-@register("sft_lagrangian")
-class SftLagrangian:
-    """SFT Alg. 2 configuration with equal bandwidth (P1 alone); options go to :func:`lagrangian_config`."""
-
-    bandwidth = "equal"
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
-        """Run Alg. 2, then allocate bandwidth (equal here, Alg. 3 in ``sft``)."""
-        opts = {**self.options, **options}
-        cap = b_max_of(scenario, opts)
-        opts.pop("b_max_hz", None)
-        with Timer() as timer:
-            cfg, info = lagrangian_config(scenario, state, **opts)
-            b, extra = allocate(scenario, state, cfg, self.bandwidth, cap, rng)
-        stats = SolveStats(wall_time_s=timer.elapsed, iterations=info["iterations"],
-                           evaluations=info["evaluations"], trace=info["lagrangian_trace"],
-                           extra={**info, **extra})  # fmt: skip
-        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
-
-
-@register("sft")
-class Sft(SftLagrangian):
-    """The paper's two-timescale scheme: Alg. 2 configuration, then Alg. 3 (SQP) bandwidth."""
-
-    bandwidth = "sqp"
-
-
-@register("sft_exact")
-class SftExact:
-    """Reference optimum of SFT P (36) on small instances; options go to :func:`sft_exact`."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
-        """Enumerate and return the best feasible configuration with its exact bandwidth."""
-        with Timer() as timer:
-            cfg, b, info = sft_exact(scenario, state, **{**self.options, **options})
-        stats = SolveStats(wall_time_s=timer.elapsed, iterations=1, evaluations=info["evaluations"], extra=info)
-        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)

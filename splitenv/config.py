@@ -221,6 +221,18 @@ class NetworkSpec(Record):
     path_loss_exponent_db: float = spec(37.6, ge=0, doc="b in the path-loss law")
     shadowing_db: float = spec(0.0, ge=0, unit="dB", doc="log-normal shadowing std")
     fading: str = spec("rayleigh", choices=("rayleigh", "none"), doc="block fading per epoch")
+    fading_correlation: float = spec(
+        0.0, ge=0, lt=1, doc="Gauss-Markov correlation of the fading from epoch to epoch (0 = i.i.d.)"
+    )
+    mobility_step_m: float = spec(
+        0.0, ge=0, unit="m", doc="std of each device's random-walk step per epoch (0 = static)"
+    )
+    churn_leave_prob: float = spec(
+        0.0, ge=0, le=1, doc="probability that an active device leaves at an epoch (SCCT III-A)"
+    )
+    churn_join_prob: float = spec(
+        1.0, ge=0, le=1, doc="probability that an inactive device (re)joins at an epoch"
+    )
     placement: str = spec(
         "ring",
         choices=("ring", "disk"),

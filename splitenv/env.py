@@ -63,24 +63,25 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     round start (observation ``is_round_start``) and are ignored otherwise.
 
     ## Observation Space
-    ``Box(0, 1, (6 N + 4,), float32)``: six features per device (device-major),
+    ``Box(0, 1, (7 N + 4,), float32)``: seven features per device (device-major),
     then four globals, each scaled into [0, 1] and clipped (bounds from the
     scenario's ranges):
 
     | index | name | unit | bounds before scaling |
     | --- | --- | --- | --- |
-    | 6n + 0 | snr_db | dB of gain / N0 (W/Hz per W) | channel range of the preset |
-    | 6n + 1 | compute | FLOP/s | [0, max device FLOP/s] |
-    | 6n + 2 | memory | bytes | [0, max device memory] |
-    | 6n + 3 | split | layers | [0, L] |
-    | 6n + 4 | data_size | samples | [0, max samples] |
-    | 6n + 5 | distance | m | [0, max distance] |
-    | 6N + 0 | round_progress | - | round / rounds |
-    | 6N + 1 | epoch_progress | - | epoch / epochs_per_round |
-    | 6N + 2 | is_round_start | - | {0, 1} |
-    | 6N + 3 | last_cost_ratio | - | last step cost / reference, in [0, 5] |
+    | 7n + 0 | snr_db | dB of gain / N0 (W/Hz per W) | channel range of the preset |
+    | 7n + 1 | compute | FLOP/s | [0, max device FLOP/s] |
+    | 7n + 2 | memory | bytes | [0, max device memory] |
+    | 7n + 3 | split | layers | [0, L] |
+    | 7n + 4 | data_size | samples | [0, max samples] |
+    | 7n + 5 | distance | m | [0, max distance] |
+    | 7n + 6 | active | - | {0, 1} (churn) |
+    | 7N + 0 | round_progress | - | round / rounds |
+    | 7N + 1 | epoch_progress | - | epoch / epochs_per_round |
+    | 7N + 2 | is_round_start | - | {0, 1} |
+    | 7N + 3 | last_cost_ratio | - | last step cost / reference, in [0, 5] |
 
-    With ``observation="dict"``: ``{"devices": Box(0, 1, (N, 6)), "globals": Box(0, 1, (4,))}``
+    With ``observation="dict"``: ``{"devices": Box(0, 1, (N, 7)), "globals": Box(0, 1, (4,))}``
     for SB3's ``MultiInputPolicy``.
 
     ## Rewards
@@ -102,7 +103,11 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     ## Starting State
     ``reset(seed=s)`` fixes the whole episode: device positions, shadowing,
     memory and data sizes, and every epoch's fading and compute
-    (:class:`~splitenv.scenarios.StateSampler`). ``reset(options={"instance": {"seed": k}})``
+    (:class:`~splitenv.scenarios.StateSampler`), including, where the scenario
+    enables them, Gauss-Markov correlated fading, mobility and churn
+    (``network.fading_correlation``, ``mobility_step_m``, ``churn_leave_prob`` /
+    ``churn_join_prob``; an absent device costs nothing).
+    ``reset(options={"instance": {"seed": k}})``
     replays the stored instance ``k`` (see :mod:`splitenv.instances`).
 
     ## Episode End
@@ -203,7 +208,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         else:
             episode_seed = int(self.np_random.integers(2**31 - 1))
         self.episode_seed = episode_seed
-        self._sampler = StateSampler(self.scenario, episode_seed)
+        self._sampler = StateSampler(self.scenario, episode_seed, self.epochs_per_round)
         self._round, self._epoch = 0, 0
         self._large = Decision()
         self._split = None

@@ -16,7 +16,7 @@ from splitenv.config import Scenario
 from splitenv.model import channel
 from splitenv.model.types import State
 
-DEVICE_FEATURES = ("snr_db", "compute", "memory", "split", "data_size", "distance")
+DEVICE_FEATURES = ("snr_db", "compute", "memory", "split", "data_size", "distance", "active")
 GLOBAL_FEATURES = ("round_progress", "epoch_progress", "is_round_start", "last_cost_ratio")
 #: fading margin in dB around the mean gain for the scaling bounds (Rayleigh: 1e-3 .. 10)
 _FADING_DB = (-30.0, 10.0)
@@ -83,6 +83,7 @@ class Features:
                 current / scn.model.n_layers,
                 state.data_size / self.max_data,
                 state.distance_m / self.max_distance,
+                state.active.astype(np.float64),
             ],
             axis=1,
         )

@@ -25,7 +25,7 @@ from splitenv.config import Scenario
 from splitenv.model import channel
 from splitenv.model.types import State
 
-_STREAM_STATIC, _STREAM_EPOCH, _STREAM_ROUND = 0, 1, 2
+_STREAM_STATIC, _STREAM_EPOCH, _STREAM_ROUND, _STREAM_DYNAMICS = 0, 1, 2, 3
 
 
 def config_dirs() -> list[Path]:
@@ -76,16 +76,32 @@ def load_scenario(
 class StateSampler:
     """Seeded states of one episode of a scenario.
 
+    Without dynamics every epoch is drawn on its own (block fading, device compute).
+    With ``network.fading_correlation``, ``mobility_step_m`` or churn set, those
+    evolve as Markov processes over the epochs of the episode (Gauss-Markov
+    complex fading ``h_g = rho h_{g-1} + sqrt(1 - rho^2) w_g``, a Gaussian random
+    walk of positions kept inside the distance range, and devices that leave and
+    rejoin with the given probabilities), with their own random streams so that
+    switching them on leaves the other draws unchanged.
+
     Args:
         scenario: the scenario.
         seed: the episode's seed; the same seed gives the same states everywhere.
+        epochs_per_round: epochs of a round, to order the processes in time
+            (default: the scenario's ``schedule.epochs_per_round``).
     """
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, epochs_per_round: int | None = None) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed = {seed!r} must be a non-negative integer")
         self.scenario = scenario
         self.seed = int(seed)
+        self.epochs_per_round = int(epochs_per_round or scenario.schedule.epochs_per_round)
+        net = scenario.network
+        self.dynamic = bool(
+            net.fading_correlation > 0 or net.mobility_step_m > 0 or net.churn_leave_prob > 0
+        )
+        self._trajectory: tuple[int, dict[str, np.ndarray]] | None = None
 
     def _rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
@@ -133,6 +149,41 @@ class StateSampler:
         pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
         return net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
 
+    def _dynamics(self, g: int) -> dict[str, np.ndarray]:
+        """Markov processes at global epoch ``g`` (fading, positions, presence)."""
+        scn = self.scenario
+        net, n = scn.network, scn.n_devices
+        if self._trajectory is None or self._trajectory[0] > g:
+            rng = self._rng(_STREAM_DYNAMICS, 0)
+            st = self.statics
+            angle = rng.uniform(0.0, 2 * np.pi, n)
+            radius = st["fed_distance"] if net.placement == "disk" else st["distance"]
+            cn = (rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))) / np.sqrt(2.0)
+            proc = {
+                "h": cn,
+                "xy": np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1),
+                "active": np.ones(n, dtype=bool),
+            }
+            self._trajectory = (0, proc)
+        k, proc = self._trajectory
+        proc = {key: v.copy() for key, v in proc.items()}
+        rho = net.fading_correlation
+        for step in range(k + 1, g + 1):
+            rng = self._rng(_STREAM_DYNAMICS, step)
+            w = (rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))) / np.sqrt(2.0)
+            proc["h"] = rho * proc["h"] + np.sqrt(1.0 - rho**2) * w
+            if net.mobility_step_m > 0:
+                xy = proc["xy"] + rng.normal(0.0, net.mobility_step_m, (n, 2))
+                r = np.hypot(xy[:, 0], xy[:, 1])
+                lo, hi = net.distance_m
+                proc["xy"] = xy * (np.clip(r, lo, hi) / np.maximum(r, 1e-9))[:, None]
+            u = rng.uniform(size=n)
+            proc["active"] = np.where(
+                proc["active"], u >= net.churn_leave_prob, u < net.churn_join_prob
+            )
+        self._trajectory = (g, proc)
+        return proc
+
     def state(self, round_index: int = 0, epoch_index: int = 0, prev_split: Any = None) -> State:
         """The state of epoch ``epoch_index`` of round ``round_index``."""
         scn = self.scenario
@@ -143,6 +194,23 @@ class StateSampler:
             fading, fed_fading = rng.exponential(1.0, n), rng.exponential(1.0, n)
         else:
             fading, fed_fading = np.ones(n), np.ones(n)
+        gain_db, fed_gain_db, distance = st["gain_db"], st["fed_gain_db"], st["distance"]
+        active = np.ones(n, dtype=bool)
+        if self.dynamic:
+            proc = self._dynamics(round_index * self.epochs_per_round + epoch_index)
+            if net.fading == "rayleigh" and net.fading_correlation > 0:
+                fading, fed_fading = np.abs(proc["h"][0]) ** 2, np.abs(proc["h"][1]) ** 2
+            if net.mobility_step_m > 0:
+                xy = proc["xy"]
+                fed_distance = np.hypot(xy[:, 0], xy[:, 1])
+                distance = (
+                    np.maximum(np.hypot(xy[:, 0] - net.fed_server_offset_m, xy[:, 1]), 1.0)
+                    if net.placement == "disk"
+                    else fed_distance
+                )
+                gain_db = self._mean_gain_db(distance, st["shadow_db"])
+                fed_gain_db = self._mean_gain_db(fed_distance, st["fed_shadow_db"])
+            active = proc["active"]
         if comp.device_flops_levels:
             levels = np.asarray(comp.device_flops_levels)
             flops = levels[np.arange(n) % len(levels)]
@@ -155,17 +223,18 @@ class StateSampler:
             noise_dbm = np.full(n, net.noise_psd_dbm_hz)
         prev = np.full(n, -1) if prev_split is None else np.asarray(prev_split)
         return State(
-            channel_gain=channel.db_to_linear(st["gain_db"]) * fading,
+            channel_gain=channel.db_to_linear(gain_db) * fading,
             noise_psd_w_hz=channel.dbm_to_watt(noise_dbm),
             device_flops=flops,
             device_memory_bytes=st["memory"],
-            distance_m=st["distance"],
+            distance_m=distance,
             data_size=st["data"],
-            fed_channel_gain=channel.db_to_linear(st["fed_gain_db"]) * fed_fading,
+            fed_channel_gain=channel.db_to_linear(fed_gain_db) * fed_fading,
             edge_of=st["edge_of"],
             prev_split=prev,
             round_index=round_index,
             epoch_index=epoch_index,
+            active=active,
         )
 
     def trace(self, n_rounds: int, n_epochs: int) -> list[list[State]]:

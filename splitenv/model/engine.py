@@ -393,7 +393,7 @@ def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
     # SCCT (17): all devices' outputs, raw data and labels up, N losses down, on R_ce
     shared = np.zeros(s.shape[0])
     if sch.cloud_link == "scct":
-        n = scn.n_devices
+        n = int(state.active.sum())
         payload = n * (costs.activation_values * 2 + costs.label_values) * w.activation_bits
         shared = shared + (payload + n * w.activation_bits) / net.cloud_link_bps
 
@@ -430,6 +430,15 @@ def _phases(scn: Scenario, state: State, d: Decision) -> _Phases:
         )  # fmt: skip
         post = _div(adapter_bits, rate_fed)
 
+    if not state.active.all():  # churn: an absent device does no work and sends nothing
+        on = state.active[None, :]
+
+        def off(x: Array) -> Array:
+            return np.where(on, x, 0.0)
+
+        dev_fwd, dev_bwd, up, server, cloud, down = map(off, (dev_fwd, dev_bwd, up, server, cloud, down))
+        pre_first, pre_steady, post, server_flops = map(off, (pre_first, pre_steady, post, server_flops))
+        up_bits, down_bits, adapter_bits = map(off, (up_bits, down_bits, adapter_bits))
     return _Phases(
         dev_fwd=dev_fwd, dev_bwd=dev_bwd, up=up, server=server, cloud=cloud, down=down,
         shared=shared, pre_first=pre_first, pre_steady=pre_steady, post=post,
@@ -504,6 +513,8 @@ def _memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
         head = mem.head_bnd * w.batch_size * m.seq_len * m.hidden_dim
         edge_dev = (e - s) * per_block + np.where(e >= L, head, 0.0)
         cloud_dev = (L - e) * per_block + np.where(e < L, head, 0.0)
+    on = state.active[None, :]
+    device, edge_dev, cloud_dev = (np.where(on, x, 0.0) for x in (device, edge_dev, cloud_dev))
     # edge servers keep one server-side model per device they serve at once (SCCT 21-7);
     # serving in turn (SplitLLM, sequential) needs only the largest.
     if scn.schedule.sync == "sequential":

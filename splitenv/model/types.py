@@ -65,6 +65,8 @@ class State:
         prev_split: split of the previous round (SCCT (18)); -1 where there is none.
         round_index: 0-based round (SFT (19): round 0 distributes the device blocks).
         epoch_index: 0-based epoch within the round.
+        active: which devices take part this epoch (churn, SCCT III-A); all by default.
+            An inactive device costs nothing and needs no resources.
     """
 
     channel_gain: NDArray[np.float64]
@@ -78,6 +80,7 @@ class State:
     prev_split: NDArray[np.int64]
     round_index: int = 0
     epoch_index: int = 0
+    active: Any = None
 
     def __post_init__(self) -> None:
         arrays = {}
@@ -106,6 +109,15 @@ class State:
                 raise StateError(f"state.{name} must be >= 0, got {arr}")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
+        active = np.ones(n, dtype=bool) if self.active is None else np.array(self.active, copy=True)
+        if active.dtype != bool:
+            if not np.isin(active, (0, 1)).all():
+                raise StateError(f"state.active = {active.tolist()} must be booleans")
+            active = active.astype(bool)
+        if active.shape != (n,):
+            raise StateError(f"state.active has shape {active.shape}, expected ({n},)")
+        active.setflags(write=False)
+        object.__setattr__(self, "active", active)
 
     @property
     def n_devices(self) -> int:
@@ -128,6 +140,7 @@ class State:
         out: dict[str, Any] = {name: getattr(self, name).tolist() for name in _STATE_ARRAYS}
         out["round_index"] = self.round_index
         out["epoch_index"] = self.epoch_index
+        out["active"] = self.active.tolist()
         return out
 
     @classmethod
@@ -139,7 +152,7 @@ class State:
             raise StateError(
                 f"unknown state field {unknown[0]!r}; known: {', '.join(sorted(known))}"
             )
-        missing = sorted(known - set(data) - {"round_index", "epoch_index"})
+        missing = sorted(known - set(data) - {"round_index", "epoch_index", "active"})
         if missing:
             raise StateError(f"state is missing field {missing[0]!r}")
         return cls(**data)
@@ -350,11 +363,12 @@ def _as_batch(
         )
     if not np.isfinite(arr).all():
         raise DecisionError(
-            f"decision.{name} contains NaN or inf: {value!r}; allowed: {allowed_text(scn, name)}"
+            f"decision.{name} contains NaN or inf: {np.asarray(value).tolist()}; "
+            f"allowed: {allowed_text(scn, name)}"
         )
     if integer:
         if not (arr == np.round(arr)).all():
-            raise DecisionError(f"decision.{name} = {value!r} must be integers")
+            raise DecisionError(f"decision.{name} = {np.asarray(value).tolist()} must be integers")
         return arr.astype(np.int64)
     return arr
 
@@ -362,7 +376,7 @@ def _as_batch(
 def _check_range(name: str, arr: NDArray[Any], lo: float, hi: float, what: str = "") -> None:
     bad = (arr < lo) | (arr > hi)
     if np.any(bad):
-        value = arr[bad].flat[0]
+        value = arr[bad].flat[0].item()
         raise DecisionError(
             f"decision.{name} = {value!r} is outside the allowed range [{lo:g}, {hi:g}]{what}"
         )
@@ -434,14 +448,14 @@ def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
         bad = (a["edge_split"] < a["split"]) | (a["edge_split"] > L)
         if np.any(bad):
             raise DecisionError(
-                f"decision.edge_split = {a['edge_split'][bad].flat[0]} must lie in split..{L}"
+                f"decision.edge_split = {a['edge_split'][bad].flat[0].item()} must lie in split..{L}"
             )
     ranks = scn.workload.rank_choices
     if not np.all(np.isin(a["rank"], ranks)):
         raise DecisionError(f"decision.rank = {a['rank'].tolist()} is not one of {list(ranks)}")
     for name in ("subchannels", "fed_subchannels", "bandwidth_hz", "power_w", "fed_power_w"):
         if np.any(a[name] < 0):
-            raise DecisionError(f"decision.{name} = {a[name][a[name] < 0].flat[0]!r} must be >= 0")
+            raise DecisionError(f"decision.{name} = {a[name][a[name] < 0].flat[0].item()!r} must be >= 0")
     _check_range("compute_share", a["compute_share"], 0.0, 1.0)
     if scn.compute.has_frequency_control:
         f_lo, f_hi = scn.compute.server_freq_hz

@@ -17,15 +17,27 @@ import pytest
 
 from baselines.base import make_solver
 from baselines.sft_bandwidth import (
-    FitError, bisection_bandwidth, device_coefficients, device_latency, sqp_bandwidth,
-)  # fmt: skip
+    FitError,
+    bisection_bandwidth,
+    device_coefficients,
+    device_latency,
+    sqp_bandwidth,
+)
 from baselines.sft_config import lagrangian_config
 from splitenv.model import Decision, evaluate, evaluate_batch
 from splitenv.model.accuracy import sft_cubic
 from splitenv.scenarios import load_scenario, sample_state
 
 P_TEST = (0.75, 0.3, 0.06 * 3 / 8, -0.3, -0.06 * 3 / 64, 0.0, 0.1, 0.06 / 512, 0.0, 0.0)
-SFT_SOLVERS = ("sft", "sft_lagrangian", "sft_sqp", "sft_bisection", "sft_equal_bw", "sft_random_bw", "sft_nocompress")
+SFT_SOLVERS = (
+    "sft",
+    "sft_lagrangian",
+    "sft_sqp",
+    "sft_bisection",
+    "sft_equal_bw",
+    "sft_random_bw",
+    "sft_nocompress",
+)
 
 
 def test_test_surface_is_the_documented_cubic():
@@ -55,8 +67,12 @@ def test_coefficients_reproduce_the_engine(seed):
     a, c = device_coefficients(scn, state, splits, keep, bits)
     for k in range(3):
         b = rng.dirichlet(np.ones(scn.n_devices), size=4) * scn.network.bandwidth_hz
-        dec = Decision(split=np.full((4, scn.n_devices), splits[k]), keep_ratio=keep[k], quant_bits=bits[k],
-                       bandwidth_hz=b)  # fmt: skip
+        dec = Decision(
+            split=np.full((4, scn.n_devices), splits[k]),
+            keep_ratio=keep[k],
+            quant_bits=bits[k],
+            bandwidth_hz=b,
+        )
         tau, _ = device_latency(scn, state, dec)
         assert np.allclose(a[k] + c[k] / b, tau, rtol=1e-10, atol=0)
         ev = evaluate_batch(scn, state, dec)
@@ -67,7 +83,9 @@ def test_coefficients_reproduce_the_engine(seed):
 
 def test_fit_check_raises_when_rates_are_not_linear_in_bandwidth():
     """With Shannon rates, b log2(1 + G P / (N0 b)), tau_n is not a_n + c_n / b_n: refuse."""
-    scn = load_scenario("sft", {"network.rate_model": "shannon", "network.distance_m": [50.0, 300.0]})
+    scn = load_scenario(
+        "sft", {"network.rate_model": "shannon", "network.distance_m": [50.0, 300.0]}
+    )
     with pytest.raises(FitError):
         device_coefficients(scn, sample_state(scn, 0), [5], [0.2], [3])
 
@@ -95,8 +113,14 @@ def test_bisection_matches_an_independent_convex_solve():
         if cap == total:
             assert np.allclose(a + c / b, t, rtol=1e-12)
         x, s = cp.Variable(6), cp.Variable()  # bandwidth in MHz, for conditioning
-        prob = cp.Problem(cp.Minimize(s), [a + cp.multiply(c / 1e6, cp.inv_pos(x)) <= s,
-                                           cp.sum(x) == total / 1e6, x <= cap / 1e6])  # fmt: skip
+        prob = cp.Problem(
+            cp.Minimize(s),
+            [
+                a + cp.multiply(c / 1e6, cp.inv_pos(x)) <= s,
+                cp.sum(x) == total / 1e6,
+                x <= cap / 1e6,
+            ],
+        )
         prob.solve()
         assert t == pytest.approx(prob.value, rel=1e-5)
         # the convex solver's allocation, made exactly feasible, is never better than the bisection
@@ -119,7 +143,9 @@ def test_sqp_equals_bisection(bandwidth_mhz):
         state = sample_state(scn, seed)
         for cap in (None, 1.5 * scn.network.bandwidth_hz / scn.n_devices):
             sqp = make_solver("sft_sqp", b_max_hz=cap).solve(scn, state, np.random.default_rng(0))
-            ref = make_solver("sft_bisection", b_max_hz=cap).solve(scn, state, np.random.default_rng(0))
+            ref = make_solver("sft_bisection", b_max_hz=cap).solve(
+                scn, state, np.random.default_rng(0)
+            )
             assert sqp.feasible and ref.feasible
             err = abs(sqp.objective - ref.objective) / ref.objective
             worst = max(worst, err)
@@ -179,7 +205,12 @@ def test_exact_is_never_beaten_and_gap_table():
             if not sol.feasible:
                 infeasible[name] += 1
                 continue
-            assert sol.objective >= exact.objective * (1 - 1e-9), (seed, name, sol.objective, exact.objective)
+            assert sol.objective >= exact.objective * (1 - 1e-9), (
+                seed,
+                name,
+                sol.objective,
+                exact.objective,
+            )
             gaps[name].append(sol.objective / exact.objective - 1)
             if name == "sft" and seed % 2 == 0:
                 unconstrained_sft_gaps.append(gaps[name][-1])
@@ -203,8 +234,10 @@ def test_lagrangian_signs_and_absent_accuracy_constraint():
     assert info["iterations"] == 2 and all(lam == [0.0, 0.0] for lam in info["lambda_trace"])
     assert not info["accuracy_constraint"]
 
-    scn = load_scenario("sft", {"network.n_devices": 4, "accuracy.cubic_coeffs": list(P_TEST),
-                                "accuracy.threshold": 0.88})  # fmt: skip
+    scn = load_scenario(
+        "sft",
+        {"network.n_devices": 4, "accuracy.cubic_coeffs": list(P_TEST), "accuracy.threshold": 0.88},
+    )
     cfg, info = lagrangian_config(scn, state)
     assert info["feasible_found"] and info["lambda_trace"][1][0] > 0
     assert sft_cubic(P_TEST, cfg.keep_ratio, cfg.quant_bits) >= 0.88
@@ -235,7 +268,9 @@ def test_fig10_optimized_bandwidth_beats_equal_and_random():
     per round at 5 MHz without naming the baseline: ours is 6.7 % vs equal at 5 MHz (the
     paper's devices must differ by more than compute, or its baseline is the random one).
     """
-    print("\nB [MHz]  round [s]: SQP   equal  random(mean)  reduction vs equal  vs random   paper: up to 53.1 %")
+    print(
+        "\nB [MHz]  round [s]: SQP   equal  random(mean)  reduction vs equal  vs random   paper: up to 53.1 %"
+    )
     for mhz in (5, 10, 20, 30):
         scn = load_scenario("sft", {"network.bandwidth_hz": mhz * 1e6})
         rows = []
@@ -245,11 +280,20 @@ def test_fig10_optimized_bandwidth_beats_equal_and_random():
             equal = make_solver("sft_equal_bw").solve(scn, state, np.random.default_rng(seed))
             rng = np.random.default_rng(seed)
             rand = [make_solver("sft_random_bw").solve(scn, state, rng) for _ in range(10)]
-            rows.append([sqp.objective, equal.objective, np.mean([r.objective for r in rand]),
-                         sqp.evaluation.terms["round_s"][0], equal.evaluation.terms["round_s"][0],
-                         np.mean([r.evaluation.terms["round_s"][0] for r in rand])])  # fmt: skip
+            rows.append(
+                [
+                    sqp.objective,
+                    equal.objective,
+                    np.mean([r.objective for r in rand]),
+                    sqp.evaluation.terms["round_s"][0],
+                    equal.evaluation.terms["round_s"][0],
+                    np.mean([r.evaluation.terms["round_s"][0] for r in rand]),
+                ]
+            )
         total_sqp, total_eq, total_rand, r_sqp, r_eq, r_rand = np.mean(rows, axis=0)
         assert total_sqp < 0.95 * total_eq and total_sqp < 0.2 * total_rand
         assert r_sqp < 0.95 * r_eq and r_sqp < 0.2 * r_rand
-        print(f"{mhz:7d}  {r_sqp:14.2f} {r_eq:7.2f} {r_rand:13.2f}  "
-              f"{100 * (1 - r_sqp / r_eq):17.1f} %  {100 * (1 - r_sqp / r_rand):8.1f} %")  # fmt: skip
+        print(
+            f"{mhz:7d}  {r_sqp:14.2f} {r_eq:7.2f} {r_rand:13.2f}  "
+            f"{100 * (1 - r_sqp / r_eq):17.1f} %  {100 * (1 - r_sqp / r_rand):8.1f} %"
+        )
