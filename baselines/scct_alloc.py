@@ -83,7 +83,6 @@ class _Greedy:
             self._rows(self.mig_tab, self.beta[None] + 1)[0],
         )
         self.v = float(share_root(a, self.c))
-        self.slope = 0.0  # recent drop of V per subcarrier (ranks the proposals)
 
     def _rows(self, table: Array, beta: NDArray[np.int64]) -> Array:
         """table[beta[r, n], n] for (R, N) counts; inf beyond K."""
@@ -196,17 +195,6 @@ class _Greedy:
         else:
             gain = ctab[:-1] - ctab[1:]
         flat = np.nan_to_num(gain.ravel(), nan=0.0, posinf=0.0)
-        if self.any_pos and self.slope > 0:
-            # the greedy compares step tau's candidates at that step's new root: re-rank
-            # each unit at the level V is expected to have reached when it is taken
-            rank = np.full(flat.size, t, dtype=np.float64)
-            rank[np.argsort(-flat, kind="stable")[:t]] = np.arange(t)
-            floor = float(np.max(np.where(self.pos, self.c + self.a, -np.inf)))
-            level = np.maximum(self.v - self.slope * (rank.reshape(t, n) + 1.0), floor)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                g2 = self.a / (level - ctab[:-1]) - self.a / (level - ctab[1:])
-            g2 = np.where(self.pos & np.isfinite(g2) & (g2 > 0), g2, 0.0)
-            flat = np.nan_to_num(g2.ravel(), nan=0.0, posinf=0.0)
         top = np.argpartition(-flat, t - 1)[:t] if t < flat.size else np.arange(flat.size)
         dev = top[np.argsort(-flat[top], kind="stable")] % n
         onehot = np.zeros((t, n), dtype=np.int64)
@@ -234,7 +222,6 @@ class _Greedy:
             self.beta, self.c, self.cn = bb[done].copy(), c_pre[done].copy(), cn_pre[done].copy()
             if self.use_mig:
                 self.m, self.mn = m_pre[done].copy(), mn_pre[done].copy()
-            self.slope = (self.v - float(v_new[done - 1])) / done
             self.v = float(v_new[done - 1])
         return done
 

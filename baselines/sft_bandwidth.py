@@ -19,11 +19,8 @@ Alg. 3 is run with SciPy's SLSQP (:func:`sqp_bandwidth`), a true SQP with a quas
 Hessian; the paper's linearized P4 (44) has no Hessian or trust region (it is an LP whose
 steps jump between vertices), so we do not copy its inner step.
 
-Registered solvers (each on the preset's default configuration, SFT Table II: l = 5,
-80 % sparsity, 3 bits, unless ``split`` / ``keep_ratio`` / ``quant_bits`` are passed):
-``sft_sqp`` (Alg. 3), ``sft_bisection`` (exact P2), ``sft_equal_bw`` and
-``sft_random_bw`` (the Fig. 10 baselines) and ``sft_nocompress`` ("SFT w/o compression",
-Sec. VIII-A: rho = 1, q = 0, Alg. 3 bandwidth).
+The solvers built on these (``sft_sqp``, ``sft_bisection``, ``sft_equal_bw``,
+``sft_random_bw``, ``sft_nocompress``) are registered in :mod:`baselines.sft_solvers`.
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
-from baselines.base import Solution, SolveStats, Timer, finish, register
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate_batch
 
@@ -135,7 +131,9 @@ def device_coefficients(
     Args:
         scn: the scenario.
         state: the state.
-        split, keep_ratio, quant_bits: (K,) configurations.
+        split: (K,) cuts l.
+        keep_ratio: (K,) keep ratios rho.
+        quant_bits: (K,) quantization bits q.
 
     Returns:
         a, c of shape (K, N).

@@ -32,8 +32,9 @@ accuracy check); presets without coefficients (the ``sft`` preset: the paper pub
 P_1..P_10) have no accuracy constraint, lambda_1 stays 0, and Alg. 2 then picks the most
 compressed configuration. Memory M_n(l) is the engine's ``device_memory_bytes``.
 
-Registered: ``sft_lagrangian`` (Alg. 2, equal bandwidth), ``sft`` (Alg. 2 then Alg. 3, the
-paper's full scheme) and ``sft_exact`` (:func:`sft_exact`, the reference optimum).
+The solvers ``sft_lagrangian`` (Alg. 2, equal bandwidth), ``sft`` (Alg. 2 then Alg. 3,
+the paper's full scheme) and ``sft_exact`` (:func:`sft_exact`, the reference optimum) are
+registered in :mod:`baselines.sft_solvers`.
 """
 
 from __future__ import annotations
@@ -45,13 +46,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
-from baselines.base import Solution, SolveStats, Timer, finish, register
 from baselines.common import memory_feasible_splits, split_values
 from baselines.sft_bandwidth import (
     CHUNK,
     SftConfig,
-    allocate,
-    b_max_of,
     bisection_bandwidth_batch,
     device_coefficients,
 )
@@ -86,7 +84,9 @@ def memory_slack(scn: Scenario, state: State, splits: NDArray[np.int64]) -> Arra
     return ((cap - ev.per_device["device_memory_bytes"]) / cap).min(axis=1)
 
 
-def equal_bw_latency(scn: Scenario, state: State, split: Array, rho: Array, q: Array) -> Array:
+def equal_bw_latency(
+    scn: Scenario, state: State, split: NDArray[Any], rho: NDArray[Any], q: NDArray[Any]
+) -> Array:
     """Engine objective at equal bandwidth for K configurations (batched)."""
     n, out = scn.n_devices, []
     for lo in range(0, split.size, CHUNK):
@@ -252,8 +252,8 @@ def sft_exact(
 ) -> tuple[SftConfig, Array, dict[str, Any]]:
     """Reference optimum of P (36): enumeration over (l, q), rho grid + refinement, exact bandwidth.
 
-    For every memory-feasible l of the split range and q in its range, rho runs over ``n_grid`` points of
-    [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected to ~1e-15, on the
+    For every memory-feasible l of the split range and q in its range, rho runs over
+    ``n_grid`` points of [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected to ~1e-15, on the
     feasible side); every candidate gets its exact min-max bandwidth
     (:func:`bisection_bandwidth_batch` on engine-read coefficients), is scored and checked by
     the engine, and for the ``refine_top`` best feasible (l, q) the bracket between the
@@ -261,8 +261,8 @@ def sft_exact(
     (batched through the engine) until it is narrower than ``xatol``.
 
     Tolerance: exact (to the bisection's machine precision) at the candidates, and within
-    ``xatol`` (1e-9) in rho inside the refined brackets. Global in rho whenever the optimum over rho
-    is at a candidate or inside a refined bracket; for the SFT presets the delay rises with
+    ``xatol`` (1e-9) in rho inside the refined brackets. Global in rho whenever the optimum
+    over rho is at a candidate or inside a refined bracket; for the SFT presets the delay rises with
     the bits per element, which rise with rho except at rho = 1 (no positions sent), so the
     optimum is at rho_min, an accuracy boundary, or rho = 1, all of which are candidates.
 
@@ -287,7 +287,7 @@ def sft_exact(
     table = np.concatenate(rows)
     split, q_all, rho = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2]
 
-    def score(split_: Array, rho_: Array, q_: Array) -> tuple[Array, Array, Array]:
+    def score(split_: NDArray[Any], rho_: Array, q_: NDArray[Any]) -> tuple[Array, Array, Array]:
         a, c = device_coefficients(scn, state, split_, rho_, q_)
         b, _ = bisection_bandwidth_batch(a, c, total, cap)
         obj, ok = np.empty(split_.size), np.empty(split_.size, dtype=bool)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from splitenv.config import Scenario
-from splitenv.scenarios import StateSampler, load_scenario
+from splitenv.scenarios import StateSampler, list_scenarios, load_scenario
+
+#: stored hashes, written by ``python -m splitenv.instances --write``
+HASH_FILE = Path(__file__).with_name("instance_hashes.json")
 
 #: (split name) -> (first seed, count); disjoint ranges, so validation never leaks into test
 SPLITS = {"train": (0, 0), "validation": (10_000, 20), "test": (20_000, 20)}
@@ -38,3 +42,43 @@ def content_hash(scenario: str | Scenario, seeds: list[int], epochs: int = 2) ->
         for t in range(epochs):
             h.update(json.dumps(sampler.state(0, t).to_dict(), sort_keys=True).encode())
     return h.hexdigest()
+
+
+def stored_hashes() -> dict[str, dict[str, str]]:
+    """The recorded {preset: {split: sha256}} of this version of the sets."""
+    return json.loads(HASH_FILE.read_text())["hashes"]
+
+
+def check(scenario: str, split: str = "test") -> None:
+    """Raise if the states of a named set no longer match the recorded hash.
+
+    Raises:
+        RuntimeError: the sampler or the preset changed; bump ``VERSION`` and rewrite the file.
+    """
+    recorded = stored_hashes().get(scenario, {}).get(split)
+    now = content_hash(scenario, instance_set(scenario, split))
+    if recorded != now:
+        raise RuntimeError(
+            f"instance set {scenario}/{split} v{VERSION} changed (recorded {recorded}, now {now}): "
+            "the sampler or the preset changed; bump splitenv.instances.VERSION and rerun "
+            "`python -m splitenv.instances --write`"
+        )
+
+
+def _write() -> None:
+    hashes = {
+        name: {split: content_hash(name, instance_set(name, split)) for split in ("validation", "test")}
+        for name in list_scenarios()
+    }
+    HASH_FILE.write_text(json.dumps({"version": VERSION, "hashes": hashes}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--write" in sys.argv:
+        _write()
+    for name in list_scenarios():
+        for split in ("validation", "test"):
+            check(name, split)
+    print("instance sets match their recorded hashes")
