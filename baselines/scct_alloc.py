@@ -93,7 +93,7 @@ class _Greedy:
     def _cand_objective(
         self, chain_new: Array, c: Array, cn: Array, m: Array | None, mn: Array | None
     ) -> Array:
-        """(R, N) objective if candidate n gets the subcarrier, given its chain root ``chain_new``."""
+        """(R, N) objective if candidate n gets the subcarrier; ``chain_new`` is its chain root."""
         chain = chain_new
         if self.use_zero:
             zc = np.where(self.pos, -np.inf, c)
@@ -165,9 +165,12 @@ class _Greedy:
             return
         cands = np.append(cands, j)
         roots = self._root_with(self.c, cands, self.cn, lower[0, cands])
-        obj = np.array([
-            self._cand_objective(np.full(c.shape, r), c, cn, m, mn)[0, i] for i, r in zip(cands, roots, strict=True)
-        ])  # fmt: skip
+        obj = np.array(
+            [
+                self._cand_objective(np.full(c.shape, r), c, cn, m, mn)[0, i]
+                for i, r in zip(cands, roots, strict=True)
+            ]
+        )
         best = obj.min()
         tied = np.flatnonzero(obj <= best + 1e-12 * abs(best))
         drop = self.c[cands[tied]] - self.cn[cands[tied]]
@@ -196,14 +199,20 @@ class _Greedy:
             gain = ctab[:-1] - ctab[1:]
         flat = np.nan_to_num(gain.ravel(), nan=0.0, posinf=0.0)
         top = np.argpartition(-flat, t - 1)[:t] if t < flat.size else np.arange(flat.size)
-        dev = top[np.argsort(-flat[top], kind="stable")] % n
+        top = top[np.argsort(-flat[top], kind="stable")]
+        dev = top % n
         onehot = np.zeros((t, n), dtype=np.int64)
         onehot[np.arange(t), dev] = 1
         pre = np.vstack([np.zeros((1, n), dtype=np.int64), np.cumsum(onehot, axis=0)])
         bb = self.beta[None] + pre
         c_pre, cn_pre = self._rows(self.base, bb), self._rows(self.base, bb + 1)
         if self.any_pos:
-            v_new = share_root(self.a, c_pre[1:], start=np.full(t, self.v))
+            # first-order start: sum a / (V - c) falls by the proposals' gains at slope
+            # sum a / (V - c)^2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope = float(np.sum(np.where(self.pos, self.a / (self.v - self.c) ** 2, 0.0)))
+            guess = self.v - np.cumsum(flat[top]) / slope
+            v_new = share_root(self.a, c_pre[1:], start=guess)
         else:
             v_new = np.full(t, -np.inf)
         m_pre, mn_pre = c_pre, cn_pre  # placeholders: ignored without migration

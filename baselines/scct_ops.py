@@ -91,11 +91,11 @@ def destroy_related(sol: SplitSolution, rng: np.random.Generator, **ctx: Any) ->
 
 
 def _finish(split: NDArray[np.int64], d: Destroyed, ctx: dict[str, Any]) -> SplitSolution:
-    split = _fit_edge_memory(split, ctx)
+    split = fit_edge_memory(split, ctx)
     return ctx["objective"](split, warm=d.parent)
 
 
-def _fit_edge_memory(split: NDArray[np.int64], ctx: dict[str, Any]) -> NDArray[np.int64]:
+def fit_edge_memory(split: NDArray[np.int64], ctx: dict[str, Any]) -> NDArray[np.int64]:
     """Raise splits (less edge memory) until SCCT 21-7 holds or no device can take more."""
     lo = int(ctx["split_values"][0])
     mem, feasible, cap = ctx["edge_mem"], ctx["feasible"], ctx["edge_cap"]
@@ -136,7 +136,7 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
 
     The score of a split is the sampled objective with each state's subcarriers fixed
     at the parent solution's and the edge shares re-optimised (one batched KKT root
-    over all states and candidate splits).
+    over all states and candidate splits; SCCTL keeps its equal shares).
     """
     split, values, feasible = d.split.copy(), ctx["split_values"], ctx["feasible"]
     lo = int(values[0])
@@ -158,9 +158,10 @@ def repair_greedy(d: Destroyed, rng: np.random.Generator, **ctx: Any) -> SplitSo
         cc = np.repeat(c[:, None, :], ci.shape[0], axis=1)
         aa[:, :, n] = edge[:, ci, n]
         cc[:, :, n] = device[:, ci, n] + link[q_idx, ci[None, :], bq, n]
-        chain = chain_level(
-            aa, cc, start=np.repeat(level[:, None], ci.shape[0], axis=1)
-        )  # (Q, cand.)
+        if obj.mode == "equal":  # SCCTL: equal shares, no re-optimisation
+            chain = np.max(cc + aa * aa.shape[2], axis=2)
+        else:  # (Q, candidates), warm-started at each state's current level
+            chain = chain_level(aa, cc, start=np.repeat(level[:, None], ci.shape[0], axis=1))
         worst_mig = 0.0
         if m is not None:
             mm = np.repeat(m[:, None, :], ci.shape[0], axis=1)

@@ -23,8 +23,10 @@ where x_n = (s_n, beta_n) is device n's option. Method:
    is exact for every bound in [M_act, M]; then M drops below M_act. Since V*(M)
    grows as M falls, we stop once ``w_mig * M_floor + w_chain * V*(M)`` reaches the best.
 
-Tolerance: the returned allocation's objective is evaluated exactly (to rounding); the
-lower bound certifies ``Phi(V* (1 - tol)) > 1`` for the final migration level.
+Tolerance: the returned allocation's objective is exact (to rounding). The lower bound
+is certified: for every explored migration level Phi(V*(M) (1 - tol)) > 1 is checked,
+and the bound is the least of ``w_mig * M_act + w_chain * V*(M) (1 - tol)`` over the
+levels and the pruning bound, so ``objective - lower_bound <= tol * w_chain * V*``.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def _need(a: Array, c: Array, v: float) -> Array:
 
 
 def _marginal(f: Array, k: int) -> tuple[NDArray[np.int64], float] | None:
-    """Min sum_n f_n(beta_n), sum beta <= k, for convex nonincreasing f (K + 1, N); None if not convex."""
+    """Min sum_n f_n(beta_n), sum beta <= k, for convex nonincreasing f (K + 1, N); else None."""
     with np.errstate(invalid="ignore"):
         drop = f[:-1] - f[1:]
     drop = np.where(np.isinf(f[:-1]) & np.isfinite(f[1:]), np.inf, drop)
@@ -179,7 +181,7 @@ def _level_iteration(
     start: tuple[NDArray[np.int64], NDArray[np.int64]] | None,
     tol: float | None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], float, float] | None:
-    """Optimal (option, beta, V*, certified lower bound of V*) under a migration cap; None if infeasible."""
+    """(option, beta, V*, certified lower bound of V*) under a migration cap; None if infeasible."""
     v = np.inf
     if start is not None:
         option, beta = start

@@ -2,7 +2,8 @@
 
 SCCT's objective for one state has the shape (SCCT (16), (18)-(20))::
 
-    const + w_mig * max_n d0_n(s_n, beta_n) + w_chain * max_n [c_n(s_n, beta_n) + a_n(s_n) / alpha_n]
+    const + w_mig * max_n d0_n(s_n, beta_n)
+          + w_chain * max_n [c_n(s_n, beta_n) + a_n(s_n) / alpha_n]
 
 with ``c_n = d1 + d2`` (device compute and the device <-> edge link, plus any cloud hop),
 ``a_n = d3`` at full share (edge compute at alpha_n = 1) and ``d0`` the layer migration.
@@ -18,6 +19,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from baselines.common import memory_feasible_splits
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate_batch
 
@@ -138,6 +140,7 @@ def build_tables(scn: Scenario, state: State, split: NDArray[np.int64] | None = 
     """
     check_scenario(scn)
     n, k = scn.n_devices, scn.network.n_subchannels
+    full_range = split is None
     if split is None:
         lo, hi = scn.decision.split_range
         split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
@@ -157,7 +160,10 @@ def build_tables(scn: Scenario, state: State, split: NDArray[np.int64] | None = 
     link = grid("uplink_s") + grid("downlink_s") + grid("cloud_s")
     device = grid("device_compute_s")[:, 0, :]
     edge = grid("server_compute_s")[:, 0, :]
-    memory_ok = grid("device_memory_bytes")[:, 0, :] <= state.device_memory_bytes[None, :]
+    if full_range:  # the project's helper (same engine memory model, SCCT 21-6)
+        memory_ok = memory_feasible_splits(scn, state)
+    else:
+        memory_ok = grid("device_memory_bytes")[:, 0, :] <= state.device_memory_bytes[None, :]
     # The engine reports the edge memory summed over devices; the edge keeps one copy of
     # the server-side model per device (SCCT 21-7), which depends only on that device's
     # split, so a constant-split row divides evenly. Rows with mixed splits are not split up.

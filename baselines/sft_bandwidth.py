@@ -1,4 +1,4 @@
-"""SFT bandwidth allocation: Alg. 3 (SQP), the exact min-max by bisection, and its baselines.
+"""SFT bandwidth allocation: engine-read coefficients, Alg. 3 (SQP), the exact min-max (bisection).
 
 Zhang et al., "Split Fine-Tuning for Large Language Models in Wireless Networks" (SFT),
 Sec. VI-B. For a fixed configuration (cut l, keep ratio rho, bits q), P2 (38) is
@@ -80,7 +80,8 @@ class SftConfig:
 def _check_scope(scn: Scenario) -> None:
     if scn.network.allocation != "continuous":
         raise ValueError(
-            f"SFT bandwidth solvers need network.allocation = continuous, not {scn.network.allocation!r}"
+            "SFT bandwidth solvers need network.allocation = continuous, "
+            f"not {scn.network.allocation!r}"
         )
     if scn.schedule.sync != "independent" or scn.objective.kind != "latency":
         raise ValueError(
@@ -173,7 +174,8 @@ def device_coefficients(
         if not (np.all(err <= FIT_RTOL) and np.all(err_obj <= FIT_RTOL) and np.all(c >= 0)):
             raise FitError(
                 f"engine objective is not max_n (a_n + c_n / b_n): fit error {np.nanmax(err):.3g}, "
-                f"max-structure error {np.nanmax(err_obj):.3g}, min c {c.min():.3g} (tolerance {FIT_RTOL})"
+                f"max-structure error {np.nanmax(err_obj):.3g}, min c {c.min():.3g} "
+                f"(tolerance {FIT_RTOL})"
             )
         a_out.append(a)
         c_out.append(c)
@@ -183,7 +185,7 @@ def device_coefficients(
 def bisection_bandwidth_batch(
     a: Array, c: Array, total_hz: float, b_max: ArrayLike
 ) -> tuple[Array, Array]:
-    """Exact min-max bandwidth for K problems at once (shapes (K, N)); see :func:`bisection_bandwidth`."""
+    """Exact min-max bandwidth of K problems at once, (K, N); see :func:`bisection_bandwidth`."""
     a, c = np.atleast_2d(a).astype(float), np.atleast_2d(c).astype(float)
     cap = np.broadcast_to(np.asarray(b_max, dtype=float), a.shape[-1:])
     n = a.shape[1]

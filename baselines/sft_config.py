@@ -1,23 +1,25 @@
-"""SFT configuration: Alg. 2 (Lagrangian relaxation), the full two-timescale scheme, the exact optimum.
+"""SFT configuration: Alg. 2 (Lagrangian relaxation) and the exact joint optimum.
 
 Zhang et al., "Split Fine-Tuning for Large Language Models in Wireless Networks" (SFT),
 Sec. VI-A. P1 (37) chooses the cut l, the keep ratio rho and the quantization bits q:
 
     min tau(rho, q, l)  s.t.  A(rho, q) >= A_th (37b),  M_n(l) <= M_max,n (37c),
-                              rho_min <= rho <= rho_max (37d),  q_min <= q <= q_max (37e),  l in L (37f).
+                              rho_min <= rho <= rho_max (37d),  q_min <= q <= q_max (37e),
+                              l in L (37f).
 
 Alg. 2 relaxes (37b)-(37c) with multipliers (39). As printed its signs are those of a
 maximization (maximize tau + lambda g, lambda <- lambda + mu g with g >= 0 meaning
 "satisfied"), which would maximize the delay; we use the consistent reading (digest
 Sec. 4.1): minimize
 
-    Lag = tau / tau_ref - lambda_1 (A(rho, q) - A_th) / A_range - lambda_2 min_n (M_max,n - M_n(l)) / M_max,n
+    Lag = tau / tau_ref - lambda_1 (A(rho, q) - A_th) / A_range
+                        - lambda_2 min_n (M_max,n - M_n(l)) / M_max,n
 
 over l (exhaustive), q (its integer range) and rho (grid search, which the paper allows
 "when differentiability or convexity is not guaranteed", refined by SciPy's bounded
 ``minimize_scalar``), then lambda_i <- max(0, lambda_i - mu_k g_i) (40) with a
-normalized, geometrically decaying step, and stop when |Lag_k - Lag_{k-1}| < eps and the constraints
-hold (at most K = 30 iterations, "K <= 30", Sec. VI-C). Choices that are ours: all terms
+normalized, geometrically decaying step, and stop when |Lag_k - Lag_{k-1}| < eps and the
+constraints hold (at most K = 30 iterations, "K <= 30", Sec. VI-C). Choices that are ours: all terms
 are normalized (tau_ref = tau of the preset default, accuracy by its range A_range over the
 search box, memory by M_max), the step is normalized (see :func:`lagrangian_config`), the box
 constraints (37d)-(37f) restrict the search instead of being relaxed (the paper lists
@@ -62,7 +64,7 @@ AccuracyFn = Callable[[Any, Any], Array]
 
 
 def accuracy_model(scn: Scenario) -> AccuracyFn | None:
-    """A(rho, q) of SFT (35) when the engine checks it (coefficients set, compression on), else None."""
+    """A(rho, q) of SFT (35) when the engine checks it (coefficients, compression on), else None."""
     coeffs = scn.accuracy.cubic_coeffs
     if not coeffs or not scn.compression.enabled:
         return None
@@ -167,7 +169,7 @@ def lagrangian_config(
         )
 
     def inner(lam: Array) -> tuple[float, int, float, int]:
-        """Min over (l, q, rho) of the Lagrangian: grid, then minimize_scalar on the best brackets."""
+        """Min of the Lagrangian over (l, q, rho): grid, then minimize_scalar on the best."""
         values = tau / tau_ref - lam[0] * acc_grid - lam[1] * g_mem[:, None, None]
         best = (np.inf, 0, 0.0, 0)
         for idx in np.argsort(values.min(axis=2), axis=None)[:refine_top]:
@@ -224,7 +226,7 @@ def lagrangian_config(
 
 
 def _boundary_roots(acc: AccuracyFn, a_th: float, q: int, grid: Array) -> list[float]:
-    """Rho where A(rho, q) = A_th between grid points, on the feasible side to ~1e-15 (bisection)."""
+    """Rho where A(rho, q) = A_th between grid points, on the feasible side to ~1e-15."""
     g = acc(grid, q) - a_th
     roots = []
     for k in np.flatnonzero(np.sign(g[:-1]) != np.sign(g[1:])):
@@ -253,8 +255,8 @@ def sft_exact(
     """Reference optimum of P (36): enumeration over (l, q), rho grid + refinement, exact bandwidth.
 
     For every memory-feasible l of the split range and q in its range, rho runs over
-    ``n_grid`` points of [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected to ~1e-15, on the
-    feasible side); every candidate gets its exact min-max bandwidth
+    ``n_grid`` points of [rho_min, rho_max] plus the points where A(rho, q) = A_th (bisected
+    to ~1e-15, on the feasible side); every candidate gets its exact min-max bandwidth
     (:func:`bisection_bandwidth_batch` on engine-read coefficients), is scored and checked by
     the engine, and for the ``refine_top`` best feasible (l, q) the bracket between the
     feasible neighbours of their best rho is refined by repeated ``zoom_points``-point grids
@@ -262,9 +264,9 @@ def sft_exact(
 
     Tolerance: exact (to the bisection's machine precision) at the candidates, and within
     ``xatol`` (1e-9) in rho inside the refined brackets. Global in rho whenever the optimum
-    over rho is at a candidate or inside a refined bracket; for the SFT presets the delay rises with
-    the bits per element, which rise with rho except at rho = 1 (no positions sent), so the
-    optimum is at rho_min, an accuracy boundary, or rho = 1, all of which are candidates.
+    over rho is at a candidate or inside a refined bracket; for the SFT presets the delay
+    rises with the bits per element, which rise with rho except at rho = 1 (no positions
+    sent), so the optimum is at rho_min, an accuracy boundary, or rho = 1, all candidates.
 
     Returns:
         (configuration, bandwidth (N,) in Hz, info).
@@ -277,7 +279,8 @@ def sft_exact(
     ls = ls[memory_feasible_splits(scn, state).all(axis=1)]  # (37c), the engine's memory model
     if ls.size == 0:
         raise ValueError(
-            f"no cut in decision.split_range = {scn.decision.split_range} fits every device's memory"
+            f"no cut in decision.split_range = {scn.decision.split_range} fits every "
+            "device's memory"
         )
     rows = []
     for q in qs:
@@ -323,9 +326,7 @@ def sft_exact(
             break
         if any(pair[i] == 1000 * b_[0] + b_[1] for b_ in brackets):
             continue
-        same = np.flatnonzero(
-            pair == pair[i]
-        )  # rows of one pair are sorted by rho (np.unique above)
+        same = np.flatnonzero(pair == pair[i])  # sorted by rho (np.unique above)
         pos = int(np.flatnonzero(same == i)[0])
         lo = rho[same[pos - 1]] if pos > 0 and ok[same[pos - 1]] else rho[i]
         hi = rho[same[pos + 1]] if pos + 1 < same.size and ok[same[pos + 1]] else rho[i]

@@ -1,4 +1,4 @@
-"""The registered SFT solvers: Alg. 2 + Alg. 3, each alone, the paper's baselines, the exact optimum.
+"""The registered SFT solvers: Alg. 2 + Alg. 3, each alone, the baselines, the exact optimum.
 
 Zhang et al., "Split Fine-Tuning for Large Language Models in Wireless Networks" (SFT).
 The algorithms live in :mod:`baselines.sft_bandwidth` (P2: Alg. 3 and the exact

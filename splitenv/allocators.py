@@ -54,4 +54,10 @@ def resolve(spec: str | Allocator) -> Allocator:
         if ep.name == spec:
             fn: Any = ep.load()
             return fn  # type: ignore[no-any-return]
-    raise ValueError(f"unknown allocator {spec!r}; available: {', '.join(available())}")
+    hint = ""
+    if spec == "paper" or spec not in available():
+        hint = (
+            " (the papers' allocators come from the installed `baselines` package through the"
+            " 'splitenv.allocators' entry points: `pip install -e .`; or use 'equal')"
+        )
+    raise ValueError(f"unknown allocator {spec!r}; available: {', '.join(available())}{hint}")

@@ -121,9 +121,10 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     * ``timescale``: ``"round"`` (default), ``"epoch"`` or ``"joint"``.
     * ``rounds`` (4), ``epochs_per_round`` (3): episode length; the preset's own
       schedule (paper values) still sets iterations per epoch.
-    * ``inner_allocator``: small-timescale policy for ``"round"`` (default ``"equal"``;
-      names from :mod:`splitenv.allocators`, e.g. the papers' allocators registered by
-      ``baselines``), ``split_policy``: large-timescale policy for ``"epoch"``.
+    * ``inner_allocator``: small-timescale policy for ``"round"``: ``"paper"`` (default, the
+      paper's own allocator for the scenario's structure, registered by ``baselines``),
+      ``"equal"`` (fast), another name from :mod:`splitenv.allocators`, or a callable;
+      ``split_policy``: large-timescale policy for ``"epoch"`` (default: the preset's).
     * ``reward_mode``, ``energy_weight`` (0), ``infeasible_penalty`` (5.0, in units of
       the reference cost).
     * ``accuracy``: ``None`` or ``"surrogate"`` or an AccuracyProvider.
@@ -145,7 +146,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         timescale: str = "round",
         rounds: int = 4,
         epochs_per_round: int = 3,
-        inner_allocator: str | allocators.Allocator = "equal",
+        inner_allocator: str | allocators.Allocator = "paper",
         split_policy: str | allocators.Allocator = "default",
         reward_mode: str = "normalized",
         energy_weight: float = 0.0,
@@ -230,6 +231,23 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         assert self._sampler is not None
         prev = self._prev_split if epoch_index == 0 else self._split
         return self._sampler.state(round_index, epoch_index, prev_split=prev)
+
+    @property
+    def current_state(self) -> State:
+        """The state of the epoch the next step plays (after ``reset``)."""
+        if self._sampler is None:
+            raise RuntimeError("call reset() first")
+        return self._state
+
+    @property
+    def round_start(self) -> bool:
+        """Whether the next step starts a round (large-timescale fields take effect)."""
+        return self._epoch == 0
+
+    @property
+    def large_decision(self) -> Decision:
+        """The split / rank / compression in force this round."""
+        return self._large
 
     def instance(self) -> dict[str, Any]:
         """The current episode as a replayable instance (seed + scenario hash)."""

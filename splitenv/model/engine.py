@@ -562,8 +562,13 @@ def _violations(
         out["compute_share"] = _excess(d.compute_share.sum(axis=1), 1.0)
     acc = scn.accuracy
     if acc.cubic_coeffs and scn.compression.enabled:
-        value = accuracy.sft_cubic(acc.cubic_coeffs, d.keep_ratio, d.quant_bits)
-        out["accuracy"] = np.maximum(acc.threshold - value, 0.0)
+        # SFT (35) is fitted over quantized settings: q = 0 (unquantized) is read at the finest
+        # fitted q, and uncompressed activations (rho = 1, q = 0) meet the threshold by definition
+        q_fine = scn.compression.quant_bits_range[1]
+        q = np.where(d.quant_bits == 0, q_fine, d.quant_bits)
+        value = accuracy.sft_cubic(acc.cubic_coeffs, d.keep_ratio, q)
+        uncompressed = (d.keep_ratio >= 1.0) & (d.quant_bits == 0)
+        out["accuracy"] = np.where(uncompressed, 0.0, np.maximum(acc.threshold - value, 0.0))
     return out
 
 

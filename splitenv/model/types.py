@@ -456,7 +456,7 @@ def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
     for name in ("subchannels", "fed_subchannels", "bandwidth_hz", "power_w", "fed_power_w"):
         if np.any(a[name] < 0):
             raise DecisionError(f"decision.{name} = {a[name][a[name] < 0].flat[0].item()!r} must be >= 0")
-    _check_range("compute_share", a["compute_share"], 0.0, 1.0)
+    _check_range("compute_share", a["compute_share"], 0.0, 1.0 + 1e-9)  # rounding of shares
     if scn.compute.has_frequency_control:
         f_lo, f_hi = scn.compute.server_freq_hz
         _check_range("server_freq_hz", a["server_freq_hz"], f_lo, f_hi, " (compute.server_freq_hz)")

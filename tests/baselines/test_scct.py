@@ -81,6 +81,16 @@ def test_optimal_shares_matches_independent_bisection():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("scope", ["iteration", "epoch", "round", "total"])
+def test_alg1_objective_matches_the_engine_for_every_scope(scope):
+    scn = load_scenario("scct", {"network.n_devices": 6, "schedule.objective_scope": scope})
+    state = StateSampler(scn, 3).state(2, 1, prev_split=[1, 2, 3, 4, 5, 6])
+    sol = ScctAlg1(split=[2, 2, 3, 4, 6, 6]).solve(scn, state, np.random.default_rng(0))
+    assert sol.feasible
+    assert sol.stats.extra["objective_tables"] == pytest.approx(sol.objective, rel=1e-12)
+    np.testing.assert_array_equal(sol.decision.split[0], [2, 2, 3, 4, 6, 6])
+
+
 @pytest.mark.parametrize("n", [10, 30])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_alg1_objective_is_the_engines_and_beats_equal(n, seed):
@@ -121,6 +131,31 @@ def test_alg1_speculative_greedy_equals_step_by_step_greedy_and_never_beats_exac
         )
         assert obj >= exact.objective * (1 - 1e-12)
         assert exact.lower_bound <= exact.objective
+
+
+def test_alg1_greedy_with_idle_devices_and_heavy_migration():
+    # split 4 = L leaves devices without edge work; J = T = 1 makes migration weigh as much
+    # as the chain, so the one-step rule often prefers a migration or idle-device bottleneck
+    over = {"network.n_devices": 5, "network.n_subchannels": 30, "model.n_layers": 4,
+            "decision.split_range": [1, 4], "decision.default_split": 1,
+            "schedule.iterations_per_epoch": 1, "schedule.epochs_per_round": 1}  # fmt: skip
+    scn = load_scenario("scct", over)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        state = StateSampler(scn, seed).state(1, 0, prev_split=rng.integers(1, 5, 5))
+        split = rng.integers(1, 5, 5)
+        split[seed % 5] = 4
+        sol = ScctAlg1(split=split).solve(scn, state, rng)
+        assert sol.stats.extra["objective_tables"] == pytest.approx(sol.objective, rel=1e-12)
+        tab = build_tables(scn, state, split[None])
+        opt = np.zeros(5, dtype=np.int64)
+        a, base, mig = tab.edge(opt), tab.chain_base(opt), tab.migration(opt)
+        ref = _Greedy(a, base, mig, tab.weights)
+        for _ in range(30 - 5):
+            ref.step_exact()
+        np.testing.assert_array_equal(sol.decision.subchannels[0], ref.beta)
+        exact = solve(Problem(a[None], base[None], mig[None], np.ones((1, 5), bool), tab.weights))
+        assert sol.objective >= exact.objective * (1 - 1e-12)
 
 
 def test_alg1_speed_n30_k200():
@@ -207,22 +242,26 @@ def small_instance(seed):
 
 
 def test_no_solver_beats_exact_and_gap_table():
-    gaps = {name: [] for name in SOLVERS}
+    # "scctt|state": the ALNS with the state itself as its history (no sampling error)
+    gaps = {name: [] for name in [*SOLVERS, "scctt|state"]}
     for seed in range(20):
         scn, state = small_instance(seed)
         exact = ScctExact().solve(scn, state, np.random.default_rng(seed))
         assert exact.feasible
         assert exact.stats.extra["lower_bound"] <= exact.objective
-        for name, cls in SOLVERS.items():
-            sol = cls().solve(scn, state, np.random.default_rng(seed))
+        for name in gaps:
+            solver = SOLVERS[name.split("|")[0]]()
+            extra = {"history": [state]} if name.endswith("|state") else {}
+            sol = solver.solve(scn, state, np.random.default_rng(seed), **extra)
             assert sol.feasible, name
             assert sol.objective >= exact.objective * (1 - REL), (name, seed)
             gaps[name].append(sol.objective / exact.objective - 1.0)
     print("\nSCCT, 20 small instances (N = 2..4, K = 12, splits 1..6): gap to scct_exact")
-    print(f"{'solver':<10} {'mean gap %':>11} {'max gap %':>10}")
+    print(f"{'solver':<12} {'mean gap %':>11} {'max gap %':>10}")
     for name, g in gaps.items():
-        print(f"{name:<10} {100 * np.mean(g):>11.4f} {100 * np.max(g):>10.4f}")
+        print(f"{name:<12} {100 * np.mean(g):>11.4f} {100 * np.max(g):>10.4f}")
     assert np.mean(gaps["scct_alg1"]) <= np.mean(gaps["equal"])
+    assert np.max(gaps["scctt|state"]) <= 1e-9  # the search itself finds the optimum here
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,8 +290,8 @@ def fig9_latency(n, seeds, epochs, q=5):
             values = []
             for state in evals:
                 if name == "scctl":
-                    d = Decision(split=split, subchannels=equal_counts(scn.network.n_subchannels, n),
-                                 compute_share=np.full(n, 1.0 / n))  # fmt: skip
+                    beta = equal_counts(scn.network.n_subchannels, n)
+                    d = Decision(split=split, subchannels=beta, compute_share=np.full(n, 1.0 / n))
                     values.append(float(evaluate(scn, state, d).objective[0]))
                 else:
                     values.append(
@@ -294,6 +333,32 @@ def test_same_seed_same_decision(name):
     one = SOLVERS[name]().solve(scn, state, np.random.default_rng(11)).decision
     two = SOLVERS[name]().solve(scn, state, np.random.default_rng(11)).decision
     assert one.to_dict() == two.to_dict()
+
+
+def test_binding_edge_memory():
+    # 18 edge layers per device on average: the ALNS repairs must raise splits (SCCT 21-7)
+    cap = 6 * 18 * 50_348_032.0
+    scn = load_scenario("scct", {"network.n_devices": 6, "memory.edge_memory_bytes": cap})
+    state = StateSampler(scn, 0).state(1, 0)
+    for cls in (Scctt, Scctl):
+        sol = cls().solve(scn, state, np.random.default_rng(0))
+        assert sol.feasible and sol.evaluation.terms["edge_memory_bytes"][0] <= cap
+    with pytest.raises(ValueError, match="binding edge memory"):
+        scct_exact(scn, state)
+
+
+def test_registry_settings_and_inner_alg1():
+    from baselines.base import _REGISTRY
+
+    for name in ("scct_alg1", "scctt", "scctl", "sccts", "scct_exact"):
+        assert name in _REGISTRY
+    with pytest.raises(ValueError, match="unknown ALNS setting"):
+        Scctt(tau_typo=3)
+    scn, state = small_instance(5)
+    sol = Scctt(inner="alg1", q=2).solve(scn, state, np.random.default_rng(0))
+    assert sol.feasible and sol.stats.extra["q"] == 2
+    assert sol.stats.trace == sorted(sol.stats.trace, reverse=True)  # best-so-far curve
+    assert len(sol.stats.trace) == sol.stats.iterations + 1
 
 
 @pytest.mark.slow

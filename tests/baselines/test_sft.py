@@ -157,7 +157,8 @@ def test_sqp_equals_bisection(bandwidth_mhz):
 
 def test_sqp_handles_caps_and_unequal_devices():
     """A binding cap (4 MHz) on the slowest device: the optimum value is unique, the allocation
-    of the others is not (they only need to finish by t*), so only t and feasibility are compared."""
+    of the others is not (they only need to finish by t*): only t and feasibility are compared.
+    """
     a, c = np.array([5.0, 50.0, 500.0]), np.array([1e8, 1e8, 1e8])
     for cap in (10e6, 4e6):
         b_ref, t_ref = bisection_bandwidth(a, c, 10e6, cap)
@@ -174,7 +175,7 @@ def test_sqp_handles_caps_and_unequal_devices():
 
 
 def small_instance(seed: int):
-    """Seeded small instance: N = 3..6, B = 5..30 MHz, cut 1..6, accuracy constraint on odd seeds."""
+    """Seeded small instance: N = 3..6, B = 5..30 MHz, cut 1..6, accuracy limit on odd seeds."""
     overrides = {
         "network.n_devices": 3 + seed % 4,
         "network.bandwidth_hz": (5e6, 10e6, 20e6, 30e6)[(seed // 2) % 4],
@@ -269,7 +270,8 @@ def test_fig10_optimized_bandwidth_beats_equal_and_random():
     paper's devices must differ by more than compute, or its baseline is the random one).
     """
     print(
-        "\nB [MHz]  round [s]: SQP   equal  random(mean)  reduction vs equal  vs random   paper: up to 53.1 %"
+        "\nB [MHz]  round [s]: SQP   equal  random(mean)  reduction vs equal  vs random"
+        "   paper: up to 53.1 %"
     )
     for mhz in (5, 10, 20, 30):
         scn = load_scenario("sft", {"network.bandwidth_hz": mhz * 1e6})

@@ -49,7 +49,9 @@ def default_action(env: gym.Env) -> dict:
     for key, sub in base.action_space.spaces.items():
         v = d[key]
         if key in ("split", "edge_split"):
-            out[key] = int(v[0]) - lo if isinstance(sub, spaces.Discrete) else (v - lo).astype(np.int64)
+            out[key] = (
+                int(v[0]) - lo if isinstance(sub, spaces.Discrete) else (v - lo).astype(np.int64)
+            )
         elif key == "rank":
             out[key] = list(scn.workload.rank_choices).index(int(v))
         elif key == "quant_bits":
@@ -132,39 +134,51 @@ def _table(section: str) -> list[list[str]]:
     return cells[2:]
 
 
+#: per-device features (the brief's spec had 6: snr .. distance; "active" (churn) made it 7)
+F = len(DEVICE_FEATURES)
+G = len(GLOBAL_FEATURES)
+
+
 def _observation_rows() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(offset, name) of the per-device rows ``F n + k`` and of the global rows ``F N + k``."""
     device, glob = [], []
     for cells in _table("Observation Space"):
-        m = re.fullmatch(r"6([nN]) \+ (\d+)", cells[0])
+        m = re.fullmatch(r"(\d+)([nN]) \+ (\d+)", cells[0])
         assert m, f"unparsed index {cells[0]!r}"
-        (device if m.group(1) == "n" else glob).append((int(m.group(2)), cells[1]))
+        assert int(m.group(1)) == F, f"index {cells[0]!r}: stride {m.group(1)}, features {F}"
+        (device if m.group(2) == "n" else glob).append((int(m.group(3)), cells[1]))
     return device, glob
 
 
 def test_observation_table_matches_features():
     device, glob = _observation_rows()
-    assert [i for i, _ in device] == list(range(6)) and [i for i, _ in glob] == list(range(4))
+    assert [i for i, _ in device] == list(range(F)) and [i for i, _ in glob] == list(range(G))
     assert tuple(name for _, name in device) == DEVICE_FEATURES
     assert tuple(name for _, name in glob) == GLOBAL_FEATURES
+    assert DEVICE_FEATURES[:6] == ("snr_db", "compute", "memory", "split", "data_size", "distance")
+    assert G == 4
     doc = SplitLoRAEnv.__doc__
-    assert "Box(0, 1, (6 N + 4,), float32)" in doc
-    assert '{"devices": Box(0, 1, (N, 6)), "globals": Box(0, 1, (4,))}' in doc
+    assert f"Box(0, 1, ({F} N + {G},), float32)" in doc
+    assert f'{{"devices": Box(0, 1, (N, {F})), "globals": Box(0, 1, ({G},))}}' in doc
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)
-def test_observation_space_is_6n_plus_4(env_id):
+def test_observation_space_is_fn_plus_4(env_id):
     device, glob = _observation_rows()
     for n in (None, 3):
-        env = make(env_id, **({} if n is None else {"network.n_devices": n}))
+        over = {} if n is None else {"network.n_devices": n}
+        env = make(env_id, **over)
         n_dev = env.unwrapped.scenario.n_devices
         space = env.observation_space
         assert isinstance(space, spaces.Box) and space.dtype == np.float32
-        assert space.shape == (len(device) * n_dev + len(glob),) == (6 * n_dev + 4,)
+        assert space.shape == (len(device) * n_dev + len(glob),) == (F * n_dev + 4,)
         assert np.all(space.low == 0.0) and np.all(space.high == 1.0)
-        dict_env = make(env_id, observation="dict", **({} if n is None else {"network.n_devices": n}))
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == space.shape and space.contains(obs)
+        dict_env = make(env_id, observation="dict", **over)
         ds = dict_env.observation_space
         assert isinstance(ds, spaces.Dict) and set(ds.spaces) == {"devices", "globals"}
-        assert ds["devices"].shape == (n_dev, 6) and ds["globals"].shape == (4,)
+        assert ds["devices"].shape == (n_dev, F) and ds["globals"].shape == (4,)
         assert ds["devices"].dtype == ds["globals"].dtype == np.float32
 
 
@@ -173,25 +187,39 @@ def test_observation_values_follow_the_table(env_id):
     """At reset the named features hold what the table says (read from the seeded state)."""
     env = make(env_id)
     obs, info = env.reset(seed=11)
-    scn = env.unwrapped.scenario
+    base = env.unwrapped
+    scn = base.scenario
     n = scn.n_devices
     feats = Features(scn)
-    state = StateSampler(scn, info["episode_seed"]).state(0, 0)
-    dev = obs[: 6 * n].reshape(n, 6)
+    state = StateSampler(scn, info["episode_seed"], base.epochs_per_round).state(0, 0)
+    dev = obs[: F * n].reshape(n, F)
     col = {name: dev[:, i] for i, name in enumerate(DEVICE_FEATURES)}
-    glob = dict(zip(GLOBAL_FEATURES, obs[6 * n :]))
-    clip = lambda x: np.clip(x, 0.0, 1.0).astype(np.float32)  # noqa: E731
-    np.testing.assert_allclose(col["split"], clip(np.full(n, scn.decision.default_split) / scn.model.n_layers))
-    np.testing.assert_allclose(col["distance"], clip(state.distance_m / feats.max_distance), rtol=1e-6)
-    np.testing.assert_allclose(col["memory"], clip(state.device_memory_bytes / feats.max_memory), rtol=1e-6)
+    glob = dict(zip(GLOBAL_FEATURES, obs[F * n :], strict=True))
+
+    def clip(x):
+        return np.clip(x, 0.0, 1.0).astype(np.float32)
+
+    np.testing.assert_allclose(
+        col["split"], clip(np.full(n, scn.decision.default_split) / scn.model.n_layers)
+    )
+    np.testing.assert_allclose(
+        col["distance"], clip(state.distance_m / feats.max_distance), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        col["memory"], clip(state.device_memory_bytes / feats.max_memory), rtol=1e-6
+    )
     np.testing.assert_allclose(col["data_size"], clip(state.data_size / feats.max_data), rtol=1e-6)
-    np.testing.assert_allclose(col["compute"], clip(state.device_flops / feats.max_flops), rtol=1e-6)
+    np.testing.assert_allclose(
+        col["compute"], clip(state.device_flops / feats.max_flops), rtol=1e-6
+    )
+    if "active" in col:
+        np.testing.assert_array_equal(col["active"], state.active.astype(np.float32))
     assert glob["round_progress"] == 0.0 and glob["epoch_progress"] == 0.0
     assert glob["is_round_start"] == 1.0 and glob["last_cost_ratio"] == pytest.approx(0.2)
     # the dict mode holds the same numbers
     dobs, _ = make(env_id, observation="dict").reset(seed=11)
     np.testing.assert_array_equal(dobs["devices"], dev)
-    np.testing.assert_array_equal(dobs["globals"], obs[6 * n :])
+    np.testing.assert_array_equal(dobs["globals"], obs[F * n :])
 
 
 def test_observation_globals_after_steps():
@@ -200,14 +228,14 @@ def test_observation_globals_after_steps():
     a = default_action(env)
     obs, r, *_ = env.step(a)
     n = env.unwrapped.scenario.n_devices
-    glob = dict(zip(GLOBAL_FEATURES, obs[6 * n :]))
+    glob = dict(zip(GLOBAL_FEATURES, obs[F * n :], strict=True))
     assert glob["round_progress"] == 0.0
     assert glob["epoch_progress"] == pytest.approx(1 / 3)
     assert glob["is_round_start"] == 0.0
     assert glob["last_cost_ratio"] == pytest.approx(-r / 5.0)
     for _ in range(2):
         obs, *_ = env.step(a)
-    glob = dict(zip(GLOBAL_FEATURES, obs[6 * n :]))
+    glob = dict(zip(GLOBAL_FEATURES, obs[F * n :], strict=True))
     assert glob["round_progress"] == pytest.approx(0.5) and glob["is_round_start"] == 1.0
 
 
@@ -263,7 +291,11 @@ def test_action_table_box_bounds_match_native_space():
         "F_min": card.unwrapped.scenario.compute.server_freq_hz[0],
         "F_max": card.unwrapped.scenario.compute.server_freq_hz[1],
     }
-    spaces_by_key = {**card.action_space.spaces, **sft.action_space.spaces, **env.action_space.spaces}
+    spaces_by_key = {
+        **card.action_space.spaces,
+        **sft.action_space.spaces,
+        **env.action_space.spaces,
+    }
     for cells in _table("Action Space"):
         m = _DOC_BOUND.search(cells[1])
         if not m:
@@ -287,21 +319,28 @@ def test_overrides_change_n(env_id):
         make(env_id, overrides={"network.n_devices": 4}),
     ):
         assert env.unwrapped.scenario.n_devices == 4
-        assert env.observation_space.shape == (6 * 4 + 4,)
+        assert env.observation_space.shape == (F * 4 + 4,)
         obs, _ = env.reset(seed=0)
-        assert obs.shape == (28,)
-        if "split" in env.action_space.spaces and isinstance(env.action_space["split"], spaces.MultiDiscrete):
+        assert obs.shape == (F * 4 + 4,)
+        if "split" in env.action_space.spaces and isinstance(
+            env.action_space["split"], spaces.MultiDiscrete
+        ):
             assert env.action_space["split"].shape == (4,)
 
 
 def test_generic_id_takes_config():
     env = make(GENERIC_ID, config="sft", network__n_devices=3)
-    assert env.unwrapped.scenario.name == "sft" and env.observation_space.shape == (22,)
+    assert env.unwrapped.scenario.name == "sft" and env.observation_space.shape == (F * 3 + 4,)
 
 
 @pytest.mark.parametrize(
     "override",
-    [{"network.no_such_field": 1}, {"nosection.x": 1}, {"network__n_devicez": 3}, {"network.n_devices": 0}],
+    [
+        {"network.no_such_field": 1},
+        {"nosection.x": 1},
+        {"network__n_devicez": 3},
+        {"network.n_devices": 0},
+    ],
 )
 def test_bad_override_is_config_error(override):
     field = next(iter(override)).replace("__", ".")
@@ -330,9 +369,9 @@ def test_bad_argument_is_value_error_naming_it(kwargs, name):
 
 
 def test_unknown_allocator_and_provider():
-    with pytest.raises(ValueError, match="allocator 'nope'.*equal"):
+    with pytest.raises(ValueError, match=r"allocator 'nope'.*equal"):
         gym.make("splitenv/SCCT-v0", inner_allocator="nope")
-    with pytest.raises(ValueError, match="accuracy provider 'nope'.*surrogate"):
+    with pytest.raises(ValueError, match=r"accuracy provider 'nope'.*surrogate"):
         gym.make("splitenv/SCCT-v0", accuracy="nope")
 
 
@@ -376,10 +415,10 @@ def test_render_ansi_one_row_per_device(env_id):
 
 
 def _rollout(env, reset_kwargs, actions):
-    obs, info = env.reset(**reset_kwargs)
+    obs, _ = env.reset(**reset_kwargs)
     out = [(obs.copy(), None)]
     for a in actions:
-        obs, r, term, trunc, info = env.step(a)
+        obs, r, term, trunc, _ = env.step(a)
         out.append((obs.copy(), r))
         if term or trunc:
             break
@@ -394,10 +433,10 @@ def test_instance_replays_exactly(env_id):
     for k in instance_set(env.unwrapped.scenario, "test")[:2]:
         a = _rollout(env, {"options": {"instance": {"seed": k}}}, actions)
         _rollout(env, {"seed": 99}, actions)  # something else in between
-        b = _rollout(make(env_id, timescale="joint", rounds=2, epochs_per_round=3),
-                     {"options": {"instance": {"seed": k}}}, actions)  # fmt: skip
+        fresh = make(env_id, timescale="joint", rounds=2, epochs_per_round=3)
+        b = _rollout(fresh, {"options": {"instance": {"seed": k}}}, actions)
         c = _rollout(env, {"options": {"instance": {"seed": k}}}, actions)
-        for x, y, z in zip(a, b, c):
+        for x, y, z in zip(a, b, c, strict=True):
             np.testing.assert_array_equal(x[0], y[0])
             np.testing.assert_array_equal(x[0], z[0])
             assert x[1] == y[1] == z[1]
@@ -410,10 +449,12 @@ def test_instance_round_trip():
     actions = [env.action_space.sample() for _ in range(4)]
     first = _rollout(env, {"seed": 1234}, actions)
     inst = env.unwrapped.instance()
-    assert set(inst) == {"seed", "scenario_sha256"} and re.fullmatch(r"[0-9a-f]{64}", inst["scenario_sha256"])
+    assert set(inst) == {"seed", "scenario_sha256"} and re.fullmatch(
+        r"[0-9a-f]{64}", inst["scenario_sha256"]
+    )
     other = make("splitenv/SCCT-v0", timescale="joint", rounds=2, epochs_per_round=2)
     replay = _rollout(other, {"options": {"instance": inst}}, actions)
-    for x, y in zip(first, replay):
+    for x, y in zip(first, replay, strict=True):
         np.testing.assert_array_equal(x[0], y[0])
         assert x[1] == y[1]
     assert other.unwrapped.instance() == inst
@@ -434,7 +475,16 @@ def test_bad_instance_option(bad):
 # info and rewards
 # --------------------------------------------------------------------------------------
 
-INFO_KEYS = {"latency_s", "energy_j", "cost", "reference_cost", "terms", "violations", "feasible", "decision"}
+INFO_KEYS = {
+    "latency_s",
+    "energy_j",
+    "cost",
+    "reference_cost",
+    "terms",
+    "violations",
+    "feasible",
+    "decision",
+}
 
 
 @pytest.mark.parametrize(("env_id", "timescale"), VALID, ids=VALID_IDS)
@@ -450,7 +500,9 @@ def test_info_keys_and_round_latency(env_id, timescale):
         for key in ("latency_s", "energy_j", "cost", "reference_cost"):
             assert isinstance(info[key], float) and np.isfinite(info[key]) and info[key] >= 0, key
         assert info["feasible"] is True and info["violations"] == {}
-        assert isinstance(info["terms"], dict) and all(isinstance(v, float) for v in info["terms"].values())
+        assert isinstance(info["terms"], dict) and all(
+            isinstance(v, float) for v in info["terms"].values()
+        )
         assert isinstance(info["decision"], dict) and "split" in info["decision"]
         at_round_end = step % per_round == 0
         assert ("round_latency_s" in info) == at_round_end, step
@@ -515,7 +567,13 @@ def test_infeasible_action_is_penalized():
 @pytest.mark.parametrize("rank_index", [0, 4])
 def test_surrogate_accuracy_terminates_fedsllm(rank_index):
     scn_rounds = dict(make("splitenv/FedsLLM-v0").unwrapped.scenario.accuracy.rounds_by_rank)
-    env = make("splitenv/FedsLLM-v0", accuracy="surrogate", rounds=200, epochs_per_round=1, reward_mode="raw")
+    env = make(
+        "splitenv/FedsLLM-v0",
+        accuracy="surrogate",
+        rounds=200,
+        epochs_per_round=1,
+        reward_mode="raw",
+    )
     env.reset(seed=4)
     a = default_action(env)
     a["rank"] = rank_index
@@ -538,7 +596,13 @@ def test_surrogate_accuracy_terminates_fedsllm(rank_index):
 
 
 def test_surrogate_accuracy_epoch_timescale():
-    env = make("splitenv/FedsLLM-v0", timescale="epoch", accuracy="surrogate", rounds=100, epochs_per_round=2)
+    env = make(
+        "splitenv/FedsLLM-v0",
+        timescale="epoch",
+        accuracy="surrogate",
+        rounds=100,
+        epochs_per_round=2,
+    )
     env.reset(seed=0)
     a = default_action(env)
     latency, steps = 0.0, 0
@@ -548,7 +612,9 @@ def test_surrogate_accuracy_epoch_timescale():
         latency += info["latency_s"]
         if term or trunc:
             break
-    rounds = dict(env.unwrapped.scenario.accuracy.rounds_by_rank)[env.unwrapped.scenario.decision.default_rank]
+    rounds = dict(env.unwrapped.scenario.accuracy.rounds_by_rank)[
+        env.unwrapped.scenario.decision.default_rank
+    ]
     assert term and not trunc and steps == 2 * rounds
     assert latency == pytest.approx(info["simulated_time_s"], rel=1e-12)
 

@@ -74,7 +74,7 @@ _TRAJECTORY_SOURCE = textwrap.dedent(
 )
 
 _NS: dict = {}
-exec(compile(_TRAJECTORY_SOURCE, "<trajectory>", "exec"), _NS)  # noqa: S102
+exec(compile(_TRAJECTORY_SOURCE, "<trajectory>", "exec"), _NS)
 trajectory_digest = _NS["trajectory_digest"]
 
 CASES = [
