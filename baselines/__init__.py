@@ -5,6 +5,22 @@ the cost engine. ``make_solver(name, **kwargs)`` builds one by its registered
 name; ``available()`` lists them.
 """
 
-from baselines.base import Solution, Solver, SolveStats, available, make_solver, register
+from baselines.base import (
+    Solution,
+    Solver,
+    SolveStats,
+    applicable_solvers,
+    available,
+    make_solver,
+    register,
+)
 
-__all__ = ["Solution", "SolveStats", "Solver", "available", "make_solver", "register"]
+__all__ = [
+    "Solution",
+    "SolveStats",
+    "Solver",
+    "applicable_solvers",
+    "available",
+    "make_solver",
+    "register",
+]

@@ -148,3 +148,26 @@ def finish(scenario: Scenario, state: State, decision: Decision, stats: SolveSta
     """Evaluate the final decision with the engine and package the solution."""
     ev = evaluate(scenario, state, decision)
     return Solution(decision=ev.decision, evaluation=ev, stats=stats)
+
+
+#: solver-name prefix of each problem family (see baselines.exact.exact_method)
+_FAMILY_PREFIX = {
+    "card_exact": ("card",),
+    "fedsllm_exact": ("fedsllm",),
+    "sft_exact": ("sft",),
+    "scct_exact": ("scct", "sccts", "scctt", "scctl"),
+    "separable": (),
+}
+GENERIC = ("equal", "random", "fixed_split", "exact")
+
+
+def applicable_solvers(scenario: Scenario) -> list[str]:
+    """Registered solvers that apply to a scenario's structure: the generic ones and its family's."""
+    from baselines.exact import exact_method
+
+    try:
+        family = exact_method(scenario)
+    except ValueError:
+        return [g for g in GENERIC if g != "exact"]
+    prefixes = _FAMILY_PREFIX[family]
+    return [n for n in available() if n in GENERIC or n.startswith(prefixes)]

@@ -186,8 +186,18 @@ class _Alns:
             raise ValueError(f"inner = {self.settings['inner']!r}; allowed: 'optimal', 'alg1'")
 
     def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
-        """Split vector by ALNS on Q sampled states, then the allocation on ``state``."""
+        """Split vector by ALNS on Q sampled states, then the allocation on ``state``.
+
+        With ``options["split"]`` the split is imposed (a later epoch of a round): only the
+        small-timescale part runs, the allocation of ``_deploy`` for that split.
+        """
         cfg = {**self.settings, **{k: v for k, v in options.items() if k in DEFAULTS}}
+        if options.get("split") is not None:
+            with Timer() as t:
+                tables = [build_tables(scenario, state)]
+                objective = SplitObjective(tables, "equal" if self.mode == "equal" else cfg["inner"])
+                decision = self._deploy(scenario, state, np.asarray(options["split"]), objective)
+            return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
         with Timer() as t:
             given = options.get("history")
             if given:  # the actual devices' previous split and memory (SCCT (29): d0 vs round r-1)

@@ -6,6 +6,8 @@ Subcommands (``splitenv COMMAND --help`` for each):
 * ``state``      print a seeded state as JSON
 * ``evaluate``   print the evaluation of a decision as JSON
 * ``run``        the main job: cost breakdown of every preset for its default decision
+* ``solvers``    list the classical solvers and the presets they apply to
+* ``solve``      solve a seeded instance with a solver, print decision and evaluation as JSON
 * ``bench``      engine throughput (batched device-evaluations per second)
 
 Every command taking a scenario accepts ``--set key=value`` overrides with dotted
@@ -141,6 +143,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baselines():  # the CLI may import upward, lazily
+    try:
+        import baselines
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the solvers need the baselines package ({exc}): pip install -e .") from None
+    return baselines
+
+
+def cmd_solvers(args: argparse.Namespace) -> int:
+    """List the registered solvers, with the presets they apply to."""
+    b = _baselines()
+    from baselines.base import applicable_solvers
+
+    by_preset = {name: set(applicable_solvers(load_scenario(name))) for name in list_scenarios()}
+    for solver in b.available():
+        presets = [p for p, names in by_preset.items() if solver in names]
+        print(f"{solver:18s} {', '.join(presets)}")
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    """Solve one seeded instance with a solver and print the decision and its evaluation."""
+    import numpy as np
+
+    b = _baselines()
+    scn = load_scenario(args.scenario, _overrides(args.set))
+    state = State.from_dict(_read_json(args.state)) if args.state else sample_state(scn, args.seed)
+    try:
+        solver = b.make_solver(args.solver)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sol = solver.solve(scn, state, np.random.default_rng(args.seed))
+    result = sol.evaluation.item()
+    result.update(
+        scenario=scn.name,
+        solver=args.solver,
+        seed=args.seed,
+        stats={
+            "wall_time_s": sol.stats.wall_time_s,
+            "iterations": sol.stats.iterations,
+            "evaluations": sol.stats.evaluations,
+            "extra": {k: v for k, v in sol.stats.extra.items() if isinstance(v, (int, float, str))},
+        },
+    )
+    _print_json(result)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Print engine throughput."""
     from splitenv.bench import engine_throughput
@@ -191,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("-v", "--verbose", action="store_true", help="per-device terms too")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("solvers", help="list solvers and the presets they apply to")
+    p.set_defaults(func=cmd_solvers)
+
+    p = sub.add_parser("solve", help="solve a seeded instance, print decision and evaluation as JSON")
+    scenario_args(p)
+    p.add_argument("--seed", type=int, default=0, help="state seed, and the solver's rng seed")
+    p.add_argument("--state", help="state JSON file instead of a seeded state")
+    p.add_argument("--solver", required=True, help="a name from `splitenv solvers`")
+    p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("bench", help="engine throughput")
     p.add_argument("--scenario", default="scct")

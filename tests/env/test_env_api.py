@@ -543,7 +543,14 @@ def test_equal_policy_reward_is_minus_one(env_id, timescale):
         assert reward == -1.0
         assert info["cost"] == info["reference_cost"]
         done = term or trunc
-    raw = make(env_id, timescale=timescale, reward_mode="raw", rounds=1, epochs_per_round=2)
+    raw = make(
+        env_id,
+        timescale=timescale,
+        inner_allocator="equal",
+        reward_mode="raw",
+        rounds=1,
+        epochs_per_round=2,
+    )
     raw.reset(seed=21)
     _, reward, *_, info = raw.step(a)
     assert reward == -info["cost"] and info["cost"] == info["reference_cost"]
