@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/solvers.py [--seeds 3] [--sizes 10 30] [--presets scct,sft]``.
 Objectives are relative to the equal allocation on the same instance (lower is better);
-exact references are skipped above N = 6 (their enumeration grows exponentially).
+exact references are skipped above N = 6 (their enumeration grows exponentially). Where a
+preset has fewer subchannels than 2 N (FedsLLM: 20 per pool), K is raised to 2 N so that
+every device can get one.
 """
 
 import argparse
@@ -28,6 +30,13 @@ def main() -> None:
     for preset in args.presets.split(","):
         for n in args.sizes:
             scn = se.load_scenario(preset, {"network.n_devices": n})
+            net = scn.network
+            more = {}
+            if net.allocation == "subchannels" and net.n_subchannels < 2 * n:
+                more["network.n_subchannels"] = 2 * n
+            if net.fed_n_subchannels and net.fed_n_subchannels < 2 * n:
+                more["network.fed_n_subchannels"] = 2 * n
+            scn = scn.with_overrides(more) if more else scn
             for name in applicable_solvers(scn):
                 if n > 6 and name.endswith("exact"):
                     continue
