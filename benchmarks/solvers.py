@@ -14,10 +14,10 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import splitenv as se  # noqa: E402
-from baselines import applicable_solvers, make_solver  # noqa: E402
+import splitenv as se
+from baselines import applicable_solvers, make_solver
 
 
 def main() -> None:

@@ -125,6 +125,8 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
+        if isinstance(value, str) and hasattr(tp, "from_name"):  # a named catalogue entry
+            return tp.from_name(value)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{name} must be a mapping of {tp.__name__} fields, got {value!r}")
         return tp.from_dict(value, path=name)  # type: ignore[attr-defined]

@@ -66,6 +66,16 @@ class TransformerSpec(Record):
         doc="FLOPs per token of the final norm before the head, in units of d (FedsLLM: 2)",
     )
 
+    @classmethod
+    def from_name(cls, name: str) -> TransformerSpec:
+        """A model of the catalogue ``configs/_models.yaml`` (e.g. ``"gpt2-medium"``)."""
+        from splitenv.scenarios import model_catalogue
+
+        catalogue = model_catalogue()
+        if name not in catalogue:
+            raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(catalogue))}")
+        return cls.from_dict(catalogue[name], path="model")
+
     @property
     def kv_heads(self) -> int:
         """Key/value heads (equal to ``n_heads`` without grouped-query attention)."""

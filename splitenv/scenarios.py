@@ -38,6 +38,15 @@ def config_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def model_catalogue() -> dict[str, dict[str, Any]]:
+    """Named transformers of ``configs/_models.yaml``."""
+    for d in config_dirs():
+        path = d / "_models.yaml"
+        if path.is_file():
+            return yaml.safe_load(path.read_text()) or {}
+    return {}
+
+
 def list_scenarios() -> list[str]:
     """Names of all presets, sorted."""
     names = {p.stem for d in config_dirs() for p in d.glob("*.yaml") if not p.stem.startswith("_")}

@@ -1,5 +1,6 @@
 """Episode dynamics of the sampler: Gauss-Markov fading, mobility and churn, and their effect on costs."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -78,7 +79,7 @@ def test_absent_device_costs_nothing():
 
 
 def test_env_with_dynamics_runs_and_observes_presence():
-    env = se.registration and __import__("gymnasium").make(
+    env = gym.make(
         "splitenv/SCCT-v0",
         timescale="epoch",
         **{"network.churn_leave_prob": 0.3, "network.fading_correlation": 0.9, "network.mobility_step_m": 5.0},
@@ -87,7 +88,7 @@ def test_env_with_dynamics_runs_and_observes_presence():
     n, f = env.unwrapped.scenario.n_devices, 7
     seen_absent = False
     for _ in range(12):
-        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        obs, r, term, trunc, _ = env.step(env.action_space.sample())
         seen_absent |= bool((obs[: n * f].reshape(n, f)[:, 6] == 0).any())
         assert np.isfinite(r)
         if term or trunc:

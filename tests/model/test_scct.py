@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from splitenv import Decision, State, evaluate, load_scenario
+from splitenv import Decision, State, evaluate, load_scenario, sample_state
 from splitenv.model import block_costs, evaluate_batch
 
 REL = 1e-9
@@ -320,3 +320,22 @@ def test_more_subcarriers_to_bottleneck_lowers_iteration_latency():
     )
     other = evaluate_batch(scn, _state(), pair)
     assert other.terms["iteration_s"][0] == other.terms["iteration_s"][1]
+
+
+def test_device_energy_extension_counts_compute_and_transmit_energy():
+    """Our documented extension (objective.device_energy): P_comp t_compute + P_tx t_up per iteration."""
+    scn = load_scenario(
+        "scct",
+        {"network.n_devices": 2, "objective.device_energy": True, "compute.device_power_compute_w": 10.0},
+    )
+    off = load_scenario("scct", {"network.n_devices": 2})
+    state = sample_state(scn, 0)
+    ev, ev_off = evaluate(scn, state), evaluate(off, state)
+    assert ev_off.energy_j[0] == 0.0  # SCCT models no energy
+    iters = scn.schedule.iterations_per_epoch * scn.schedule.epochs_per_round
+    per = ev.per_device
+    p_tx = scn.network.device_power_w
+    expected = iters * (10.0 * per["device_compute_s"][0] + p_tx * per["uplink_s"][0])
+    np.testing.assert_allclose(per["energy_j"][0], expected, rtol=1e-12)
+    assert ev.energy_j[0] == pytest.approx(expected.sum(), rel=1e-12)
+    assert ev.latency_s[0] == ev_off.latency_s[0]  # energy does not change latency
