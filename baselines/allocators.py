@@ -36,7 +36,11 @@ def _exposed(decision: Decision) -> Decision:
 
 
 def _large(large: Decision) -> dict[str, Any]:
-    return {k: v for k, v in large.to_dict().items() if k in ("split", "edge_split", "rank", "keep_ratio", "quant_bits")}
+    return {
+        k: v
+        for k, v in large.to_dict().items()
+        if k in ("split", "edge_split", "rank", "keep_ratio", "quant_bits")
+    }
 
 
 def scct_alg1(scn: Scenario, state: State, large: Decision) -> Decision:
@@ -44,7 +48,9 @@ def scct_alg1(scn: Scenario, state: State, large: Decision) -> Decision:
     from baselines.scct_alloc import ScctAlg1
 
     fixed = _large(large)
-    sol = ScctAlg1().solve(scn, state, _NO_RNG, **({"split": np.asarray(fixed["split"])} if "split" in fixed else {}))
+    sol = ScctAlg1().solve(
+        scn, state, _NO_RNG, **({"split": np.asarray(fixed["split"])} if "split" in fixed else {})
+    )
     return _exposed(sol.decision).replace(**{k: np.asarray(v) for k, v in fixed.items()})
 
 

@@ -67,7 +67,9 @@ class Solver(Protocol):
 
     name: ClassVar[str]
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
         """Return a decision for ``state`` with its evaluation and statistics."""
         ...
 

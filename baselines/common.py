@@ -29,7 +29,9 @@ def max_feasible_split(scn: Scenario, state: State) -> NDArray[np.int64]:
     return values[idx]
 
 
-def random_composition(total: int, n: int, rng: np.random.Generator, minimum: int = 0) -> NDArray[np.int64]:
+def random_composition(
+    total: int, n: int, rng: np.random.Generator, minimum: int = 0
+) -> NDArray[np.int64]:
     """Random nonnegative integers (each >= minimum) summing to ``total``, uniform over Dirichlet(1) shares."""
     rest = total - minimum * n
     if rest < 0:

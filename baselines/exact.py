@@ -61,7 +61,9 @@ def exact_method(scn: Scenario) -> str:
 class Exact:
     """The exact reference for the scenario's structure (``exact_method``); options pass through."""
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any) -> Solution:
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
         """Solve to optimality with the method for this structure."""
         method = exact_method(scenario)
         if method == "separable":
@@ -85,7 +87,9 @@ def separable_exact(scn: Scenario, state: State) -> Solution:
     if scn.decision.shared_split:
         raise ValueError("separable_exact needs per-device splits (decision.shared_split is set)")
     if scn.schedule.migration or scn.schedule.model_distribution:
-        raise ValueError("separable_exact does not handle round-start terms (migration, distribution)")
+        raise ValueError(
+            "separable_exact does not handle round-start terms (migration, distribution)"
+        )
     with Timer() as t:
         n = scn.n_devices
         options = _device_options(scn)
@@ -120,6 +124,12 @@ def separable_exact(scn: Scenario, state: State) -> Solution:
                 if value < best_value:
                     best_value, best_decision = value, decision
         if best_decision is None:
-            raise ValueError("no memory-feasible choice for some device: the instance is infeasible")
-    stats = SolveStats(wall_time_s=t.elapsed, evaluations=evaluations, extra={"method": "separable", "tolerance": 0.0})
+            raise ValueError(
+                "no memory-feasible choice for some device: the instance is infeasible"
+            )
+    stats = SolveStats(
+        wall_time_s=t.elapsed,
+        evaluations=evaluations,
+        extra={"method": "separable", "tolerance": 0.0},
+    )
     return finish(scn, state, best_decision, stats)

@@ -35,7 +35,11 @@ class FixedSplit:
 
     def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
         with Timer() as t:
-            value = self.split if self.split is not None else int(max_feasible_split(scenario, state).min())
+            value = (
+                self.split
+                if self.split is not None
+                else int(max_feasible_split(scenario, state).min())
+            )
             decision = Decision(split=np.full(scenario.n_devices, value))
         return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
 
@@ -73,7 +77,9 @@ def random_decision(scn: Scenario, state: State, rng: np.random.Generator) -> De
     if "rank" in fields:
         values["rank"] = rng.choice(scn.workload.rank_choices)
     if "subchannels" in fields:
-        values["subchannels"] = random_composition(net.n_subchannels, n, rng, minimum=int(net.n_subchannels >= n))
+        values["subchannels"] = random_composition(
+            net.n_subchannels, n, rng, minimum=int(net.n_subchannels >= n)
+        )
     if "bandwidth_hz" in fields:
         values["bandwidth_hz"] = rng.dirichlet(np.ones(n)) * net.bandwidth_hz
     if "fed_subchannels" in fields:
@@ -90,5 +96,7 @@ def random_decision(scn: Scenario, state: State, rng: np.random.Generator) -> De
         values["server_freq_hz"] = rng.uniform(*scn.compute.server_freq_hz, n)
     if "keep_ratio" in fields:
         values["keep_ratio"] = rng.uniform(*scn.compression.keep_ratio_range)
-        values["quant_bits"] = rng.integers(scn.compression.quant_bits_range[0], scn.compression.quant_bits_range[1] + 1)
+        values["quant_bits"] = rng.integers(
+            scn.compression.quant_bits_range[0], scn.compression.quant_bits_range[1] + 1
+        )
     return Decision(**values)

@@ -45,7 +45,9 @@ class SolverPolicy:
         if not isinstance(base, SplitLoRAEnv):
             raise TypeError(f"SolverPolicy needs a SplitLoRAEnv, got {type(base).__name__}")
         options = dict(self.options)
-        fixed_split = base.timescale == "epoch" or (base.timescale == "joint" and not base.round_start)
+        fixed_split = base.timescale == "epoch" or (
+            base.timescale == "joint" and not base.round_start
+        )
         if fixed_split and base.large_decision.split is not None:
             options.setdefault("split", np.asarray(base.large_decision.split))
         sol = self.solver.solve(base.scenario, base.current_state, self.rng, **options)

@@ -195,9 +195,13 @@ class _Alns:
         if options.get("split") is not None:
             with Timer() as t:
                 tables = [build_tables(scenario, state)]
-                objective = SplitObjective(tables, "equal" if self.mode == "equal" else cfg["inner"])
+                objective = SplitObjective(
+                    tables, "equal" if self.mode == "equal" else cfg["inner"]
+                )
                 decision = self._deploy(scenario, state, np.asarray(options["split"]), objective)
-            return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
+            return finish(
+                scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1)
+            )
         with Timer() as t:
             given = options.get("history")
             if given:  # the actual devices' previous split and memory (SCCT (29): d0 vs round r-1)

@@ -21,7 +21,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--scenarios", default=",".join(list_scenarios()))
     args = parser.parse_args()
-    print(f"{'scenario':10s} {'N':>4s} {'device-evals/s':>16s} {'ms/call':>9s}  (batch {args.batch})")
+    print(
+        f"{'scenario':10s} {'N':>4s} {'device-evals/s':>16s} {'ms/call':>9s}  (batch {args.batch})"
+    )
     for name in args.scenarios.split(","):
         for n in (10, 30, 100):
             rate, per_call = engine_throughput(name, n, args.batch, args.seconds)

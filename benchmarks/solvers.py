@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--presets", default=",".join(se.list_scenarios()))
     args = parser.parse_args()
-    print(f"{'preset':9s} {'N':>3s} {'solver':18s} {'wall s (mean)':>13s} {'max':>7s} {'obj/equal':>10s} feasible")
+    print(
+        f"{'preset':9s} {'N':>3s} {'solver':18s} {'wall s (mean)':>13s} {'max':>7s} {'obj/equal':>10s} feasible"
+    )
     for preset in args.presets.split(","):
         for n in args.sizes:
             scn = se.load_scenario(preset, {"network.n_devices": n})
@@ -43,7 +45,11 @@ def main() -> None:
                 times, ratios, feasible = [], [], 0
                 for seed in range(args.seeds):
                     state = se.sample_state(scn, seed)
-                    ref = make_solver("equal").solve(scn, state, np.random.default_rng(seed)).objective
+                    ref = (
+                        make_solver("equal")
+                        .solve(scn, state, np.random.default_rng(seed))
+                        .objective
+                    )
                     start = time.perf_counter()
                     sol = make_solver(name).solve(scn, state, np.random.default_rng(seed))
                     times.append(time.perf_counter() - start)

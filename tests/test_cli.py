@@ -25,8 +25,12 @@ def test_state_then_evaluate_round_trip(capsys, tmp_path):
     assert code == 0
     path = tmp_path / "state.json"
     path.write_text(out)
-    code, from_file, _ = run(capsys, "evaluate", "--scenario", "sft", "--state", str(path), "--decision", "default")
-    code2, from_seed, _ = run(capsys, "evaluate", "--scenario", "sft", "--seed", "3", "--decision", "default")
+    code, from_file, _ = run(
+        capsys, "evaluate", "--scenario", "sft", "--state", str(path), "--decision", "default"
+    )
+    code2, from_seed, _ = run(
+        capsys, "evaluate", "--scenario", "sft", "--seed", "3", "--decision", "default"
+    )
     assert code == code2 == 0
     a, b = json.loads(from_file), json.loads(from_seed)
     assert a == b  # the JSON state reproduces the seeded one exactly

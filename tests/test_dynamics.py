@@ -41,7 +41,9 @@ def test_dynamics_leave_iid_draws_unchanged_and_are_random_access():
     later = sm.state(3, 2)
     sm.state(0, 1)  # going back recomputes from the start
     np.testing.assert_array_equal(later.channel_gain, sm.state(3, 2).channel_gain)
-    np.testing.assert_array_equal(later.distance_m, StateSampler(sm.scenario, 7, 4).state(3, 2).distance_m)
+    np.testing.assert_array_equal(
+        later.distance_m, StateSampler(sm.scenario, 7, 4).state(3, 2).distance_m
+    )
 
 
 def test_mobility_stays_in_range_and_moves():
@@ -51,7 +53,9 @@ def test_mobility_stays_in_range_and_moves():
     lo, hi = scn.network.distance_m
     assert d.min() >= lo - 1e-9 and d.max() <= hi + 1e-9
     assert np.abs(np.diff(d, axis=0)).mean() > 1.0  # it moves
-    still = np.array([StateSampler(_scn(fading="none"), 3, 10).state(0, t).distance_m for t in range(3)])
+    still = np.array(
+        [StateSampler(_scn(fading="none"), 3, 10).state(0, t).distance_m for t in range(3)]
+    )
     assert np.all(still == still[0])
 
 
@@ -82,7 +86,11 @@ def test_env_with_dynamics_runs_and_observes_presence():
     env = gym.make(
         "splitenv/SCCT-v0",
         timescale="epoch",
-        **{"network.churn_leave_prob": 0.3, "network.fading_correlation": 0.9, "network.mobility_step_m": 5.0},
+        **{
+            "network.churn_leave_prob": 0.3,
+            "network.fading_correlation": 0.9,
+            "network.mobility_step_m": 5.0,
+        },
     )
     obs, _ = env.reset(seed=0)
     n, f = env.unwrapped.scenario.n_devices, 7

@@ -52,4 +52,6 @@ def test_epoch_timescale_policy_respects_the_round_split():
     assert set(fields) == set(env.unwrapped.fields)
     _, _, _, _, info = env.unwrapped.step_decision(fields)
     assert info["feasible"]
-    assert np.all(np.asarray(info["decision"]["split"]) == env.unwrapped.scenario.decision.default_split)
+    assert np.all(
+        np.asarray(info["decision"]["split"]) == env.unwrapped.scenario.decision.default_split
+    )

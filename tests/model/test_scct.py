@@ -326,7 +326,11 @@ def test_device_energy_extension_counts_compute_and_transmit_energy():
     """Our documented extension (objective.device_energy): P_comp t_compute + P_tx t_up per iteration."""
     scn = load_scenario(
         "scct",
-        {"network.n_devices": 2, "objective.device_energy": True, "compute.device_power_compute_w": 10.0},
+        {
+            "network.n_devices": 2,
+            "objective.device_energy": True,
+            "compute.device_power_compute_w": 10.0,
+        },
     )
     off = load_scenario("scct", {"network.n_devices": 2})
     state = sample_state(scn, 0)
