@@ -1,8 +1,9 @@
 """Any solver as a policy of the environment, at every timescale.
 
-``SolverPolicy(name)(env)`` solves the problem of the env's current state with
-the solver and returns the decision fields the env's timescale exposes, in
-physical units for ``env.unwrapped.step_decision``:
+A policy is a callable ``policy(env, obs) -> fields``: the decision fields the
+env's timescale exposes, in physical units, for ``env.unwrapped.step_decision``.
+``SolverPolicy(name)`` solves the problem of the env's current state with the
+solver (it ignores ``obs``):
 
 * ``round`` / ``joint``: the solver's full decision on the state of the step's
   first epoch (its split, rank, compression; the env's inner allocator then
@@ -16,7 +17,9 @@ physical units for ``env.unwrapped.step_decision``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 import gymnasium as gym
@@ -40,7 +43,7 @@ class SolverPolicy:
         self.rng = np.random.default_rng(seed)
         self.options = options
 
-    def __call__(self, env: gym.Env) -> dict[str, Any]:
+    def __call__(self, env: gym.Env, obs: Any = None) -> dict[str, Any]:
         base = env.unwrapped
         if not isinstance(base, SplitLoRAEnv):
             raise TypeError(f"SolverPolicy needs a SplitLoRAEnv, got {type(base).__name__}")
@@ -68,15 +71,18 @@ class EpisodeResult:
     round_latencies_s: list[float] = field(default_factory=list)
 
 
-def run_episode(env: gym.Env, policy: SolverPolicy, seed: int) -> EpisodeResult:
-    """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy``."""
+Policy = Callable[[gym.Env, Any], dict[str, Any]]
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
+    """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy(env, obs)``."""
     base = env.unwrapped
     if not isinstance(base, SplitLoRAEnv):
         raise TypeError(f"run_episode needs a SplitLoRAEnv, got {type(base).__name__}")
-    env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
     out = EpisodeResult()
     while True:
-        _, _, terminated, truncated, info = base.step_decision(policy(env))
+        obs, _, terminated, truncated, info = base.step_decision(policy(env, obs))
         out.total_cost += info["cost"]
         out.total_reference += info["reference_cost"]
         out.latency_s += info["latency_s"]
@@ -87,3 +93,25 @@ def run_episode(env: gym.Env, policy: SolverPolicy, seed: int) -> EpisodeResult:
             out.round_latencies_s.append(info["round_latency_s"])
         if terminated or truncated:
             return out
+
+
+def resolve_method(spec: str, seed: int = 0) -> Policy:
+    """A benchmark method by name: a registered solver, or ``KIND:ARG`` from a plug-in.
+
+    Plug-ins register a factory ``factory(arg, seed) -> Policy`` in the
+    ``splitenv.methods`` entry-point group; ``agents`` registers ``ppo`` and
+    ``maskable_ppo`` (``ppo:runs/scct__ppo__0/best_model.zip``), so this package
+    never imports it.
+
+    Raises:
+        ValueError: unknown solver or plug-in kind, naming what is available.
+    """
+    if ":" in spec:
+        kind, arg = spec.split(":", 1)
+        for ep in metadata.entry_points(group="splitenv.methods"):
+            if ep.name == kind:
+                factory = ep.load()
+                return factory(arg, seed)  # type: ignore[no-any-return]
+        kinds = sorted(ep.name for ep in metadata.entry_points(group="splitenv.methods"))
+        raise ValueError(f"unknown method kind {kind!r} in {spec!r}; plug-ins: {', '.join(kinds) or 'none'}")
+    return SolverPolicy(spec, seed=seed)
