@@ -8,7 +8,7 @@ Subcommands (``splitenv COMMAND --help`` for each):
 * ``run``        the main job: cost breakdown of every preset for its default decision
 * ``solvers``    list the classical solvers and the presets they apply to
 * ``solve``      solve a seeded instance with a solver, print decision and evaluation as JSON
-* ``bench``      engine throughput (batched device-evaluations per second)
+* ``throughput`` engine throughput (batched device-evaluations per second)
 
 Every command taking a scenario accepts ``--set key=value`` overrides with dotted
 config paths, e.g. ``--set network.n_devices=6 --set network.bandwidth_hz=1e7``.
@@ -191,7 +191,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def cmd_throughput(args: argparse.Namespace) -> int:
     """Print engine throughput."""
     from splitenv.bench import engine_throughput
 
@@ -252,12 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", required=True, help="a name from `splitenv solvers`")
     p.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("bench", help="engine throughput")
+    p = sub.add_parser("throughput", help="engine throughput (batched device-evaluations/s)")
     p.add_argument("--scenario", default="scct")
     p.add_argument("--devices", type=int, nargs="+", default=[10, 30, 100])
     p.add_argument("--batch", type=int, default=2048)
     p.add_argument("--seconds", type=float, default=2.0)
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_throughput)
     return parser
 
 
