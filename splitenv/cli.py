@@ -5,10 +5,14 @@ Subcommands (``splitenv COMMAND --help`` for each):
 * ``scenarios``  list the presets with one line each
 * ``state``      print a seeded state as JSON
 * ``evaluate``   print the evaluation of a decision as JSON
-* ``run``        the main job: cost breakdown of every preset for its default decision
+* ``run``        the main job: a short benchmark of the SCCT methods (summary + figures)
+* ``bench``      benchmark methods on the same instances: tidy CSV, summary, figures
+* ``reproduce``  the papers' figures (PNG + the CSV drawn from + a caption with the claims)
+* ``breakdown``  cost breakdown of every preset for its default decision
 * ``solvers``    list the classical solvers and the presets they apply to
 * ``solve``      solve a seeded instance with a solver, print decision and evaluation as JSON
 * ``throughput`` engine throughput (batched device-evaluations per second)
+* ``train``      train a PPO / MaskablePPO scheduler (needs the ``agents`` package and ``[rl]``)
 
 Every command taking a scenario accepts ``--set key=value`` overrides with dotted
 config paths, e.g. ``--set network.n_devices=6 --set network.bandwidth_hz=1e7``.
@@ -103,8 +107,8 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Until the benchmark harness exists, the main job is the preset cost breakdown."""
+def cmd_breakdown(args: argparse.Namespace) -> int:
+    """Print the cost breakdown of every preset for its default decision."""
     names = args.scenarios.split(",") if args.scenarios else list_scenarios()
     header = [
         "scenario",
@@ -191,6 +195,57 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Benchmark methods on the same instances; print the summary, write CSV and figures."""
+    _baselines()
+    from baselines.benchmark import plan
+    from baselines.report import bench
+
+    scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    jobs = plan(
+        scenarios, methods, args.seeds, _overrides(args.set), args.timescale,
+        args.rounds, args.epochs_per_round,
+    )  # fmt: skip
+    result = bench(
+        jobs, args.out, workers=args.workers, backend=args.backend,
+        progress=not args.quiet, figures=not args.no_figures,
+    )  # fmt: skip
+    print(result.markdown)
+    print(f"wrote {result.csv_path}, {result.summary_path}" + "".join(f", {p}" for p in result.figures))
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Draw a paper's figures from sweeps of the harness."""
+    _baselines()
+    from baselines.reproduce import PAPERS, reproduce
+
+    if args.paper not in PAPERS:
+        raise ConfigError(f"unknown paper {args.paper!r}; papers: {', '.join(PAPERS)}")
+    out = Path(args.out) if args.out else Path("results") / "reproduce" / args.paper
+    files = reproduce(
+        args.paper, out, n_seeds=args.seeds, full=args.full, workers=args.workers,
+        progress=not args.quiet,
+    )  # fmt: skip
+    for path in files:
+        print(path)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: a short benchmark of the SCCT methods, summary table and figures."""
+    _baselines()
+    from baselines import main_job
+
+    result = main_job.run(
+        args.out, n_seeds=args.seeds, workers=args.workers, progress=not args.quiet
+    )
+    print(result.markdown)
+    print(f"wrote {result.csv_path}, {result.summary_path}" + "".join(f", {p}" for p in result.figures))
+    return 0
+
+
 def cmd_throughput(args: argparse.Namespace) -> int:
     """Print engine throughput."""
     from splitenv.bench import engine_throughput
@@ -201,6 +256,24 @@ def cmd_throughput(args: argparse.Namespace) -> int:
             f"{args.scenario} N={n:<4d} batch={args.batch}: {rate:,.0f} device-evaluations/s "
             f"({per_call * 1e3:.2f} ms per batched call, single thread)"
         )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an agent; prints the run folder."""
+    try:  # the CLI may import upward, lazily; torch comes with agents' training only
+        from agents.train import make_args, parse_settings, train
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f'training needs {exc.name}: pip install -e ".[rl]"') from None
+    try:
+        given = parse_settings(args.set)
+        given.update(timesteps=args.timesteps, timescale=args.timescale, seed=args.seed, out=args.out)
+        if args.resume:
+            given["resume"] = args.resume
+        run_args = make_args(args.scenario, args.algo, **given)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(train(run_args))
     return 0
 
 
@@ -235,12 +308,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decision", required=True, help="decision JSON file, or 'default'")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("run", help="main job: cost breakdown of every preset")
+    p = sub.add_parser("breakdown", help="cost breakdown of every preset's default decision")
     p.add_argument("--scenarios", default="", help="comma-separated presets (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("-v", "--verbose", action="store_true", help="per-device terms too")
+    p.set_defaults(func=cmd_breakdown)
+
+    def runner_args(p: argparse.ArgumentParser, workers: int = 1) -> None:
+        p.add_argument("--workers", type=int, default=workers, help="worker processes")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("run", help="main job: short benchmark of the SCCT methods")
+    p.add_argument("--out", default="results/run", help="output folder")
+    p.add_argument("--seeds", type=int, default=5, help="first seeds of the test set")
+    runner_args(p, workers=2)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="benchmark methods on the same instances")
+    p.add_argument("--scenario", required=True, help="preset name(s), comma-separated")
+    p.add_argument("--methods", default="", help="comma-separated (default: applicable, no exact)")
+    p.add_argument("--seeds", default="0-9", help="0-19, 0,3,7, test or validation")
+    p.add_argument("--timescale", default="round", help="round, epoch or joint")
+    p.add_argument("--rounds", type=int, default=None, help="rounds per episode (env default 4)")
+    p.add_argument("--epochs-per-round", type=int, default=None, help="(env default 3)")
+    p.add_argument("--backend", default="local", help="local or ray")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-figures", action="store_true", help="skip the bar charts")
+    runner_args(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("reproduce", help="a paper's figures: PNG, CSV and caption")
+    p.add_argument("paper", help="scct, sft, card or fedsllm")
+    p.add_argument("--out", default="", help="output folder (default results/reproduce/PAPER)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per point (test set)")
+    p.add_argument("--full", action="store_true", help="the paper's sizes (slow)")
+    runner_args(p, workers=2)
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("solvers", help="list solvers and the presets they apply to")
     p.set_defaults(func=cmd_solvers)
@@ -258,6 +363,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=2048)
     p.add_argument("--seconds", type=float, default=2.0)
     p.set_defaults(func=cmd_throughput)
+
+    p = sub.add_parser(
+        "train",
+        help="train a PPO / MaskablePPO scheduler",
+        epilog="--set takes any field of agents.train.Args (learning_rate=1e-3, n_envs=2, "
+        "net_arch=[64,64], inner_allocator=equal, max_minutes=30; `python -m agents.train "
+        "--help` lists them) or a dotted scenario override (network.n_devices=6). Defaults "
+        "come from configs/agents/<preset>.yaml.",
+    )
+    p.add_argument("--scenario", required=True, help="preset name or YAML path")
+    p.add_argument("--algo", choices=["ppo", "maskable_ppo"], default="ppo")
+    p.add_argument("--timesteps", type=int, required=True, help="total environment steps")
+    p.add_argument("--timescale", choices=["round", "epoch", "joint"], default="round")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--resume", default="", help="checkpoint .zip or run folder to continue")
+    p.add_argument("--out", required=True, help="folder receiving the run folder")
+    p.set_defaults(func=cmd_train)
     return parser
 
 
@@ -269,6 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DecisionError, StateError, FileNotFoundError, json.JSONDecodeError) as exc:
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an optional extra (matplotlib, tqdm, ...) is missing
+        print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # a benchmark job failed: the message names it
+        if type(exc).__name__ != "JobError":
+            raise
+        print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

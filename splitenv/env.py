@@ -45,13 +45,13 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     | split | MultiDiscrete(n_split per device), or Discrete for a shared cut | layers on the device minus ``split_range[0]`` | round, joint |
     | edge_split | MultiDiscrete | last edge layer minus ``split_range[0]`` (three tiers; raised to the split if lower) | round, joint |
     | rank | Discrete | index into ``workload.rank_choices`` | round, joint |
-    | keep_ratio | Box(1,) | Top-K kept fraction rho | round, joint |
+    | keep_ratio | Box(0, 1, (1,)) | Top-K kept fraction, lo + v (hi - lo) of its range | round, joint |
     | quant_bits | Discrete | bits minus ``quant_bits_range[0]`` | round, joint |
     | subchannels, fed_subchannels | MultiDiscrete(K + 1 per device) | subchannel counts | epoch, joint |
-    | bandwidth_hz | Box(0, B, (N,)) | bandwidth in Hz | epoch, joint |
-    | power_w, fed_power_w | Box(0, P_max, (N,)) | transmit power in W | epoch, joint |
+    | bandwidth_hz | Box(0, 1, (N,)) | bandwidth as a fraction of B | epoch, joint |
+    | power_w, fed_power_w | Box(0, 1, (N,)) | transmit power as a fraction of P_max | epoch, joint |
     | compute_share | Box(0, 1, (N,)) | edge compute share | epoch, joint |
-    | server_freq_hz | Box(F_min, F_max, (N,)) | server GPU clock per device | epoch, joint |
+    | server_freq_hz | Box(0, 1, (N,)) | server clock per device, F_min + v (F_max - F_min) | epoch, joint |
 
     Budgets (sum of subchannels <= K, shares <= 1, powers) are not enforced by the
     native space: a violating action is evaluated as given, reported in

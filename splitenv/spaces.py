@@ -152,17 +152,14 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
     q_lo = scn.compression.quant_bits_range[0]
     out: dict[str, NDArray[Any]] = {}
     for name, sub in space.spaces.items():
-        value = np.asarray(action[name])
-        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
-            raise ActionError(f"action[{name!r}] contains NaN or inf: {value}")
+        value = numeric(action[name], f"action[{name!r}]")
         if isinstance(sub, spaces.Box):
-            value = (
-                value.astype(np.float64).reshape(sub.shape)
-                if value.size == np.prod(sub.shape)
-                else value
-            )
-        if not sub.contains(value.astype(sub.dtype) if value.shape == sub.shape else value):
-            raise ActionError(f"action[{name!r}] = {value} is outside {sub}")
+            if value.size == np.prod(sub.shape):
+                value = value.astype(np.float64).reshape(sub.shape)
+        elif not (value == np.round(value)).all():
+            raise ActionError(f"action[{name!r}] = {value.tolist()} must be integers for {sub}")
+        if value.shape != sub.shape or not sub.contains(value.astype(sub.dtype)):
+            raise ActionError(f"action[{name!r}] = {value.tolist()} is outside {sub}")
         if name in ("split", "edge_split"):
             out[name] = value.astype(np.int64) + lo
         elif name == "rank":
@@ -181,6 +178,20 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
         split = out.get("split", np.full(scn.n_devices, scn.decision.default_split))
         out["edge_split"] = np.maximum(out["edge_split"], split)
     return out
+
+
+def numeric(value: Any, label: str) -> NDArray[Any]:
+    """``value`` as a real-valued array, or an ActionError naming ``label``.
+
+    Strings, None, complex numbers, NaN and inf are rejected before any cast.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ActionError(f"{label} must be real numbers, got {arr.dtype} values: {value!r}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr)).tolist()
+        raise ActionError(f"{label} contains NaN or inf at indices {bad}: {arr.tolist()}")
+    return arr
 
 
 def largest_remainder(shares: NDArray[np.float64], total: int, minimum: int) -> NDArray[np.int64]:

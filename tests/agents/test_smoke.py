@@ -32,13 +32,12 @@ class Recorder(gym.Wrapper):
 
     def step(self, action):
         base = self.env.unwrapped
-        mask = base.action_mask().get("split")  # what the agent was offered before this step
-        round_start = base._epoch == 0  # joint timescale: the split is applied at a round start
+        mask = base.action_mask().get("split")  # what the agent was offered for this step
         obs, reward, terminated, truncated, info = super().step(action)
         self.rewards.append(reward)
         self.feasible.append(info["feasible"])
         self.violations.append(info["violations"])
-        if mask is not None and round_start:
+        if mask is not None:  # the applied split (chosen at the round start) must be offered
             lo = base.scenario.decision.split_range[0]
             index = np.asarray(info["decision"]["split"]) - lo
             ok = mask[index] if mask.ndim == 1 else mask[np.arange(len(index)), index]

@@ -272,12 +272,6 @@ def test_action_table_covers_all_decisions():
 _DOC_BOUND = re.compile(r"Box\((?P<lo>[^,()]+), (?P<hi>[^,()]+), \(N,\)\)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: env.py SplitLoRAEnv docstring documents bandwidth_hz / power_w / server_freq_hz "
-    "as Box(0, B) / Box(0, P_max) / Box(F_min, F_max) in physical units; spaces.native_space "
-    "uses Box(0, 1) fractions",
-)
 def test_action_table_box_bounds_match_native_space():
     env = make("splitenv/FedsLLM-v0", timescale="joint")
     scn = env.unwrapped.scenario
@@ -291,7 +285,9 @@ def test_action_table_box_bounds_match_native_space():
         "F_min": card.unwrapped.scenario.compute.server_freq_hz[0],
         "F_max": card.unwrapped.scenario.compute.server_freq_hz[1],
     }
+    scct = make("splitenv/SCCT-v0", timescale="joint")
     spaces_by_key = {
+        **scct.action_space.spaces,
         **card.action_space.spaces,
         **sft.action_space.spaces,
         **env.action_space.spaces,

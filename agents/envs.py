@@ -1,0 +1,192 @@
+"""The environment a run trains on, as data, and the vectorized envs built from it.
+
+An :class:`EnvRecipe` names everything needed to rebuild the env a model acts in:
+scenario and overrides, timescale, episode length, inner allocator and the action
+wrapper that encodes the native ``Dict`` action for stable-baselines3. A run
+stores it in its metadata file, so :class:`agents.policy.AgentPolicy` decodes
+actions with the wrapper the model was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import splitenv  # noqa: F401  (registers the env ids)
+from splitenv.env import SplitLoRAEnv
+from splitenv.spaces import TIMESCALES
+from splitenv.wrappers import BoxAction, MultiDiscreteAction
+
+#: algorithm -> the action wrappers it can train with (the first is its default)
+ALGO_WRAPPERS = {"ppo": ("box", "multidiscrete"), "maskable_ppo": ("multidiscrete",)}
+#: file written next to a run's models (``<model>.json`` for a single shipped model)
+METADATA_NAME = "run.json"
+
+
+@dataclass(frozen=True)
+class EnvRecipe:
+    """Everything that defines the env a model acts in.
+
+    Attributes:
+        scenario: preset name or YAML path.
+        timescale: ``round``, ``epoch`` or ``joint`` (:class:`splitenv.env.SplitLoRAEnv`).
+        rounds: rounds per episode.
+        epochs_per_round: epochs per round.
+        inner_allocator: the env's small-timescale allocator for ``round`` (``paper``, ``equal``, ...).
+        wrapper: ``box`` (:class:`~splitenv.wrappers.BoxAction`) or ``multidiscrete``
+            (:class:`~splitenv.wrappers.MultiDiscreteAction`, with ``action_masks()``).
+        levels: levels of each continuous field of the MultiDiscrete wrapper.
+        overrides: dotted scenario overrides (``{"network.n_devices": 6}``).
+    """
+
+    scenario: str = "scct"
+    timescale: str = "round"
+    rounds: int = 4
+    epochs_per_round: int = 3
+    inner_allocator: str = "paper"
+    wrapper: str = "box"
+    levels: int = 11
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.timescale not in TIMESCALES:
+            raise ValueError(f"timescale = {self.timescale!r}; allowed: {', '.join(TIMESCALES)}")
+        if self.wrapper not in ("box", "multidiscrete"):
+            raise ValueError(f"wrapper = {self.wrapper!r}; allowed: box, multidiscrete")
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~splitenv.env.SplitLoRAEnv`."""
+        return {
+            "config": self.scenario,
+            "timescale": self.timescale,
+            "rounds": self.rounds,
+            "epochs_per_round": self.epochs_per_round,
+            "inner_allocator": self.inner_allocator,
+            "overrides": dict(self.overrides),
+        }
+
+    def make(self) -> gym.Env:
+        """The env with its native ``Dict`` action (what the benchmark steps)."""
+        return gym.make("splitenv/SplitLoRA-v0", **self.env_kwargs())
+
+    def wrap(self, env: gym.Env) -> BoxAction | MultiDiscreteAction:
+        """``env`` with this recipe's action wrapper: SB3's action space and the decoder."""
+        if self.wrapper == "box":
+            return BoxAction(env)
+        return MultiDiscreteAction(env, levels=self.levels)
+
+    def make_wrapped(self) -> gym.Env:
+        """The env the agent trains in: native env, then the action wrapper."""
+        return self.wrap(self.make())
+
+    def replace(self, **changes: Any) -> EnvRecipe:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvRecipe:
+        """Inverse of :meth:`to_dict`; unknown keys raise naming the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown env recipe keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def check(self, env: gym.Env) -> SplitLoRAEnv:
+        """The env's SplitLoRAEnv, after checking it is the kind of env this recipe builds.
+
+        Raises:
+            ValueError: another timescale, or another number of devices.
+        """
+        base = env.unwrapped
+        if not isinstance(base, SplitLoRAEnv):
+            raise TypeError(f"an agent needs a SplitLoRAEnv, got {type(base).__name__}")
+        if base.timescale != self.timescale:
+            raise ValueError(
+                f"the agent was trained at timescale {self.timescale!r}; the env's is {base.timescale!r}"
+            )
+        return base
+
+
+class SeedCycle(gym.Wrapper):
+    """Resets to ``reset(seed=s)`` for ``s`` in ``seeds``, in order, cyclically.
+
+    Any ``len(seeds)`` consecutive episodes therefore play every seed once: an
+    EvalCallback with ``n_eval_episodes = len(seeds)`` always scores the same
+    instances, exactly as :func:`baselines.policy.run_episode` plays them.
+    """
+
+    def __init__(self, env: gym.Env, seeds: list[int]) -> None:
+        if not seeds:
+            raise ValueError("seeds must not be empty")
+        super().__init__(env)
+        self.seeds = list(seeds)
+        self._next = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = self.seeds[self._next % len(self.seeds)]
+        self._next += 1
+        return self.env.reset(seed=seed, options=options)
+
+
+def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "subproc"):
+    """``n_envs`` monitored training envs in a SB3 VecEnv (``subproc`` or ``dummy``).
+
+    Worker processes are forked where the OS allows: the workers run only numpy code,
+    and a fork starts in milliseconds where forkserver re-imports the caller's modules
+    for seconds (and needs an ``if __name__ == "__main__"`` guard in scripts).
+    """
+    import multiprocessing
+
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    if vec_env not in ("subproc", "dummy"):
+        raise ValueError(f"vec_env = {vec_env!r}; allowed: subproc, dummy")
+    if vec_env == "dummy" or n_envs == 1:
+        return make_vec_env(recipe.make_wrapped, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv)
+    methods = multiprocessing.get_all_start_methods()
+    kwargs = {"start_method": "fork"} if "fork" in methods else {}
+    return make_vec_env(
+        recipe.make_wrapped, n_envs=n_envs, seed=seed, vec_env_cls=SubprocVecEnv, vec_env_kwargs=kwargs
+    )
+
+
+def make_eval_env(recipe: EnvRecipe, seeds: list[int]):
+    """One monitored env replaying ``seeds`` (a DummyVecEnv, for EvalCallback)."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    factory: Callable[[], gym.Env] = lambda: SeedCycle(Monitor(recipe.make_wrapped()), seeds)  # noqa: E731
+    return DummyVecEnv([factory])
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """The metadata file of a model: ``<model>.json``, else ``run.json`` of its run.
+
+    Raises:
+        FileNotFoundError: none exists; the message names the places looked at.
+    """
+    p = Path(model_path)
+    stem = p.with_suffix("") if p.suffix == ".zip" else p
+    candidates = [stem.with_suffix(".json"), p.parent / METADATA_NAME, p.parent.parent / METADATA_NAME]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(
+        f"no metadata for model {model_path}: looked for {', '.join(map(str, candidates))}"
+    )
+
+
+def read_metadata(model_path: str | Path) -> dict[str, Any]:
+    """The run metadata of a model (see :func:`metadata_path`)."""
+    return json.loads(metadata_path(model_path).read_text())  # type: ignore[no-any-return]
