@@ -122,7 +122,7 @@ def max_delay(
     rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike, power: ArrayLike
 ) -> Array:
     """``max_k rest_k + bits_k / R_k(P_k)`` over the last axis."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 for an absent client
         up = np.where(
             np.asarray(bits) > 0, np.asarray(bits) / rate_bps(width_hz, snr_coeff, power), 0.0
         )

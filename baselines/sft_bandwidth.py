@@ -119,6 +119,14 @@ def device_latency(scn: Scenario, state: State, decision: Decision) -> tuple[Arr
     return tau, ev.objective
 
 
+def _relative(value: Array, reference: Array) -> Array:
+    """|value - reference| / |reference|, and 0 where both are 0."""
+    diff = np.abs(value - reference)
+    scale = np.abs(reference)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scale > 0, diff / scale, np.where(diff > 0, np.inf, 0.0))
+
+
 def device_coefficients(
     scn: Scenario, state: State, split: ArrayLike, keep_ratio: ArrayLike, quant_bits: ArrayLike
 ) -> tuple[Array, Array]:
@@ -169,8 +177,9 @@ def device_coefficients(
         c = (tau[:, 0] - tau[:, 1]) / (1.0 / probe[0] - 1.0 / probe[1])
         a = tau[:, 0] - c / probe[0]
         fit = a + c / probe[2]
-        err = np.abs(fit - tau[:, 2]) / np.abs(tau[:, 2])
-        err_obj = np.abs(tau.max(axis=2) - obj) / np.abs(obj)
+        # relative errors; a device absent this epoch (churn) has tau = 0 at every probe
+        err = _relative(fit, tau[:, 2])
+        err_obj = _relative(tau.max(axis=2), obj)
         if not (np.all(err <= FIT_RTOL) and np.all(err_obj <= FIT_RTOL) and np.all(c >= 0)):
             raise FitError(
                 f"engine objective is not max_n (a_n + c_n / b_n): fit error {np.nanmax(err):.3g}, "

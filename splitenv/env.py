@@ -85,7 +85,10 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     for SB3's ``MultiInputPolicy``.
 
     ## Rewards
-    ``reward = -cost / reference`` (``reward_mode="normalized"``) or ``-cost`` (``"raw"``),
+    ``reward = -min(cost / reference, cost_cap)`` (``reward_mode="normalized"``, the cap
+    keeps one starved device from dominating a return), minus ``infeasible_penalty`` more
+    when the decision breaks a constraint (so breaking a budget never pays), or the same
+    times ``reference`` (``"raw"``),
     where ``cost`` is the step's latency in s plus ``energy_weight`` times its
     energy in J (or CARD's normalized cost U (12) for presets whose objective is
     ``card_cost``), and ``reference`` is the same cost of the preset's default
@@ -125,8 +128,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
       paper's own allocator for the scenario's structure, registered by ``baselines``),
       ``"equal"`` (fast), another name from :mod:`splitenv.allocators`, or a callable;
       ``split_policy``: large-timescale policy for ``"epoch"`` (default: the preset's).
-    * ``reward_mode``, ``energy_weight`` (0), ``infeasible_penalty`` (5.0, in units of
-      the reference cost).
+    * ``reward_mode``, ``energy_weight`` (0), ``infeasible_penalty`` (5.0) and ``cost_cap``
+      (100.0), both in units of the reference cost.
     * ``accuracy``: ``None`` or ``"surrogate"`` or an AccuracyProvider.
     * ``observation``: ``"flat"`` or ``"dict"``; ``render_mode``: ``"ansi"``.
     * ``overrides``: dotted config overrides; any other keyword ``a__b=v`` (or
@@ -151,6 +154,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         reward_mode: str = "normalized",
         energy_weight: float = 0.0,
         infeasible_penalty: float = 5.0,
+        cost_cap: float = 100.0,
         accuracy: str | AccuracyProvider | None = None,
         observation: str = "flat",
         render_mode: str | None = None,
@@ -165,7 +169,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         if render_mode is not None:
             _check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
         for name, value in (("rounds", rounds), ("epochs_per_round", epochs_per_round)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} = {value!r}; allowed: an integer >= 1")
         if not (energy_weight >= 0 and infeasible_penalty >= 0):
             raise ValueError("energy_weight and infeasible_penalty must be >= 0")
@@ -181,6 +185,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self.split_policy = allocators.resolve(split_policy)
         self.reward_mode, self.energy_weight = reward_mode, float(energy_weight)
         self.infeasible_penalty = float(infeasible_penalty)
+        if not cost_cap > 1.0:
+            raise ValueError(f"cost_cap = {cost_cap!r}; allowed: > 1 (in units of the reference cost)")
+        self.cost_cap = float(cost_cap)
         self.accuracy = make_provider(accuracy)
         self.render_mode = render_mode
         self.native_space = native_space(self.scenario, self.fields)
@@ -318,12 +325,12 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             self._epoch += 1
         ev, _ = infos[-1]
         feasible = all(f for _, f in infos)
-        ratio = cost / ref if ref > 0 else 1.0
+        # normalized cost, capped so that one unserved device cannot dominate a return; an
+        # infeasible decision pays the penalty on top, so it is never worth breaking a budget
+        ratio = min(cost / ref if ref > 0 else 1.0, self.cost_cap)
         if not feasible or not np.isfinite(cost):
-            reward = -self.infeasible_penalty * (1.0 if self.reward_mode == "normalized" else ref)
-            ratio = self.infeasible_penalty
-        else:
-            reward = -ratio if self.reward_mode == "normalized" else -cost
+            ratio = min(ratio, self.cost_cap) + self.infeasible_penalty
+        reward = -ratio if self.reward_mode == "normalized" else -ratio * ref
         self._last_ratio = ratio
         self._time_s += latency
         info = self._info(ev, cost, ref, latency, energy, feasible)

@@ -156,8 +156,12 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
         if isinstance(sub, spaces.Box):
             if value.size == np.prod(sub.shape):
                 value = value.astype(np.float64).reshape(sub.shape)
-        elif not (value == np.round(value)).all():
-            raise ActionError(f"action[{name!r}] = {value.tolist()} must be integers for {sub}")
+        else:
+            if not (value == np.round(value)).all():
+                raise ActionError(f"action[{name!r}] = {value.tolist()} must be integers for {sub}")
+            top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec
+            if value.shape == np.shape(top) and ((value < 0) | (value >= top)).any():
+                raise ActionError(f"action[{name!r}] = {value.tolist()} is outside {sub}")
         if value.shape != sub.shape or not sub.contains(value.astype(sub.dtype)):
             raise ActionError(f"action[{name!r}] = {value.tolist()} is outside {sub}")
         if name in ("split", "edge_split"):

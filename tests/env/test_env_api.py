@@ -559,7 +559,9 @@ def test_infeasible_action_is_penalized():
     a["subchannels"] = np.full_like(a["subchannels"], env.unwrapped.scenario.network.n_subchannels)
     _, reward, *_, info = env.step(a)
     assert info["feasible"] is False and info["violations"]["subchannels"] > 0
-    assert reward == -3.0
+    # the (capped) cost ratio of what was played, plus the penalty on top
+    assert reward == pytest.approx(-(min(info["cost"] / info["reference_cost"], 100.0) + 3.0))
+    assert reward < -3.0
 
 
 # --------------------------------------------------------------------------------------
