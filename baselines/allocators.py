@@ -91,7 +91,7 @@ def fedsllm_comm(scn: Scenario, state: State, large: Decision) -> Decision:
     if "rank" in fixed:
         start = replace(start, ri=int(np.searchsorted(tab.ranks, int(np.asarray(fixed["rank"])))))
     pt = _comm_block(tab, start, "bisection")
-    values = {"subchannels": pt.sub, "fed_subchannels": pt.fsub}
+    values: dict[str, Any] = {"subchannels": pt.sub, "fed_subchannels": pt.fsub}
     if "power_w" in enabled_fields(scn):
         values.update(power_w=pt.power, fed_power_w=pt.fpower)
     return large.replace(**values)

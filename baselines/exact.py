@@ -115,10 +115,10 @@ def separable_exact(scn: Scenario, state: State) -> Solution:
                 if not allowed.any(axis=0).all():
                     continue
                 pick = np.argmin(np.where(allowed, chain, np.inf), axis=0)
-                decision = Decision(
-                    split=split[pick, np.arange(n)], **fixed,
-                    **({"edge_split": edge[pick, np.arange(n)]} if scn.decision.three_tier else {}),
-                )  # fmt: skip
+                chosen: dict[str, Any] = {"split": split[pick, np.arange(n)], **fixed}
+                if scn.decision.three_tier:
+                    chosen["edge_split"] = edge[pick, np.arange(n)]
+                decision = Decision(**chosen)
                 value = float(evaluate_batch(scn, state, decision).objective[0])
                 evaluations += 1
                 if value < best_value:

@@ -159,7 +159,7 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
         else:
             if not (value == np.round(value)).all():
                 raise ActionError(f"action[{name!r}] = {value.tolist()} must be integers for {sub}")
-            top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec
+            top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
             if value.shape == np.shape(top) and ((value < 0) | (value >= top)).any():
                 raise ActionError(f"action[{name!r}] = {value.tolist()} is outside {sub}")
         if value.shape != sub.shape or not sub.contains(value.astype(sub.dtype)):
