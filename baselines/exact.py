@@ -104,7 +104,7 @@ def separable_exact(scn: Scenario, state: State) -> Solution:
         best_value, best_decision, evaluations = np.inf, None, 0
         for combo in itertools.product(*globals_.values()) if globals_ else [()]:
             fixed = dict(zip(globals_, combo, strict=True))
-            extra = {"edge_split": edge} if scn.decision.three_tier else {}
+            extra: dict[str, Any] = {"edge_split": edge} if scn.decision.three_tier else {}
             ev = evaluate_batch(scn, state, Decision(split=split, **extra, **fixed))
             evaluations += len(options)
             chain = ev.per_device["chain_s"]  # (options, N)
