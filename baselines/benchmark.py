@@ -9,9 +9,18 @@ episode of :class:`~splitenv.env.SplitLoRAEnv` with
 compute. The method's own generator (random baselines, ALNS) is seeded with ``s`` too.
 
 Jobs run in this process, in a ``ProcessPoolExecutor`` (``workers > 1``) or as ray
-tasks (``backend="ray"``); rows come back in job order, so the CSV does not depend
-on the backend or the number of workers. Only the timing columns (:data:`TIMING`)
+tasks (``backend="ray"``), see :mod:`baselines.runner`; rows come back in job order,
+so the CSV does not depend on the backend or the number of workers. Only the timing columns (:data:`TIMING`)
 differ between two runs of the same command: :func:`deterministic_view` drops them.
+
+CSV columns (:data:`COLUMNS`): ``objective`` is the episode's total cost (the env's
+``info["cost"]`` summed: latency in s, or CARD's cost U), ``reference_cost`` the same
+for equal allocation on the same states, ``normalized_cost`` their ratio;
+``latency_s`` and ``energy_j`` sum the steps; ``round_latencies_s`` lists every
+round's exact latency (space-separated) with its mean, min and max; ``feasible`` means
+no infeasible step; ``wall_time_s`` is the episode's wall time and ``decision_time_s``
+the mean time of one policy call (at the ``round`` timescale the env's inner allocator
+runs outside it).
 """
 
 from __future__ import annotations
@@ -20,10 +29,8 @@ import csv
 import hashlib
 import io
 import json
-import os
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +58,6 @@ COLUMNS = (
 )  # fmt: skip
 #: the columns that differ between two runs of the same benchmark
 TIMING = ("wall_time_s", "decision_time_s")
-BACKENDS = ("local", "ray")
 TIMESCALES = ("round", "epoch", "joint")
 
 
@@ -128,19 +134,18 @@ def play(job: Job, record: bool = False) -> Episode:
     out = Episode(EpisodeResult(), env)
 
     def timed(e: gym.Env, obs: Any) -> dict[str, Any]:
-        base = e.unwrapped
         start = time.perf_counter()
         fields = policy(e, obs)
         out.decision_time_s += time.perf_counter() - start
         if record:
             applied = dict(fields)
-            if not base.round_start:
-                large = base.large_decision
+            if not env.round_start:
+                large = env.large_decision
                 for key in LARGE:
                     applied.pop(key, None)
                     if getattr(large, key) is not None:
                         applied[key] = np.asarray(getattr(large, key))
-            out.decisions.append((base.current_state, applied))
+            out.decisions.append((env.current_state, applied))
         return fields
 
     out.result = run_episode(_InstanceReset(env), timed, seed=job.seed)
@@ -290,91 +295,6 @@ def plan(
             for s in seed_list
         ]
     return jobs
-
-
-# --- execution -----------------------------------------------------------------------------
-
-
-def _progress(total: int, enabled: bool):
-    try:
-        from tqdm import tqdm
-    except ModuleNotFoundError:  # tqdm is optional: no bar then
-        return None
-    return tqdm(total=total, file=sys.stderr, disable=not enabled, desc="bench", unit="episode")
-
-
-def run_jobs(
-    jobs: Sequence[Job],
-    workers: int = 1,
-    backend: str = "local",
-    progress: bool = True,
-    job_fn: Callable[[Job], Any] = run_job,
-) -> list[Any]:
-    """Run ``job_fn`` on every job and return the results in job order.
-
-    Raises:
-        ConfigError: unknown backend, ``workers < 1``, or ray requested but not installed.
-    """
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend {backend!r}; allowed: {', '.join(BACKENDS)}")
-    if workers < 1:
-        raise ConfigError(f"--workers {workers}; allowed: an integer >= 1")
-    bar = _progress(len(jobs), progress)
-    results: list[Any] = [None] * len(jobs)
-    try:
-        if backend == "ray":
-            _run_ray(jobs, workers, job_fn, results, bar)
-        elif workers == 1 or len(jobs) <= 1:
-            for i, job in enumerate(jobs):
-                results[i] = job_fn(job)
-                if bar is not None:
-                    bar.update()
-        else:
-            _run_pool(jobs, workers, job_fn, results, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    return results
-
-
-def _run_pool(jobs, workers, job_fn, results, bar) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # one BLAS thread per worker process; spawn, so no parent thread state is forked
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(job_fn, job): i for i, job in enumerate(jobs)}
-        for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
-            if bar is not None:
-                bar.update()
-
-
-def _run_ray(jobs, workers, job_fn, results, bar) -> None:
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise ConfigError("--backend ray needs ray: pip install ray") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False)
-    try:
-        remote = ray.remote(job_fn)
-        refs = [remote.remote(job) for job in jobs]
-        index = {ref: i for i, ref in enumerate(refs)}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                results[index[ref]] = ray.get(ref)
-                if bar is not None:
-                    bar.update()
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # --- CSV -----------------------------------------------------------------------------------

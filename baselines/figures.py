@@ -144,7 +144,9 @@ def per_device_rounds(
         n_dev = values.shape[1]
         for n in range(n_dev):
             shift = (n - (n_dev - 1) / 2) * offset
-            ax.plot(rounds, values[:, n] + shift, marker="o", ms=4, label=f"device {n + 1}")
+            # shrinking markers: a curve hidden under an equal one still shows its marker rim
+            ax.plot(rounds, values[:, n] + shift, marker="osD^v"[n % 5], ms=9 - 1.2 * (n % 5),
+                    ls=("-", "--", ":", "-.")[n % 4], label=f"device {n + 1}")  # fmt: skip
         ax.set_xticks(list(rounds))
         ax.set_xlabel("training round")
         ax.set_ylabel(label)

@@ -1,18 +1,23 @@
 """The main job (``splitenv run``, ``make run``): a short benchmark of the SCCT methods.
 
-SCCT preset (N = 10), the first seeds of the test instance set, timescale ``joint``
-(the method decides the split at each round start and the subcarriers and compute
-shares every epoch, as in SCCT's Fig. 9 comparison; at the ``round`` timescale the env's
-inner allocator, SCCT's Alg. 1, would allocate for every method and ``equal`` would
-equal ``scct_alg1``). Methods: ``equal`` (default split, equal shares), ``scct_alg1``
-(default split, Alg. 1), ``sccts`` (fixed equal split + Alg. 1), ``scctl`` (ALNS split +
-equal shares), ``scctt`` (ALNS split + Alg. 1).
+SCCT preset (N = 10), the first seeds of the test instance set, two blocks of the
+same instances:
 
-PPO hook: if a trained policy exists at :data:`PPO_POLICIES` (``policies/scct_ppo.zip``
-for ``ppo``, ``policies/scct_maskable_ppo.zip`` for ``maskable_ppo``, relative to the
-working directory), it is added as the method ``KIND:PATH`` through the
-``splitenv.methods`` plug-ins; it must have been trained on this env recipe
-(``splitenv/SCCT-v0``, timescale ``joint``, default rounds and epochs).
+* timescale ``joint`` (the papers' comparison, SCCT Fig. 9): the method decides the
+  split at each round start and the subcarriers and compute shares every epoch.
+  ``equal`` (default split, equal shares), ``scct_alg1`` (default split, Alg. 1),
+  ``sccts`` (fixed equal split + Alg. 1), ``scctl`` (ALNS split + equal shares),
+  ``scctt`` (ALNS split + Alg. 1).
+* timescale ``round`` (where the learned schedulers act): the method chooses the
+  split each round and the env's inner allocator, SCCT's Alg. 1, allocates every epoch
+  for every method (so ``scct_alg1`` would equal ``equal`` and is left out).
+
+PPO hook: a trained model found at :data:`PRETRAINED` (relative to the working
+directory or the repository root; the ``agents`` package ships
+``agents/pretrained/scct_round_ppo.zip``) joins the ``round`` block as the method
+``KIND:PATH``, resolved through the ``splitenv.methods`` plug-ins. It must have been
+trained on this env: ``scct`` preset, timescale ``round``, 4 rounds x 3 epochs, the
+paper's inner allocator (the plug-in checks the timescale and the observation shape).
 """
 
 from __future__ import annotations
@@ -21,24 +26,38 @@ from pathlib import Path
 
 from baselines.benchmark import plan
 from baselines.report import BenchOutput, bench
-from splitenv.instances import instance_set
+from splitenv.instances import check, instance_set
 
 SCENARIO = "scct"
-METHODS = ("equal", "scct_alg1", "sccts", "scctl", "scctt")
-TIMESCALE = "joint"
+#: timescale -> classical methods of that block
+BLOCKS = {
+    "joint": ("equal", "scct_alg1", "sccts", "scctl", "scctt"),
+    "round": ("equal", "sccts", "scctl", "scctt"),
+}
+PPO_TIMESCALE = "round"
 N_SEEDS = 5
 DEFAULT_OUT = Path("results/run")
-#: plug-in kind -> policy file; an existing file adds the method ``KIND:PATH``
-PPO_POLICIES = {
-    "ppo": Path("policies/scct_ppo.zip"),
-    "maskable_ppo": Path("policies/scct_maskable_ppo.zip"),
+#: plug-in kind -> model file; an existing file adds the method ``KIND:PATH``
+PRETRAINED = {
+    "ppo": Path("agents/pretrained/scct_round_ppo.zip"),
+    "maskable_ppo": Path("agents/pretrained/scct_round_maskable_ppo.zip"),
 }
+_ROOT = Path(__file__).resolve().parent.parent
 
 
-def methods(include_ppo: bool = True) -> list[str]:
-    """The main job's methods, with the trained policies that exist."""
-    found = [f"{kind}:{path}" for kind, path in PPO_POLICIES.items() if path.is_file()]
-    return [*METHODS, *(found if include_ppo else [])]
+def learned_methods() -> list[str]:
+    """``KIND:PATH`` of every pretrained model that exists (cwd first, then the repository)."""
+    return [
+        f"{kind}:{path.as_posix()}"
+        for kind, path in PRETRAINED.items()
+        if path.is_file() or (_ROOT / path).is_file()
+    ]
+
+
+def methods(timescale: str, include_learned: bool = True) -> list[str]:
+    """The main job's methods at a timescale, with the pretrained models that exist."""
+    learned = learned_methods() if include_learned and timescale == PPO_TIMESCALE else []
+    return [*BLOCKS[timescale], *learned]
 
 
 def run(
@@ -46,9 +65,14 @@ def run(
     n_seeds: int = N_SEEDS,
     workers: int = 1,
     progress: bool = True,
-    include_ppo: bool = True,
+    include_learned: bool = True,
 ) -> BenchOutput:
-    """Run the main job and write its CSV, summary and figure under ``out``."""
+    """Run the main job and write its CSV, summary and figures under ``out``."""
+    check(SCENARIO, "test")  # the stored instances are still the ones the set was made of
     seeds = instance_set(SCENARIO, "test")[:n_seeds]
-    jobs = plan([SCENARIO], methods(include_ppo), seeds, timescale=TIMESCALE)
+    jobs = [
+        job
+        for timescale in BLOCKS
+        for job in plan([SCENARIO], methods(timescale, include_learned), seeds, timescale=timescale)
+    ]
     return bench(jobs, out, workers=workers, progress=progress)

@@ -17,6 +17,7 @@ and the env's default episode (4 rounds x 3 epochs).
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 from baselines.benchmark import run_job
@@ -38,7 +39,7 @@ from splitenv.scenarios import load_scenario
 #: paper -> (reduced size, full size)
 SIZES = {
     "scct": (Size(2, 2, 2), Size(10, 4, 3, full=True)),
-    "sft": (Size(2, 2, 2), Size(10, 4, 3, full=True)),
+    "sft": (Size(3, 2, 2), Size(10, 4, 3, full=True)),
     "card": (Size(3, 6, 1), Size(10, 20, 1, full=True)),
     "fedsllm": (Size(2, 1, 2), Size(10, 4, 3, full=True)),
 }
@@ -63,9 +64,7 @@ def scct_fig9(ctx: Context) -> list[Path]:
     from baselines.figures import sweep_plot
 
     ns = (10, 20, 30)
-    results = sweep(
-        ctx, "scct", [(n, {"network.n_devices": n}) for n in ns], SCCT_METHODS, run_job
-    )
+    results = sweep(ctx, "scct", [(n, {"network.n_devices": n}) for n in ns], SCCT_METHODS, run_job)
     iters = load_scenario("scct").schedule.iterations_per_epoch
     per_episode = ctx.size.rounds * ctx.size.epochs_per_round * iters
     rows = _records(results, lambda x, r: r["latency_s"] / per_episode)
@@ -128,7 +127,7 @@ def sft_fig10(ctx: Context) -> list[Path]:
     m = means(series)
     sqp, eq, rnd = (m[k] for k in SFT_METHODS)
     best = all(sqp[b] < min(eq[b], rnd[b]) for b in mhz)
-    falls = all(sqp[a] >= sqp[b] for a, b in zip(mhz, mhz[1:], strict=False))
+    falls = all(sqp[a] >= sqp[b] for a, b in pairwise(mhz))
     vs_eq = ", ".join(f"{100 * (1 - sqp[b] / eq[b]):.1f} % ({b} MHz)" for b in mhz)
     vs_rnd = ", ".join(f"{100 * (1 - sqp[b] / rnd[b]):.1f} %" for b in mhz)
     caption = f"""# SFT Fig. 10: delay per round vs total bandwidth

@@ -39,7 +39,9 @@ def card_trace(job: Job) -> dict[str, Any]:
     """
     episode = play(job, record=True)
     scn = episode.env.scenario
-    out: dict[str, list] = {k: [] for k in ("cut", "freq", "delay", "energy", "cost", "flops", "noise")}
+    out: dict[str, list] = {
+        k: [] for k in ("cut", "freq", "delay", "energy", "cost", "flops", "noise")
+    }
     total = 0.0
     for state, fields in episode.decisions:
         ev = evaluate(scn, state, Decision(**fields))
@@ -106,7 +108,7 @@ preset, faithful to (16), gives the opposite of the sentence.
               ("server GPU frequency f_s (GHz)", freq / 1e9, 0.0)]  # fmt: skip
     return write_figure_files(
         ctx, "card_fig3", rows, FIG3_COLUMNS, caption,
-        lambda p: per_device_rounds(rounds, panels, p, "CARD Fig. 3: cut and server frequency "
+        lambda p: per_device_rounds(rounds.tolist(), panels, p, "CARD Fig. 3: cut and server frequency "
                                     "chosen by CARD per device and round"),
     )  # fmt: skip
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baselines.benchmark import Job, run_jobs, write_csv
+from baselines.benchmark import Job, write_csv
 from baselines.report import t_interval
+from baselines.runner import run_jobs
 from splitenv._fields import ConfigError
 from splitenv.instances import instance_set
 
@@ -154,11 +155,12 @@ def write_figure_files(
 def setup_text(ctx: Context, scenario: str, methods: Sequence[str], extra: str = "") -> str:
     """The caption's setup paragraph."""
     size = ctx.size
+    scale = "full size (the paper's sweep points)" if size.full else "reduced size (see --full)"
     return (
         f"Setup: preset `{scenario}`, methods {', '.join(f'`{m}`' for m in methods)}, "
         f"{size.seeds} seed(s) per point (test instance set), episodes of {size.rounds} "
         f"round(s) x {size.epochs_per_round} epoch(s), timescale `joint` (the method decides "
-        f"every field), {'the paper' if size.full else 'a reduced'} set of sweep points. "
+        f"every field), {scale}. "
         f"Every number is the cost engine's, through the env. CIs: 95 %, Student t over "
         f"seeds. {extra}"
     ).rstrip()

@@ -195,6 +195,12 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_bench(result: Any) -> None:
+    print(result.markdown)
+    paths = [result.csv_path, result.summary_path, *result.figures]
+    print("wrote " + ", ".join(str(p) for p in paths))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Benchmark methods on the same instances; print the summary, write CSV and figures."""
     _baselines()
@@ -211,8 +217,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         jobs, args.out, workers=args.workers, backend=args.backend,
         progress=not args.quiet, figures=not args.no_figures,
     )  # fmt: skip
-    print(result.markdown)
-    print(f"wrote {result.csv_path}, {result.summary_path}" + "".join(f", {p}" for p in result.figures))
+    _print_bench(result)
     return 0
 
 
@@ -241,8 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = main_job.run(
         args.out, n_seeds=args.seeds, workers=args.workers, progress=not args.quiet
     )
-    print(result.markdown)
-    print(f"wrote {result.csv_path}, {result.summary_path}" + "".join(f", {p}" for p in result.figures))
+    _print_bench(result)
     return 0
 
 

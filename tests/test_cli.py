@@ -73,7 +73,7 @@ def test_solve_and_solvers(capsys):
     assert set(result["decision"]) >= {"split", "server_freq_hz"}
 
 
-def test_run_prints_every_preset(capsys):
-    code, out, _ = run(capsys, "run")
+def test_breakdown_prints_every_preset(capsys):  # `run` is the benchmark main job now
+    code, out, _ = run(capsys, "breakdown")
     assert code == 0
     assert out.count("yes") == 5
