@@ -48,12 +48,20 @@ class SolverPolicy:
         if not isinstance(base, SplitLoRAEnv):
             raise TypeError(f"SolverPolicy needs a SplitLoRAEnv, got {type(base).__name__}")
         options = dict(self.options)
+        scenario = base.scenario
         fixed_split = base.timescale == "epoch" or (
             base.timescale == "joint" and not base.round_start
         )
         if fixed_split and base.large_decision.split is not None:
-            options.setdefault("split", np.asarray(base.large_decision.split))
-        sol = self.solver.solve(base.scenario, base.current_state, self.rng, **options)
+            split = np.asarray(base.large_decision.split)
+            if scenario.decision.shared_split:  # one cut: any solver then searches just that one
+                cut = int(split.reshape(-1)[0])
+                scenario = scenario.with_overrides(
+                    {"decision.split_range": [cut, cut], "decision.default_split": cut}
+                )
+            else:
+                options.setdefault("split", split)
+        sol = self.solver.solve(scenario, base.current_state, self.rng, **options)
         d = sol.decision.take(0)
         return {f: np.asarray(getattr(d, f))[0] for f in base.fields if getattr(d, f) is not None}
 

@@ -31,13 +31,16 @@ from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate
 
 
-def scct_exact(scn: Scenario, state: State, tol: float = 1e-9) -> tuple[Decision, float, float]:
+def scct_exact(
+    scn: Scenario, state: State, tol: float = 1e-9, split: Any = None
+) -> tuple[Decision, float, float]:
     """Exact optimum of the per-state SCCT problem.
 
     Args:
         scn: an SCCT-type scenario.
         state: the state (``prev_split`` drives migration).
         tol: relative tolerance of the lower-bound certificate on the chain level V*.
+        split: per-device splits to impose (the allocation alone is then optimized).
 
     Returns:
         (decision, objective, lower_bound): the optimal decision, its objective as the
@@ -48,7 +51,10 @@ def scct_exact(scn: Scenario, state: State, tol: float = 1e-9) -> tuple[Decision
     n, k = scn.n_devices, tab.n_subchannels
     c = tab.device_s[:, None, :] + tab.link_s
     mig = tab.migration_s if tab.has_migration else None
-    problem = Problem(tab.edge_s, c, mig, tab.device_memory_ok, tab.weights)
+    allowed = tab.device_memory_ok
+    if split is not None:  # only the imposed split's row is an option for each device
+        allowed = allowed & (tab.split == np.asarray(split)[None, :])
+    problem = Problem(tab.edge_s, c, mig, allowed, tab.weights)
     if k < 1:
         raise ValueError("scct_exact needs at least one subcarrier")
     best = solve(problem, tol=tol)
@@ -82,7 +88,7 @@ class ScctExact:
         """Exact decision; ``stats.extra['lower_bound']`` certifies it."""
         with Timer() as t:
             decision, objective, lower = scct_exact(
-                scenario, state, tol=options.get("tol", self.tol)
+                scenario, state, tol=options.get("tol", self.tol), split=options.get("split")
             )
         stats = SolveStats(wall_time_s=t.elapsed, evaluations=1)
         stats.extra.update(lower_bound=lower, objective=objective)

@@ -55,3 +55,28 @@ def test_epoch_timescale_policy_respects_the_round_split():
     assert np.all(
         np.asarray(info["decision"]["split"]) == env.unwrapped.scenario.decision.default_split
     )
+
+
+@pytest.mark.parametrize("solver", ["sft", "sft_lagrangian", "sft_exact", "exact"])
+def test_shared_cut_solvers_accept_the_round_cut(solver):
+    """At joint/epoch a shared cut is imposed by restricting the split range for any solver."""
+    kw = {"timescale": "joint", "network.n_devices": 4}
+    ours = run_episode(gym.make("splitenv/SFT-v0", **kw), SolverPolicy(solver), seed=3)
+    assert ours.infeasible_steps == 0 and ours.steps == 12
+
+
+def test_scct_exact_honors_an_imposed_split():
+    import splitenv as se
+    from baselines import make_solver
+
+    scn = se.load_scenario(
+        "scct", {"network.n_devices": 3, "network.n_subchannels": 9, "decision.split_range": [1, 5]}
+    )
+    state = se.sample_state(scn, 1)
+    fixed = np.array([5, 4, 5])
+    exact = make_solver("scct_exact").solve(scn, state, np.random.default_rng(0), split=fixed)
+    alg1 = make_solver("scct_alg1").solve(scn, state, np.random.default_rng(0), split=fixed)
+    assert np.array_equal(exact.decision.split[0], fixed)
+    assert exact.objective <= alg1.objective * (1 + 1e-9)
+    free = make_solver("scct_exact").solve(scn, state, np.random.default_rng(0))
+    assert free.objective <= exact.objective * (1 + 1e-9)
