@@ -20,12 +20,17 @@ ENV_IDS = {
 GENERIC_ID = "splitenv/SplitLoRA-v0"
 
 
+#: per-id defaults beyond the preset. FedsLLM's objective (17) is the time to reach the target,
+#: E(r) rounds: its episodes end there (surrogate accuracy), so the rank's effect on the number
+#: of rounds is in the return; `rounds` only bounds the episode.
+EXTRA_KWARGS = {"splitenv/FedsLLM-v0": {"accuracy": "surrogate", "rounds": 100}}
+
+
 def register_envs() -> None:
     """Register every id (idempotent)."""
     for env_id, preset in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(
-                id=env_id, entry_point="splitenv.env:SplitLoRAEnv", kwargs={"config": preset}
-            )
+            kwargs = {"config": preset, **EXTRA_KWARGS.get(env_id, {})}
+            gym.register(id=env_id, entry_point="splitenv.env:SplitLoRAEnv", kwargs=kwargs)
     if GENERIC_ID not in gym.registry:
         gym.register(id=GENERIC_ID, entry_point="splitenv.env:SplitLoRAEnv")

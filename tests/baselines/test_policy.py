@@ -31,7 +31,8 @@ def test_solver_policy_beats_or_equals_equal_allocation(env_id, solver, timescal
     assert ours.infeasible_steps == 0 and equal.infeasible_steps == 0
     assert ours.total_reference == pytest.approx(equal.total_reference, rel=1e-12)  # same instance
     assert ours.total_cost <= equal.total_cost * (1 + 1e-9)
-    assert len(ours.round_latencies_s) == env.unwrapped.rounds
+    # every round closes; FedsLLM-v0 ends at its rounds-to-target before `rounds`
+    assert 1 <= len(ours.round_latencies_s) <= env.unwrapped.rounds
 
 
 def test_paper_allocator_improves_the_round_timescale():

@@ -625,8 +625,20 @@ def test_surrogate_accuracy_epoch_timescale():
 
 
 def test_no_accuracy_provider_truncates():
-    env = make("splitenv/FedsLLM-v0", rounds=3)
+    env = make("splitenv/FedsLLM-v0", rounds=3, accuracy=None)  # the id defaults to surrogate
     env.reset(seed=0)
     for step in range(3):
         _, _, term, trunc, info = env.step(default_action(env))
         assert not term and trunc == (step == 2) and "accuracy" not in info
+
+
+def test_fedsllm_id_ends_at_the_rounds_to_target():
+    """FedsLLM-v0 defaults to the surrogate provider: an episode lasts E(r) rounds (FedsLLM (17))."""
+    env = make("splitenv/FedsLLM-v0", timescale="round")
+    env.reset(seed=0)
+    action = default_action(env)
+    rank = env.unwrapped.scenario.workload.rank_choices[int(action["rank"])]
+    needed = dict(env.unwrapped.scenario.accuracy.rounds_by_rank)[rank]
+    for step in range(needed):
+        _, _, term, trunc, _ = env.step(action)
+        assert not trunc and term == (step == needed - 1)
