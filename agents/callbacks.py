@@ -30,7 +30,9 @@ class WallClock(BaseCallback):
         return self.minutes <= 0 or time.monotonic() - self.start < 60.0 * self.minutes
 
 
-def eval_callback(algo: str, eval_env: Any, episodes: int, every: int, run_dir: Path) -> EvalCallback:
+def eval_callback(
+    algo: str, eval_env: Any, episodes: int, every: int, run_dir: Path
+) -> EvalCallback:
     """EvalCallback (MaskableEvalCallback for maskable_ppo) saving ``best_model.zip`` in ``run_dir``.
 
     Args:
@@ -40,10 +42,11 @@ def eval_callback(algo: str, eval_env: Any, episodes: int, every: int, run_dir: 
         every: evaluate every ``every`` calls of the training loop (vectorized steps).
         run_dir: where ``best_model.zip`` and ``evaluations.npz`` go.
     """
+    cls: type[EvalCallback] = EvalCallback
     if algo == "maskable_ppo":
-        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback as cls
-    else:
-        cls = EvalCallback
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+        cls = MaskableEvalCallback
     # the validation env is always a DummyVecEnv; a SubprocVecEnv for training is fine
     warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     return cls(

@@ -118,24 +118,25 @@ class EnvRecipe:
 
 
 class SeedCycle(gym.Wrapper):
-    """Resets to ``reset(seed=s)`` for ``s`` in ``seeds``, in order, cyclically.
+    """Every reset plays the next stored instance of ``seeds``, in order, cyclically.
 
-    Any ``len(seeds)`` consecutive episodes therefore play every seed once: an
-    EvalCallback with ``n_eval_episodes = len(seeds)`` always scores the same
-    instances, exactly as :func:`baselines.policy.run_episode` plays them.
+    Instance ``s`` is ``reset(seed=s, options={"instance": {"seed": s}})``: the
+    episode :mod:`splitenv.instances` hashes and the benchmark harness plays. Any
+    ``len(seeds)`` consecutive episodes play every instance once, so an EvalCallback
+    with ``n_eval_episodes = len(seeds)`` always scores the same instances.
     """
 
     def __init__(self, env: gym.Env, seeds: list[int]) -> None:
         if not seeds:
             raise ValueError("seeds must not be empty")
         super().__init__(env)
-        self.seeds = list(seeds)
+        self.seeds = [int(s) for s in seeds]
         self._next = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         seed = self.seeds[self._next % len(self.seeds)]
         self._next += 1
-        return self.env.reset(seed=seed, options=options)
+        return self.env.reset(seed=seed, options={**(options or {}), "instance": {"seed": seed}})
 
 
 def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "subproc"):
@@ -157,7 +158,11 @@ def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "sub
     methods = multiprocessing.get_all_start_methods()
     kwargs = {"start_method": "fork"} if "fork" in methods else {}
     return make_vec_env(
-        recipe.make_wrapped, n_envs=n_envs, seed=seed, vec_env_cls=SubprocVecEnv, vec_env_kwargs=kwargs
+        recipe.make_wrapped,
+        n_envs=n_envs,
+        seed=seed,
+        vec_env_cls=SubprocVecEnv,
+        vec_env_kwargs=kwargs,
     )
 
 
@@ -178,7 +183,11 @@ def metadata_path(model_path: str | Path) -> Path:
     """
     p = Path(model_path)
     stem = p.with_suffix("") if p.suffix == ".zip" else p
-    candidates = [stem.with_suffix(".json"), p.parent / METADATA_NAME, p.parent.parent / METADATA_NAME]
+    candidates = [
+        stem.with_suffix(".json"),
+        p.parent / METADATA_NAME,
+        p.parent.parent / METADATA_NAME,
+    ]
     for c in candidates:
         if c.is_file():
             return c

@@ -2,8 +2,16 @@
 
 The environment asks its provider after every round; when the provider says the
 target is reached, the episode terminates and its return is the (negative)
-simulated time to accuracy. ``surrogate`` uses the closed forms of the presets;
-a real-training provider plugs in through the same protocol (pass the object).
+simulated time to accuracy. By name (:func:`make_provider`):
+
+* ``surrogate``: the closed forms of the presets (below);
+* ``train``: a real federated split round per env round
+  (:class:`splitenv.training.providers.TrainAccuracy`, needs ``splitenv[train]``);
+* ``table``: interpolation in measured runs
+  (:class:`splitenv.training.providers.TableAccuracy`, numpy and scipy only).
+
+Any object with ``reset`` and ``round`` plugs in too (pass the object, e.g. a
+``TrainAccuracy`` with a smaller experiment).
 """
 
 from __future__ import annotations
@@ -74,13 +82,24 @@ class SurrogateAccuracy:
         )
 
 
-PROVIDERS = {"surrogate": SurrogateAccuracy}
+PROVIDERS: dict[str, Any] = {"surrogate": SurrogateAccuracy}
+#: providers imported on first use ("module:attribute"), so torch loads only for ``train``
+LAZY_PROVIDERS = {
+    "train": "splitenv.training.providers:TrainAccuracy",
+    "table": "splitenv.training.providers:TableAccuracy",
+}
 
 
 def make_provider(spec: str | AccuracyProvider | None) -> AccuracyProvider | None:
-    """Resolve a provider by name (``surrogate``), or pass a provider object through."""
+    """Resolve a provider by name (``surrogate``, ``train``, ``table``), or pass an object through."""
     if spec is None or not isinstance(spec, str):
         return spec
-    if spec not in PROVIDERS:
-        raise ValueError(f"unknown accuracy provider {spec!r}; available: {', '.join(PROVIDERS)}")
-    return PROVIDERS[spec]()
+    if spec in PROVIDERS:
+        return PROVIDERS[spec]()
+    if spec in LAZY_PROVIDERS:
+        import importlib
+
+        module, attr = LAZY_PROVIDERS[spec].split(":")
+        return getattr(importlib.import_module(module), attr)()
+    names = ", ".join([*PROVIDERS, *LAZY_PROVIDERS])
+    raise ValueError(f"unknown accuracy provider {spec!r}; available: {names}")

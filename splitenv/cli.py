@@ -12,6 +12,8 @@ Subcommands (``splitenv COMMAND --help`` for each):
 * ``solvers``    list the classical solvers and the presets they apply to
 * ``solve``      solve a seeded instance with a solver, print decision and evaluation as JSON
 * ``throughput`` engine throughput (batched device-evaluations per second)
+* ``calibrate``  real training over a grid; fits SFT's A(rho, q) and FedsLLM's E(r)
+  (needs ``splitenv[train]``)
 * ``train``      train a PPO / MaskablePPO scheduler (needs the ``agents`` package and ``[rl]``)
 
 Every command taking a scenario accepts ``--set key=value`` overrides with dotted
@@ -266,18 +268,41 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an agent; prints the run folder."""
     try:  # the CLI may import upward, lazily; torch comes with agents' training only
-        from agents.train import make_args, parse_settings, train
+        from agents.args import make_args, parse_settings
+        from agents.train import train
     except ModuleNotFoundError as exc:
         raise ConfigError(f'training needs {exc.name}: pip install -e ".[rl]"') from None
     try:
         given = parse_settings(args.set)
-        given.update(timesteps=args.timesteps, timescale=args.timescale, seed=args.seed, out=args.out)
-        if args.resume:
-            given["resume"] = args.resume
+        flags = {"timesteps": args.timesteps, "timescale": args.timescale, "seed": args.seed}
+        flags.update(out=args.out, resume=args.resume)
+        given.update({k: v for k, v in flags.items() if v is not None})  # given flags win
         run_args = make_args(args.scenario, args.algo, **given)
+        run_args.recipe().make().close()  # names a bad allocator or override before training
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     print(train(run_args))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Run a calibration grid with real training and write the fits."""
+    try:
+        from splitenv.training.calibrate import calibrate
+    except ImportError as exc:
+        raise ConfigError(str(exc)) from None
+    command = "splitenv calibrate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    try:
+        record = calibrate(
+            args.scenario, args.grid, args.out, model=args.model, seeds=args.seeds,
+            threads=args.threads, command=command,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    fit = record["fit"]
+    summary = {k: v for k, v in fit.items() if k != "accuracy_loss_vs_reference"}
+    runs, cpu_s = len(record["runs"]), record["total_cpu_s"]
+    _print_json({"out": args.out, "runs": runs, "total_cpu_s": cpu_s, "fit": summary})
     return 0
 
 
@@ -371,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a PPO / MaskablePPO scheduler",
-        epilog="--set takes any field of agents.train.Args (learning_rate=1e-3, n_envs=2, "
+        epilog="--set takes any field of agents.args.Args (learning_rate=1e-3, n_envs=2, "
         "net_arch=[64,64], inner_allocator=equal, max_minutes=30; `python -m agents.train "
         "--help` lists them) or a dotted scenario override (network.n_devices=6). Defaults "
         "come from configs/agents/<preset>.yaml.",
@@ -379,12 +404,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", required=True, help="preset name or YAML path")
     p.add_argument("--algo", choices=["ppo", "maskable_ppo"], default="ppo")
     p.add_argument("--timesteps", type=int, required=True, help="total environment steps")
-    p.add_argument("--timescale", choices=["round", "epoch", "joint"], default="round")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--timescale", choices=["round", "epoch", "joint"], help="default: the preset's, else round"
+    )
+    p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--resume", default="", help="checkpoint .zip or run folder to continue")
+    p.add_argument("--resume", help="checkpoint .zip or run folder to continue")
     p.add_argument("--out", required=True, help="folder receiving the run folder")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("calibrate", help="real training over a grid; fit A(rho, q) or E(r)")
+    p.add_argument("--scenario", required=True, choices=("sft", "fedsllm"))
+    p.add_argument("--grid", default="default", choices=("default", "small"))
+    p.add_argument("--out", required=True, help="output folder (JSON, CSV, PNG)")
+    p.add_argument("--model", default=None, help="minilm (default), tiny, or a BERT folder")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import NoReturn
 
 TRAIN_HINT = 'pip install "splitenv[train]"'
 
@@ -26,3 +27,14 @@ def require(module: str, hint: str = TRAIN_HINT) -> ModuleType:
 def require_torch() -> ModuleType:
     """The torch module, or an ImportError naming ``pip install "splitenv[train]"``."""
     return require("torch")
+
+
+def missing(exc: ModuleNotFoundError, hint: str = TRAIN_HINT) -> NoReturn:
+    """Re-raise a failed import as an ImportError naming the install command.
+
+    Used as ``try: import torch / except ModuleNotFoundError as exc: missing(exc)``
+    so that type checkers still see the real imports.
+    """
+    raise ImportError(
+        f"splitenv.training needs {exc.name!r}, which is not installed; run: {hint}"
+    ) from None

@@ -17,7 +17,10 @@ sample over real tokens, ``n_elements`` entries); its layout:
 | canonical Huffman code lengths, then codes | 5 per level + code bits | q > 0, Huffman coder |
 | float32 values | 32 per kept entry | q = 0 |
 
-A gap is the number of dropped entries before a kept one; the Rice parameter k
+The quantizer's range (s_min, s_max) is per sample, as SFT (17) defines it on
+each sample's s_l; the engine's size model charges 64 bits per message, so the
+two differ by at most 64 / (tokens x d) bits per element (0.01 for MiniLM at
+16 tokens). A gap is the number of dropped entries before a kept one; the Rice parameter k
 is the one that gives the shortest stream for this message. The value coder is
 fixed-width or canonical Huffman over the 2^q levels, whichever is shorter
 ("auto", the default) or as forced. Remainders and quotients are written as two
@@ -44,8 +47,10 @@ class Payload:
     sample_sizes: NDArray[np.int64]  # elements per sample (known to the receiver from the shapes)
     quant_bits: int  # q; 0 = float32 values
     levels: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))  # (kept,)
-    signs: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))  # True = negative
-    side: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))  # (samples, 2)
+    # True = negative, one per kept entry
+    signs: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+    # (samples, 2): s_min, s_max per sample
+    side: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     values: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))  # q = 0
 
 
@@ -104,7 +109,7 @@ def huffman_lengths(counts: NDArray[np.int64]) -> NDArray[np.int64]:
     if len(used) == 1:
         lengths[used[0]] = 1
         return lengths
-    heap = [(int(counts[i]), i, (i,)) for i in used]
+    heap: list[tuple[int, int, tuple[int, ...]]] = [(int(counts[i]), i, (i,)) for i in used]
     heapq.heapify(heap)
     tie = counts.size
     while len(heap) > 1:
@@ -164,7 +169,9 @@ def encode(payload: Payload, *, lossless: bool = True, value_coder: str = "auto"
                 coded = np.concatenate(
                     [
                         _uint_bits(lengths, _LEN_BITS),
-                        _var_bits(canonical_codes(lengths)[payload.levels], lengths[payload.levels]),
+                        _var_bits(
+                            canonical_codes(lengths)[payload.levels], lengths[payload.levels]
+                        ),
                     ]
                 )
                 use_huffman = value_coder == "huffman" or coded.size < fixed.size
@@ -222,7 +229,12 @@ def decode(
     out = Payload(kept=kept, sample_sizes=np.asarray(sample_sizes, np.int64), quant_bits=q)
     if q > 0:
         side_bits = 64 * n_samples
-        out.side = np.packbits(bits[pos : pos + side_bits]).view(">f4").astype(np.float32).reshape(n_samples, 2)
+        out.side = (
+            np.packbits(bits[pos : pos + side_bits])
+            .view(">f4")
+            .astype(np.float32)
+            .reshape(n_samples, 2)
+        )
         pos += side_bits
         out.signs = bits[pos : pos + n_kept].astype(np.bool_)
         pos += n_kept
@@ -237,7 +249,9 @@ def decode(
     return out
 
 
-def _huffman_decode(bits: NDArray[np.uint8], lengths: NDArray[np.int64], count: int) -> NDArray[np.int64]:
+def _huffman_decode(
+    bits: NDArray[np.uint8], lengths: NDArray[np.int64], count: int
+) -> NDArray[np.int64]:
     codes = canonical_codes(lengths)
     table = {(int(lengths[s]), int(codes[s])): int(s) for s in np.flatnonzero(lengths)}
     out = np.empty(count, np.int64)

@@ -4,8 +4,8 @@ Shapes: a cut tensor is (batch, tokens, d) with a (batch, tokens) mask of real
 tokens; padding never travels. Per sample (SFT's ``s_l``, one N x D matrix):
 
 * Top-K (SFT 15-16): keep the ``K = max(1, round(rho * n))`` entries of largest
-  magnitude among the sample's ``n`` real entries, exactly K (ties broken by
-  position). The mask is applied multiplicatively, ``s * m``, so autograd
+  magnitude among the sample's ``n`` real entries, exactly K (ties at the
+  K-th magnitude broken arbitrarily). The mask is applied multiplicatively, ``s * m``, so autograd
   sparsifies the gradient by the same mask.
 * Stochastic quantization (SFT 17-18) of the kept magnitudes to ``E = 2^q``
   levels ``Q_e = s_min + e (s_max - s_min) / (E - 1)``, e = 0..E-1, with
@@ -26,10 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from splitenv.training._deps import require_torch
+from splitenv.training._deps import missing
 
-torch = require_torch()
-Tensor = torch.Tensor
+try:
+    import torch
+    from torch import Tensor
+except ModuleNotFoundError as exc:
+    missing(exc)
 
 
 def entry_mask(x: Tensor, token_mask: Tensor) -> Tensor:
@@ -54,10 +57,12 @@ def topk_mask(x: Tensor, token_mask: Tensor, keep_ratio: float) -> Tensor:
         return valid.clone()
     b = x.shape[0]
     scores = torch.where(valid, x.detach().abs(), torch.full_like(x, -1.0)).reshape(b, -1)
-    order = torch.argsort(scores, dim=1, descending=True, stable=True)
     k = kept_counts(token_mask, x.shape[-1], keep_ratio)
-    take = torch.arange(scores.shape[1], device=x.device)[None, :] < k[:, None]
-    kept = torch.zeros_like(take)
+    k_max = int(k.max())
+    # topk sorts only the k_max largest; the count is exact whatever the ties
+    _, order = torch.topk(scores, k_max, dim=1, sorted=True)
+    take = torch.arange(k_max, device=x.device)[None, :] < k[:, None]
+    kept = torch.zeros(scores.shape, dtype=torch.bool, device=x.device)
     kept.scatter_(1, order, take)
     return kept.reshape(x.shape)
 
@@ -104,7 +109,9 @@ class StochasticQuantizer(torch.autograd.Function):
     """Autograd op: forward returns the quantized tensor, backward the gradient on the kept entries."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, kept: Tensor, bits: int, generator: torch.Generator, sink: list) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, kept: Tensor, bits: int, generator: torch.Generator, sink: list
+    ) -> Tensor:
         q = quantize(x, kept, bits, generator)
         sink.append(q)
         ctx.save_for_backward(kept)

@@ -125,9 +125,7 @@ def make_text_task(
     topics = list(TOPICS)
     classes = tuple(f"{t}/{s}" for t in topics for s in ("positive", "negative"))
     labels = rng.integers(0, len(classes), size=n_samples)
-    texts = tuple(
-        _sentence(topics[int(y) // 2], int(y) % 2 == 0, rng, typo_rate) for y in labels
-    )
+    texts = tuple(_sentence(topics[int(y) // 2], int(y) % 2 == 0, rng, typo_rate) for y in labels)
     noisy = rng.random(n_samples) < label_noise
     labels = np.where(noisy, rng.integers(0, len(classes), size=n_samples), labels)
     return TextTask(texts, labels.astype(np.int64), classes)
@@ -208,14 +206,16 @@ class Tokenized:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[NDArray[np.int64]]:
+    def batches(
+        self, batch_size: int, rng: np.random.Generator | None = None
+    ) -> Iterator[NDArray[np.int64]]:
         """Index batches, shuffled by ``rng`` (in order without one)."""
         order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
         for start in range(0, len(order), batch_size):
             yield order[start : start + batch_size]
 
 
-def collate(data: Tokenized, idx: NDArray[np.int64]):  # noqa: ANN201 (torch is optional here)
+def collate(data: Tokenized, idx: NDArray[np.int64]):
     """(ids, token mask, labels) tensors for samples ``idx``, right-padded to the longest."""
     from splitenv.training._deps import require_torch
 

@@ -32,14 +32,17 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from splitenv.config import LORA_MATRICES
-from splitenv.training._deps import require_torch
+from splitenv.training._deps import missing
 
-torch = require_torch()
-nn = torch.nn
-F = torch.nn.functional
-Tensor = torch.Tensor
+try:
+    import torch
+    from torch import Tensor, nn
+    from torch.nn import functional as F
+except ModuleNotFoundError as exc:
+    missing(exc)
 
 #: slot name of the adapter shared by all devices (SFL-V2 style server side)
 SHARED = "shared"
@@ -67,7 +70,9 @@ class Slotted(nn.Module):
         if self.active is None:
             return None
         if self.active not in self.slots:
-            raise KeyError(f"{type(self).__name__} has no slot {self.active!r}; has {list(self.slots)}")
+            raise KeyError(
+                f"{type(self).__name__} has no slot {self.active!r}; has {list(self.slots)}"
+            )
         return self.slots[self.active]
 
 
@@ -95,7 +100,7 @@ class LoRALinear(Slotted):
 
     @property
     def scale(self) -> float:
-        """alpha / r (0 without adapters)."""
+        """Alpha / r (0 without adapters)."""
         return self.alpha / self.rank if self.rank else 0.0
 
     def make_slot(self, generator: torch.Generator) -> nn.Module:
@@ -105,15 +110,15 @@ class LoRALinear(Slotted):
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.base(x)
-        slot = self.current()
+        slot = cast(LoRAFactors | None, self.current())
         if slot is None or self.rank == 0:
             return y
         return y + self.scale * F.linear(F.linear(x, slot.A), slot.B)
 
     def delta_weight(self, name: str) -> Tensor:
         """The update ``scale * B A`` of slot ``name`` (out x in)."""
-        slot = self.slots[name]
-        return self.scale * slot.B @ slot.A
+        slot = cast(LoRAFactors, self.slots[name])
+        return self.scale * (slot.B @ slot.A)
 
     def set_rank(self, rank: int, generator: torch.Generator) -> None:
         """Change the rank of every slot, keeping each update B A as well as rank allows.
@@ -126,13 +131,16 @@ class LoRALinear(Slotted):
             return
         old_scale = self.scale
         new_scale = self.alpha / rank if rank else 0.0
-        for name, slot in self.slots.items():
-            delta = old_scale * slot.B.detach() @ slot.A.detach()
+        for name, module in self.slots.items():
+            slot = cast(LoRAFactors, module)
+            delta = old_scale * (slot.B.detach() @ slot.A.detach())
             fresh = self._factors_for(delta, rank, new_scale, generator)
             self.slots[name] = fresh
         self.rank = int(rank)
 
-    def _factors_for(self, delta: Tensor, rank: int, scale: float, gen: torch.Generator) -> nn.Module:
+    def _factors_for(
+        self, delta: Tensor, rank: int, scale: float, gen: torch.Generator
+    ) -> nn.Module:
         out_f, in_f = delta.shape
         if rank == 0:
             return LoRAFactors(torch.zeros(0, in_f), torch.zeros(out_f, 0))
@@ -146,9 +154,7 @@ class LoRALinear(Slotted):
         return LoRAFactors(a, b)
 
 
-def add_lora(
-    root: nn.Module, targets: Sequence[str], rank: int, alpha: float
-) -> list[LoRALinear]:
+def add_lora(root: nn.Module, targets: Sequence[str], rank: int, alpha: float) -> list[LoRALinear]:
     """Wrap every ``nn.Linear`` attribute named in ``targets`` (e.g. ``q``, ``ffn_in``)."""
     unknown = set(targets) - set(LORA_MATRICES)
     if unknown:
@@ -214,12 +220,13 @@ def fedavg(states: Sequence[dict[str, Tensor]], weights: Sequence[float]) -> dic
     if (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"fedavg weights must be >= 0 with a positive sum, got {list(weights)}")
     w = w / w.sum()
-    return {
-        key: sum(float(wi) * s[key].double() for wi, s in zip(w, states, strict=True)).to(
-            states[0][key].dtype
-        )
-        for key in states[0]
-    }
+    out = {}
+    for key, first in states[0].items():
+        total = torch.zeros_like(first, dtype=torch.float64)
+        for wi, s in zip(w.tolist(), states, strict=True):
+            total += wi * s[key].double()
+        out[key] = total.to(first.dtype)
+    return out
 
 
 def load_slot(module: Slotted, name: str, state: dict[str, Tensor]) -> None:

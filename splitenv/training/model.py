@@ -18,17 +18,20 @@ Weights of BERT-family checkpoints (all-MiniLM-L6-v2 and the like) load with
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from splitenv.training._deps import require_torch
+from splitenv.training._deps import missing
 from splitenv.training.lora import Slotted
 
-torch = require_torch()
-nn = torch.nn
-F = torch.nn.functional
-Tensor = torch.Tensor
+try:
+    import torch
+    from torch import Tensor, nn
+    from torch.nn import functional as F
+except ModuleNotFoundError as exc:
+    missing(exc)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,9 @@ class Block(nn.Module):
             return y.view(b, t, h, d // h).transpose(1, 2)
 
         keep = mask[:, None, None, :].bool()  # attend to real tokens only
-        ctx = F.scaled_dot_product_attention(heads(self.q(x)), heads(self.k(x)), heads(self.v(x)), keep)
+        ctx = F.scaled_dot_product_attention(
+            heads(self.q(x)), heads(self.k(x)), heads(self.v(x)), keep
+        )
         x = self.norm_attn(x + self.o(ctx.transpose(1, 2).reshape(b, t, d)))
         return self.norm_ffn(x + self.ffn_out(F.gelu(self.ffn_in(x))))
 
@@ -151,7 +156,7 @@ class Segment(nn.Module):
     def __init__(
         self,
         embeddings: Embeddings | None,
-        blocks: Sequence[Block],
+        blocks: Sequence[nn.Module],
         head: ClassifierHead | None,
         span: tuple[int, int],
     ) -> None:
@@ -209,7 +214,7 @@ class Encoder(nn.Module):
                 self.head if i == last else None,
                 (lo, hi),
             )
-            for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+            for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
         ]
 
 

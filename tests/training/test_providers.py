@@ -1,0 +1,117 @@
+"""The train and table accuracy providers behind the env's protocol; lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import splitenv  # noqa: F401  (registers the env ids)
+from splitenv.accuracy_providers import make_provider
+from splitenv.model.types import Decision
+from splitenv.scenarios import load_scenario
+
+
+def test_import_splitenv_does_not_import_torch():
+    code = "import sys, splitenv, splitenv.accuracy_providers, splitenv.training; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    from splitenv.training import _deps
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r'pip install "splitenv\[train\]"'):
+        _deps.require_torch()
+
+
+def test_registry_names():
+    assert type(make_provider("surrogate")).__name__ == "SurrogateAccuracy"
+    assert type(make_provider("table")).__name__ == "TableAccuracy"
+    with pytest.raises(ValueError, match="train, table"):
+        make_provider("oracle")
+
+
+def _table(tmp_path):
+    runs = []
+    for rho in (0.05, 0.2, 1.0):
+        for q in (2, 8):
+            level = 0.9 - 0.3 * (rho == 0.05) - 0.1 * (q == 2)
+            runs.append({"keep_ratio": rho, "quant_bits": q, "rank": 16, "cut": 3, "seed": 0,
+                         "curve": [level * t / 4 for t in range(1, 5)]})  # fmt: skip
+    path = tmp_path / "sft.json"
+    path.write_text(json.dumps({"model_layers": 6, "runs": runs}))
+    return path
+
+
+def test_table_provider_interpolates_measured_curves(tmp_path):
+    scn = load_scenario("sft")
+    table = make_provider("table")
+    table.path = _table(tmp_path)
+    table.target_accuracy = 0.8
+    table.reset(scn, seed=0)
+    # exact grid point, round 2 of 4
+    assert table.lookup(2, 16, 3, 0.2, 8) == pytest.approx(0.45)
+    # halfway between q = 2 and q = 8 at rho = 1: linear
+    assert table.lookup(4, 16, 3, 1.0, 5) == pytest.approx(0.85)
+    # beyond the measured rounds: the last value; nearest rank and cut
+    assert table.lookup(9, 4, 1, 0.05, 2) == pytest.approx(0.5)
+    reports = [
+        table.round(scn, Decision(split=[5], keep_ratio=[1.0], quant_bits=[8])) for _ in range(4)
+    ]
+    assert [r.target_reached for r in reports] == [False, False, False, True]
+    assert reports[-1].accuracy == pytest.approx(0.9)
+
+
+def test_table_provider_without_a_table_says_how_to_make_one(tmp_path):
+    table = make_provider("table")
+    table.path = tmp_path / "missing.json"
+    with pytest.raises(FileNotFoundError, match="splitenv calibrate"):
+        table.reset(load_scenario("sft"), seed=0)
+
+
+def _tiny_provider(target):
+    pytest.importorskip("torch")
+    from splitenv.training.experiment import ExperimentConfig
+    from splitenv.training.federated import TrainSettings
+    from splitenv.training.providers import TrainAccuracy
+
+    settings = TrainSettings(local_steps=1, batch_size=8, eval_samples=32, lora_targets=("q", "v"))
+    exp = ExperimentConfig(model="tiny", n_samples=200, settings=settings)
+    return TrainAccuracy(exp, target_accuracy=target)
+
+
+def test_train_provider_in_an_sft_episode():
+    provider = _tiny_provider(target=2.0)  # never reached: the episode is truncated
+    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=2, inner_allocator="equal",
+                   **{"network.n_devices": 3})  # fmt: skip
+    env.reset(seed=3)
+    steps = []
+    for _ in range(2):
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        steps.append((reward, terminated, truncated, info["accuracy"]))
+    assert [s[1] for s in steps] == [False, False] and steps[-1][2]
+    hist = provider.history
+    assert len(hist) == 2 and all(0.0 <= h["accuracy"] <= 1.0 for h in hist)
+    # SFT: one shared cut, mapped to the tiny model's 4 layers
+    assert hist[0]["cuts"] == [[hist[0]["cuts"][0][0]]] * 3
+    assert 0 <= hist[0]["cuts"][0][0] <= 4
+    assert hist[0]["rank"] == 16 and hist[0]["wire_bytes_up"] > 0
+    assert hist[0]["wire_bits_per_element_up"] <= 32.0
+    env.close()
+
+
+def test_train_provider_terminates_at_the_target():
+    provider = _tiny_provider(target=0.0)
+    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=3, inner_allocator="equal",
+                   **{"network.n_devices": 2})  # fmt: skip
+    env.reset(seed=0)
+    _, _, terminated, truncated, info = env.step(env.action_space.sample())
+    assert terminated and not truncated
+    assert "accuracy" in info and np.isfinite(info["round_latency_s"])
+    env.close()
