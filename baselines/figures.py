@@ -122,6 +122,45 @@ def sweep_plot(
     return _save(fig, path)
 
 
+def time_to_accuracy_plot(
+    rows: Sequence[Mapping[str, Any]], path: str | Path, *, target: float, title: str
+) -> Path:
+    """Accuracy against simulated time, a line per (method, provider); the target and the stops.
+
+    Args:
+        rows: one per round with ``method``, ``provider``, ``time_s``, ``accuracy`` and
+            ``terminated``.
+        path: the PNG to write.
+        target: the accuracy that ends an episode (dashed line).
+        title: figure title.
+    """
+    fig, axes = _figure(ncols=1, width=7.2, height=4.4)
+    ax = axes[0]
+    styles = {"train": ("-", "o"), "table": ("--", "s"), "surrogate": (":", "^")}
+    keys = list(dict.fromkeys((r["method"], r["provider"]) for r in rows))
+    methods = list(dict.fromkeys(m for m, _ in keys))
+    for method, provider in keys:
+        pts = [r for r in rows if r["method"] == method and r["provider"] == provider]
+        ls, marker = styles.get(provider, ("-", "D"))
+        # one method: a color per provider; several: a color per method, a line style per provider
+        index = list(styles).index(provider) if provider in styles else 3
+        color = f"C{index}" if len(methods) == 1 else f"C{methods.index(method)}"
+        xs = [0.0] + [float(r["time_s"]) for r in pts]
+        ys = [np.nan] + [float(r["accuracy"]) for r in pts]
+        label = provider if len(methods) == 1 else f"{method} / {provider}"
+        ax.plot(xs, ys, ls=ls, marker=marker, ms=4, color=color, label=label, alpha=0.9)
+        stop = next((r for r in pts if r["terminated"]), None)
+        if stop is not None:
+            ax.axvline(float(stop["time_s"]), color=color, ls=ls, lw=0.8, alpha=0.5)
+    ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target A_th = {target:.3f}")
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="accuracy provider")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def per_device_rounds(
     rounds: Sequence[int],
     panels: Sequence[tuple[str, np.ndarray, float]],

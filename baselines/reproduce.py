@@ -4,6 +4,7 @@
 | --- | --- | --- |
 | scct | Fig. 9: per-iteration latency vs N (SCCTT, SCCTL, SCCTS, equal; CloudO not modelled) | here |
 | sft | Fig. 10: round delay vs total bandwidth (SQP, equal, random bandwidth) | here |
+| sft | accuracy vs simulated time with real training (train / table / surrogate providers) | :mod:`baselines.reproduce_sft` |
 | card | Fig. 3: cut and server frequency per device over rounds; Fig. 4: delay and energy per method | :mod:`baselines.reproduce_card` |
 | fedsllm | Figs. 5-8: total delay vs bandwidth, client FLOPs/cycle, server capability, client power | :mod:`baselines.reproduce_fedsllm` |
 
@@ -169,6 +170,13 @@ differ by compute only, so the gain over equal bandwidth is smaller than the pap
 # --- dispatch ------------------------------------------------------------------------------
 
 
+def _sft(ctx: Context) -> list[Path]:
+    files = sft_fig10(ctx)
+    from baselines.reproduce_sft import sft_time_to_accuracy
+
+    return files + sft_time_to_accuracy(ctx)
+
+
 def _card(ctx: Context) -> list[Path]:
     from baselines.reproduce_card import card_figs
 
@@ -183,7 +191,7 @@ def _fedsllm(ctx: Context) -> list[Path]:
 
 PAPERS: dict[str, Callable[[Context], list[Path]]] = {
     "scct": scct_fig9,
-    "sft": sft_fig10,
+    "sft": _sft,
     "card": _card,
     "fedsllm": _fedsllm,
 }
@@ -196,15 +204,23 @@ def reproduce(
     full: bool = False,
     workers: int = 1,
     progress: bool = True,
+    train_model: str = "minilm",
 ) -> list[Path]:
     """Draw a paper's figures under ``out``; return the files written (PNG, CSV, caption each).
 
+    ``train_model`` is what SFT's time-to-accuracy figure really trains: ``minilm``
+    (default), ``tiny`` (seconds; a smoke run) or ``none`` (no training episode).
+
     Raises:
-        ConfigError: unknown paper or a bad number of seeds.
+        ConfigError: unknown paper, a bad number of seeds or an unknown train model.
     """
     if paper not in PAPERS:
         raise ConfigError(f"unknown paper {paper!r}; papers: {', '.join(PAPERS)}")
+    from baselines.reproduce_sft import TRAIN_MODELS
+
+    if train_model not in TRAIN_MODELS:
+        raise ConfigError(f"train_model = {train_model!r}; allowed: {', '.join(TRAIN_MODELS)}")
     size = SIZES[paper][1 if full else 0]
     if n_seeds is not None:
         size = Size(n_seeds, size.rounds, size.epochs_per_round, size.full)
-    return PAPERS[paper](Context(Path(out), size, workers, progress))
+    return PAPERS[paper](Context(Path(out), size, workers, progress, train_model))

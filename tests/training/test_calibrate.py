@@ -64,3 +64,20 @@ def test_cli_end_to_end_on_a_tiny_model(tmp_path, capsys):
     assert all(len(r["curve"]) == 3 for r in record["runs"])
     assert (tmp_path / "fedsllm_runs.csv").read_text().count("\n") == 1 + 2 * 3
     assert json.loads(capsys.readouterr().out)["runs"] == 2
+
+
+def test_workers_give_the_same_record(tmp_path):
+    """Two processes or one: the same runs in the same order (times aside)."""
+    torch_free = ("wall_s", "cpu_s")
+    records = []
+    for workers in (1, 2):
+        rec = cal.calibrate("fedsllm", "small", tmp_path / str(workers), model="tiny", seeds=[0, 1],
+                            workers=workers, log=open(tmp_path / f"log{workers}", "w"))  # fmt: skip
+        records.append(rec)
+    one, two = ([{k: v for k, v in r.items() if k not in torch_free} for r in rec["runs"]]
+                for rec in records)  # fmt: skip
+    assert len(one) == 2 * 2 and one == two
+    assert [(r["rank"], r["seed"]) for r in one] == [(1, 0), (1, 1), (8, 0), (8, 1)]
+    assert records[0]["fit"] == records[1]["fit"]
+    with pytest.raises(ValueError, match="workers = 0; allowed: an integer >= 1"):
+        cal.calibrate("sft", "small", tmp_path / "x", model="tiny", workers=0)

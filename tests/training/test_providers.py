@@ -115,3 +115,30 @@ def test_train_provider_terminates_at_the_target():
     assert terminated and not truncated
     assert "accuracy" in info and np.isfinite(info["round_latency_s"])
     env.close()
+
+
+def test_train_provider_weighs_fedavg_by_the_states_data_size():
+    provider = _tiny_provider(target=2.0)
+    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=1, inner_allocator="equal",
+                   **{"network.n_devices": 3})  # fmt: skip
+    _, _ = env.reset(seed=11)
+    state = env.unwrapped._state
+    np.testing.assert_array_equal(provider.trainer.weights, state.data_size)
+    partition_sizes = [len(p) for p in provider.trainer.parts]
+    assert provider.trainer.weights.tolist() != partition_sizes  # a different, real source
+    env.close()
+
+
+def test_train_provider_partition_weights_and_bad_option():
+    from splitenv.training.providers import TrainAccuracy
+
+    provider = _tiny_provider(target=2.0)
+    provider.fedavg_weights = "partition"
+    provider.reset(load_scenario("sft", {"network.n_devices": 2}), seed=0)
+    assert provider.trainer.weights.tolist() == [len(p) for p in provider.trainer.parts]
+    with pytest.raises(ValueError, match="fedavg_weights = 'size'; allowed: state, partition"):
+        TrainAccuracy(fedavg_weights="size")
+    provider.fedavg_weights = "state"
+    provider.devices = 3  # 3 training devices for a 2-device scenario: no D_n for the third
+    with pytest.raises(ValueError, match="3 training devices but the scenario has 2"):
+        provider.reset(load_scenario("sft", {"network.n_devices": 2}), seed=0)
