@@ -286,17 +286,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Run a calibration grid with real training and write the fits."""
+    """Run a calibration grid with real training (or merge records) and write the fits."""
     try:
-        from splitenv.training.calibrate import calibrate
+        from splitenv.training.calibrate import calibrate, merge
     except ImportError as exc:
         raise ConfigError(str(exc)) from None
     command = "splitenv calibrate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
-        record = calibrate(
-            args.scenario, args.grid, args.out, model=args.model, seeds=args.seeds,
-            threads=args.threads, workers=args.workers, command=command,
-        )  # fmt: skip
+        if args.merge:
+            record = merge(args.merge, args.out, command=command, scenario=args.scenario)
+        else:
+            record = calibrate(
+                args.scenario, args.grid, args.out, model=args.model, seeds=args.seeds,
+                threads=args.threads, workers=args.workers, command=command,
+            )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     fit = record["fit"]
@@ -428,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, default=1,
         help="runs in parallel processes (default 1; the results do not depend on it)",
+    )  # fmt: skip
+    p.add_argument(
+        "--merge", nargs="+", metavar="JSON", default=None,
+        help="merge records of the same grid run with other seeds, refit (no training)",
     )  # fmt: skip
     p.set_defaults(func=cmd_calibrate)
     return parser

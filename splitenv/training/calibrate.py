@@ -389,10 +389,91 @@ def calibrate(
         "total_wall_s": time.perf_counter() - start,
         "total_cpu_s": sum(r["cpu_s"] for r in runs),
     }
+    return _write(out, record)
+
+
+def _write(out: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """``<scenario>.json``, ``<scenario>_runs.csv`` and ``<scenario>_fit.png`` under ``out``."""
+    scenario, runs, fit = record["scenario"], record["runs"], record["fit"]
     (out / f"{scenario}.json").write_text(json.dumps(record, indent=1))
     _write_csv(out / f"{scenario}_runs.csv", scenario, runs)
-    record["plot"] = _plot(out / f"{scenario}_fit.png", scenario, runs, fit, setup.cut)
+    record["plot"] = _plot(out / f"{scenario}_fit.png", scenario, runs, fit, record["default_cut"])
     return record
+
+
+#: what records must share to be merged (the runs' seeds are what differs)
+MERGE_KEYS = ("scenario", "grid", "experiment", "default_cut", "default_rank", "model_layers")
+
+
+def merge(
+    paths: Sequence[str | Path], out: str | Path, command: str = "", scenario: str | None = None
+) -> dict[str, Any]:
+    """Merge calibration records of the same grid run with different seeds, refit, write ``out``.
+
+    Every run is seeded by its own (point, seed), so merging the records of
+    ``--seeds 0``, ``--seeds 1`` and ``--seeds 2`` gives the record of
+    ``--seeds 0 1 2`` (times aside): a way to add seeds to a shipped calibration,
+    or to spread seeds over machines.
+
+    Raises:
+        ValueError: fewer than two records, records of different grids or experiments
+            (or not of ``scenario``), or a (point, seed) run present twice with different
+            results.
+    """
+    from splitenv import __version__
+
+    if len(paths) < 2:
+        raise ValueError(f"calibrate --merge: {len(paths)} record(s); give two or more JSON files")
+    records = [json.loads(Path(p).read_text()) for p in paths]
+    first = records[0]
+    if scenario is not None and first["scenario"] != scenario:
+        raise ValueError(
+            f"calibrate --merge: --scenario {scenario}, but {paths[0]} is of {first['scenario']!r}"
+        )
+    for path, rec in zip(paths[1:], records[1:], strict=True):
+        for key in MERGE_KEYS:
+            if rec.get(key) != first.get(key):
+                raise ValueError(
+                    f"calibrate --merge: {path} differs from {paths[0]} in {key!r}; "
+                    "only records of the same grid and experiment merge"
+                )
+    scenario = first["scenario"]
+    setup = SETUPS[scenario]
+    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path, rec in zip(paths, records, strict=True):
+        for run in rec["runs"]:
+            key = (run["cut"], run["rank"], run["keep_ratio"], run["quant_bits"], run["seed"])
+            if key in by_key and by_key[key]["curve"] != run["curve"]:
+                raise ValueError(f"calibrate --merge: run {key} of {path} disagrees with an earlier record")
+            by_key.setdefault(key, run)
+    seeds = sorted({k[-1] for k in by_key})
+    grid = Grid(**{k: tuple(v) if isinstance(v, list) else v for k, v in first["grid_spec"].items()})
+    grid = replace(grid, seeds=tuple(seeds))
+    order = [
+        (cut, rank, rho, q, seed)
+        for cut, rank, rho, q in grid_points(scenario, setup, grid)
+        for seed in seeds
+    ]
+    runs = [by_key[k] for k in order if k in by_key]
+    fit = (
+        fit_sft(runs, setup.cut) if scenario == "sft" else fit_rounds(runs, setup.cut, grid.target)
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        **{k: first[k] for k in MERGE_KEYS},
+        "grid_spec": {k: getattr(grid, k) for k in grid.__dataclass_fields__},
+        "command": command or "splitenv calibrate --merge " + " ".join(map(str, paths)),
+        "merged_from": [{"path": str(p), "seeds": r["seeds"], "command": r["command"],
+                         "package_version": r["package_version"]} for p, r in zip(paths, records, strict=True)],  # fmt: skip
+        "package_version": __version__,
+        "seeds": seeds,
+        "fit": fit,
+        "runs": runs,
+        "missing_runs": [list(k) for k in order if k not in by_key],
+        "total_cpu_s": sum(r["cpu_s"] for r in runs),
+    }
+    return _write(out, record)
 
 
 def _init_worker(threads: int) -> None:

@@ -67,7 +67,9 @@ def test_cli_end_to_end_on_a_tiny_model(tmp_path, capsys):
 
 
 def test_workers_give_the_same_record(tmp_path):
-    """Two processes or one: the same runs in the same order (times aside)."""
+    """Two processes or one, or seed by seed merged: the same runs in the same order (times aside)."""
+    from splitenv.cli import main
+
     torch_free = ("wall_s", "cpu_s")
     records = []
     for workers in (1, 2):
@@ -79,5 +81,21 @@ def test_workers_give_the_same_record(tmp_path):
     assert len(one) == 2 * 2 and one == two
     assert [(r["rank"], r["seed"]) for r in one] == [(1, 0), (1, 1), (8, 0), (8, 1)]
     assert records[0]["fit"] == records[1]["fit"]
+    # the same runs seed by seed, then merged: the record of --seeds 0 1 (times aside)
+    for seed in (0, 1):
+        cal.calibrate("fedsllm", "small", tmp_path / f"s{seed}", model="tiny", seeds=[seed],
+                      log=open(tmp_path / f"logs{seed}", "w"))  # fmt: skip
+    parts = [str(tmp_path / f"s{seed}" / "fedsllm.json") for seed in (1, 0)]
+    assert main(["calibrate", "--scenario", "fedsllm", "--merge", *parts,
+                 "--out", str(tmp_path / "merged")]) == 0  # fmt: skip
+    merged = json.loads((tmp_path / "merged" / "fedsllm.json").read_text())
+    assert merged["seeds"] == [0, 1] and merged["missing_runs"] == []
+    assert [{k: v for k, v in r.items() if k not in torch_free} for r in merged["runs"]] == one
+    assert merged["fit"] == json.loads(json.dumps(records[0]["fit"]))
+    assert (tmp_path / "merged" / "fedsllm_runs.csv").is_file()
+    with pytest.raises(ValueError, match="--scenario sft, but .* is of 'fedsllm'"):
+        cal.merge(parts, tmp_path / "x", scenario="sft")
+    with pytest.raises(ValueError, match="give two or more"):
+        cal.merge(parts[:1], tmp_path / "x")
     with pytest.raises(ValueError, match="workers = 0; allowed: an integer >= 1"):
         cal.calibrate("sft", "small", tmp_path / "x", model="tiny", workers=0)
