@@ -442,12 +442,17 @@ def merge(
     by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
     for path, rec in zip(paths, records, strict=True):
         for run in rec["runs"]:
-            key = (run["cut"], run["rank"], run["keep_ratio"], run["quant_bits"], run["seed"])
-            if key in by_key and by_key[key]["curve"] != run["curve"]:
-                raise ValueError(f"calibrate --merge: run {key} of {path} disagrees with an earlier record")
-            by_key.setdefault(key, run)
+            rkey = (run["cut"], run["rank"], run["keep_ratio"], run["quant_bits"], run["seed"])
+            if rkey in by_key and by_key[rkey]["curve"] != run["curve"]:
+                raise ValueError(
+                    f"calibrate --merge: run {rkey} of {path} disagrees with an earlier record"
+                )
+            by_key.setdefault(rkey, run)
     seeds = sorted({k[-1] for k in by_key})
-    grid = Grid(**{k: tuple(v) if isinstance(v, list) else v for k, v in first["grid_spec"].items()})
+    spec: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in first["grid_spec"].items()
+    }
+    grid = Grid(**spec)
     grid = replace(grid, seeds=tuple(seeds))
     order = [
         (cut, rank, rho, q, seed)
@@ -464,8 +469,10 @@ def merge(
         **{k: first[k] for k in MERGE_KEYS},
         "grid_spec": {k: getattr(grid, k) for k in grid.__dataclass_fields__},
         "command": command or "splitenv calibrate --merge " + " ".join(map(str, paths)),
-        "merged_from": [{"path": str(p), "seeds": r["seeds"], "command": r["command"],
-                         "package_version": r["package_version"]} for p, r in zip(paths, records, strict=True)],  # fmt: skip
+        "merged_from": [
+            {k: r[k] for k in ("seeds", "command", "package_version")} | {"path": str(p)}
+            for p, r in zip(paths, records, strict=True)
+        ],
         "package_version": __version__,
         "seeds": seeds,
         "fit": fit,

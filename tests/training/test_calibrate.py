@@ -93,7 +93,7 @@ def test_workers_give_the_same_record(tmp_path):
     assert [{k: v for k, v in r.items() if k not in torch_free} for r in merged["runs"]] == one
     assert merged["fit"] == json.loads(json.dumps(records[0]["fit"]))
     assert (tmp_path / "merged" / "fedsllm_runs.csv").is_file()
-    with pytest.raises(ValueError, match="--scenario sft, but .* is of 'fedsllm'"):
+    with pytest.raises(ValueError, match=r"--scenario sft, but .* is of 'fedsllm'"):
         cal.merge(parts, tmp_path / "x", scenario="sft")
     with pytest.raises(ValueError, match="give two or more"):
         cal.merge(parts[:1], tmp_path / "x")
