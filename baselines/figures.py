@@ -152,7 +152,7 @@ def time_to_accuracy_plot(
         stop = next((r for r in pts if r["terminated"]), None)
         if stop is not None:
             ax.axvline(float(stop["time_s"]), color=color, ls=ls, lw=0.8, alpha=0.5)
-    ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target A_th = {target:.3f}")
+    ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:.3f}")
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)

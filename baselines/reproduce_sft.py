@@ -11,11 +11,12 @@ under three accuracy providers (:mod:`splitenv.accuracy_providers`):
 * ``table``: the shipped calibration's measured per-round curves, interpolated
   at the round's decision (:class:`~splitenv.training.providers.TableAccuracy`);
 * ``surrogate``: the closed form: ``schedule.rounds`` rounds to converge
-  (SFT: "stable accuracy within 20 training rounds"), times SFT (35) with the
-  shipped fit of ``configs/calibration/sft.json`` as the ceiling A(rho, q).
+  (SFT: "stable accuracy within 20 training rounds"), times the preset's SFT
+  (35) A(rho, q) (the fit shipped in ``configs/calibration/sft.json``).
 
-The target is the calibration's A_th (reference accuracy - 2 %, SFT Sec.
-VIII-B). All three episodes see the same states and decisions (providers do
+The target is 0.8 (ours; the providers' default): SFT's A_th (reference - 2 %,
+Sec. VIII-B) is a converged accuracy that the compressed MiniLM runs of the
+calibration do not reach in its 6 rounds. All three episodes see the same states and decisions (providers do
 not change the dynamics), so their clocks agree round by round; they differ
 in accuracy and in when they stop. Rows, figure and caption go through
 :func:`baselines.sweeps.write_figure_files`; wall times stay out of the CSV so
@@ -35,6 +36,7 @@ import splitenv  # noqa: F401  (registers the env ids)
 from baselines.policy import SolverPolicy
 from baselines.sweeps import Context, check_line, instance_seeds, write_figure_files
 from splitenv.accuracy_providers import SurrogateAccuracy
+from splitenv.scenarios import load_scenario
 
 #: what the train provider trains: ``minilm`` (the real, offline all-MiniLM-L6-v2), ``tiny``
 #: (a random 4-layer encoder: seconds, for tests), ``none`` (no train episode)
@@ -78,7 +80,7 @@ def episode(
     base: Any = env.unwrapped  # SplitLoRAEnv (step_decision)
     first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731  (shared cut: one value)
     policy = SolverPolicy(method, seed=seed)
-    obs, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed, options={"instance": {"seed": seed}})  # the stored instance
     rows: list[dict[str, Any]] = []
     time_s, done = 0.0, False
     while not done:
@@ -102,6 +104,13 @@ def episode(
     return rows
 
 
+def _table_end(cal: dict[str, Any]) -> float:
+    """Mean end-of-run accuracy of the calibration at the preset's (rho 0.2, q 3) and cut."""
+    ends = [r["final_accuracy"] for r in cal["runs"]
+            if (r["keep_ratio"], r["quant_bits"], r["cut"]) == (0.2, 3, cal["default_cut"])]  # fmt: skip
+    return float(sum(ends) / len(ends)) if ends else float("nan")
+
+
 def _first_hit(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return next((r for r in rows if r["terminated"]), None)
 
@@ -118,7 +127,7 @@ def _hit_text(rows: Sequence[dict[str, Any]]) -> str:
 def sft_time_to_accuracy(ctx: Context) -> list[Path]:
     """Accuracy vs simulated time on SFT-v0 under the train, table and surrogate providers."""
     from baselines.figures import time_to_accuracy_plot
-    from splitenv.training.providers import TableAccuracy, TrainAccuracy
+    from splitenv.training.providers import DEFAULT_TARGET, TableAccuracy, TrainAccuracy
 
     train_model = ctx.train_model
     if train_model not in TRAIN_MODELS:
@@ -134,12 +143,14 @@ def sft_time_to_accuracy(ctx: Context) -> list[Path]:
         ) from exc
     cal = _calibration()
     fit = cal["fit"]
-    target = float(fit["threshold"])
+    # ours: 0.8, the providers' default target. SFT's A_th = reference - 2 % (0.837 here) is a
+    # converged accuracy; MiniLM at (rho 0.2, q 3) averages 0.81 after the calibration's 6 rounds
+    target = DEFAULT_TARGET
     seed = instance_seeds("sft", 1)[0]
-    horizon = 20  # SFT: "stable accuracy within 20 training rounds" (= schedule.rounds)
+    # SFT: "stable accuracy within 20 training rounds": the preset's schedule.rounds
+    horizon = load_scenario("sft").schedule.rounds
     train_rounds = horizon if ctx.size.full else 8
     methods = ("sft_sqp", "sft_nocompress") if ctx.size.full else ("sft_sqp",)
-    surrogate_overrides = {"accuracy.cubic_coeffs": list(fit["coeffs"])}
     rows: list[dict[str, Any]] = []
     wall: dict[str, float] = {}
     for method in methods:
@@ -156,7 +167,7 @@ def sft_time_to_accuracy(ctx: Context) -> list[Path]:
             elif name == "table":
                 part = episode(method, TableAccuracy(target_accuracy=target), seed, horizon)
             else:
-                part = episode(method, SurrogateAccuracy(), seed, horizon, surrogate_overrides)
+                part = episode(method, SurrogateAccuracy(), seed, horizon)
             for r in part:
                 r.update(provider=name, target=target)
             rows += part
@@ -176,7 +187,7 @@ def sft_time_to_accuracy(ctx: Context) -> list[Path]:
     if of(main, "train"):
         t_hit = _first_hit(of(main, "train"))
         checks.append(check_line(
-            f"measured accuracy reaches A_th = {target:.3f} within {train_rounds} rounds",
+            f"measured accuracy reaches the target {target:.3f} within {train_rounds} rounds",
             t_hit is not None,
         ))  # fmt: skip
         s_hit = _first_hit(of(main, "surrogate"))
@@ -206,12 +217,14 @@ def sft_time_to_accuracy(ctx: Context) -> list[Path]:
 **Paper**: SFT fixes the number of rounds ("stable accuracy within 20 training rounds", Fig. 14)
 and constrains the converged accuracy A(rho, q) >= A_th (35); it never reports accuracy against
 time. **Ours**: SFT-v0, instance seed {seed}, round timescale (the method picks cut, rank and
-compression each round; SFT's SQP allocates the bandwidth each epoch), target A_th =
-{target:.3f} (the shipped calibration: reference {fit["reference_accuracy"]:.3f} - 2 %).
+compression each round; SFT's SQP allocates the bandwidth each epoch), target accuracy
+{target:.3f} (ours; SFT's A_th = reference - 2 % = {fit["threshold"]:.3f} on the shipped
+calibration is a converged accuracy, which its compressed runs at rho 0.2, q 3 do not reach in 6
+rounds: {_table_end(cal):.3f} on average).
 
 Time to the target, per method and accuracy provider:
 
-| method | provider | time to A_th |
+| method | provider | time to the target |
 | --- | --- | --- |
 {chr(10).join(lines)}
 
@@ -220,8 +233,9 @@ Time to the target, per method and accuracy provider:
   episode's D_n. Wall time of the training episode(s): {walls or "-"}.
 - `table`: the measured per-round curves of `configs/calibration/sft.json`
   (seeds {cal["seeds"]}), interpolated at the decision.
-- `surrogate`: the preset's closed form with the fitted SFT (35) (MSE {fit["mse"]:.1e}) as the
-  ceiling: linear progress over {horizon} rounds, so it reaches A(rho, q) only at round {horizon}.
+- `surrogate`: the preset's closed form, SFT (35) with the shipped fit (MSE {fit["mse"]:.1e}) as
+  the ceiling: linear progress over {horizon} rounds, so it reaches A(rho, q) only at round
+  {horizon}.
 
 {chr(10).join(checks)}
 

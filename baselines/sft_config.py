@@ -64,9 +64,9 @@ AccuracyFn = Callable[[Any, Any], Array]
 
 
 def accuracy_model(scn: Scenario) -> AccuracyFn | None:
-    """A(rho, q) of SFT (35) when the engine checks it (coefficients, compression on), else None."""
+    """A(rho, q) of SFT (35) when the engine checks it (coefficients, A_th > 0, compression on)."""
     coeffs = scn.accuracy.cubic_coeffs
-    if not coeffs or not scn.compression.enabled:
+    if not scn.accuracy.constrained or not scn.compression.enabled:
         return None
     return lambda rho, q: sft_cubic(coeffs, rho, q)
 

@@ -53,7 +53,8 @@ class SurrogateAccuracy:
     With FedsLLM's rounds-to-target E(r) (17), each round at rank r adds 1 / E(r)
     of the way; without it, ``schedule.rounds`` rounds reach the target. The
     reported accuracy is the fraction of the way, times SFT's A(rho, q) (35)
-    when the preset has its coefficients (compression lowers what is reachable).
+    when the preset has its coefficients (compression lowers what is reachable),
+    clipped to [0, 1] (a fitted cubic leaves it far outside its data).
     """
 
     def __init__(self) -> None:
@@ -74,7 +75,8 @@ class SurrogateAccuracy:
         if acc.cubic_coeffs and decision.keep_ratio is not None:
             rho = float(np.asarray(decision.keep_ratio).reshape(-1)[0])
             q = float(np.asarray(decision.quant_bits).reshape(-1)[0])
-            ceiling = float(closed_forms.sft_cubic(acc.cubic_coeffs, rho, q))
+            # documented clip: a cubic fitted on q in 2..8 leaves [0, 1] far outside its data
+            ceiling = min(max(float(closed_forms.sft_cubic(acc.cubic_coeffs, rho, q)), 0.0), 1.0)
         return AccuracyReport(
             accuracy=self.progress * ceiling,
             target_reached=self.progress >= 1.0 - 1e-12,

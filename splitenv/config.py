@@ -423,8 +423,12 @@ class ObjectiveSpec(Record):
 class AccuracySpec(Record):
     """Accuracy surrogates: SFT's cubic A(rho, q) (35) and FedsLLM's rounds-to-accuracy E(r)."""
 
-    cubic_coeffs: tuple[float, ...] = spec((), doc="P_1..P_10 of SFT (35); empty = no constraint")
-    threshold: float = spec(0.0, ge=0, le=1, doc="A_th in SFT (36b)")
+    cubic_coeffs: tuple[float, ...] = spec(
+        (), doc="P_1..P_10 of SFT (35); empty = no A(rho, q) (no constraint, surrogate ceiling 1)"
+    )
+    threshold: float = spec(
+        0.0, ge=0, le=1, doc="A_th in SFT (36b); the constraint holds only with coefficients and A_th > 0"
+    )
     rounds_by_rank: tuple[tuple[int, int], ...] = spec(
         (), doc="(rank, global rounds to target) pairs for E(r) (FedsLLM 17)"
     )
@@ -434,6 +438,11 @@ class AccuracySpec(Record):
             self, "rounds_by_rank", tuple(tuple(int(x) for x in p) for p in self.rounds_by_rank)
         )
         super().__post_init__()
+
+    @property
+    def constrained(self) -> bool:
+        """Whether SFT's accuracy constraint A(rho, q) >= A_th (37b) is imposed."""
+        return bool(self.cubic_coeffs) and self.threshold > 0
 
     def validate(self) -> None:
         if self.cubic_coeffs and len(self.cubic_coeffs) != 10:

@@ -367,3 +367,30 @@ def test_completed_decision_round_trip(name):
 def test_decision_from_dict_rejects_unknown_field():
     with pytest.raises(se.DecisionError, match=r"unknown decision field 'splitt'"):
         Decision.from_dict({"splitt": [1]})
+
+
+def test_sft_preset_carries_the_shipped_calibration_fit():
+    """configs/sft.yaml's A(rho, q) is the fit of configs/calibration/sft.json, refit from its runs."""
+    pytest.importorskip("torch")  # splitenv.training.calibrate imports the trainer
+    from splitenv.model.accuracy import sft_cubic
+    from splitenv.training.calibrate import fit_sft
+    from splitenv.training.providers import calibration_file
+
+    record = json.loads(calibration_file("sft").read_text())
+    scn = se.load_scenario("sft")
+    assert list(scn.accuracy.cubic_coeffs) == record["fit"]["coeffs"]  # bit for bit
+    assert scn.accuracy.threshold == 0.0 and scn.version == 1
+    refit = fit_sft(record["runs"], record["default_cut"])
+    np.testing.assert_allclose(refit["coeffs"], record["fit"]["coeffs"], rtol=1e-9, atol=1e-12)
+    assert refit["mse"] == pytest.approx(record["fit"]["mse"], rel=1e-9)
+    assert record["seeds"] == [0, 1, 2] and len(record["runs"]) == 3 * 33
+    # inside the preset's decision range the fit is an accuracy (0.23 .. 0.85)
+    rho = np.linspace(*scn.compression.keep_ratio_range, 96)[:, None]
+    q = np.arange(scn.compression.quant_bits_range[0], scn.compression.quant_bits_range[1] + 1)
+    values = sft_cubic(scn.accuracy.cubic_coeffs, rho, q[None, :])
+    assert 0.2 < values.min() and values.max() < 0.86
+    # no constraint: the engine reports no accuracy violation at any compression
+    state = se.StateSampler(scn, 0).state()
+    for keep, bits in ((0.05, 1), (0.2, 3), (1.0, 8)):
+        ev = se.evaluate(scn, state, se.Decision(keep_ratio=[keep], quant_bits=[bits]))
+        assert bool(ev.feasible[0]), (keep, bits)

@@ -561,7 +561,7 @@ def _violations(
     if scn.schedule.server_mode == "share" and dec.compute_share:
         out["compute_share"] = _excess(d.compute_share.sum(axis=1), 1.0)
     acc = scn.accuracy
-    if acc.cubic_coeffs and scn.compression.enabled:
+    if acc.constrained and scn.compression.enabled:
         # SFT (35) is fitted over quantized settings: q = 0 (unquantized) is read at the finest
         # fitted q, and uncompressed activations (rho = 1, q = 0) meet the threshold by definition
         q_fine = scn.compression.quant_bits_range[1]

@@ -254,13 +254,18 @@ def _plot(
     if scenario == "sft":
         ax = axes[0]
         grid = np.linspace(0.05, 1.0, 96)
+        n_seeds = len({r["seed"] for r in runs})
         for i, q in enumerate(sorted({r["quant_bits"] for r in runs if r["quant_bits"] > 0})):
-            pts = [
-                (r["keep_ratio"], r["final_accuracy"])
-                for r in runs
-                if r["quant_bits"] == q and r["cut"] == cut
-            ]
-            ax.plot(*zip(*sorted(pts), strict=True), "o", color=f"C{i}", label=f"q = {q} measured")
+            by_rho = _by(runs, lambda r, q=q: r["quant_bits"] == q and r["cut"] == cut,
+                         lambda r: r["keep_ratio"])  # fmt: skip
+            rhos = sorted(by_rho)
+            ys = [np.mean([r["final_accuracy"] for r in by_rho[x]]) for x in rhos]
+            sd = [np.std([r["final_accuracy"] for r in by_rho[x]]) for x in rhos]
+            # dodge the q's sideways on the log axis so that the error bars stay readable
+            xs = np.array(rhos) * 1.03 ** (i - 2.5)
+            label = f"q = {q} measured" + (f" (mean ± sd, {n_seeds} seeds)" if i == 0 and n_seeds > 1 else "")
+            ax.errorbar(xs, ys, yerr=sd if n_seeds > 1 else None, fmt="o", ms=4, capsize=2,
+                        color=f"C{i}", label=label)  # fmt: skip
             ax.plot(grid, sft_cubic(fit["coeffs"], grid, q), "-", color=f"C{i}", alpha=0.7)
         ax.axhline(fit["reference_accuracy"], color="k", lw=0.8, label="uncompressed")
         ax.axhline(fit["threshold"], color="k", ls="--", lw=0.8, label="A_th = ref - 0.02")
@@ -268,14 +273,13 @@ def _plot(
                title=f"SFT (35) fit: MSE {fit['mse']:.2e}")  # fmt: skip
         ax.legend(fontsize=7)
         ax = axes[1]
-        for r in runs:
-            if r["quant_bits"] == 0 or (r["keep_ratio"], r["quant_bits"]) in ((0.2, 3), (0.05, 2)):
-                ax.plot(
-                    range(1, len(r["curve"]) + 1),
-                    r["curve"],
-                    label=f"rho {r['keep_ratio']:g} q {r['quant_bits']} cut {r['cut']}",
-                )
-        ax.set(xlabel="round", ylabel="accuracy", title="per-round curves")
+        shown = _by(runs, lambda r: r["quant_bits"] == 0 or (r["keep_ratio"], r["quant_bits"]) in ((0.2, 3), (0.05, 2)),
+                    lambda r: (r["keep_ratio"], r["quant_bits"], r["cut"]))  # fmt: skip
+        for (rho, q, c), group in shown.items():
+            curve = np.mean([g["curve"] for g in group], axis=0)
+            ax.plot(range(1, len(curve) + 1), curve, label=f"rho {rho:g} q {q} cut {c}")
+        title = "per-round curves" + (f" (mean of {n_seeds} seeds)" if n_seeds > 1 else "")
+        ax.set(xlabel="round", ylabel="accuracy", title=title)
         ax.legend(fontsize=7)
     else:
         ax = axes[0]
@@ -300,6 +304,15 @@ def _plot(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def _by(runs: list[dict[str, Any]], keep: Any, key: Any) -> dict[Any, list[dict[str, Any]]]:
+    """The runs ``keep`` accepts, grouped by ``key`` (seeds of one point together), in run order."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in runs:
+        if keep(r):
+            out.setdefault(key(r), []).append(r)
+    return out
 
 
 def calibrate(
