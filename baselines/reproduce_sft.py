@@ -89,8 +89,7 @@ def episode(
         done = terminated or truncated
         time_s += info["round_latency_s"]
         applied = info["decision"]
-        hist = getattr(provider, "history", None)
-        extra = hist[-1] if hist else {}
+        extra = info["accuracy_extras"]  # the provider's measurements (train: loss, bytes)
         rows.append({
             "method": method, "round": len(rows) + 1, "time_s": time_s,
             "round_latency_s": info["round_latency_s"], "accuracy": info["accuracy"],

@@ -101,7 +101,10 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     upper bound of its latency; ``info["round_latency_s"]`` is always exact.
     ``info`` carries ``latency_s``, ``energy_j``, ``cost``, ``reference_cost``,
     ``terms``, ``violations``, ``feasible``, ``decision`` (what was applied) and,
-    at round ends, ``round_latency_s``.
+    at round ends, ``round_latency_s`` and, with an accuracy provider,
+    ``accuracy`` and ``accuracy_extras`` (what the provider measured: with
+    ``"train"`` the loss, the bytes measured on the wire next to the engine's
+    modelled bytes, the cuts, rank and compression the round trained with).
 
     ## Starting State
     ``reset(seed=s)`` fixes the whole episode: device positions, shadowing,
@@ -130,7 +133,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
       ``split_policy``: large-timescale policy for ``"epoch"`` (default: the preset's).
     * ``reward_mode``, ``energy_weight`` (0), ``infeasible_penalty`` (5.0) and ``cost_cap``
       (100.0), both in units of the reference cost.
-    * ``accuracy``: ``None`` or ``"surrogate"`` or an AccuracyProvider.
+    * ``accuracy``: ``None``, ``"surrogate"``, ``"table"``, ``"train"`` (real training,
+      ``splitenv[train]``) or an AccuracyProvider
+      (:mod:`splitenv.accuracy_providers`).
     * ``observation``: ``"flat"`` or ``"dict"``; ``render_mode``: ``"ansi"``.
     * ``overrides``: dotted config overrides; any other keyword ``a__b=v`` (or
       ``**{"a.b": v}``) is one too, so ``gymnasium.make(id, **overrides)`` reaches
@@ -340,6 +345,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             if self.accuracy is not None:
                 report = self.accuracy.round(scn, ev.decision.take(0))
                 info["accuracy"] = report.accuracy
+                info["accuracy_extras"] = dict(report.extras)
                 terminated = report.target_reached
         truncated = self._round >= self.rounds and not terminated
         if not (terminated or truncated):

@@ -91,10 +91,11 @@ def test_train_provider_in_an_sft_episode():
     env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=2, inner_allocator="equal",
                    **{"network.n_devices": 3})  # fmt: skip
     env.reset(seed=3)
-    steps = []
+    steps, steps_info = [], []
     for _ in range(2):
         _, reward, terminated, truncated, info = env.step(env.action_space.sample())
         steps.append((reward, terminated, truncated, info["accuracy"]))
+        steps_info.append(info)
     assert [s[1] for s in steps] == [False, False] and steps[-1][2]
     hist = provider.history
     assert len(hist) == 2 and all(0.0 <= h["accuracy"] <= 1.0 for h in hist)
@@ -103,6 +104,10 @@ def test_train_provider_in_an_sft_episode():
     assert 0 <= hist[0]["cuts"][0][0] <= 4
     assert hist[0]["rank"] == 16 and hist[0]["wire_bytes_up"] > 0
     assert hist[0]["wire_bits_per_element_up"] <= 32.0
+    # the env hands the provider's measurements over in info
+    extras = steps_info[-1]["accuracy_extras"]
+    assert extras["loss"] == hist[-1]["loss"] and extras["wire_bytes_up"] == hist[-1]["wire_bytes_up"]
+    assert extras["wire_modelled_bytes_up"] > 0 and extras["round"] == hist[-1]["round"]
     env.close()
 
 
