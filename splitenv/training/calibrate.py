@@ -215,6 +215,12 @@ def fit_rounds(runs: list[dict[str, Any]], cut: int, target: float) -> dict[str,
     return fit
 
 
+def fit_scenario(scenario: str, runs: list[dict[str, Any]], grid: Grid) -> dict[str, Any]:
+    """The scenario's fit at its default cut: SFT (35) or FedsLLM's E(r)."""
+    cut = SETUPS[scenario].cut
+    return fit_sft(runs, cut) if scenario == "sft" else fit_rounds(runs, cut, grid.target)
+
+
 def _write_csv(path: Path, scenario: str, runs: list[dict[str, Any]]) -> None:
     cols = [
         "scenario",
@@ -378,9 +384,7 @@ def calibrate(
                 results[futures[fut]] = fut.result()
                 report(done, results[futures[fut]])  # type: ignore[arg-type]
     runs = [r for r in results if r is not None]
-    fit = (
-        fit_sft(runs, setup.cut) if scenario == "sft" else fit_rounds(runs, setup.cut, grid.target)
-    )
+    fit = fit_scenario(scenario, runs, grid)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
@@ -473,9 +477,7 @@ def merge(
         for seed in seeds
     ]
     runs = [by_key[k] for k in order if k in by_key]
-    fit = (
-        fit_sft(runs, setup.cut) if scenario == "sft" else fit_rounds(runs, setup.cut, grid.target)
-    )
+    fit = fit_scenario(scenario, runs, grid)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
