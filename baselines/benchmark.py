@@ -42,9 +42,9 @@ import splitenv
 from baselines.base import applicable_solvers, available
 from baselines.policy import EpisodeResult, resolve_method, run_episode
 from splitenv import instances
-from splitenv._fields import ConfigError
 from splitenv.config import Scenario
 from splitenv.env import SplitLoRAEnv
+from splitenv.errors import ConfigError, JobError
 from splitenv.scenarios import list_scenarios, load_scenario
 
 #: columns of the tidy CSV, in order; the last two are wall-clock times
@@ -59,10 +59,6 @@ COLUMNS = (
 #: the columns that differ between two runs of the same benchmark
 TIMING = ("wall_time_s", "decision_time_s")
 TIMESCALES = ("round", "epoch", "joint")
-
-
-class JobError(RuntimeError):
-    """A job failed; the message names its scenario, method and seed."""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from baselines.sweeps import (
     sweep,
     write_figure_files,
 )
-from splitenv._fields import ConfigError
+from splitenv.errors import ConfigError
 from splitenv.scenarios import load_scenario
 
 #: paper -> (reduced size, full size)

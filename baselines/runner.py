@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from baselines.benchmark import Job, run_job
-from splitenv._fields import ConfigError
+from splitenv.errors import ConfigError
 
 BACKENDS = ("local", "ray")
 

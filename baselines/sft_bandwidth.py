@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from splitenv.config import Scenario
+from splitenv.errors import SolverError
 from splitenv.model import Decision, State, evaluate_batch
 
 Array = NDArray[np.float64]
@@ -43,7 +44,7 @@ FIT_RTOL = 1e-9
 CHUNK = 20_000
 
 
-class FitError(RuntimeError):
+class FitError(SolverError):
     """The engine's objective is not max_n (a_n + c_n / b_n) for this scenario."""
 
 

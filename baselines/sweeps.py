@@ -18,7 +18,7 @@ from typing import Any
 from baselines.benchmark import Job, write_csv
 from baselines.report import t_interval
 from baselines.runner import run_jobs
-from splitenv._fields import ConfigError
+from splitenv.errors import ConfigError
 from splitenv.instances import instance_set
 
 

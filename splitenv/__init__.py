@@ -4,9 +4,9 @@ The analytical cost engine (:mod:`splitenv.model`), scenario presets and seeded
 state sampling (:mod:`splitenv.scenarios`) need only numpy, scipy and pyyaml.
 """
 
-from splitenv._fields import ConfigError
 from splitenv.config import Scenario
-from splitenv.model import Decision, DecisionError, Evaluation, State, evaluate, evaluate_batch
+from splitenv.errors import ConfigError, DecisionError, SplitenvError
+from splitenv.model import Decision, Evaluation, State, evaluate, evaluate_batch
 from splitenv.registration import ENV_IDS, register_envs
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario, sample_state
 
@@ -21,6 +21,7 @@ __all__ = [
     "DecisionError",
     "Evaluation",
     "Scenario",
+    "SplitenvError",
     "State",
     "StateSampler",
     "__version__",

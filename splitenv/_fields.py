@@ -22,12 +22,10 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from splitenv.errors import ConfigError
+
 T = TypeVar("T", bound="Record")
 R = TypeVar("R")
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value; the message names field, value and allowed range."""
 
 
 def spec(

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from splitenv import plugins
 from splitenv.config import Scenario
 from splitenv.model import accuracy as closed_forms
 from splitenv.model.types import Decision
@@ -84,24 +85,17 @@ class SurrogateAccuracy:
         )
 
 
-PROVIDERS: dict[str, Any] = {"surrogate": SurrogateAccuracy}
-#: providers imported on first use ("module:attribute"), so torch loads only for ``train``
-LAZY_PROVIDERS = {
-    "train": "splitenv.training.providers:TrainAccuracy",
-    "table": "splitenv.training.providers:TableAccuracy",
-}
-
-
 def make_provider(spec: str | AccuracyProvider | None) -> AccuracyProvider | None:
-    """Resolve a provider by name (``surrogate``, ``train``, ``table``), or pass an object through."""
+    """A new provider by name, or ``spec`` itself when it is an object (or None).
+
+    Names come from the ``splitenv.accuracy`` entry-point group (:mod:`splitenv.plugins`):
+    ``surrogate``, ``train``, ``table`` and any installed plug-in's; only the named one is
+    imported, so torch loads only for ``train``.
+
+    Raises:
+        UnknownNameError: unknown name, listing the registered ones.
+    """
     if spec is None or not isinstance(spec, str):
         return spec
-    if spec in PROVIDERS:
-        return PROVIDERS[spec]()
-    if spec in LAZY_PROVIDERS:
-        import importlib
-
-        module, attr = LAZY_PROVIDERS[spec].split(":")
-        return getattr(importlib.import_module(module), attr)()
-    names = ", ".join([*PROVIDERS, *LAZY_PROVIDERS])
-    raise ValueError(f"unknown accuracy provider {spec!r}; available: {names}")
+    provider: AccuracyProvider = plugins.load("accuracy", spec)()
+    return provider

@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from splitenv._fields import ConfigError, parse_value
-from splitenv.model import Decision, DecisionError, StateError, evaluate
+from splitenv._fields import parse_value
+from splitenv.errors import ConfigError, SolverError, SplitenvError
+from splitenv.model import Decision, evaluate
 from splitenv.model.types import State
 from splitenv.scenarios import list_scenarios, load_scenario, sample_state
 
@@ -445,17 +446,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, DecisionError, StateError, FileNotFoundError, json.JSONDecodeError) as exc:
+    except SolverError as exc:  # a run failed (a benchmark job, a solver): the message names it
+        print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (SplitenvError, FileNotFoundError, json.JSONDecodeError) as exc:  # bad input
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # an optional extra (matplotlib, tqdm, torch, ...) is missing
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # a benchmark job failed: the message names it
-        if type(exc).__name__ != "JobError":
-            raise
-        print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from splitenv._fields import ConfigError, Record, spec
+from splitenv._fields import Record, spec
+from splitenv.errors import ConfigError
 
 LORA_MATRICES = ("q", "k", "v", "o", "ffn_in", "ffn_gate", "ffn_out")
 

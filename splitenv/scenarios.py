@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from splitenv._fields import ConfigError
+from splitenv import plugins
 from splitenv.config import Scenario
+from splitenv.errors import ConfigError
 from splitenv.model import channel
 from splitenv.model.types import State
 
@@ -29,12 +30,19 @@ _STREAM_STATIC, _STREAM_EPOCH, _STREAM_ROUND, _STREAM_DYNAMICS = 0, 1, 2, 3
 
 
 def config_dirs() -> list[Path]:
-    """Folders searched for presets: $SPLITENV_CONFIGS, then the project's configs/ (source or installed)."""
+    """Folders searched for presets, first match wins.
+
+    ``$SPLITENV_CONFIGS`` first, then the folder of every package named in the
+    ``splitenv.scenarios`` entry-point group (:mod:`splitenv.plugins`): splitenv's own
+    ``core`` (``configs/``, installed as ``splitenv.presets``), then installed plug-ins, by name.
+    """
     dirs = []
     if os.environ.get("SPLITENV_CONFIGS"):
         dirs.append(Path(os.environ["SPLITENV_CONFIGS"]))
-    here = Path(__file__).resolve().parent
-    dirs += [here.parent / "configs", here / "presets"]
+    kinds = plugins.names("scenarios")
+    for name in sorted(kinds, key=lambda n: (n != "core", n)):
+        package = plugins.load("scenarios", name)
+        dirs += [Path(p) for p in getattr(package, "__path__", [])]
     return [d for d in dirs if d.is_dir()]
 
 

@@ -43,6 +43,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
+from splitenv.errors import ActionError
 from splitenv.model.types import enabled_fields
 
 LARGE = ("split", "edge_split", "rank", "keep_ratio", "quant_bits")
@@ -53,10 +54,6 @@ SMALL = (
 TIMESCALES = ("joint", "round", "epoch")
 RESOURCE = ("subchannels", "fed_subchannels", "bandwidth_hz", "compute_share")
 POWER = ("power_w", "fed_power_w")
-
-
-class ActionError(ValueError):
-    """A malformed action; the message names the field and the allowed range."""
 
 
 def action_fields(scn: Scenario, timescale: str) -> tuple[str, ...]:

@@ -16,10 +16,10 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from splitenv.env import SplitLoRAEnv
+from splitenv.errors import ActionError
 from splitenv.spaces import (
     POWER,
     RESOURCE,
-    ActionError,
     FieldSpec,
     field_specs,
     native_resource,

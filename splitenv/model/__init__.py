@@ -4,6 +4,7 @@ No randomness and no gym types live here; see :mod:`splitenv.scenarios` for
 sampling states and :mod:`splitenv.env` for the environment.
 """
 
+from splitenv.errors import DecisionError, StateError
 from splitenv.model.engine import (
     EpochPart,
     Evaluation,
@@ -14,14 +15,7 @@ from splitenv.model.engine import (
     evaluate_batch,
     feasible_splits,
 )
-from splitenv.model.types import (
-    Decision,
-    DecisionError,
-    State,
-    StateError,
-    complete,
-    enabled_fields,
-)
+from splitenv.model.types import Decision, State, complete, enabled_fields
 
 __all__ = [
     "Decision",

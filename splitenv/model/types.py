@@ -25,15 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-
-
-class DecisionError(ValueError):
-    """A malformed decision; the message names the field, the value and the allowed range."""
-
-
-class StateError(ValueError):
-    """A malformed state."""
-
+from splitenv.errors import DecisionError, StateError
 
 _STATE_ARRAYS = (
     "channel_gain",

@@ -17,8 +17,8 @@ from baselines.benchmark import (
 )
 from baselines.report import summarize, t_interval
 from baselines.runner import run_jobs
-from splitenv._fields import ConfigError
 from splitenv.cli import main
+from splitenv.errors import ConfigError
 
 SMALL = ["--scenario", "scct", "--methods", "equal,scct_alg1", "--seeds", "0-2",
          "--set", "network.n_devices=4", "--rounds", "2", "--epochs-per-round", "2",

@@ -172,7 +172,7 @@ def test_sft_time_to_accuracy_without_training(tmp_path):
 
 def test_unknown_train_model(tmp_path):
     from baselines.reproduce import reproduce as run
-    from splitenv._fields import ConfigError
+    from splitenv.errors import ConfigError
 
     with pytest.raises(ConfigError, match="train_model = 'bert'; allowed: minilm, tiny, none"):
         run("sft", tmp_path, train_model="bert")

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import splitenv  # noqa: F401  (registers the ids)
+from splitenv.errors import ActionError
 from splitenv.observation import DEVICE_FEATURES
 from splitenv.registration import ENV_IDS, GENERIC_ID
-from splitenv.spaces import ActionError
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
 ALL_IDS = [*ENV_IDS, GENERIC_ID]

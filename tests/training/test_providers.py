@@ -33,7 +33,7 @@ def test_missing_torch_names_the_extra(monkeypatch):
 def test_registry_names():
     assert type(make_provider("surrogate")).__name__ == "SurrogateAccuracy"
     assert type(make_provider("table")).__name__ == "TableAccuracy"
-    with pytest.raises(ValueError, match="train, table"):
+    with pytest.raises(ValueError, match="surrogate, table, train"):
         make_provider("oracle")
 
 

@@ -1,0 +1,80 @@
+"""Every exception splitenv raises on purpose, in one hierarchy (as ``gymnasium.error``).
+
+::
+
+    SplitenvError                      root: ``except SplitenvError`` catches them all
+    ├── FieldError (ValueError)        a bad value; the message names field, value, allowed range
+    │   ├── ConfigError                a scenario / preset / override / CLI value
+    │   ├── DecisionError              a decision given to the engine
+    │   ├── StateError                 a state given to the engine
+    │   ├── ActionError                an action given to the env or a wrapper
+    │   └── UnknownNameError           a scenario, solver, allocator, method ... name not registered
+    ├── MissingExtraError (ImportError) an optional dependency is missing; names the pip extra
+    ├── PluginError                    an entry point of an installed plug-in failed to load
+    └── SolverError (RuntimeError)     a method could not produce a decision
+        └── JobError                   a benchmark job failed; names scenario, method, seed
+
+``FieldError`` derives from ``ValueError`` (and ``MissingExtraError`` from ``ImportError``) so
+code written against the built-in classes keeps working. The CLI maps ``SplitenvError`` to exit
+status 2 (bad input) and ``SolverError`` to 1 (a run failed), by type.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActionError",
+    "ConfigError",
+    "DecisionError",
+    "FieldError",
+    "JobError",
+    "MissingExtraError",
+    "PluginError",
+    "SolverError",
+    "SplitenvError",
+    "StateError",
+    "UnknownNameError",
+]
+
+
+class SplitenvError(Exception):
+    """Root of every error splitenv raises on purpose."""
+
+
+class FieldError(SplitenvError, ValueError):
+    """A bad value; the message names the field, the value and the allowed range."""
+
+
+class ConfigError(FieldError):
+    """An invalid configuration value (preset, override, CLI option)."""
+
+
+class DecisionError(FieldError):
+    """A malformed decision given to the cost engine."""
+
+
+class StateError(FieldError):
+    """A malformed state given to the cost engine."""
+
+
+class ActionError(FieldError):
+    """A malformed action given to the env or one of its wrappers."""
+
+
+class UnknownNameError(FieldError):
+    """A name (scenario, solver, allocator, accuracy provider, method) that is not registered."""
+
+
+class MissingExtraError(SplitenvError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` to run."""
+
+
+class PluginError(SplitenvError):
+    """An installed plug-in's entry point failed to load; the message names it."""
+
+
+class SolverError(SplitenvError, RuntimeError):
+    """A method could not produce a decision (it did not converge, its model does not fit)."""
+
+
+class JobError(SolverError):
+    """A benchmark job failed; the message names its scenario, method and seed."""
