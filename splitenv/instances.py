@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from splitenv.config import Scenario
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario
@@ -33,14 +34,33 @@ def instance_set(scenario: str | Scenario, split: str = "test") -> list[int]:
     return list(range(first, first + count))
 
 
+#: significant digits of every float in the hashed JSON. numpy's vectorized exp/log/sin differ
+#: in the last bit between CPU families (SIMD kernels chosen at run time), so full precision
+#: made the hash a fingerprint of the machine; 10 digits keep every real change of the sampler
+#: or the preset visible.
+HASH_DIGITS = 10
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every float rounded to ``HASH_DIGITS`` significant digits."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.{HASH_DIGITS}g}")
+    return value
+
+
 def content_hash(scenario: str | Scenario, seeds: list[int], epochs: int = 2) -> str:
-    """SHA-256 of the first ``epochs`` states of round 0 of each seed (JSON, full precision)."""
+    """SHA-256 of the first ``epochs`` states of round 0 of each seed (JSON, floats to 10 digits)."""
     scn = load_scenario(scenario)
     h = hashlib.sha256()
     for seed in seeds:
         sampler = StateSampler(scn, seed)
         for t in range(epochs):
-            h.update(json.dumps(sampler.state(0, t).to_dict(), sort_keys=True).encode())
+            state = _canonical(sampler.state(0, t).to_dict())
+            h.update(json.dumps(state, sort_keys=True).encode())
     return h.hexdigest()
 
 
