@@ -1,7 +1,7 @@
 """SFT time to accuracy: a real split LoRA model trained on the env's simulated clock.
 
 ``splitenv reproduce sft`` draws, next to Fig. 10, what no paper plots: accuracy
-against the *simulated* wall clock of SFT-v0 (round timescale, SFT's own
+against the *simulated* wall clock of SFT-v1 (round timescale, SFT's own
 allocator inside), for the same solver policy on the same seeded instance,
 under three accuracy providers (:mod:`splitenv.accuracy_providers`):
 
@@ -72,9 +72,9 @@ def _experiment(train_model: str) -> Any:
 def episode(
     method: str, provider: Any, seed: int, rounds: int, overrides: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """One SFT-v0 episode (round timescale) with ``provider``; a row per round."""
+    """One SFT-v1 episode (round timescale) with ``provider``; a row per round."""
     env = gym.make(
-        "splitenv/SFT-v0", accuracy=provider, timescale="round", rounds=rounds,
+        "splitenv/SFT-v1", accuracy=provider, timescale="round", rounds=rounds,
         overrides=overrides or {},
     )  # fmt: skip
     base: Any = env.unwrapped  # SplitLoRAEnv (step_decision)
@@ -124,7 +124,7 @@ def _hit_text(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def sft_time_to_accuracy(ctx: Context) -> list[Path]:
-    """Accuracy vs simulated time on SFT-v0 under the train, table and surrogate providers."""
+    """Accuracy vs simulated time on SFT-v1 under the train, table and surrogate providers."""
     from baselines.figures import time_to_accuracy_plot
     from splitenv.training.providers import DEFAULT_TARGET, TableAccuracy, TrainAccuracy
 
@@ -215,7 +215,7 @@ def sft_time_to_accuracy(ctx: Context) -> list[Path]:
 
 **Paper**: SFT fixes the number of rounds ("stable accuracy within 20 training rounds", Fig. 14)
 and constrains the converged accuracy A(rho, q) >= A_th (35); it never reports accuracy against
-time. **Ours**: SFT-v0, instance seed {seed}, round timescale (the method picks cut, rank and
+time. **Ours**: SFT-v1, instance seed {seed}, round timescale (the method picks cut, rank and
 compression each round; SFT's SQP allocates the bandwidth each epoch), target accuracy
 {target:.3f} (ours; SFT's A_th = reference - 2 % = {fit["threshold"]:.3f} on the shipped
 calibration is a converged accuracy, which its compressed runs at rho 0.2, q 3 do not reach in 6
@@ -238,7 +238,7 @@ Time to the target, per method and accuracy provider:
 
 {chr(10).join(checks)}
 
-Setup: preset `sft` (SFT-v0), method(s) {", ".join(f"`{m}`" for m in methods)}, instance seed
+Setup: preset `sft` (SFT-v1), method(s) {", ".join(f"`{m}`" for m in methods)}, instance seed
 {seed} (the first of the test set), round timescale, episodes of up to {horizon} rounds
 ({train_rounds} with `train`, {"full size" if ctx.size.full else "reduced size (see --full)"}).
 The rounds' simulated latencies are the cost engine's and identical across providers (same
@@ -248,6 +248,6 @@ instance, same decisions): only the accuracy differs.
         ctx, "sft_time_to_accuracy", rows, COLUMNS, caption,
         lambda p: time_to_accuracy_plot(
             rows, p, target=target,
-            title=f"SFT-v0 (seed {seed}): accuracy vs simulated time",
+            title=f"SFT-v1 (seed {seed}): accuracy vs simulated time",
         ),
     )  # fmt: skip

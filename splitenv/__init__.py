@@ -7,7 +7,7 @@ state sampling (:mod:`splitenv.scenarios`) need only numpy, scipy and pyyaml.
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError, DecisionError, SplitenvError
 from splitenv.model import Decision, Evaluation, State, evaluate, evaluate_batch
-from splitenv.registration import ENV_IDS, register_envs
+from splitenv.registration import ENV_IDS, env_id, register_envs
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario, sample_state
 
 register_envs()
@@ -25,6 +25,7 @@ __all__ = [
     "State",
     "StateSampler",
     "__version__",
+    "env_id",
     "evaluate",
     "evaluate_batch",
     "list_scenarios",

@@ -482,6 +482,7 @@ class Scenario(Record):
     name: str = spec("custom", doc="scenario name")
     description: str = spec("", doc="one line for listings")
     version: int = spec(0, ge=0, doc="bumped whenever a number changes (env id suffix)")
+    id_name: str = spec("", doc="the env id is splitenv/{id_name}-v{version} (default: name)")
     model: TransformerSpec = spec(TransformerSpec())
     workload: WorkloadSpec = spec(WorkloadSpec())
     schedule: ScheduleSpec = spec(ScheduleSpec())

@@ -1,36 +1,49 @@
-"""Registered environment ids, one per preset, with string entry points (no import cost).
+"""The env registry: one id per scenario, the one way to build an env.
 
-``gymnasium.make("splitenv/SCCT-v0", **kwargs)``: kwargs are SplitLoRAEnv's
-arguments, and any config field as a dotted override (``**{"network.n_devices": 6}``)
-or with double underscores (``network__n_devices=6``).
+Every preset found by :func:`splitenv.scenarios.list_scenarios` (the core's and those of
+installed plug-ins) is registered as ``splitenv/{id_name}-v{version}``, both read from the
+preset, so an id's version is the preset's ``version`` and nothing else (bumped when numbers
+change). ``splitenv/SplitLoRA-v0`` takes any scenario with ``config=``.
+
+``gymnasium.make(env_id("scct"), **kwargs)``: kwargs are SplitLoRAEnv's arguments, and any
+config field as a dotted override (``**{"network.n_devices": 6}``) or with double
+underscores (``network__n_devices=6``). Ids use string entry points (no import cost).
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
-#: id -> preset; the id's version is the preset's ``version`` (bumped when numbers change)
-ENV_IDS = {
-    "splitenv/SCCT-v0": "scct",
-    "splitenv/SFT-v0": "sft",
-    "splitenv/SplitLLM-v0": "splitllm",
-    "splitenv/CARD-v0": "card",
-    "splitenv/FedsLLM-v0": "fedsllm",
-}
+from splitenv.scenarios import list_scenarios, preset_header
+
+#: id -> preset, filled by :func:`register_envs` (every scenario found at import)
+ENV_IDS: dict[str, str] = {}
 GENERIC_ID = "splitenv/SplitLoRA-v0"
+ENTRY_POINT = "splitenv.env:SplitLoRAEnv"
+
+#: per-preset env defaults beyond the preset. FedsLLM's objective (17) is the time to reach the
+#: target, E(r) rounds: its episodes end there (surrogate accuracy), so the rank's effect on the
+#: number of rounds is in the return; `rounds` only bounds the episode.
+ENV_KWARGS: dict[str, dict[str, object]] = {"fedsllm": {"accuracy": "surrogate", "rounds": 100}}
 
 
-#: per-id defaults beyond the preset. FedsLLM's objective (17) is the time to reach the target,
-#: E(r) rounds: its episodes end there (surrogate accuracy), so the rank's effect on the number
-#: of rounds is in the return; `rounds` only bounds the episode.
-EXTRA_KWARGS = {"splitenv/FedsLLM-v0": {"accuracy": "surrogate", "rounds": 100}}
+def env_id(scenario: str) -> str:
+    """The registered id of a preset: ``env_id("sft") == "splitenv/SFT-v1"``.
+
+    Raises:
+        ConfigError: unknown scenario (the message lists the known ones).
+    """
+    head = preset_header(scenario)
+    return f"splitenv/{head['id_name']}-v{head['version']}"
 
 
 def register_envs() -> None:
-    """Register every id (idempotent)."""
-    for env_id, preset in ENV_IDS.items():
-        if env_id not in gym.registry:
-            kwargs = {"config": preset, **EXTRA_KWARGS.get(env_id, {})}
-            gym.register(id=env_id, entry_point="splitenv.env:SplitLoRAEnv", kwargs=kwargs)
+    """Register an id for every scenario found now (idempotent; call again after adding one)."""
+    for preset in list_scenarios():
+        eid = env_id(preset)
+        ENV_IDS[eid] = preset
+        if eid not in gym.registry:
+            kwargs = {"config": preset, **ENV_KWARGS.get(preset, {})}
+            gym.register(id=eid, entry_point=ENTRY_POINT, kwargs=kwargs)
     if GENERIC_ID not in gym.registry:
-        gym.register(id=GENERIC_ID, entry_point="splitenv.env:SplitLoRAEnv")
+        gym.register(id=GENERIC_ID, entry_point=ENTRY_POINT)

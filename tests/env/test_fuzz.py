@@ -141,8 +141,8 @@ _INDEX_KEYS = [
     ("splitenv/SCCT-v0", "split"),
     ("splitenv/SCCT-v0", "rank"),
     ("splitenv/SCCT-v0", "subchannels"),
-    ("splitenv/SFT-v0", "split"),
-    ("splitenv/SFT-v0", "quant_bits"),
+    ("splitenv/SFT-v1", "split"),
+    ("splitenv/SFT-v1", "quant_bits"),
     ("splitenv/SplitLLM-v0", "edge_split"),
     ("splitenv/FedsLLM-v0", "rank"),
     ("splitenv/FedsLLM-v0", "fed_subchannels"),
@@ -177,9 +177,9 @@ def test_native_huge_float_index_is_clean_action_error(env_id, key):
 _TYPE_CASES = [
     (env_id, key, kind)
     for env_id, key in [
-        ("splitenv/SFT-v0", "keep_ratio"),
-        ("splitenv/SFT-v0", "bandwidth_hz"),
-        ("splitenv/SFT-v0", "split"),
+        ("splitenv/SFT-v1", "keep_ratio"),
+        ("splitenv/SFT-v1", "bandwidth_hz"),
+        ("splitenv/SFT-v1", "split"),
         ("splitenv/FedsLLM-v0", "split"),
         ("splitenv/FedsLLM-v0", "rank"),
     ]
@@ -225,7 +225,7 @@ def _numeric(sub: spaces.Space) -> st.SearchStrategy:
 
 _FUZZ_ENVS = {
     env_id: joint_env(env_id)
-    for env_id in ("splitenv/FedsLLM-v0", "splitenv/SFT-v0", "splitenv/SplitLLM-v0")
+    for env_id in ("splitenv/FedsLLM-v0", "splitenv/SFT-v1", "splitenv/SplitLLM-v0")
 }
 
 

@@ -82,7 +82,7 @@ CASES = [
     ("splitenv/SCCT-v0", "joint"),
     ("splitenv/FedsLLM-v0", "epoch"),
     ("splitenv/FedsLLM-v0", "joint"),
-    ("splitenv/SFT-v0", "joint"),
+    ("splitenv/SFT-v1", "joint"),
 ]
 SEED = 7
 

@@ -88,7 +88,7 @@ def _tiny_provider(target):
 
 def test_train_provider_in_an_sft_episode():
     provider = _tiny_provider(target=2.0)  # never reached: the episode is truncated
-    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=2, inner_allocator="equal",
+    env = gym.make("splitenv/SFT-v1", accuracy=provider, rounds=2, inner_allocator="equal",
                    **{"network.n_devices": 3})  # fmt: skip
     env.reset(seed=3)
     steps, steps_info = [], []
@@ -113,7 +113,7 @@ def test_train_provider_in_an_sft_episode():
 
 def test_train_provider_terminates_at_the_target():
     provider = _tiny_provider(target=0.0)
-    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=3, inner_allocator="equal",
+    env = gym.make("splitenv/SFT-v1", accuracy=provider, rounds=3, inner_allocator="equal",
                    **{"network.n_devices": 2})  # fmt: skip
     env.reset(seed=0)
     _, _, terminated, truncated, info = env.step(env.action_space.sample())
@@ -124,7 +124,7 @@ def test_train_provider_terminates_at_the_target():
 
 def test_train_provider_weighs_fedavg_by_the_states_data_size():
     provider = _tiny_provider(target=2.0)
-    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=1, inner_allocator="equal",
+    env = gym.make("splitenv/SFT-v1", accuracy=provider, rounds=1, inner_allocator="equal",
                    **{"network.n_devices": 3})  # fmt: skip
     _, _ = env.reset(seed=11)
     state = env.unwrapped._state

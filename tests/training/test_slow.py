@@ -40,14 +40,14 @@ def test_minilm_three_rounds_five_devices_beat_chance():
 
 
 def test_sft_episode_records_simulated_time_to_accuracy():
-    """SFT-v0 with accuracy = TrainAccuracy (MiniLM, 3 devices): time vs measured accuracy."""
+    """SFT-v1 with accuracy = TrainAccuracy (MiniLM, 3 devices): time vs measured accuracy."""
     from splitenv.training.providers import TrainAccuracy
 
     torch.set_num_threads(1)
     provider = TrainAccuracy(
         ExperimentConfig(dirichlet_alpha=1.0, settings=SETTINGS), target_accuracy=0.4
     )
-    env = gym.make("splitenv/SFT-v0", accuracy=provider, rounds=6, inner_allocator="equal",
+    env = gym.make("splitenv/SFT-v1", accuracy=provider, rounds=6, inner_allocator="equal",
                    **{"network.n_devices": 3})  # fmt: skip
     env.reset(seed=0)
     # native action: split index 4 = 5 layers, rho = 0.05 + v (1 - 0.05) = 0.2, q index 2 = 3 bits
@@ -57,7 +57,7 @@ def test_sft_episode_records_simulated_time_to_accuracy():
         _, _, terminated, truncated, info = env.step(action)
         time_s += info["round_latency_s"]
         trace.append((time_s, info["accuracy"]))
-    print("\nSFT-v0 episode, simulated time (s) vs measured accuracy:", trace)
+    print("\nSFT-v1 episode, simulated time (s) vs measured accuracy:", trace)
     times, accs = zip(*trace, strict=True)
     assert all(np.diff(times) > 0)  # simulated time accumulates round by round
     assert terminated and accs[-1] >= 0.4 and len(trace) <= 6, trace

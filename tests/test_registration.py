@@ -1,0 +1,32 @@
+"""The env registry: one id per scenario, its version read from the preset (one place)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import splitenv
+from splitenv.registration import ENV_IDS, GENERIC_ID, env_id
+
+
+@pytest.mark.parametrize("name", splitenv.list_scenarios())
+def test_every_scenario_has_an_id_whose_version_is_the_presets(name):
+    scn = splitenv.load_scenario(name)
+    eid = env_id(name)
+    assert eid == f"splitenv/{scn.id_name or scn.name}-v{scn.version}"
+    assert ENV_IDS[eid] == name
+    assert gym.spec(eid).kwargs["config"] == name
+
+
+def test_paper_ids():
+    # SFT's preset is version 1 (v0 had no accuracy coefficients): its id follows it
+    assert sorted(ENV_IDS) == [
+        "splitenv/CARD-v0", "splitenv/FedsLLM-v0", "splitenv/SCCT-v0",
+        "splitenv/SFT-v1", "splitenv/SplitLLM-v0",
+    ]  # fmt: skip
+    assert GENERIC_ID in gym.registry
+
+
+def test_unknown_scenario_names_the_known_ones():
+    with pytest.raises(splitenv.ConfigError, match=r"unknown scenario 'nope'.*scct"):
+        env_id("nope")
