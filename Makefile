@@ -31,6 +31,7 @@ test-all: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check splitenv baselines agents tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/engine.py
