@@ -72,11 +72,10 @@ def preset_header(name: str) -> dict[str, Any]:
     """
     path = preset_file(name)
     if path is None:
-        raise ConfigError(f"unknown scenario {name!r}; known scenarios: {', '.join(list_scenarios())}")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(path.read_text(), Loader=loader) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a scenario must be a mapping of sections")
+        raise ConfigError(
+            f"unknown scenario {name!r}; known scenarios: {', '.join(list_scenarios())}"
+        )
+    data = preset_data(path, loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {
         "name": str(data.get("name", name)),
         "id_name": str(data.get("id_name") or data.get("name", name)),
@@ -109,13 +108,82 @@ def load_scenario(
                     f"unknown scenario {str(name_or_path)!r}; known scenarios: {', '.join(list_scenarios())}"
                 )
             path = found
-        elif not path.is_file():
-            raise ConfigError(f"scenario file {str(path)!r} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a scenario must be a mapping of sections")
-        scn = Scenario.from_dict(data)
+        scn = Scenario.from_dict(preset_data(path))
     return scn.with_overrides(overrides) if overrides else scn
+
+
+def _read_yaml(path: Path, loader: Any = yaml.SafeLoader) -> dict[str, Any]:
+    """A scenario file's mapping; every way it can be wrong is a ConfigError naming the file."""
+    if path.is_dir():
+        raise ConfigError(f"scenario file {str(path)!r} is a directory, not a YAML file")
+    if not path.is_file():
+        raise ConfigError(f"scenario file {str(path)!r} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"scenario file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"scenario file {str(path)!r} cannot be read: {exc.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"scenario file {str(path)!r} is not valid YAML{at}: {what}") from None
+    if data is None:
+        raise ConfigError(
+            f"scenario file {str(path)!r} is empty; a scenario is a mapping of sections"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a scenario must be a mapping of sections, not {type(data).__name__}"
+        )
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s values; sections (mappings) merge key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def preset_data(
+    path: Path, _seen: tuple[Path, ...] = (), loader: Any = yaml.SafeLoader
+) -> dict[str, Any]:
+    """The sections of a scenario file, with ``base: NAME`` resolved.
+
+    A file may start from another preset (``base: scct``) and give only what differs; its
+    sections merge into the base's key by key (the base's ``version`` and ``id_name`` are not
+    inherited: a variation is its own scenario).
+
+    Raises:
+        ConfigError: unreadable or invalid file, unknown or circular base.
+    """
+    data = _read_yaml(path, loader)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base = {base!r} must be a preset name")
+    base_path = preset_file(base)
+    if base_path is None:
+        raise ConfigError(
+            f"{path}: unknown base scenario {base!r}; known: {', '.join(list_scenarios())}"
+        )
+    if base_path.resolve() in _seen or base_path.resolve() == path.resolve():
+        raise ConfigError(f"{path}: base scenarios form a cycle through {base!r}")
+    parent = preset_data(base_path, (*_seen, path.resolve()), loader)
+    for key in ("version", "id_name"):
+        parent.pop(key, None)
+    return _merge(parent, data)
 
 
 class StateSampler:
