@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+
+import yaml
 
 from splitenv.errors import ConfigError
 
@@ -239,8 +242,29 @@ def describe(cls: type[Record]) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def parse_value(text: str) -> Any:
-    """Parse the value of a CLI ``--set key=value`` with YAML rules (numbers, lists, bools)."""
-    import yaml
+class NumberLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with numbers as people write them: ``3e7``, ``3.0e7``, ``1_000``.
 
-    return yaml.safe_load(text)
+    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent, so ``3e7`` and
+    ``3.0e7`` load as strings; YAML 1.2 and Python read them as floats. Safe: no python tags.
+    """
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str, name: str = "value") -> Any:
+    """Parse the value of a CLI ``--set key=value`` with YAML rules (numbers, lists, bools).
+
+    Raises:
+        ConfigError: not valid YAML, or a YAML tag (``!!python/...``) that safe loading refuses.
+    """
+    try:
+        return yaml.load(text, Loader=NumberLoader)  # a safe loader: no python tags
+    except yaml.YAMLError as exc:
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{name} = {text!r} is not a valid value: {what}") from None

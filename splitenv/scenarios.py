@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from splitenv import plugins
+from splitenv._fields import NumberLoader
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError
 from splitenv.model import channel
@@ -112,7 +113,7 @@ def load_scenario(
     return scn.with_overrides(overrides) if overrides else scn
 
 
-def _read_yaml(path: Path, loader: Any = yaml.SafeLoader) -> dict[str, Any]:
+def _read_yaml(path: Path, loader: Any = NumberLoader) -> dict[str, Any]:
     """A scenario file's mapping; every way it can be wrong is a ConfigError naming the file."""
     if path.is_dir():
         raise ConfigError(f"scenario file {str(path)!r} is a directory, not a YAML file")
@@ -156,7 +157,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def preset_data(
-    path: Path, _seen: tuple[Path, ...] = (), loader: Any = yaml.SafeLoader
+    path: Path, _seen: tuple[Path, ...] = (), loader: Any = NumberLoader
 ) -> dict[str, Any]:
     """The sections of a scenario file, with ``base: NAME`` resolved.
 

@@ -1,0 +1,1 @@
+"""Preset YAML files of the example plug-in (the ``splitenv.scenarios`` entry point)."""
