@@ -8,7 +8,8 @@
     │   ├── DecisionError              a decision given to the engine
     │   ├── StateError                 a state given to the engine
     │   ├── ActionError                an action given to the env or a wrapper
-    │   └── UnknownNameError           a scenario, solver, allocator, method ... name not registered
+    │   ├── UnknownNameError           a scenario, solver, allocator, method ... name not registered
+    │   └── FileFormatError            a file from elsewhere (agent, record) malformed or unsafe
     ├── MissingExtraError (ImportError) an optional dependency is missing; names the pip extra
     ├── PluginError                    an entry point of an installed plug-in failed to load
     └── SolverError (RuntimeError)     a method could not produce a decision
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DecisionError",
     "FieldError",
+    "FileFormatError",
     "JobError",
     "MissingExtraError",
     "PluginError",
@@ -62,6 +64,10 @@ class ActionError(FieldError):
 
 class UnknownNameError(FieldError):
     """A name (scenario, solver, allocator, accuracy provider, method) that is not registered."""
+
+
+class FileFormatError(FieldError):
+    """A file from elsewhere (agent, record, decision) is malformed or would run code on load."""
 
 
 class MissingExtraError(SplitenvError, ImportError):
