@@ -74,7 +74,9 @@ class TransformerSpec(Record):
 
         catalogue = model_catalogue()
         if name not in catalogue:
-            raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(catalogue))}")
+            raise ConfigError(
+                f"unknown model {name!r}; known models: {', '.join(sorted(catalogue))}"
+            )
         return cls.from_dict(catalogue[name], path="model")
 
     @property
@@ -174,8 +176,10 @@ class ScheduleSpec(Record):
     iterations_per_epoch: int = spec(
         1, ge=1, doc="J (SCCT), local iterations I (FedsLLM), T (CARD)"
     )
-    epochs_per_round: int = spec(1, ge=1, doc="T epochs per round (SCCT)")
-    rounds: int = spec(1, ge=1, doc="R rounds (used when no rounds-to-accuracy model is set)")
+    epochs_per_round: int = spec(1, ge=1, le=1_000_000, doc="T epochs per round (SCCT)")
+    rounds: int = spec(
+        1, ge=1, le=1_000_000, doc="R rounds (used when no rounds-to-accuracy model is set)"
+    )
     objective_scope: str = spec(
         "round", choices=("iteration", "epoch", "round", "total"), doc="what latency_s measures"
     )
@@ -200,7 +204,7 @@ class ScheduleSpec(Record):
 class NetworkSpec(Record):
     """Radio resources and the channel model (SPEC Sec. 3)."""
 
-    n_devices: int = spec(5, ge=1, doc="devices N")
+    n_devices: int = spec(5, ge=1, le=100_000, doc="devices N (capped: see splitenv.limits)")
     bandwidth_hz: float = spec(20e6, gt=0, unit="Hz", doc="total device-edge bandwidth B")
     allocation: str = spec(
         "subchannels",
@@ -209,7 +213,7 @@ class NetworkSpec(Record):
         " (SFT 36g); dedicated: every device has the whole band B (CARD, devices decoupled)",
     )
     n_subchannels: int = spec(
-        1, ge=1, doc="subchannels K of the device-edge pool (allocation: subchannels)"
+        1, ge=1, le=1_000_000, doc="subchannels K of the device-edge pool (allocation: subchannels)"
     )
     rate_model: str = spec(
         "shannon", choices=("shannon", "fixed_snr", "cqi"), doc="SCCT 13 / FedsLLM 9, SFT, CARD"
@@ -233,7 +237,10 @@ class NetworkSpec(Record):
     shadowing_db: float = spec(0.0, ge=0, unit="dB", doc="log-normal shadowing std")
     fading: str = spec("rayleigh", choices=("rayleigh", "none"), doc="block fading per epoch")
     fading_correlation: float = spec(
-        0.0, ge=0, lt=1, doc="Gauss-Markov correlation of the fading from epoch to epoch (0 = i.i.d.)"
+        0.0,
+        ge=0,
+        lt=1,
+        doc="Gauss-Markov correlation of the fading from epoch to epoch (0 = i.i.d.)",
     )
     mobility_step_m: float = spec(
         0.0, ge=0, unit="m", doc="std of each device's random-walk step per epoch (0 = static)"
@@ -262,7 +269,7 @@ class NetworkSpec(Record):
     cqi_table: str = spec("nr_table1", choices=("nr_table1",), doc="CQI -> spectral efficiency")
     fed_bandwidth_hz: float = spec(0.0, ge=0, unit="Hz", doc="federated-server pool (FedsLLM 14)")
     fed_n_subchannels: int = spec(
-        0, ge=0, doc="subchannels of the federated pool; 0 = no such pool"
+        0, ge=0, le=1_000_000, doc="subchannels of the federated pool; 0 = no such pool"
     )
     fed_server_offset_m: float = spec(
         0.0,
@@ -428,7 +435,10 @@ class AccuracySpec(Record):
         (), doc="P_1..P_10 of SFT (35); empty = no A(rho, q) (no constraint, surrogate ceiling 1)"
     )
     threshold: float = spec(
-        0.0, ge=0, le=1, doc="A_th in SFT (36b); the constraint holds only with coefficients and A_th > 0"
+        0.0,
+        ge=0,
+        le=1,
+        doc="A_th in SFT (36b); the constraint holds only with coefficients and A_th > 0",
     )
     rounds_by_rank: tuple[tuple[int, int], ...] = spec(
         (), doc="(rank, global rounds to target) pairs for E(r) (FedsLLM 17)"

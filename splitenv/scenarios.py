@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from splitenv import plugins
+from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError
@@ -208,6 +208,7 @@ class StateSampler:
     def __init__(self, scenario: Scenario, seed: int, epochs_per_round: int | None = None) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed = {seed!r} must be a non-negative integer")
+        limits.check(scenario)  # before any per-device array is drawn
         self.scenario = scenario
         self.seed = int(seed)
         self.epochs_per_round = int(epochs_per_round or scenario.schedule.epochs_per_round)
