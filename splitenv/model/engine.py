@@ -197,7 +197,7 @@ def _per_device(
         "server_compute_s": ph.server,
         "cloud_s": ph.cloud,
         "downlink_s": ph.down,
-        "chain_s": ph.chain,
+        "chain_s": lat.chain,
         "pre_round_s": lat.pre,
         "adapter_s": ph.post,
         "round_s": lat.device_round,

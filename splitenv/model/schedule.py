@@ -95,6 +95,7 @@ def pre_round(state: State, ph: Phases) -> Array:
 class Latencies:
     """Latency at every scope of a batch, (B,) unless noted."""
 
+    chain: Array  # (B, N) one iteration's phases per device
     iteration: Array
     epoch: Array
     round: Array
@@ -123,7 +124,7 @@ def latencies(scn: Scenario, state: State, d: Decision, ph: Phases) -> Latencies
         "total": total,
     }
     return Latencies(
-        iteration=epoch.iteration, epoch=scope["epoch"], round=round_s, device_round=device_round,
+        chain=epoch.chain, iteration=epoch.iteration, epoch=scope["epoch"], round=round_s, device_round=device_round,
         total=total, rounds=n_rounds, pre=pre_now, objective=scope[sch.objective_scope],
     )  # fmt: skip
 
