@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from splitenv.config import MemorySpec, TransformerSpec, WorkloadSpec
+from splitenv.config import MemorySpec, Scenario, TransformerSpec, WorkloadSpec
 
 
 @dataclass(frozen=True)
@@ -183,3 +183,8 @@ class BlockCosts:
             mem.device_fixed_d2 * d * d
             + mem.device_fixed_bnd * self.workload.batch_size * m.seq_len * d
         )
+
+
+def block_costs(scn: Scenario) -> BlockCosts:
+    """Per-block constants of a scenario (memoized on the frozen scenario)."""
+    return scn.memo("block_costs", lambda: BlockCosts(scn.model, scn.workload))

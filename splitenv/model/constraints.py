@@ -1,0 +1,107 @@
+"""Memory per tier and the amount by which each budget is exceeded.
+
+A well-formed decision that overruns a budget is evaluated and reported
+infeasible with the amount of each violation; nothing is clipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.model import accuracy
+from splitenv.model.decision import Decision
+from splitenv.model.state import State
+from splitenv.model.workload import block_costs
+
+Array = NDArray[np.float64]
+
+#: relative tolerance of continuous budgets: rounding in a sum of shares is not a violation
+BUDGET_RTOL = 1e-9
+
+
+def tier_memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
+    """Memory per tier: parameters only (SCCT 21-6/7) or training memory (SFT (29)-(34)).
+
+    Returns:
+        ``device`` (B, N), ``edge`` and ``cloud`` (B,), in bytes.
+    """
+    costs = block_costs(scn)
+    mem, w, m = scn.memory, scn.workload, scn.model
+    L = m.n_layers
+    s = d.split.astype(np.float64)
+    e = d.edge_split.astype(np.float64)
+    r = d.rank.astype(np.float64)[:, None]
+    per_block: float | Array
+    if mem.model == "params":
+        per_block = costs.block_params * w.param_bits / 8.0
+        device = s * per_block
+        if w.embedding_on_device:
+            device = device + costs.embedding_params * w.param_bits / 8.0
+        edge_dev = (e - s) * per_block
+        cloud_dev = (L - e) * per_block
+    else:
+        per_block = costs.block_training_bytes(mem, r)
+        device = costs.device_fixed_bytes(mem) + s * per_block
+        head = mem.head_bnd * w.batch_size * m.seq_len * m.hidden_dim
+        edge_dev = (e - s) * per_block + np.where(e >= L, head, 0.0)
+        cloud_dev = (L - e) * per_block + np.where(e < L, head, 0.0)
+    on = state.active[None, :]
+    device, edge_dev, cloud_dev = (np.where(on, x, 0.0) for x in (device, edge_dev, cloud_dev))
+    # edge servers keep one server-side model per device they serve at once (SCCT 21-7);
+    # serving in turn (SplitLLM, sequential) needs only the largest.
+    if scn.schedule.sync == "sequential":
+        edge = edge_dev.max(axis=1)
+        cloud = cloud_dev.max(axis=1)
+    else:
+        edge = edge_dev.sum(axis=1)
+        cloud = cloud_dev.sum(axis=1)
+    return {"device": device, "edge": edge, "cloud": cloud}
+
+
+def _excess(value: Array, budget: float | Array) -> Array:
+    """``value - budget`` where it exceeds the budget by more than BUDGET_RTOL, else 0."""
+    over = np.asarray(value, dtype=np.float64) - budget
+    return np.where(over > BUDGET_RTOL * np.abs(budget), over, 0.0)
+
+
+def violations(scn: Scenario, state: State, d: Decision, mem: dict[str, Array]) -> dict[str, Array]:
+    """Amount by which each constraint is exceeded (0 where met), (B,) each; never clipped."""
+    net, dec = scn.network, scn.decision
+    out: dict[str, Array] = {}
+    out["device_memory"] = _excess(mem["device"], state.device_memory_bytes).sum(axis=1)
+    out["edge_memory"] = _excess(mem["edge"], scn.memory.edge_memory_bytes)
+    if net.allocation == "subchannels":
+        out["subchannels"] = np.maximum(d.subchannels.sum(axis=1) - net.n_subchannels, 0).astype(
+            float
+        )
+    elif net.allocation == "continuous":
+        out["bandwidth"] = _excess(d.bandwidth_hz.sum(axis=1), net.bandwidth_hz)
+    out["device_power"] = _excess(d.power_w, net.device_power_w).sum(axis=1)
+    out["total_power"] = _excess(d.power_w.sum(axis=1), net.total_power_w)
+    if net.fed_n_subchannels:
+        out["fed_subchannels"] = np.maximum(
+            d.fed_subchannels.sum(axis=1) - net.fed_n_subchannels, 0
+        ).astype(float)
+        out["fed_device_power"] = _excess(d.fed_power_w, net.device_power_w).sum(axis=1)
+        out["fed_total_power"] = _excess(d.fed_power_w.sum(axis=1), net.total_power_w)
+    if scn.schedule.server_mode == "share" and dec.compute_share:
+        out["compute_share"] = _excess(d.compute_share.sum(axis=1), 1.0)
+    if scn.accuracy.constrained and scn.compression.enabled:
+        out["accuracy"] = _accuracy_shortfall(scn, d)
+    return out
+
+
+def _accuracy_shortfall(scn: Scenario, d: Decision) -> Array:
+    """How far the compression setting falls below SFT's accuracy threshold (35), (B,).
+
+    SFT (35) is fitted over quantized settings: q = 0 (unquantized) is read at the finest
+    fitted q, and uncompressed activations (rho = 1, q = 0) meet the threshold by definition.
+    """
+    acc = scn.accuracy
+    q_fine = scn.compression.quant_bits_range[1]
+    q = np.where(d.quant_bits == 0, q_fine, d.quant_bits)
+    value = accuracy.sft_cubic(acc.cubic_coeffs, d.keep_ratio, q)
+    uncompressed = (d.keep_ratio >= 1.0) & (d.quant_bits == 0)
+    return np.where(uncompressed, 0.0, np.maximum(acc.threshold - value, 0.0))

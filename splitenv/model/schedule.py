@@ -1,0 +1,137 @@
+"""How the devices' phases combine into an iteration, a round and the whole training.
+
+Devices combine into an iteration according to ``schedule.sync``:
+
+* ``parallel``   ``J [d4 + max_n chain_n]`` (SCCT (19)),
+* ``phased``     ``max_n (fwd + up) + sum_n server_n + max_n (down + bwd)`` (FedsLLM (16)),
+* ``sequential`` ``max_edges sum_{n in edge} chain_n`` (SplitLLM: each edge serves its
+  devices in turn, the edges in parallel),
+* ``independent`` each device's round runs on its own and the round is the slowest
+  device's, ``max_n (pre_n + I chain_n + post_n)`` (SFT (26)-(27), CARD (10)).
+
+The total multiplies by the rounds needed (``rounds``, or E(r) of FedsLLM (17)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.model import accuracy
+from splitenv.model.decision import Decision
+from splitenv.model.phases import Phases
+from splitenv.model.state import State
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class EpochPart:
+    """One epoch's share of a round: per-device chains (B, N), iteration and shared terms (B,).
+
+    ``epochs`` says how many identical epochs it stands for (the engine's single-state round
+    uses one part standing for all T epochs; the env passes one part per simulated epoch).
+    """
+
+    chain: Array
+    iteration: Array
+    shared: Array
+    epochs: float = 1.0
+
+
+def compose_round(
+    scn: Scenario, pre: Array, epochs: list[EpochPart], post: Array
+) -> tuple[Array, Array]:
+    """Round latency (B,) and per-device round latency (B, N) from its parts.
+
+    Barrier modes (SCCT (20), FedsLLM (17)): ``max_n pre_n + sum_t J iteration_t + max_n post_n``.
+    Independent devices (SFT (26)-(27), CARD (10)):
+    ``max_n (pre_n + sum_t J (chain_{n,t} + shared_t) + post_n)``.
+    """
+    j = scn.schedule.iterations_per_epoch
+    if scn.schedule.sync == "independent":
+        device = pre + post
+        for part in epochs:
+            device = device + part.epochs * j * (part.chain + part.shared[:, None])
+        return device.max(axis=1), device
+    body = sum(part.epochs * j * part.iteration for part in epochs)
+    device = pre + post + sum(part.epochs * j * part.chain for part in epochs)
+    return pre.max(axis=1) + body + post.max(axis=1), device
+
+
+def iteration_latency(scn: Scenario, state: State, ph: Phases) -> Array:
+    """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring)."""
+    sync = scn.schedule.sync
+    chain = ph.chain
+    if sync == "phased":  # FedsLLM (16)
+        return (
+            (ph.dev_fwd + ph.up).max(axis=1)
+            + (ph.server + ph.cloud).sum(axis=1)
+            + (ph.down + ph.dev_bwd).max(axis=1)
+            + ph.shared
+        )
+    if sync == "sequential":  # each edge serves its devices in turn, edges in parallel
+        per_edge = np.zeros((chain.shape[0], int(state.edge_of.max()) + 1))
+        np.add.at(per_edge.T, state.edge_of, chain.T)
+        return per_edge.max(axis=1) + ph.shared
+    return chain.max(axis=1) + ph.shared  # parallel (SCCT (19)) and independent
+
+
+def single_state_epoch(scn: Scenario, state: State, ph: Phases) -> EpochPart:
+    """The round's T epochs as one part, every epoch in this state."""
+    iteration = iteration_latency(scn, state, ph)
+    return EpochPart(ph.chain, iteration, ph.shared, scn.schedule.epochs_per_round)
+
+
+def pre_round(state: State, ph: Phases) -> Array:
+    """Time before this round: round 0 pays the first round's extras (SFT (19))."""
+    return ph.pre_first if state.round_index == 0 else ph.pre_steady
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Latency at every scope of a batch, (B,) unless noted."""
+
+    chain: Array  # (B, N) one iteration's phases per device
+    iteration: Array
+    epoch: Array
+    round: Array
+    device_round: Array  # (B, N)
+    total: Array
+    rounds: Array  # rounds needed
+    pre: Array  # (B, N) time before this round
+    objective: Array  # the one of the above that ``schedule.objective_scope`` names
+
+
+def latencies(scn: Scenario, state: State, d: Decision, ph: Phases) -> Latencies:
+    """Iteration, epoch, round and total latency (SCCT (19)-(20), FedsLLM (16)-(17), SFT (26)-(27))."""
+    sch = scn.schedule
+    epoch = single_state_epoch(scn, state, ph)
+    pre_now = pre_round(state, ph)
+    round_s, device_round = compose_round(scn, pre_now, [epoch], ph.post)
+    first, _ = compose_round(scn, ph.pre_first, [epoch], ph.post)
+    steady, _ = compose_round(scn, ph.pre_steady, [epoch], ph.post)
+    n_rounds = rounds_needed(scn, d)
+    # rounds after the first; written so that one round with an unserved device is inf, not 0 * inf
+    total = first + np.where(n_rounds > 1.0, (n_rounds - 1.0) * steady, 0.0)
+    scope = {
+        "iteration": epoch.iteration,
+        "epoch": sch.iterations_per_epoch * epoch.iteration,
+        "round": round_s,
+        "total": total,
+    }
+    return Latencies(
+        chain=epoch.chain, iteration=epoch.iteration, epoch=scope["epoch"], round=round_s, device_round=device_round,
+        total=total, rounds=n_rounds, pre=pre_now, objective=scope[sch.objective_scope],
+    )  # fmt: skip
+
+
+def rounds_needed(scn: Scenario, d: Decision) -> Array:
+    """Rounds to train, (B,): FedsLLM (17) E(r) when fitted by rank, else ``schedule.rounds``."""
+    rank = d.rank.astype(np.float64)
+    if scn.accuracy.rounds_by_rank:
+        return accuracy.rounds_for_rank(scn.accuracy.rounds_by_rank, rank)
+    return np.full(rank.shape, float(scn.schedule.rounds))

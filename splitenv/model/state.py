@@ -1,0 +1,145 @@
+"""The per-epoch state: what the world is in one epoch, per device.
+
+SCCT: compute and channels change at each epoch start, fixed within it. A
+``State`` is a plain record of read-only numpy arrays that round-trips exactly
+through JSON (``to_dict`` / ``from_dict``); a malformed one raises
+:class:`~splitenv.errors.StateError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.errors import StateError
+
+_STATE_ARRAYS = (
+    "channel_gain",
+    "noise_psd_w_hz",
+    "device_flops",
+    "device_memory_bytes",
+    "distance_m",
+    "data_size",
+    "fed_channel_gain",
+    "edge_of",
+    "prev_split",
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """The world during one epoch, per device (arrays of length N).
+
+    Attributes:
+        channel_gain: linear power gain device <-> edge (path loss, shadowing,
+            fading and antenna gains), reciprocal for up and downlink.
+        noise_psd_w_hz: noise PSD N0 per device in W/Hz (CARD's channel states).
+        device_flops: device compute in FLOP/s (SCCT C_n, SFT f_n C_n D_n).
+        device_memory_bytes: device memory M_n in bytes.
+        distance_m: distance to the edge server in m.
+        data_size: local dataset size D_n in samples (FedAvg weights).
+        fed_channel_gain: linear gain to the federated server (FedsLLM (14)); zeros if unused.
+        edge_of: index of the device's edge server (SplitLLM); zeros with one edge.
+        prev_split: split of the previous round (SCCT (18)); -1 where there is none.
+        round_index: 0-based round (SFT (19): round 0 distributes the device blocks).
+        epoch_index: 0-based epoch within the round.
+        active: which devices take part this epoch (churn, SCCT III-A); all by default.
+            An inactive device costs nothing and needs no resources.
+    """
+
+    channel_gain: NDArray[np.float64]
+    noise_psd_w_hz: NDArray[np.float64]
+    device_flops: NDArray[np.float64]
+    device_memory_bytes: NDArray[np.float64]
+    distance_m: NDArray[np.float64]
+    data_size: NDArray[np.float64]
+    fed_channel_gain: NDArray[np.float64]
+    edge_of: NDArray[np.int64]
+    prev_split: NDArray[np.int64]
+    round_index: int = 0
+    epoch_index: int = 0
+    active: Any = None
+
+    def __post_init__(self) -> None:
+        arrays = {}
+        for name in _STATE_ARRAYS:
+            dtype = np.int64 if name in ("edge_of", "prev_split") else np.float64
+            try:  # a private copy: the state is immutable and must not freeze the caller's arrays
+                arrays[name] = np.array(getattr(self, name), dtype=dtype, copy=True)
+            except (TypeError, ValueError):
+                raise StateError(f"state.{name} = {getattr(self, name)!r} is not numeric") from None
+            if arrays[name].ndim != 1:
+                raise StateError(
+                    f"state.{name} must be a 1-D array over devices, got shape {arrays[name].shape}"
+                )
+        # N is the length most arrays agree on, so the message blames the odd one out
+        lengths = [a.shape[0] for a in arrays.values()]
+        n = max(set(lengths), key=lengths.count)
+        for name, arr in arrays.items():
+            if arr.shape[0] != n:
+                raise StateError(
+                    f"state.{name} has {arr.shape[0]} entries, expected {n} (one per device)"
+                )
+        for name, arr in arrays.items():
+            if arr.dtype == np.float64 and not np.all(np.isfinite(arr)):
+                raise StateError(f"state.{name} contains NaN or inf: {arr}")
+            if arr.dtype == np.float64 and np.any(arr < 0):
+                raise StateError(f"state.{name} must be >= 0, got {arr}")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        active = np.ones(n, dtype=bool) if self.active is None else np.array(self.active, copy=True)
+        if active.dtype != bool:
+            if not np.isin(active, (0, 1)).all():
+                raise StateError(f"state.active = {active.tolist()} must be booleans")
+            active = active.astype(bool)
+        if active.shape != (n,):
+            raise StateError(f"state.active has shape {active.shape}, expected ({n},)")
+        active.setflags(write=False)
+        object.__setattr__(self, "active", active)
+
+    @property
+    def n_devices(self) -> int:
+        """Number of devices N."""
+        return int(self.channel_gain.shape[0])
+
+    def check(self, scenario: Scenario) -> None:
+        """Raise StateError unless the state fits the scenario."""
+        if self.n_devices != scenario.n_devices:
+            raise StateError(
+                f"state has {self.n_devices} devices but network.n_devices = {scenario.n_devices}"
+            )
+        lo, hi = scenario.decision.split_range
+        bad = (self.prev_split != -1) & ((self.prev_split < lo) | (self.prev_split > hi))
+        if np.any(bad):
+            raise StateError(f"state.prev_split = {self.prev_split} outside -1 or {lo}..{hi}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; floats keep full precision, so ``from_dict`` restores it exactly."""
+        out: dict[str, Any] = {name: getattr(self, name).tolist() for name in _STATE_ARRAYS}
+        out["round_index"] = self.round_index
+        out["epoch_index"] = self.epoch_index
+        out["active"] = self.active.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        """Inverse of ``to_dict``; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise StateError(
+                f"unknown state field {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
+        missing = sorted(known - set(data) - {"round_index", "epoch_index", "active"})
+        if missing:
+            raise StateError(f"state is missing field {missing[0]!r}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> State:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
