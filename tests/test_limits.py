@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from splitenv import ConfigError, StateSampler, load_scenario
@@ -50,3 +51,15 @@ def test_estimate_against_the_cap(monkeypatch):
     monkeypatch.setenv("SPLITENV_MEMORY_LIMIT", "lots")
     with pytest.raises(ConfigError, match=r"\$SPLITENV_MEMORY_LIMIT = 'lots'"):
         limit_bytes()
+
+
+def test_engine_checks_the_batch(monkeypatch):
+    import splitenv
+
+    scn = load_scenario("scct", {"network.n_devices": 100})
+    state = splitenv.sample_state(scn, 0)
+    monkeypatch.setenv("SPLITENV_MEMORY_LIMIT", "2e6")
+    splitenv.evaluate(scn, state)  # one decision: 154 kB
+    batch = splitenv.Decision(split=np.full((50, 100), 6))  # 100 x 50 decisions: 5.2 MB
+    with pytest.raises(ConfigError, match=r"network\.n_devices = 100 x a batch of 50 decisions"):
+        splitenv.evaluate_batch(scn, state, batch)

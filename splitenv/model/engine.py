@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from splitenv import limits
 from splitenv.config import Scenario
 from splitenv.model import constraints, objectives
 from splitenv.model.decision import Decision
@@ -126,6 +127,7 @@ def evaluate_batch(
     """
     state.check(scn)
     d = complete(scn, decision)
+    limits.check(scn, d.batch_size)  # n_devices x batch within the memory cap, before evaluating
     # an unserved device (no band, no share) makes a latency infinite: a valid, infeasible result
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ev = _evaluate(scn, state, d)
