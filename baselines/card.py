@@ -33,51 +33,12 @@ from scipy.optimize import minimize_scalar
 
 from baselines.base import Solution, SolveStats, Timer, finish, register
 from baselines.common import split_values
+from splitenv.allocation.card import card_frequency
+from splitenv.allocation.card import require_card as _require_card
 from splitenv.config import Scenario
-from splitenv.model import Decision, State, card_bounds, evaluate_batch
+from splitenv.model import Decision, State, evaluate_batch
 
 Array = NDArray[np.float64]
-
-
-def _require_card(scn: Scenario) -> None:
-    if scn.objective.kind != "card_cost" or not scn.compute.has_frequency_control:
-        raise ValueError(
-            f"scenario {scn.name!r} is not a CARD scenario: needs objective.kind = 'card_cost' and "
-            "a server frequency range (compute.server_freq_hz, compute.server_flops_per_cycle)"
-        )
-
-
-def card_frequency(scn: Scenario, state: State) -> Array:
-    """Per-device server frequency f* of CARD (16).
-
-    ``Q = cbrt(w (E_max - E_min) / (2 xi (1 - w)(D_max - D_min)))`` clipped to
-    [F_min, F_max], with the extremes of the engine's :func:`card_bounds`. Degenerate
-    cases, where (16) divides by zero, take the limit of the surviving term of (12):
-
-    * w = 0, or D_max = D_min (only energy counts; E rises with f): F_min;
-    * w = 1, or E_max = E_min (only delay counts; D falls with f): F_max;
-    * both ranges zero (U constant): F_min.
-
-    Args:
-        scn: a CARD scenario.
-        state: the round's state.
-
-    Returns:
-        f* in Hz, shape (N,).
-    """
-    _require_card(scn)
-    f_lo, f_hi = scn.compute.server_freq_hz
-    w = scn.objective.delay_weight
-    xi = scn.compute.server_power_coeff
-    d_min, d_max, e_min, e_max = card_bounds(scn, state)
-    d_rng = np.asarray(d_max - d_min, dtype=np.float64)
-    e_rng = np.asarray(e_max - e_min, dtype=np.float64)
-    regular = (w > 0) & (w < 1) & (d_rng > 0) & (e_rng > 0) & (xi > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.cbrt(w * e_rng / (2.0 * xi * (1.0 - w) * d_rng))
-    delay_only = (w >= 1) | ((e_rng <= 0) & (d_rng > 0) & (w > 0))
-    f = np.where(regular, q, np.where(delay_only, f_hi, f_lo))
-    return np.clip(f, f_lo, f_hi)
 
 
 def _cut_table(

@@ -4,10 +4,10 @@ Problem (18): minimize the total delay T (17) over the subchannels of both pools
 to exactly one client), the clients' powers (C4 per client, C5 per pool), the split of
 every client and the LoRA rank. The paper's Alg. 3 is block-coordinate descent over
 
-1. subchannels, Alg. 2 (:func:`~baselines.fedsllm_model.greedy_subchannels`), in both pools;
-2. power control, the convex program (25) (:mod:`baselines.fedsllm_power`), per pool:
+1. subchannels, Alg. 2 (:func:`~splitenv.allocation.fedsllm_tables.greedy_subchannels`), in both pools;
+2. power control, the convex program (25) (:mod:`splitenv.allocation.fedsllm_power`), per pool:
    the main pool on T1, the federated pool on T3 (they decouple, (21));
-3. split, exhaustive (26), per client (:func:`~baselines.fedsllm_model.best_split`);
+3. split, exhaustive (26), per client (:func:`~splitenv.allocation.fedsllm_tables.best_split`);
 4. rank, exhaustive over the choices with E(r) (27);
 
 repeated until the objective stops falling. The greedy is not a descent step on its
@@ -34,15 +34,23 @@ uniform over the choices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.fedsllm_model import FedsTables, Pool, best_split, build_tables, greedy_subchannels
-from baselines.fedsllm_power import fit_budget, max_delay, rate_bps, solve_bisection, solve_cvxpy
+from baselines.fedsllm_cvxpy import solve_cvxpy
+from splitenv.allocation.fedsllm_comm import (
+    Point,
+    PowerMethod,
+    comm_block,
+    initial_point,
+    uniform_power,
+)
+from splitenv.allocation.fedsllm_power import rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import FedsTables, Pool, best_split, build_tables
 from splitenv.config import Scenario
 from splitenv.model import State
 from splitenv.model.types import equal_counts
@@ -50,41 +58,6 @@ from splitenv.model.types import equal_counts
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BLOCKS = ("comm", "split", "rank")
-
-
-@dataclass(frozen=True)
-class Point:
-    """A FedsLLM decision as table indices: split index per client, rank index, both pools."""
-
-    si: IntArray
-    ri: int
-    sub: IntArray
-    power: Array
-    fsub: IntArray
-    fpower: Array
-
-    def value(self, tab: FedsTables) -> float:
-        """T (17) of this point."""
-        return float(
-            tab.objective(self.si, self.ri, self.sub, self.power, self.fsub, self.fpower)[0]
-        )
-
-
-def uniform_power(tab: FedsTables) -> Array:
-    """Every client at p_max, scaled into the pool budget C5 (uniform PSD over its subchannels)."""
-    return fit_budget(np.full(tab.n, min(tab.p_max, tab.p_total / tab.n)), tab.p_max, tab.p_total)
-
-
-def initial_point(tab: FedsTables, scn: Scenario) -> Point:
-    """The preset's default: its split and rank, equal subchannel counts, uniform power."""
-    si = np.full(tab.n, int(np.searchsorted(tab.splits, scn.decision.default_split)))
-    ri = int(np.searchsorted(tab.ranks, scn.decision.default_rank))
-    p = uniform_power(tab)
-    return Point(
-        si=np.clip(si, 0, len(tab.splits) - 1), ri=min(ri, len(tab.ranks) - 1),
-        sub=equal_counts(tab.main.n_subchannels, tab.n), power=p,
-        fsub=equal_counts(tab.fed.n_subchannels, tab.n), fpower=p.copy(),
-    )  # fmt: skip
 
 
 def random_average_counts(pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
@@ -100,45 +73,15 @@ def random_splits(tab: FedsTables, rng: np.random.Generator) -> IntArray:
     )
 
 
-def power_control(
-    tab: FedsTables, pool: Pool, rest: Array, bits: Array, counts: IntArray, method: str
-) -> tuple[float, Array]:
-    """Min-max delay of one pool for fixed counts: (delay, powers), by bisection or cvxpy."""
-    width = counts * pool.subchannel_hz
-    if method == "cvxpy":
-        _, p = solve_cvxpy(rest, bits, width, pool.snr_coeff, tab.p_max, tab.p_total)
-    elif method == "bisection":
-        _, p = solve_bisection(rest, bits, width, pool.snr_coeff, tab.p_max, tab.p_total)
-    else:
-        raise ValueError(f"power = {method!r}; allowed: 'bisection' (exact) or 'cvxpy'")
-    return float(max_delay(rest, bits, width, pool.snr_coeff, p)), p
+#: power-control methods of the comm block: the exact bisection, or the paper's CVX program
+POWER_METHODS: dict[str, PowerMethod] = {"bisection": solve_bisection, "cvxpy": solve_cvxpy}
 
 
 def _comm_block(tab: FedsTables, pt: Point, method: str) -> Point:
-    """Alg. 2 then power control (25), in each pool on its own term (T1 main, T3 federated)."""
-    fwd = tab.pick(tab.fwd, pt.si, pt.ri)[0]
-    up = tab.pick(tab.up_bits, pt.si, pt.ri)[0]
-    fed = tab.pick(tab.fed_bits, pt.si, pt.ri)[0]
-    zero = np.zeros(tab.n)
-    out = {}
-    for key, pool, rest, bits, counts, power in (
-        ("main", tab.main, fwd, up, pt.sub, pt.power),
-        ("fed", tab.fed, zero, fed, pt.fsub, pt.fpower),
-    ):
-        best = (
-            float(max_delay(rest, bits, counts * pool.subchannel_hz, pool.snr_coeff, power)),
-            counts,
-            power,
-        )
-        greedy = greedy_subchannels(rest, bits, power, pool)
-        for cand in (greedy, counts):
-            delay, p = power_control(tab, pool, rest, bits, cand, method)
-            if delay < best[0]:
-                best = (delay, cand, p)
-        out[key] = best
-    return replace(
-        pt, sub=out["main"][1], power=out["main"][2], fsub=out["fed"][1], fpower=out["fed"][2]
-    )
+    """Alg. 2 then power control (25) (:func:`splitenv.allocation.fedsllm_comm.comm_block`)."""
+    if method not in POWER_METHODS:
+        raise ValueError(f"power = {method!r}; allowed: 'bisection' (exact) or 'cvxpy'")
+    return comm_block(tab, pt, POWER_METHODS[method])
 
 
 def _split_block(tab: FedsTables, pt: Point) -> Point:

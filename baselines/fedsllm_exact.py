@@ -16,7 +16,7 @@ the main pool, T3 only on the federated one), so
 
 where T1* (T3*) is the minimum over every composition of the pool's subchannels (all of
 them are used: more band never slows a client) of the exact min-max power control
-(:func:`~baselines.fedsllm_power.solve_bisection`). Enumerating the product of the two
+(:func:`~splitenv.allocation.fedsllm_power.solve_bisection`). Enumerating the product of the two
 pools' compositions would give the same value.
 
 Split vectors are handled by branch and bound over all of them: a lower bound replaces
@@ -40,8 +40,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.fedsllm_model import FedsTables, Pool, build_tables, split_grid
-from baselines.fedsllm_power import rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_power import rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import FedsTables, Pool, build_tables, split_grid
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -52,11 +52,11 @@ from alns.stop import MaxIterations
 from numpy.typing import NDArray
 
 from baselines.base import SolveStats, Timer, finish, register
-from baselines.scct_alloc import alg1, greedy_subcarriers
 from baselines.scct_ops import OPERATORS, SplitSolution, fit_edge_memory
 from baselines.scct_opt import Problem, chain_level
 from baselines.scct_opt import solve as solve_exact
-from baselines.scct_tables import Tables, build_tables
+from splitenv.allocation.scct_alg1 import alg1, greedy_subcarriers
+from splitenv.allocation.scct_tables import Tables, build_tables
 from splitenv.config import Scenario
 from splitenv.model import Decision, State
 from splitenv.model.types import equal_counts

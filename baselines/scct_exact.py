@@ -26,7 +26,7 @@ import numpy as np
 
 from baselines.base import SolveStats, Timer, finish, register
 from baselines.scct_opt import Problem, solve
-from baselines.scct_tables import build_tables
+from splitenv.allocation.scct_tables import build_tables
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate
 

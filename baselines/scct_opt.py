@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.scct_kkt import optimal_shares, share_root
-from baselines.scct_tables import Weights
+from splitenv.allocation.scct_kkt import optimal_shares, share_root
+from splitenv.allocation.scct_tables import Weights
 
 Array = NDArray[np.float64]
 

@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
 from baselines.common import memory_feasible_splits, split_values
-from baselines.sft_bandwidth import (
+from splitenv.allocation.sft_bandwidth import (
     CHUNK,
     SftConfig,
     bisection_bandwidth_batch,

@@ -1,7 +1,7 @@
 """The registered SFT solvers: Alg. 2 + Alg. 3, each alone, the baselines, the exact optimum.
 
 Zhang et al., "Split Fine-Tuning for Large Language Models in Wireless Networks" (SFT).
-The algorithms live in :mod:`baselines.sft_bandwidth` (P2: Alg. 3 and the exact
+The algorithms live in :mod:`splitenv.allocation.sft_bandwidth` (P2: Alg. 3 and the exact
 bisection) and :mod:`baselines.sft_config` (P1: Alg. 2, and the exact joint optimum);
 this module wires them to the registry. Every returned decision is scored by the engine
 (:func:`baselines.base.finish`).
@@ -33,13 +33,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.sft_bandwidth import (
+from baselines.sft_config import lagrangian_config, sft_exact
+from splitenv.allocation.sft_bandwidth import (
     SftConfig,
     bisection_bandwidth,
     device_coefficients,
     sqp_bandwidth,
 )
-from baselines.sft_config import lagrangian_config, sft_exact
 from splitenv.config import Scenario
 from splitenv.model import State
 

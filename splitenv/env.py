@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from splitenv import allocators
+from splitenv import allocation as allocators
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch

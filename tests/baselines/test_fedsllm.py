@@ -23,10 +23,11 @@ from baselines.fedsllm import (
     bcd,
     initial_point,
 )
+from baselines.fedsllm_cvxpy import solve_cvxpy
 from baselines.fedsllm_exact import FedsllmExact, compositions
-from baselines.fedsllm_model import build_tables, greedy_subchannels
-from baselines.fedsllm_power import max_delay, min_power, rate_bps, solve_bisection, solve_cvxpy
 from splitenv import load_scenario, sample_state
+from splitenv.allocation.fedsllm_power import max_delay, min_power, rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import build_tables, greedy_subchannels
 from splitenv.model import channel
 from splitenv.model.types import equal_counts
 

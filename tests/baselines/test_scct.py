@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from baselines.generic import EqualAllocation
-from baselines.scct_alloc import ScctAlg1, _Greedy, alg1, greedy_subcarriers, optimal_shares
+from baselines.scct_alg1 import ScctAlg1
 from baselines.scct_alns import Scctl, Sccts, Scctt
 from baselines.scct_exact import ScctExact, scct_exact
 from baselines.scct_opt import Problem, solve
-from baselines.scct_tables import build_tables
 from splitenv import Decision, StateSampler, evaluate, evaluate_batch, load_scenario
+from splitenv.allocation.scct_alg1 import _Greedy, alg1, greedy_subcarriers, optimal_shares
+from splitenv.allocation.scct_tables import build_tables
 from splitenv.model.types import equal_counts
 
 SOLVERS = {

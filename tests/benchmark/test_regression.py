@@ -20,7 +20,9 @@ COMMON = ["--scenario", "scct,sft,splitllm,card,fedsllm", "--seeds", "0-2", "--r
           "--no-figures", "-q"]  # fmt: skip
 WALL_CLOCK = {"wall_time_s", "decision_time_s"}
 # column -> why it may differ from the recording (empty: nothing changed on purpose)
-CHANGED: dict[str, str] = {}
+CHANGED: dict[str, str] = {
+    "config_sha256": "the presets gained the field id_name (276f758, env ids), part of the hash",
+}
 
 
 #: numbers agree to this relative tolerance: numpy's vectorized exp/log differ in the last bit

@@ -10,7 +10,7 @@ FedsLLM's total delay (17), with the three worst-case delays of (21):
 
 Every per-client number (compute times, bits, server time, E(r)) comes from ONE batched
 engine call over all (split, rank) pairs (:func:`build_tables`); rates are the Shannon
-rate of :mod:`baselines.fedsllm_power`, the engine's (9)/(14) with the power spread over
+rate of :mod:`splitenv.allocation.fedsllm_power`, the engine's (9)/(14) with the power spread over
 the client's subchannels. :func:`FedsTables.objective` recombines them; solvers check it
 against a fresh engine evaluation of their final decision (``surrogate_rel_err``).
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from baselines.fedsllm_power import rate_bps
+from splitenv.allocation.fedsllm_power import rate_bps
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, block_costs, evaluate_batch
 

@@ -16,9 +16,10 @@ Two solvers, cross-checked in tests/baselines/test_fedsllm.py:
 * :func:`solve_bisection` (exact reference): a delay t is reachable iff the minimum
   powers ``P_k(t) = (W_k / a_k)(2^{bits_k / (W_k (t - rest_k))} - 1)`` meet C4 and C5;
   the sum is decreasing in t, so bisection on t finds t* (to ``rtol``).
-* :func:`solve_cvxpy` (the paper's CVX route, (22)-(25)): the epigraph with auxiliary
-  spectral efficiencies rho_k <= log2(1 + a_k P_k / W_k) (exponential cone) and
-  t >= rest_k + bits_k / (W_k rho_k).
+* ``solve_cvxpy`` (the paper's CVX route, (22)-(25), in
+  :mod:`baselines.papers.fedsllm.power_cvxpy`: cvxpy is the optional extra ``splitenv[solvers]``):
+  the epigraph with auxiliary spectral efficiencies rho_k <= log2(1 + a_k P_k / W_k)
+  (exponential cone) and t >= rest_k + bits_k / (W_k rho_k).
 """
 
 from __future__ import annotations
@@ -127,56 +128,3 @@ def max_delay(
             np.asarray(bits) > 0, np.asarray(bits) / rate_bps(width_hz, snr_coeff, power), 0.0
         )
     return np.max(np.asarray(rest) + up, axis=-1)
-
-
-def solve_cvxpy(
-    rest: ArrayLike,
-    bits: ArrayLike,
-    width_hz: ArrayLike,
-    snr_coeff: ArrayLike,
-    p_max: float,
-    p_total: float,
-    *,
-    solver: str | None = None,
-) -> tuple[float, Array]:
-    """The same problem as a convex program in cvxpy (FedsLLM (22)-(25), "solved ... using CVX").
-
-    Variables are scaled for the conic solver: powers in units of p_max, spectral
-    efficiencies rho_k = R_k / W_k in bit/s/Hz, and t in units of the equal-power delay.
-
-    Args:
-        rest: delay before the upload per client, (N,).
-        bits: bits to upload per client, (N,).
-        width_hz: bandwidth per client, (N,), > 0.
-        snr_coeff: a_k = G_k / N0 in Hz / W.
-        p_max: per-client power limit (C4), W.
-        p_total: network-wide limit of the pool (C5), W (may be inf).
-        solver: a cvxpy solver name (default: cvxpy's choice, Clarabel if installed).
-
-    Returns:
-        (t, P): the program's optimal value in s and the powers, clipped into the budget.
-    """
-    import cvxpy as cp  # optional dependency: pip install "splitenv[solvers]"
-
-    rest, bits, width = (np.asarray(x, dtype=np.float64).ravel() for x in (rest, bits, width_hz))
-    a = np.broadcast_to(np.asarray(snr_coeff, dtype=np.float64), rest.shape)
-    n = rest.size
-    t_ref = float(max_delay(rest, bits, width, a, np.full(n, min(p_max, p_total / n))))
-    y = cp.Variable(n, nonneg=True)  # P / p_max
-    rho = cp.Variable(n)  # auxiliary rates per Hz, (22)-(23)
-    t = cp.Variable()
-    snr_full = a * p_max / width
-    cons = [
-        y <= 1.0,  # C4
-        rho <= cp.log(1.0 + cp.multiply(snr_full, y)) / _LN2,
-        t >= rest / t_ref + cp.multiply(bits / (width * t_ref), cp.inv_pos(rho)),
-    ]
-    if np.isfinite(p_total):
-        cons.append(cp.sum(y) <= p_total / p_max)  # C5
-    prob = cp.Problem(cp.Minimize(t), cons)
-    prob.solve(solver=solver)
-    if prob.status not in ("optimal", "optimal_inaccurate"):
-        raise RuntimeError(f"cvxpy power control ended with status {prob.status!r}")
-    assert y.value is not None and t.value is not None  # status optimal
-    power = fit_budget(np.maximum(y.value, 0.0) * p_max, p_max, p_total)
-    return float(t.value) * t_ref, power

@@ -20,7 +20,7 @@ Hessian; the paper's linearized P4 (44) has no Hessian or trust region (it is an
 steps jump between vertices), so we do not copy its inner step.
 
 The solvers built on these (``sft_sqp``, ``sft_bisection``, ``sft_equal_bw``,
-``sft_random_bw``, ``sft_nocompress``) are registered in :mod:`baselines.sft_solvers`.
+``sft_random_bw``, ``sft_nocompress``) are registered in :mod:`baselines.papers.sft.solvers`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Paper: Wang et al., "Split Learning based Cloud-edge-end Collaborative Model Tra
 in Heterogeneous Networks" (SCCT), Sec. IV-A, Algorithm 1 and problems P1-1 to P1-3
 (22)-(25). Digest: /tmp/digests/scct.md, sections 3.1-3.2.
 
-Compute shares (P1-3, (24)): solved exactly by :func:`baselines.scct_kkt.optimal_shares`
+Compute shares (P1-3, (24)): solved exactly by :func:`splitenv.allocation.scct_kkt.optimal_shares`
 (KKT + Newton), re-exported here.
 
 Subcarriers (P1-1, (22)). Start with one subcarrier each, then give each of the K - N
@@ -28,20 +28,17 @@ exclude). A test checks the result against the plain step-by-step greedy.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.base import SolveStats, Timer, finish, register
-from baselines.scct_kkt import optimal_shares, share_root
-from baselines.scct_tables import Tables, Weights, build_tables
+from splitenv.allocation.scct_kkt import optimal_shares, share_root
+from splitenv.allocation.scct_tables import Tables, Weights, build_tables
 from splitenv.config import Scenario
 from splitenv.model import Decision, State
 
 Array = NDArray[np.float64]
 
-__all__ = ["ScctAlg1", "alg1", "greedy_subcarriers", "optimal_shares", "share_root"]
+__all__ = ["alg1", "alg1_decision", "greedy_subcarriers", "optimal_shares", "share_root"]
 
 
 def _max_without(x: Array) -> Array:
@@ -294,29 +291,23 @@ def alg1(tables: Tables, option: NDArray[np.int64]) -> tuple[NDArray[np.int64], 
     return beta, alpha, obj
 
 
-@register("scct_alg1")
-class ScctAlg1:
-    """SCCT Algorithm 1 for a fixed split (the preset's default split, or ``split``).
+def alg1_decision(
+    scn: Scenario, state: State, split: int | NDArray[np.int64] | None = None
+) -> tuple[Decision, float]:
+    """SCCT Algorithm 1 for a fixed split: greedy subcarriers and optimal compute shares.
 
     Args:
+        scn: an SCCT-type scenario.
+        state: the epoch's state.
         split: split value or (N,) vector; ``None`` = the preset's default split.
+
+    Returns:
+        (decision, objective): the split, subcarriers and shares, and the objective as the
+        tables combine it (the engine's, to rounding).
     """
-
-    def __init__(self, split: int | NDArray[np.int64] | None = None) -> None:
-        self.split = split
-
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
-        """Greedy subcarriers and optimal shares for ``options['split']`` or the default split."""
-        with Timer() as t:
-            split = options.get("split", self.split)
-            if split is None:
-                split = scenario.decision.default_split
-            split = np.broadcast_to(np.asarray(split, dtype=np.int64), (scenario.n_devices,)).copy()
-            tables = build_tables(scenario, state, split[None, :])
-            beta, alpha, obj = alg1(tables, np.zeros(scenario.n_devices, dtype=np.int64))
-            decision = Decision(split=split, subchannels=beta, compute_share=alpha)
-        stats = SolveStats(
-            wall_time_s=t.elapsed, iterations=int(beta.sum() - beta.size), evaluations=1
-        )
-        stats.extra["objective_tables"] = obj
-        return finish(scenario, state, decision, stats)
+    if split is None:
+        split = scn.decision.default_split
+    split = np.broadcast_to(np.asarray(split, dtype=np.int64), (scn.n_devices,)).copy()
+    tables = build_tables(scn, state, split[None, :])
+    beta, alpha, obj = alg1(tables, np.zeros(scn.n_devices, dtype=np.int64))
+    return Decision(split=split, subchannels=beta, compute_share=alpha), obj

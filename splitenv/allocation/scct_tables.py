@@ -19,9 +19,9 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.common import memory_feasible_splits
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate_batch
+from splitenv.model.engine import feasible_splits
 
 Array = NDArray[np.float64]
 
@@ -160,8 +160,8 @@ def build_tables(scn: Scenario, state: State, split: NDArray[np.int64] | None = 
     link = grid("uplink_s") + grid("downlink_s") + grid("cloud_s")
     device = grid("device_compute_s")[:, 0, :]
     edge = grid("server_compute_s")[:, 0, :]
-    if full_range:  # the project's helper (same engine memory model, SCCT 21-6)
-        memory_ok = memory_feasible_splits(scn, state)
+    if full_range:  # the engine's memory model over the whole range (SCCT 21-6)
+        memory_ok = feasible_splits(scn, state)
     else:
         memory_ok = grid("device_memory_bytes")[:, 0, :] <= state.device_memory_bytes[None, :]
     # The engine reports the edge memory summed over devices; the edge keeps one copy of
