@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import gymnasium as gym
@@ -263,11 +261,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
 
     def instance(self) -> dict[str, Any]:
         """The current episode as a replayable instance (seed + scenario hash)."""
-        text = json.dumps(self.scenario.to_dict(), sort_keys=True, default=str)
-        return {
-            "seed": self.episode_seed,
-            "scenario_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        }
+        return {"seed": self.episode_seed, "scenario_sha256": self.scenario.sha256()}
 
     # --- stepping --------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import splitenv  # noqa: F401  (registers the ids)
-from baselines.policy import SolverPolicy, run_episode
+from baselines import SolverPolicy, run_episode
 from splitenv import allocation as allocators
 
 

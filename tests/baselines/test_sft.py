@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from baselines.base import make_solver
-from baselines.sft_config import lagrangian_config
+from baselines.papers.sft.config import lagrangian_config
 from splitenv.allocation.sft_bandwidth import (
     FitError,
     bisection_bandwidth,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from baselines import main_job
-from baselines.benchmark import plan
+from baselines.harness import main_job
+from baselines.harness.jobs import plan
 
 
 def test_main_job_methods_and_pretrained_hook(tmp_path, monkeypatch):

@@ -2,9 +2,9 @@
 
 Zhang et al., "Split Fine-Tuning for Large Language Models in Wireless Networks" (SFT).
 The algorithms live in :mod:`splitenv.allocation.sft_bandwidth` (P2: Alg. 3 and the exact
-bisection) and :mod:`baselines.sft_config` (P1: Alg. 2, and the exact joint optimum);
+bisection) and :mod:`baselines.papers.sft.config` (P1: Alg. 2, and the exact joint optimum);
 this module wires them to the registry. Every returned decision is scored by the engine
-(:func:`baselines.base.finish`).
+(:class:`baselines.base.BaseSolver`).
 
 ======================  =========================================  ========================
 name                    configuration (l, rho, q)                  bandwidth
@@ -21,8 +21,8 @@ name                    configuration (l, rho, q)                  bandwidth
 
 Options: ``b_max_hz`` (per-device cap of (38b); default B, the paper gives none) for all;
 ``split`` / ``keep_ratio`` / ``quant_bits`` for the fixed-configuration solvers; the keyword
-arguments of :func:`~baselines.sft_config.lagrangian_config` for ``sft`` and
-``sft_lagrangian``, and of :func:`~baselines.sft_config.sft_exact` for ``sft_exact``.
+arguments of :func:`~baselines.papers.sft.config.lagrangian_config` for ``sft`` and
+``sft_lagrangian``, and of :func:`~baselines.papers.sft.config.sft_exact` for ``sft_exact``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.sft_config import lagrangian_config, sft_exact
+from baselines.base import BaseSolver, SolveStats
+from baselines.papers.sft.config import lagrangian_config, sft_exact
 from splitenv.allocation.sft_bandwidth import (
     SftConfig,
     bisection_bandwidth,
@@ -41,7 +41,7 @@ from splitenv.allocation.sft_bandwidth import (
     sqp_bandwidth,
 )
 from splitenv.config import Scenario
-from splitenv.model import State
+from splitenv.model import Decision, State
 
 Array = NDArray[np.float64]
 
@@ -93,9 +93,10 @@ def _cap(b: Array, b_max: float, total: float) -> Array:
     return b * total / b.sum()
 
 
-class _FixedConfigBandwidth:
+class _FixedConfigBandwidth(BaseSolver):
     """A fixed configuration (the preset default unless given) and one bandwidth method."""
 
+    family = "sft"
     method: ClassVar[str] = "sqp"
     fixed: ClassVar[dict[str, Any]] = {}
 
@@ -110,109 +111,102 @@ class _FixedConfigBandwidth:
         self.override.update(self.fixed)
         self.b_max_hz = b_max_hz
 
-    def solve(
-        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
-    ) -> Solution:
-        """Allocate bandwidth for the fixed configuration; the engine scores the result."""
-        with Timer() as timer:
-            cfg = SftConfig.default(scenario, **self.override)
-            cap = b_max_of(scenario, options.get("b_max_hz", self.b_max_hz))
-            b, extra = allocate(scenario, state, cfg, self.method, cap, rng)
-        stats = SolveStats(
-            wall_time_s=timer.elapsed,
-            iterations=int(extra.get("slsqp_iterations", 1)),
-            evaluations=0 if self.method in ("equal", "random") else 6,
-            extra=extra,
-        )
-        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
+        """Allocate bandwidth for the fixed configuration."""
+        cfg = SftConfig.default(scenario, **self.override)
+        cap = b_max_of(scenario, options.get("b_max_hz", self.b_max_hz))
+        b, extra = allocate(scenario, state, cfg, self.method, cap, rng)
+        stats.iterations = int(extra.get("slsqp_iterations", 1))
+        stats.evaluations = 0 if self.method in ("equal", "random") else 6
+        stats.extra = extra
+        return cfg.decision(scenario.n_devices, b)
 
 
-@register("sft_sqp")
 class SftSqp(_FixedConfigBandwidth):
     """SFT Alg. 3: SQP (SLSQP) bandwidth on the preset's configuration."""
 
+    name = "sft_sqp"
     method = "sqp"
 
 
-@register("sft_bisection")
 class SftBisection(_FixedConfigBandwidth):
     """The exact min-max bandwidth of P2 (38) by bisection on t (the reference for Alg. 3)."""
 
+    name = "sft_bisection"
     method = "bisection"
 
 
-@register("sft_equal_bw")
 class SftEqualBandwidth(_FixedConfigBandwidth):
     """Fig. 10 baseline: the preset's configuration, bandwidth evenly distributed (B / N)."""
 
+    name = "sft_equal_bw"
     method = "equal"
 
 
-@register("sft_random_bw")
 class SftRandomBandwidth(_FixedConfigBandwidth):
     """Fig. 10 baseline: the preset's configuration, random Dirichlet(1) shares of B."""
 
+    name = "sft_random_bw"
     method = "random"
 
 
-@register("sft_nocompress")
 class SftNoCompression(_FixedConfigBandwidth):
     """SFT w/o compression (Sec. VIII-A): rho = 1, q = 0 (dense FP32), Alg. 3 bandwidth."""
 
+    name = "sft_nocompress"
     method = "sqp"
     fixed: ClassVar[dict[str, Any]] = {"keep_ratio": 1.0, "quant_bits": 0}
 
 
-@register("sft_lagrangian")
-class SftLagrangian:
+class SftLagrangian(BaseSolver):
     """SFT Alg. 2 configuration with equal bandwidth (P1 alone)."""
 
+    name = "sft_lagrangian"
+    family = "sft"
     bandwidth: ClassVar[str] = "equal"
 
     def __init__(self, b_max_hz: float | None = None, **options: Any) -> None:
         self.b_max_hz = b_max_hz
         self.options = options
 
-    def solve(
-        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
-    ) -> Solution:
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Run Alg. 2, then allocate bandwidth (equal here, Alg. 3 in ``sft``)."""
         opts = {**self.options, **options}
         cap = b_max_of(scenario, opts.pop("b_max_hz", self.b_max_hz))
-        with Timer() as timer:
-            cfg, info = lagrangian_config(scenario, state, **opts)
-            b, extra = allocate(scenario, state, cfg, self.bandwidth, cap, rng)
-        stats = SolveStats(
-            wall_time_s=timer.elapsed,
-            iterations=info["iterations"],
-            evaluations=info["evaluations"],
-            trace=info["lagrangian_trace"],
-            extra={**info, **extra},
-        )
-        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
+        cfg, info = lagrangian_config(scenario, state, **opts)
+        b, extra = allocate(scenario, state, cfg, self.bandwidth, cap, rng)
+        stats.iterations, stats.evaluations = info["iterations"], info["evaluations"]
+        stats.trace, stats.extra = info["lagrangian_trace"], {**info, **extra}
+        return cfg.decision(scenario.n_devices, b)
 
 
-@register("sft")
 class Sft(SftLagrangian):
     """The paper's two-timescale scheme: Alg. 2 configuration, then Alg. 3 (SQP) bandwidth."""
 
+    name = "sft"
     bandwidth: ClassVar[str] = "sqp"
 
 
-@register("sft_exact")
-class SftExact:
+class SftExact(BaseSolver):
     """Reference optimum of SFT P (36) on small instances (see :func:`sft_exact`)."""
+
+    name = "sft_exact"
+    family = "sft"
 
     def __init__(self, **options: Any) -> None:
         self.options = options
 
-    def solve(
-        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
-    ) -> Solution:
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Enumerate configurations, each with its exact bandwidth; return the best feasible."""
-        with Timer() as timer:
-            cfg, b, info = sft_exact(scenario, state, **{**self.options, **options})
-        stats = SolveStats(
-            wall_time_s=timer.elapsed, iterations=1, evaluations=info["evaluations"], extra=info
-        )
-        return finish(scenario, state, cfg.decision(scenario.n_devices, b), stats)
+        cfg, b, info = sft_exact(scenario, state, **{**self.options, **options})
+        stats.iterations, stats.evaluations, stats.extra = 1, info["evaluations"], info
+        return cfg.decision(scenario.n_devices, b)

@@ -5,7 +5,7 @@ For one state the engine's objective (round scope) is
     max_n d0_n(s_n, beta_n) + T J (d4 + max_n [d1_n(s_n) + d2_n(beta_n) + d3_n(s_n, alpha_n)])
 
 (SCCT (12)-(20)) under (21-1)-(21-7). :func:`scct_exact` solves it exactly with
-:func:`baselines.scct_opt.solve`: a level iteration on the min-max chain value V whose
+:func:`baselines.papers.scct.opt.solve`: a level iteration on the min-max chain value V whose
 inner step is a DP over devices with the subcarrier budget K (each device picks its
 (split, beta) option minimising the share it needs to finish by V), and an
 enumeration of the migration bound (the max migration is added to the round, so it
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines.base import SolveStats, Timer, finish, register
-from baselines.scct_opt import Problem, solve
+from baselines.base import BaseSolver, SolveStats
+from baselines.papers.scct.opt import Problem, solve
 from splitenv.allocation.scct_tables import build_tables
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate
@@ -73,23 +73,26 @@ def scct_exact(
     return decision, float(ev.objective[0]), float(best.lower_bound)
 
 
-@register("scct_exact")
-class ScctExact:
+class ScctExact(BaseSolver):
     """The exact per-state optimum (:func:`scct_exact`), for small instances.
 
     Args:
         tol: relative tolerance of the lower-bound certificate.
     """
 
+    name = "scct_exact"
+    family = "scct"
+
     def __init__(self, tol: float = 1e-9) -> None:
         self.tol = tol
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Exact decision; ``stats.extra['lower_bound']`` certifies it."""
-        with Timer() as t:
-            decision, objective, lower = scct_exact(
-                scenario, state, tol=options.get("tol", self.tol), split=options.get("split")
-            )
-        stats = SolveStats(wall_time_s=t.elapsed, evaluations=1)
+        decision, objective, lower = scct_exact(
+            scenario, state, tol=options.get("tol", self.tol), split=options.get("split")
+        )
         stats.extra.update(lower_bound=lower, objective=objective)
-        return finish(scenario, state, decision, stats)
+        return decision

@@ -1,4 +1,4 @@
-"""Throughput measurements of the cost engine (used by ``splitenv bench`` and benchmarks/)."""
+"""Throughput measurements of the cost engine (``splitenv throughput`` and benchmarks/)."""
 
 from __future__ import annotations
 

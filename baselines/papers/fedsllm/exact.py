@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.base import Solution, SolveStats, Timer, finish, register
+from baselines.base import BaseSolver, SolveStats
 from splitenv.allocation.fedsllm_power import rate_bps, solve_bisection
 from splitenv.allocation.fedsllm_tables import FedsTables, Pool, build_tables, split_grid
+from splitenv.config import Scenario
+from splitenv.model import Decision, State
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -83,8 +85,7 @@ def _pool_optimum(
     return t[rows, best], comps[best], p[rows, best]
 
 
-@register("fedsllm_exact")
-class FedsllmExact:
+class FedsllmExact(BaseSolver):
     """Exact FedsLLM optimum by enumeration (compositions x splits x ranks) and exact power control.
 
     Args:
@@ -95,6 +96,9 @@ class FedsllmExact:
         batch: candidates solved per vectorized step (fewer when the pools have many
             compositions).
     """
+
+    name = "fedsllm_exact"
+    family = "fedsllm"
 
     def __init__(
         self,
@@ -111,21 +115,19 @@ class FedsllmExact:
             batch,
         )
 
-    def solve(self, scenario, state, rng: np.random.Generator, **options: Any) -> Solution:
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Return the optimal decision; ``stats.extra`` has the optimum and the work done."""
-        with Timer() as t:
-            tab = build_tables(scenario, state)
-            best, solved, n_cand = self._search(tab)
-            value, si, ri, sub, power, fsub, fpower = best
-            decision = tab.decision(si, ri, sub, power, fsub, fpower)
-        stats = SolveStats(
-            wall_time_s=t.elapsed,
-            iterations=solved,
-            evaluations=len(tab.splits) * len(tab.ranks) + 1,
-            extra={"optimum": value, "exactly_solved": solved, "candidates": n_cand,
-                   "pruned": n_cand - solved, "rtol": self.rtol},
-        )  # fmt: skip
-        return finish(scenario, state, decision, stats)
+        tab = build_tables(scenario, state)
+        best, solved, n_cand = self._search(tab)
+        value, si, ri, sub, power, fsub, fpower = best
+        stats.iterations = solved
+        stats.evaluations = len(tab.splits) * len(tab.ranks) + 1
+        stats.extra.update(optimum=value, exactly_solved=solved, candidates=n_cand,
+                           pruned=n_cand - solved, rtol=self.rtol)  # fmt: skip
+        return tab.decision(si, ri, sub, power, fsub, fpower)
 
     def _search(self, tab: FedsTables):
         n, n_s, n_r = tab.n, len(tab.splits), len(tab.ranks)

@@ -12,20 +12,23 @@ solver (it ignores ``obs``):
   fields, solved with the round's split passed as ``split=`` (solvers that
   optimize the split themselves ignore it; the env applies the round's split).
 
-:func:`run_episode` plays a whole episode and returns what the benchmark needs.
+:func:`run_episode` plays a whole episode and returns what the benchmark needs. It steps
+through every wrapper of the env: the policy's fields travel down the wrapper chain as a
+:class:`DecisionFields` action, which a :class:`StepFields` layer directly above the base env
+hands to ``step_decision`` (:func:`route_fields` puts that layer in place once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from baselines.base import Solver, make_solver
+from splitenv import plugins
 from splitenv.env import SplitLoRAEnv
 
 
@@ -82,15 +85,57 @@ class EpisodeResult:
 Policy = Callable[[gym.Env, Any], dict[str, Any]]
 
 
+class DecisionFields(dict):  # type: ignore[type-arg]
+    """Decision fields in physical units, passed down a wrapper chain as the action."""
+
+
+class StepFields(gym.Wrapper):
+    """Steps the base env with a :class:`DecisionFields` action through ``step_decision``.
+
+    Every other action goes on to the env's ``step`` unchanged. :func:`run_episode` places
+    this layer directly above the base env, so the wrappers above it (gymnasium's checkers,
+    ``InstanceReset``, statistics, rewards) see every step.
+    """
+
+    def step(self, action: Any):
+        if isinstance(action, DecisionFields):
+            return self.env.unwrapped.step_decision(dict(action))  # type: ignore[attr-defined]
+        return self.env.step(action)
+
+
+def route_fields(env: gym.Env) -> gym.Env:
+    """``env`` with a :class:`StepFields` layer in its wrapper chain (placed once).
+
+    The layer goes directly above the base env, so every wrapper sees the steps; with an
+    action wrapper in the chain (``BoxAction``, ...) it goes directly above the outermost one,
+    since the fields are already the decoded, physical action.
+    """
+    parent: gym.Wrapper | None = None
+    layer: gym.Env = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, StepFields):
+            return env
+        if isinstance(layer, gym.ActionWrapper):
+            break
+        parent, layer = layer, layer.env
+    if parent is None:
+        return StepFields(env)
+    parent.env = StepFields(layer)
+    return env
+
+
 def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
-    """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy(env, obs)``."""
-    base = env.unwrapped
-    if not isinstance(base, SplitLoRAEnv):
-        raise TypeError(f"run_episode needs a SplitLoRAEnv, got {type(base).__name__}")
+    """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy(env, obs)``.
+
+    Resets and steps go through every wrapper of ``env`` (see :func:`route_fields`).
+    """
+    if not isinstance(env.unwrapped, SplitLoRAEnv):
+        raise TypeError(f"run_episode needs a SplitLoRAEnv, got {type(env.unwrapped).__name__}")
+    env = route_fields(env)
     obs, _ = env.reset(seed=seed)
     out = EpisodeResult()
     while True:
-        obs, _, terminated, truncated, info = base.step_decision(policy(env, obs))
+        obs, _, terminated, truncated, info = env.step(DecisionFields(policy(env, obs)))
         out.total_cost += info["cost"]
         out.total_reference += info["reference_cost"]
         out.latency_s += info["latency_s"]
@@ -116,10 +161,9 @@ def resolve_method(spec: str, seed: int = 0) -> Policy:
     """
     if ":" in spec:
         kind, arg = spec.split(":", 1)
-        for ep in metadata.entry_points(group="splitenv.methods"):
-            if ep.name == kind:
-                factory = ep.load()
-                return factory(arg, seed)  # type: ignore[no-any-return]
-        kinds = sorted(ep.name for ep in metadata.entry_points(group="splitenv.methods"))
-        raise ValueError(f"unknown method kind {kind!r} in {spec!r}; plug-ins: {', '.join(kinds) or 'none'}")
+        if kind not in plugins.names("methods"):
+            kinds = ", ".join(plugins.names("methods")) or "none"
+            raise ValueError(f"unknown method kind {kind!r} in {spec!r}; plug-ins: {kinds}")
+        factory = plugins.load("methods", kind)
+        return factory(arg, seed)  # type: ignore[no-any-return]
     return SolverPolicy(spec, seed=seed)

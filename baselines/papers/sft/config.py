@@ -36,7 +36,7 @@ compressed configuration. Memory M_n(l) is the engine's ``device_memory_bytes``.
 
 The solvers ``sft_lagrangian`` (Alg. 2, equal bandwidth), ``sft`` (Alg. 2 then Alg. 3,
 the paper's full scheme) and ``sft_exact`` (:func:`sft_exact`, the reference optimum) are
-registered in :mod:`baselines.sft_solvers`.
+registered in :mod:`baselines.papers.sft.solvers`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
-from baselines.common import memory_feasible_splits, split_values
+from baselines.methods.common import memory_feasible_splits, split_values
 from splitenv.allocation.sft_bandwidth import (
     CHUNK,
     SftConfig,

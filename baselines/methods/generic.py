@@ -6,46 +6,47 @@ from typing import Any
 
 import numpy as np
 
-from baselines.base import SolveStats, Timer, finish, register
-from baselines.common import max_feasible_split, random_composition
+from baselines.base import BaseSolver, SolveStats
+from baselines.methods.common import max_feasible_split, random_composition
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, enabled_fields
 
 
-@register("equal")
-class EqualAllocation:
+class EqualAllocation(BaseSolver):
     """The preset's default split with equal shares of every resource (the env's reference)."""
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
-        with Timer() as t:
-            decision = Decision()
-        return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
+    name = "equal"
+
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
+        return Decision()
 
 
-@register("fixed_split")
-class FixedSplit:
+class FixedSplit(BaseSolver):
     """One split for every device (largest memory-feasible one by default), equal shares.
 
     Args:
         split: the split; ``None`` takes the largest value feasible for all devices.
     """
 
+    name = "fixed_split"
+
     def __init__(self, split: int | None = None) -> None:
         self.split = split
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
-        with Timer() as t:
-            value = (
-                self.split
-                if self.split is not None
-                else int(max_feasible_split(scenario, state).min())
-            )
-            decision = Decision(split=np.full(scenario.n_devices, value))
-        return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
+        value = (
+            self.split if self.split is not None else int(max_feasible_split(scenario, state).min())
+        )
+        return Decision(split=np.full(scenario.n_devices, value))
 
 
-@register("random")
-class RandomFeasible:
+class RandomFeasible(BaseSolver):
     """A random decision that meets every budget: memory-feasible splits, random shares.
 
     Splits are uniform over each device's memory-feasible values (one shared value
@@ -55,10 +56,13 @@ class RandomFeasible:
     bits uniform over their choices.
     """
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
-        with Timer() as t:
-            decision = random_decision(scenario, state, rng)
-        return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
+    name = "random"
+
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
+        return random_decision(scenario, state, rng)
 
 
 def random_decision(scn: Scenario, state: State, rng: np.random.Generator) -> Decision:

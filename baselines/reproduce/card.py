@@ -2,7 +2,7 @@
 
 Episodes of one epoch per round (the channel state is drawn per round), timescale
 ``joint``. The per-device delay and server energy of every round come from the cost
-engine on the decision the env applied (recorded by :func:`baselines.benchmark.play`);
+engine on the decision the env applied (recorded by :func:`baselines.harness.episode.play`);
 their sum of CARD costs is checked against the env's own total.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from baselines.benchmark import Job, play
-from baselines.sweeps import (
+from baselines.harness.episode import play
+from baselines.harness.jobs import Job
+from baselines.reproduce.sweep import (
     Context,
     Size,
     aggregate,
@@ -60,7 +61,7 @@ def card_trace(job: Job) -> dict[str, Any]:
 
 
 def _fig3(ctx: Context) -> list[Path]:
-    from baselines.figures import per_device_rounds
+    from baselines.harness.figures import per_device_rounds
 
     one = Context(ctx.out, Size(1, ctx.size.rounds, 1, ctx.size.full), ctx.workers, ctx.progress)
     ((_, job, t),) = sweep(one, "card", [(0.0, {})], ("card",), card_trace)
@@ -114,7 +115,7 @@ preset, faithful to (16), gives the opposite of the sentence.
 
 
 def _fig4(ctx: Context) -> list[Path]:
-    from baselines.figures import grouped_bars
+    from baselines.harness.figures import grouped_bars
 
     results = sweep(ctx, "card", [(0.0, {})], FIG4_METHODS, card_trace)
     rows = [

@@ -2,7 +2,7 @@
 
 A sweep runs the same methods on the same seeded instances at every point of one
 swept parameter (each point is a set of config overrides), through
-:func:`baselines.benchmark.run_jobs`, so sweeps run in parallel and give the same
+:func:`baselines.harness.run.run_jobs`, so sweeps run in parallel and give the same
 numbers for any number of workers. A reproduced figure is three files side by side:
 ``NAME.png``, ``NAME.csv`` (the tidy rows it was drawn from) and ``NAME.md`` (the
 paper's claim next to ours, with the numbers of the run).
@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baselines.benchmark import Job, write_csv
-from baselines.report import t_interval
-from baselines.runner import run_jobs
+from baselines.harness.jobs import Job
+from baselines.harness.results import write_csv
+from baselines.harness.run import run_jobs
+from baselines.harness.summary import t_interval
 from splitenv.errors import ConfigError
 from splitenv.instances import instance_set
+
+SWEEP_COLUMNS = ("x", "method", "seed", "y", "y_rel", "objective", "latency_s", "round_latency_mean_s",
+                 "feasible", "config_sha256")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -165,3 +169,11 @@ def setup_text(ctx: Context, scenario: str, methods: Sequence[str], extra: str =
         f"Every number is the cost engine's, through the env. CIs: 95 %, Student t over "
         f"seeds. {extra}"
     ).rstrip()
+
+
+def records(results: Sequence[tuple[float, Job, Any]], y: Callable[[float, dict], float]) -> list[dict]:
+    """Sweep results as rows: each job's CSV row with its x, method, seed and y."""
+    rows = []
+    for x, job, row in results:
+        rows.append({**row, "x": x, "method": job.method, "seed": job.seed, "y": y(x, row)})
+    return rows

@@ -6,8 +6,9 @@ cut c in {1, ..., I-1} and a GPU frequency f in [F_min, F_max] minimizing
     U(f, c) = w (D - D_min)/(D_max - D_min) + (1 - w)(E - E_min)/(E_max - E_min)   (12)
 
 with the extremes over the device's feasible (c, f) box (the engine's
-:func:`splitenv.model.card_bounds`). Alg. 1 takes f* from (16), which does not depend
-on c (digest card.md Sec. 1.7: the server cycles K(c) cancel), then tries every c.
+:func:`splitenv.model.card_bounds`). Alg. 1 takes f* from (16) (the core's
+:func:`splitenv.allocation.card.card_frequency`, also the env's inner allocator), which does
+not depend on c (digest card.md Sec. 1.7: the server cycles K(c) cancel), then tries every c.
 
 Solvers here:
 
@@ -31,8 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
-from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.common import split_values
+from baselines.base import BaseSolver, SolveStats
+from baselines.methods.common import split_values
 from splitenv.allocation.card import card_frequency
 from splitenv.allocation.card import require_card as _require_card
 from splitenv.config import Scenario
@@ -53,8 +54,7 @@ def _cut_table(
     return ev.per_device["card_cost"], ev
 
 
-@register("card")
-class Card:
+class Card(BaseSolver):
     """CARD Alg. 1: f* from (16), then the brute force over every cut c (per device).
 
     Ties go to the smallest cut (Alg. 1's strict "<"). Under CARD's uniform layers
@@ -62,30 +62,31 @@ class Card:
     brute force stays general.
     """
 
-    def solve(
-        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
-    ) -> Solution:
+    name = "card"
+    family = "card"
+
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Return the CARD decision (cut and frequency per device)."""
-        with Timer() as t:
-            freq = card_frequency(scenario, state)
-            cuts = split_values(scenario)
-            u, _ = _cut_table(scenario, state, cuts, freq)
-            best = np.argmin(u, axis=0)  # first minimum: the smallest cut on ties
-            decision = Decision(split=cuts[best], server_freq_hz=freq)
-        stats = SolveStats(
-            wall_time_s=t.elapsed, iterations=1, evaluations=len(cuts),
-            extra={"f_star_hz": freq.tolist()},
-        )  # fmt: skip
-        return finish(scenario, state, decision, stats)
+        freq = card_frequency(scenario, state)
+        cuts = split_values(scenario)
+        u, _ = _cut_table(scenario, state, cuts, freq)
+        best = np.argmin(u, axis=0)  # first minimum: the smallest cut on ties
+        stats.iterations, stats.evaluations = 1, len(cuts)
+        stats.extra["f_star_hz"] = freq.tolist()
+        return Decision(split=cuts[best], server_freq_hz=freq)
 
 
-class _FixedCut:
+class _FixedCut(BaseSolver):
     """A baseline with one cut for every device, at CARD's f* (default) or at F_max.
 
     Args:
         freq: ``"card"`` (f* of (16), the reading Fig. 4 implies) or ``"fmax"``.
     """
 
+    family = "card"
     cut_end: str = "low"
 
     def __init__(self, freq: str = "card") -> None:
@@ -93,33 +94,32 @@ class _FixedCut:
             raise ValueError(f"freq = {freq!r}; allowed: 'card' (f* of CARD (16)) or 'fmax'")
         self.freq = freq
 
-    def solve(
-        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
-    ) -> Solution:
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Return the fixed-cut decision."""
-        with Timer() as t:
-            _require_card(scenario)
-            lo, hi = scenario.decision.split_range
-            cut = lo if self.cut_end == "low" else hi
-            if self.freq == "card":
-                freq = card_frequency(scenario, state)
-            else:
-                freq = np.full(scenario.n_devices, scenario.compute.server_freq_hz[1])
-            decision = Decision(split=np.full(scenario.n_devices, cut), server_freq_hz=freq)
-        return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
+        _require_card(scenario)
+        lo, hi = scenario.decision.split_range
+        cut = lo if self.cut_end == "low" else hi
+        if self.freq == "card":
+            freq = card_frequency(scenario, state)
+        else:
+            freq = np.full(scenario.n_devices, scenario.compute.server_freq_hz[1])
+        return Decision(split=np.full(scenario.n_devices, cut), server_freq_hz=freq)
 
 
-@register("card_server_only")
 class CardServerOnly(_FixedCut):
     """CARD baseline (i) "Server-only": the device fine-tunes the first layer (cut 1)."""
 
+    name = "card_server_only"
     cut_end = "low"
 
 
-@register("card_device_only")
 class CardDeviceOnly(_FixedCut):
     """CARD baseline (ii) "Device-only": the device fine-tunes the first I-1 = 31 layers."""
 
+    name = "card_device_only"
     cut_end = "high"
 
 
@@ -159,8 +159,7 @@ def _grid_lower_bound(x: Array, y: Array) -> Array:
     return out
 
 
-@register("card_exact")
-class CardExact:
+class CardExact(BaseSolver):
     """The continuous optimum of CARD's P2 (14) per device, by enumeration and refinement.
 
     For every device: U (12) on all cuts x ``n_grid`` frequencies (one batched engine
@@ -178,24 +177,25 @@ class CardExact:
         xatol: absolute tolerance of the refinement, in units of F_max.
     """
 
+    name = "card_exact"
+    family = "card"
+
     def __init__(self, n_grid: int = 401, xatol: float = 1e-10) -> None:
         if n_grid < 4:
             raise ValueError(f"n_grid = {n_grid} must be >= 4")
         self.n_grid = n_grid
         self.xatol = xatol
 
-    def solve(
-        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
-    ) -> Solution:
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Return the exact (cut, frequency) of every device."""
-        with Timer() as t:
-            _require_card(scenario)
-            decision, evals, refined = self._solve(scenario, state)
-        stats = SolveStats(
-            wall_time_s=t.elapsed, iterations=refined, evaluations=evals,
-            extra={"refined_cuts": refined, "n_grid": self.n_grid},
-        )  # fmt: skip
-        return finish(scenario, state, decision, stats)
+        _require_card(scenario)
+        decision, evals, refined = self._solve(scenario, state)
+        stats.iterations, stats.evaluations = refined, evals
+        stats.extra.update(refined_cuts=refined, n_grid=self.n_grid)
+        return decision
 
     def _solve(self, scn: Scenario, state: State) -> tuple[Decision, int, int]:
         n = scn.n_devices

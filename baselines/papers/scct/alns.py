@@ -18,7 +18,7 @@ Paper: SCCT Sec. IV-B, Algorithm 2, (26)-(29); baselines Sec. V-A. Digest:
 
 Inner allocation of the ALNS objective (``inner``): the paper obtains (alpha_q*, beta_q*)
 "by using Algorithm 1"; by default we use the exact optimum of that same subproblem
-(:mod:`baselines.scct_opt`: never worse than Alg. 1, equal to it in most states, and
+(:mod:`baselines.papers.scct.opt`: never worse than Alg. 1, equal to it in most states, and
 about 10x faster warm-started: ~0.5 ms against ~7 ms CPU at N = 30, K = 200), with the
 chain term optimised and the migration time of the resulting allocation added, as in
 (29) (Alg. 1 minimises the epoch latency D; d0 enters (29) separately). ``inner="alg1"``
@@ -45,17 +45,24 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from alns import ALNS
-from alns.accept import SimulatedAnnealing
-from alns.select import SegmentedRouletteWheel
-from alns.stop import MaxIterations
 from numpy.typing import NDArray
 
-from baselines.base import SolveStats, Timer, finish, register
-from baselines.scct_ops import OPERATORS, SplitSolution, fit_edge_memory
-from baselines.scct_opt import Problem, chain_level
-from baselines.scct_opt import solve as solve_exact
+from baselines.base import BaseSolver, SolveStats
+from baselines.papers.scct.ops import OPERATORS, SplitSolution, fit_edge_memory
+from baselines.papers.scct.opt import Problem, chain_level
+from baselines.papers.scct.opt import solve as solve_exact
 from splitenv.allocation.scct_alg1 import alg1, greedy_subcarriers
+from splitenv.errors import MissingExtraError
+
+try:
+    from alns import ALNS
+    from alns.accept import SimulatedAnnealing
+    from alns.select import SegmentedRouletteWheel
+    from alns.stop import MaxIterations
+except ModuleNotFoundError as exc:  # the optional extra: the solvers are listed as unavailable
+    raise MissingExtraError(
+        f'the SCCT ALNS solvers need {exc.name}: pip install "splitenv[solvers]"'
+    ) from exc
 from splitenv.allocation.scct_tables import Tables, build_tables
 from splitenv.config import Scenario
 from splitenv.model import Decision, State
@@ -172,10 +179,11 @@ class SplitObjective:
         return float(tab.weights.combine(m, chain)), beta, alpha, chain
 
 
-class _Alns:
+class _Alns(BaseSolver):
     """Shared driver of SCCTT and SCCTL: ALNS (SCCT Alg. 2) with the `alns` package."""
 
     mode = "optimal"
+    family = "scct"
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(DEFAULTS))
@@ -185,50 +193,40 @@ class _Alns:
         if self.settings["inner"] not in ("optimal", "alg1"):
             raise ValueError(f"inner = {self.settings['inner']!r}; allowed: 'optimal', 'alg1'")
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Split vector by ALNS on Q sampled states, then the allocation on ``state``.
 
         With ``options["split"]`` the split is imposed (a later epoch of a round): only the
         small-timescale part runs, the allocation of ``_deploy`` for that split.
         """
         cfg = {**self.settings, **{k: v for k, v in options.items() if k in DEFAULTS}}
+        mode = "equal" if self.mode == "equal" else cfg["inner"]
         if options.get("split") is not None:
-            with Timer() as t:
-                tables = [build_tables(scenario, state)]
-                objective = SplitObjective(
-                    tables, "equal" if self.mode == "equal" else cfg["inner"]
-                )
-                decision = self._deploy(scenario, state, np.asarray(options["split"]), objective)
-            return finish(
-                scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1)
-            )
-        with Timer() as t:
-            given = options.get("history")
-            if given:  # the actual devices' previous split and memory (SCCT (29): d0 vs round r-1)
-                history = [
-                    h.replace(
-                        prev_split=state.prev_split, device_memory_bytes=state.device_memory_bytes
-                    )
-                    for h in given
-                ]
-            else:
-                history = history_states(scenario, state, rng, int(cfg["q"]))
-            tables = [build_tables(scenario, h) for h in history]
-            mode = "equal" if self.mode == "equal" else cfg["inner"]
-            objective = SplitObjective(tables, mode)
-            mean_flops = np.mean([h.device_flops for h in history], axis=0)
-            best, result_trace, iters = run_alns(
-                scenario, state, tables[0], objective, rng, cfg, mean_flops
-            )
-            decision = self._deploy(scenario, state, best.split, objective)
-        stats = SolveStats(
-            wall_time_s=t.elapsed,
-            iterations=iters,
-            evaluations=objective.evaluations,
-            trace=result_trace,
-        )
+            objective = SplitObjective([build_tables(scenario, state)], mode)
+            return self._deploy(scenario, state, np.asarray(options["split"]), objective)
+        history = self._history(scenario, state, rng, cfg, options.get("history"))
+        tables = [build_tables(scenario, h) for h in history]
+        objective = SplitObjective(tables, mode)
+        mean_flops = np.mean([h.device_flops for h in history], axis=0)
+        best, trace, iters = run_alns(scenario, state, tables[0], objective, rng, cfg, mean_flops)
+        stats.iterations, stats.evaluations, stats.trace = iters, objective.evaluations, trace
         stats.extra.update(split_objective=best.obj, q=len(tables), settings=cfg)
-        return finish(scenario, state, decision, stats)
+        return self._deploy(scenario, state, best.split, objective)
+
+    @staticmethod
+    def _history(
+        scn: Scenario, state: State, rng: np.random.Generator, cfg: dict[str, Any], given: Any
+    ) -> list[State]:
+        """The sampled states of (29): ``given`` with the actual devices, or drawn."""
+        if given:  # the actual devices' previous split and memory (SCCT (29): d0 vs round r-1)
+            return [
+                h.replace(prev_split=state.prev_split, device_memory_bytes=state.device_memory_bytes)
+                for h in given
+            ]
+        return history_states(scn, state, rng, int(cfg["q"]))
 
     def _deploy(
         self, scn: Scenario, state: State, split: NDArray[np.int64], objective: SplitObjective
@@ -300,17 +298,17 @@ def run_alns(
     return result.best_state, trace, n_iter
 
 
-@register("scctt")
 class Scctt(_Alns):
     """SCCTT: ALNS splits (SCCT Alg. 2) + Algorithm 1 allocation. Settings: see ``DEFAULTS``."""
 
+    name = "scctt"
     mode = "optimal"
 
 
-@register("scctl")
 class Scctl(_Alns):
     """SCCTL: ALNS splits with equal subcarriers and shares (SCCT Sec. V-A)."""
 
+    name = "scctl"
     mode = "equal"
 
     def _deploy(
@@ -322,25 +320,27 @@ class Scctl(_Alns):
         )
 
 
-@register("sccts")
-class Sccts:
+class Sccts(BaseSolver):
     """SCCTS: one fixed split for all devices (the largest memory-feasible one) + Algorithm 1."""
 
-    def solve(self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any):
+    name = "sccts"
+    family = "scct"
+
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
         """Common split, then Alg. 1 on ``state``."""
-        with Timer() as t:
-            tab = build_tables(scenario, state)
-            ok = tab.device_memory_ok.all(axis=1)
-            edge_ok = (
-                tab.edge_memory_bytes[:, 0] * scenario.n_devices
-                <= scenario.memory.edge_memory_bytes
-            )
-            # the largest split every device holds that also fits the edge; failing that,
-            # the largest every device holds (least edge memory), reported infeasible
-            usable = np.flatnonzero(ok & edge_ok)
-            fallback = np.flatnonzero(ok)
-            row = int(usable[-1]) if usable.size else int(fallback[-1]) if fallback.size else 0
-            split = tab.split[row].copy()
-            beta, alpha, _ = alg1(tab, np.full(scenario.n_devices, row, dtype=np.int64))
-            decision = Decision(split=split, subchannels=beta, compute_share=alpha)
-        return finish(scenario, state, decision, SolveStats(wall_time_s=t.elapsed, evaluations=1))
+        tab = build_tables(scenario, state)
+        ok = tab.device_memory_ok.all(axis=1)
+        edge_ok = (
+            tab.edge_memory_bytes[:, 0] * scenario.n_devices <= scenario.memory.edge_memory_bytes
+        )
+        # the largest split every device holds that also fits the edge; failing that,
+        # the largest every device holds (least edge memory), reported infeasible
+        usable = np.flatnonzero(ok & edge_ok)
+        fallback = np.flatnonzero(ok)
+        row = int(usable[-1]) if usable.size else int(fallback[-1]) if fallback.size else 0
+        split = tab.split[row].copy()
+        beta, alpha, _ = alg1(tab, np.full(scenario.n_devices, row, dtype=np.int64))
+        return Decision(split=split, subchannels=beta, compute_share=alpha)

@@ -5,7 +5,8 @@ to exactly one client), the clients' powers (C4 per client, C5 per pool), the sp
 every client and the LoRA rank. The paper's Alg. 3 is block-coordinate descent over
 
 1. subchannels, Alg. 2 (:func:`~splitenv.allocation.fedsllm_tables.greedy_subchannels`), in both pools;
-2. power control, the convex program (25) (:mod:`splitenv.allocation.fedsllm_power`), per pool:
+2. power control, the convex program (25) (:mod:`splitenv.allocation.fedsllm_power`; the comm block 1-2 is the core's
+   :func:`~splitenv.allocation.fedsllm_comm.comm_block`, the env's inner allocator), per pool:
    the main pool on T1, the federated pool on T3 (they decouple, (21));
 3. split, exhaustive (26), per client (:func:`~splitenv.allocation.fedsllm_tables.best_split`);
 4. rank, exhaustive over the choices with E(r) (27);
@@ -40,8 +41,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.base import Solution, SolveStats, Timer, finish, register
-from baselines.fedsllm_cvxpy import solve_cvxpy
+from baselines.base import BaseSolver, Solution, SolveStats
+from baselines.papers.fedsllm.power_cvxpy import solve_cvxpy
 from splitenv.allocation.fedsllm_comm import (
     Point,
     PowerMethod,
@@ -52,7 +53,7 @@ from splitenv.allocation.fedsllm_comm import (
 from splitenv.allocation.fedsllm_power import rate_bps, solve_bisection
 from splitenv.allocation.fedsllm_tables import FedsTables, Pool, best_split, build_tables
 from splitenv.config import Scenario
-from splitenv.model import State
+from splitenv.model import Decision, State
 from splitenv.model.types import equal_counts
 
 Array = NDArray[np.float64]
@@ -131,9 +132,10 @@ def bcd(
     return pt, trace
 
 
-class _FedsSolver:
-    """Shared solve(): tables from the engine, a start point, BCD over some blocks, engine check."""
+class _FedsSolver(BaseSolver):
+    """Shared method: tables from the engine, a start point, BCD over some blocks."""
 
+    family = "fedsllm"
     blocks: tuple[str, ...] = BLOCKS
 
     def __init__(self, power: str = "bisection", tol: float = 1e-9, max_iter: int = 50) -> None:
@@ -145,30 +147,33 @@ class _FedsSolver:
         """The start point (random blocks of a baseline are drawn here)."""
         return initial_point(tab, scn)
 
+    def search(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
+        **options: Any,
+    ) -> Decision:  # fmt: skip
+        """Run the method; ``stats.extra['predicted']`` is T (17) from the tables."""
+        tab = build_tables(scenario, state)
+        pt = self.start(tab, scenario, rng)
+        trace: list[float] = []
+        if self.blocks:
+            pt, trace = bcd(
+                tab, pt, self.blocks, power=self.power, tol=self.tol, max_iter=self.max_iter
+            )
+        stats.iterations, stats.trace = max(len(trace) - 1, 0), trace
+        stats.evaluations = len(tab.splits) * len(tab.ranks) + 1
+        stats.extra["predicted"] = pt.value(tab)
+        return tab.decision(pt.si, pt.ri, pt.sub, pt.power, pt.fsub, pt.fpower)
+
     def solve(
         self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
     ) -> Solution:
-        """Run the method and return the engine-evaluated solution."""
-        with Timer() as t:
-            tab = build_tables(scenario, state)
-            pt = self.start(tab, scenario, rng)
-            trace: list[float] = []
-            if self.blocks:
-                pt, trace = bcd(
-                    tab, pt, self.blocks, power=self.power, tol=self.tol, max_iter=self.max_iter
-                )
-            predicted = pt.value(tab)
-            decision = tab.decision(pt.si, pt.ri, pt.sub, pt.power, pt.fsub, pt.fpower)
-        stats = SolveStats(
-            wall_time_s=t.elapsed, iterations=max(len(trace) - 1, 0),
-            evaluations=len(tab.splits) * len(tab.ranks) + 1, trace=trace,
-        )  # fmt: skip
-        sol = finish(scenario, state, decision, stats)
-        stats.extra["surrogate_rel_err"] = abs(sol.objective - predicted) / abs(sol.objective)
+        """The template's solve, plus the tables' error against the engine."""
+        sol = super().solve(scenario, state, rng, **options)
+        predicted = sol.stats.extra.pop("predicted")
+        sol.stats.extra["surrogate_rel_err"] = abs(sol.objective - predicted) / abs(sol.objective)
         return sol
 
 
-@register("fedsllm_bcd")
 class FedsllmBCD(_FedsSolver):
     """FedsLLM Alg. 3: BCD over subchannels (Alg. 2), power (25), split (26) and rank (27).
 
@@ -178,13 +183,14 @@ class FedsllmBCD(_FedsSolver):
         max_iter: sweeps at most.
     """
 
+    name = "fedsllm_bcd"
     blocks = BLOCKS
 
 
-@register("fedsllm_a")
 class FedsllmA(_FedsSolver):
     """Baseline (a): random average subchannels, uniform PSD, random split and rank."""
 
+    name = "fedsllm_a"
     blocks = ()
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
@@ -197,10 +203,10 @@ class FedsllmA(_FedsSolver):
         )  # fmt: skip
 
 
-@register("fedsllm_b")
 class FedsllmB(_FedsSolver):
     """Baseline (b): random average subchannels and uniform PSD; split and rank optimized."""
 
+    name = "fedsllm_b"
     blocks = ("split", "rank")
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
@@ -213,10 +219,10 @@ class FedsllmB(_FedsSolver):
         )
 
 
-@register("fedsllm_c")
 class FedsllmC(_FedsSolver):
     """Baseline (c): random split; subchannels, power and rank optimized."""
 
+    name = "fedsllm_c"
     blocks = ("comm", "rank")
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
@@ -224,10 +230,10 @@ class FedsllmC(_FedsSolver):
         return replace(initial_point(tab, scn), si=random_splits(tab, rng))
 
 
-@register("fedsllm_d")
 class FedsllmD(_FedsSolver):
     """Baseline (d): random rank; subchannels, power and split optimized."""
 
+    name = "fedsllm_d"
     blocks = ("comm", "split")
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:

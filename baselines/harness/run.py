@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from baselines.benchmark import Job, run_job
+from baselines.harness.episode import run_job
+from baselines.harness.jobs import Job
 from splitenv.errors import ConfigError
 
 BACKENDS = ("local", "ray")

@@ -1,4 +1,4 @@
-"""Summary statistics of a benchmark, its markdown table, and the ``splitenv bench`` pipeline.
+"""Summary statistics of a benchmark and its markdown table.
 
 Per scenario and method over the seeds: mean, standard deviation and the 95 %
 confidence interval of the mean objective (Student's t with n - 1 degrees of
@@ -12,16 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from baselines.benchmark import COLUMNS, Job, is_exact_reference, write_csv
-from baselines.runner import run_jobs
-
-OBJECTIVE_UNITS = {"latency": "s", "card_cost": "CARD cost U, no unit"}
+from baselines.harness.jobs import is_exact_reference
 
 
 @dataclass
@@ -152,51 +148,3 @@ def summary_markdown(summary: Sequence[MethodSummary], units: dict[str, str] | N
 def scenario_key(s: MethodSummary) -> tuple[str, str, str]:
     """The grouping key of a summary row."""
     return (s.scenario, s.config_sha256, s.timescale)
-
-
-@dataclass
-class BenchOutput:
-    """What ``bench`` produced."""
-
-    rows: list[dict[str, Any]]
-    summary: list[MethodSummary]
-    markdown: str
-    csv_path: Path
-    summary_path: Path
-    figures: list[Path]
-
-
-def bench(
-    jobs: Sequence[Job],
-    out: str | Path,
-    workers: int = 1,
-    backend: str = "local",
-    progress: bool = True,
-    figures: bool = True,
-) -> BenchOutput:
-    """Run the jobs, write ``results.csv``, ``summary.md`` and one bar chart per scenario."""
-    from splitenv.scenarios import load_scenario
-
-    rows = run_jobs(jobs, workers=workers, backend=backend, progress=progress)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "results.csv"
-    write_csv(rows, csv_path, COLUMNS)
-    units = {}
-    for job in jobs:
-        scn = load_scenario(job.scenario, dict(job.overrides))
-        units[scn.name] = OBJECTIVE_UNITS.get(scn.objective.kind, scn.objective.kind)
-    summary = summarize(rows)
-    markdown = summary_markdown(summary, units)
-    summary_path = out / "summary.md"
-    summary_path.write_text(markdown)
-    paths: list[Path] = []
-    if figures:
-        from baselines.figures import method_bars
-
-        for key in dict.fromkeys(scenario_key(s) for s in summary):
-            part = [s for s in summary if scenario_key(s) == key]
-            path = out / f"bench_{key[0]}_{key[1][:8]}_{key[2]}.png"
-            method_bars(part, path, unit=units.get(key[0], "s"))
-            paths.append(path)
-    return BenchOutput(rows, summary, markdown, csv_path, summary_path, paths)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baselines.benchmark import plan
-from baselines.report import BenchOutput, bench
+from baselines.harness.bench import BenchOutput, bench
+from baselines.harness.jobs import plan
+from splitenv.cli_util import find_file
 from splitenv.instances import check, instance_set
 
 SCENARIO = "scct"
@@ -42,7 +43,6 @@ PRETRAINED = {
     "ppo": Path("agents/pretrained/scct_round_ppo.zip"),
     "maskable_ppo": Path("agents/pretrained/scct_round_maskable_ppo.zip"),
 }
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def learned_methods() -> list[str]:
@@ -50,7 +50,7 @@ def learned_methods() -> list[str]:
     return [
         f"{kind}:{path.as_posix()}"
         for kind, path in PRETRAINED.items()
-        if path.is_file() or (_ROOT / path).is_file()
+        if find_file(path) is not None
     ]
 
 

@@ -3,7 +3,7 @@
 Total delay ``T = E(r) (I t_loc + max_k t_fed)`` (FedsLLM (17)) of ``fedsllm_bcd`` and
 baselines a-d against the total bandwidth, the client FLOPs per cycle, the main
 server's capability and the client's maximum power. T is the engine's objective of
-each step's applied decision (recorded by :func:`baselines.benchmark.play`), averaged
+each step's applied decision (recorded by :func:`baselines.harness.episode.play`), averaged
 over the steps: the env's reward is one round's latency, which leaves out the rounds
 to accuracy E(r) and so the rank trade-off the figures are about.
 
@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from baselines.benchmark import Job, play
-from baselines.sweeps import (
+from baselines.harness.episode import play
+from baselines.harness.jobs import Job
+from baselines.reproduce.sweep import (
     Context,
     aggregate,
     check_line,
@@ -69,7 +70,7 @@ def _figure(
     checks: Callable[[dict[str, dict[float, float]], list[float]], list[str]],
     logx: bool = False,
 ) -> list[Path]:
-    from baselines.figures import sweep_plot
+    from baselines.harness.figures import sweep_plot
 
     results = sweep(ctx, "fedsllm", points, METHODS, total_delay)
     rows = [

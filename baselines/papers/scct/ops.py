@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines.scct_opt import chain_level
+from baselines.papers.scct.opt import chain_level
 
 
 @dataclass
