@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -27,7 +28,7 @@ Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 #: a power-control method ``(rest, bits, width_hz, snr_coeff, p_max, p_total) -> (t, powers)``
 PowerMethod = Callable[
-    [ArrayLike, ArrayLike, ArrayLike, ArrayLike, float, float], tuple[float, Array]
+    [ArrayLike, ArrayLike, ArrayLike, ArrayLike, float, float], tuple[Any, Array]
 ]
 
 
