@@ -52,7 +52,10 @@ def exact_method(scn: Scenario) -> str:
     Raises:
         ValueError: no exact reference for this structure.
     """
-    return EXACT[problem_family(scn)]
+    try:
+        return EXACT[problem_family(scn)]
+    except ValueError as exc:
+        raise ValueError(f"no exact reference: {exc}") from None
 
 
 class Exact(BaseSolver):
