@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from agents.envs import ALGO_WRAPPERS, EnvRecipe
+from splitenv.cli_util import split_settings
 from splitenv.scenarios import config_dirs, load_scenario
 
 
@@ -210,20 +211,11 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     """``--set`` pairs as make_args keywords: an Args field, or a dotted scenario override.
 
     ``learning_rate=1e-3`` and ``net_arch=[128,128]`` set fields of :class:`Args`;
-    ``network.n_devices=6`` (a dotted key) goes to ``overrides``.
+    ``network.n_devices=6`` (a dotted key) goes to ``overrides``
+    (:func:`splitenv.cli_util.split_settings`, the one ``--set`` parser).
 
     Raises:
-        ValueError: a pair without ``=``.
+        ConfigError: a pair without ``=`` (a ValueError).
     """
-    from splitenv._fields import parse_value
-
-    given: dict[str, Any] = {"overrides": {}}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--set {pair!r}: expected key=value, e.g. learning_rate=1e-3")
-        key, text = (part.strip() for part in pair.split("=", 1))
-        if "." in key:
-            given["overrides"][key] = parse_value(text)
-        else:
-            given[key] = parse_value(text)
-    return given
+    settings, overrides = split_settings(pairs)
+    return {"overrides": overrides, **settings}

@@ -9,6 +9,7 @@ actions with the wrapper the model was trained with.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -17,13 +18,28 @@ from typing import Any
 
 import gymnasium as gym
 
-import splitenv  # noqa: F401  (registers the env ids)
+from baselines.harness.episode import build_env
 from splitenv.env import SplitLoRAEnv
+from splitenv.instances import InstanceReset
 from splitenv.spaces import TIMESCALES
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
 #: algorithm -> the action wrappers it can train with (the first is its default)
 ALGO_WRAPPERS = {"ppo": ("box", "multidiscrete"), "maskable_ppo": ("multidiscrete",)}
+#: algorithm -> "module:class" of its stable-baselines3 implementation (imported when used)
+ALGO_CLASSES = {"ppo": "stable_baselines3:PPO", "maskable_ppo": "sb3_contrib:MaskablePPO"}
+
+
+def algo_class(algo: str) -> Any:
+    """The SB3 class of ``algo`` (imports stable-baselines3 / sb3-contrib now).
+
+    Raises:
+        ValueError: unknown algorithm.
+    """
+    if algo not in ALGO_CLASSES:
+        raise ValueError(f"algo = {algo!r}; allowed: {', '.join(ALGO_CLASSES)}")
+    module, name = ALGO_CLASSES[algo].split(":")
+    return getattr(importlib.import_module(module), name)
 #: file written next to a run's models (``<model>.json`` for a single shipped model)
 METADATA_NAME = "run.json"
 
@@ -71,8 +87,9 @@ class EnvRecipe:
         }
 
     def make(self) -> gym.Env:
-        """The env with its native ``Dict`` action (what the benchmark steps)."""
-        return gym.make("splitenv/SplitLoRA-v0", **self.env_kwargs())
+        """The env with its native ``Dict`` action, through the registry (per-id defaults apply)."""
+        kwargs = self.env_kwargs()
+        return build_env(kwargs.pop("config"), **kwargs)
 
     def wrap(self, env: gym.Env) -> BoxAction | MultiDiscreteAction:
         """``env`` with this recipe's action wrapper: SB3's action space and the decoder."""
@@ -117,26 +134,8 @@ class EnvRecipe:
         return base
 
 
-class SeedCycle(gym.Wrapper):
-    """Every reset plays the next stored instance of ``seeds``, in order, cyclically.
-
-    Instance ``s`` is ``reset(seed=s, options={"instance": {"seed": s}})``: the
-    episode :mod:`splitenv.instances` hashes and the benchmark harness plays. Any
-    ``len(seeds)`` consecutive episodes play every instance once, so an EvalCallback
-    with ``n_eval_episodes = len(seeds)`` always scores the same instances.
-    """
-
-    def __init__(self, env: gym.Env, seeds: list[int]) -> None:
-        if not seeds:
-            raise ValueError("seeds must not be empty")
-        super().__init__(env)
-        self.seeds = [int(s) for s in seeds]
-        self._next = 0
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        seed = self.seeds[self._next % len(self.seeds)]
-        self._next += 1
-        return self.env.reset(seed=seed, options={**(options or {}), "instance": {"seed": seed}})
+#: the instance-cycling wrapper of the validation env (one class, in the core)
+SeedCycle = InstanceReset
 
 
 def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "subproc"):
@@ -171,7 +170,7 @@ def make_eval_env(recipe: EnvRecipe, seeds: list[int]):
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    factory: Callable[[], gym.Env] = lambda: SeedCycle(Monitor(recipe.make_wrapped()), seeds)  # noqa: E731
+    factory: Callable[[], gym.Env] = lambda: InstanceReset(Monitor(recipe.make_wrapped()), seeds)  # noqa: E731
     return DummyVecEnv([factory])
 
 

@@ -9,7 +9,7 @@ native action, and converts that to physical decision fields with
 MaskablePPO models predict under the wrapper's ``action_masks()``.
 
 ``ppo_method`` and ``maskable_ppo_method`` are the factories registered in the
-``splitenv.methods`` entry-point group, so ``baselines.policy.resolve_method``
+``splitenv.methods`` entry-point group, so ``baselines.harness.policy.resolve_method``
 resolves ``"ppo:agents/pretrained/scct_round_ppo.zip"`` without importing this package.
 """
 
@@ -21,11 +21,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.envs import ALGO_WRAPPERS, EnvRecipe, read_metadata
+from agents.envs import ALGO_WRAPPERS, EnvRecipe, algo_class, read_metadata
+from splitenv.cli_util import PROJECT_ROOT, find_file
 from splitenv.spaces import native_to_decision
-
-#: the repository root: model paths are also looked up relative to it
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_model(path: str | Path) -> Path:
@@ -35,13 +33,11 @@ def find_model(path: str | Path) -> Path:
         FileNotFoundError: no such file in either place.
     """
     p = Path(path)
-    tries = [p, p.with_name(p.name + ".zip")]
-    if not p.is_absolute():
-        tries += [ROOT / t for t in tries]
-    for t in tries:
-        if t.is_file():
-            return t
-    raise FileNotFoundError(f"no model at {path} (looked in {Path.cwd()} and {ROOT})")
+    for t in (p, p.with_name(p.name + ".zip")):
+        found = find_file(t)
+        if found is not None:
+            return found
+    raise FileNotFoundError(f"no model at {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
 
 
 class AgentPolicy:
@@ -101,13 +97,7 @@ class AgentPolicy:
 
 
 def _load(algo: str, path: Path) -> Any:
-    if algo == "maskable_ppo":
-        from sb3_contrib import MaskablePPO
-
-        return MaskablePPO.load(path, device="cpu")
-    from stable_baselines3 import PPO
-
-    return PPO.load(path, device="cpu")
+    return algo_class(algo).load(path, device="cpu")
 
 
 def ppo_method(arg: str, seed: int = 0) -> AgentPolicy:

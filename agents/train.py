@@ -31,19 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.args import Args, field_help, make_args, parse_settings
-from agents.envs import METADATA_NAME, make_eval_env, make_vec_envs
+from agents.envs import METADATA_NAME, algo_class, make_eval_env, make_vec_envs
 from splitenv.instances import instance_set
 from splitenv.scenarios import load_scenario
-
-
-def _algo_class(algo: str):
-    if algo == "maskable_ppo":
-        from sb3_contrib import MaskablePPO
-
-        return MaskablePPO
-    from stable_baselines3 import PPO
-
-    return PPO
 
 
 def _resume_path(path: str) -> Path:
@@ -112,7 +102,7 @@ def train(args: Args) -> Path:
     eval_env = make_eval_env(eval_recipe, seeds)
 
     # the model: new, or loaded from a checkpoint with its own hyperparameters
-    algo = _algo_class(args.algo)
+    algo = algo_class(args.algo)
     hyper = args.sb3_kwargs()
     if args.resume:
         resume_from = _resume_path(args.resume)

@@ -1,10 +1,20 @@
-"""The Solver protocol, solve statistics and the name -> solver registry.
+"""The Solver protocol, the base template every solver extends, and the solver registry.
 
-A solver maps (scenario, state, rng) to a decision. It may evaluate as many
-candidate decisions as it likes through :func:`splitenv.evaluate_batch`, but
-the solution it returns is always re-evaluated by the engine here, in
-:func:`finish`, so every reported number comes from the one cost engine and
-carries its feasibility report.
+A solver maps (scenario, state, rng) to a decision. It may evaluate as many candidate
+decisions as it likes through :func:`splitenv.evaluate_batch`, but the solution it returns
+is always re-evaluated by the engine, so every reported number comes from the one cost
+engine and carries its feasibility report. :class:`BaseSolver` does that once for every
+solver (as stable-baselines3's ``BaseAlgorithm.learn`` does for its algorithms): it times
+the method, evaluates the final decision and packages the statistics, so a solver class
+holds only its method, :meth:`BaseSolver.search`.
+
+Registry: solvers are entry points of the ``splitenv.solvers`` group (:mod:`splitenv.plugins`),
+the built-in ones declared in splitenv's ``pyproject.toml`` like any plug-in's. A solver says
+which problems it solves with the classmethod ``applies_to(scenario)``; :class:`BaseSolver`
+implements it from the class attribute ``family``, matched against the scenario's structure
+(:func:`problem_family`), never against names. A solver whose optional dependency (alns,
+cvxpy) is missing stays listed, as unavailable with the ``pip install`` to run
+(:func:`unavailable`).
 
 Randomness comes only from the ``rng`` argument (a ``numpy.random.Generator``);
 solvers hold no global or default-argument generators.
@@ -13,14 +23,18 @@ solvers hold no global or default-argument generators.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from splitenv import plugins
 from splitenv.config import Scenario
+from splitenv.errors import PluginError
 from splitenv.model import Decision, Evaluation, State, evaluate
+from splitenv.model.types import enabled_fields
+from splitenv.spaces import LARGE
 
 
 @dataclass
@@ -28,7 +42,7 @@ class SolveStats:
     """How a solve went.
 
     Attributes:
-        wall_time_s: seconds spent in ``solve``.
+        wall_time_s: seconds spent in the method (the final engine evaluation excluded).
         iterations: main-loop iterations of the method.
         evaluations: decisions evaluated through the engine (batched ones counted singly).
         trace: best objective after each iteration (convergence curve).
@@ -63,7 +77,11 @@ class Solution:
 
 @runtime_checkable
 class Solver(Protocol):
-    """Anything with a name and ``solve(scenario, state, rng, **options) -> Solution``."""
+    """Anything with a name and ``solve(scenario, state, rng, **options) -> Solution``.
+
+    A registered solver class may also define the classmethod ``applies_to(scenario) ->
+    bool``; without it the solver is offered for every scenario.
+    """
 
     name: ClassVar[str]
 
@@ -74,76 +92,35 @@ class Solver(Protocol):
         ...
 
 
-_REGISTRY: dict[str, Callable[..., Solver]] = {}
-#: solver modules that could not be imported, with the reason (a missing optional extra)
-_UNAVAILABLE: dict[str, str] = {}
+def problem_family(scn: Scenario) -> str:
+    """The problem family of a scenario, from its structure (SPEC Sec. 9).
 
-
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator adding a solver to the registry under ``name``."""
-
-    def wrap(cls: type) -> type:
-        if name in _REGISTRY:
-            raise ValueError(f"solver name {name!r} registered twice")
-        cls.name = name  # type: ignore[attr-defined]
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
-def _load_all() -> None:
-    # Importing the modules registers their solvers; done lazily so that a missing
-    # optional dependency (alns, cvxpy) only affects the solvers that need it.
-    import importlib
-    import pkgutil
-
-    import baselines
-
-    for info in pkgutil.iter_modules(baselines.__path__):
-        if info.name in ("base", "__init__") or info.name in _UNAVAILABLE:
-            continue
-        try:
-            importlib.import_module(f"baselines.{info.name}")
-        except ModuleNotFoundError as exc:  # an optional extra (alns, cvxpy) is not installed
-            if exc.name and exc.name.split(".")[0] in ("alns", "cvxpy"):
-                _UNAVAILABLE[info.name] = f'needs {exc.name}: pip install "splitenv[solvers]"'
-            else:
-                raise
-
-
-def available() -> list[str]:
-    """Registered solver names, sorted."""
-    _load_all()
-    return sorted(_REGISTRY)
-
-
-def make_solver(name: str, **kwargs: Any) -> Solver:
-    """Build the solver registered as ``name``.
+    | structure | family |
+    | --- | --- |
+    | CARD's normalized cost (objective ``card_cost``) | ``card`` |
+    | a federated subchannel pool | ``fedsllm`` |
+    | compression decisions with continuous bandwidth | ``sft`` |
+    | edge compute shares with subchannels | ``scct`` |
+    | only per-device discrete choices, no shared budget | ``separable`` |
 
     Raises:
-        ValueError: unknown name; the message lists the known ones.
+        ValueError: none of these structures (no family-specific solver applies).
     """
-    _load_all()
-    if name not in _REGISTRY:
-        missing = "; ".join(f"{m}: {why}" for m, why in _UNAVAILABLE.items())
-        raise ValueError(
-            f"unknown solver {name!r}; available: {', '.join(sorted(_REGISTRY))}"
-            + (f" (not loaded: {missing})" if missing else "")
-        )
-    return _REGISTRY[name](**kwargs)
-
-
-class Timer:
-    """Wall-clock timer for ``SolveStats.wall_time_s``."""
-
-    def __enter__(self) -> Timer:
-        self.start = time.perf_counter()
-        self.elapsed = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.elapsed = time.perf_counter() - self.start
+    fields = set(enabled_fields(scn))
+    if scn.objective.kind == "card_cost":
+        return "card"
+    if scn.network.fed_n_subchannels:
+        return "fedsllm"
+    if scn.compression.enabled and scn.network.allocation == "continuous":
+        return "sft"
+    if "compute_share" in fields and "subchannels" in fields:
+        return "scct"
+    if fields <= set(LARGE) and not {"keep_ratio"} & fields:
+        return "separable"
+    raise ValueError(
+        f"no problem family for scenario {scn.name!r} with decisions {sorted(fields)}; "
+        "the families are listed in baselines.base.problem_family"
+    )
 
 
 def finish(scenario: Scenario, state: State, decision: Decision, stats: SolveStats) -> Solution:
@@ -152,24 +129,94 @@ def finish(scenario: Scenario, state: State, decision: Decision, stats: SolveSta
     return Solution(decision=ev.decision, evaluation=ev, stats=stats)
 
 
-#: solver-name prefix of each problem family (see baselines.exact.exact_method)
-_FAMILY_PREFIX = {
-    "card_exact": ("card",),
-    "fedsllm_exact": ("fedsllm",),
-    "sft_exact": ("sft",),
-    "scct_exact": ("scct", "sccts", "scctt", "scctl"),
-    "separable": (),
-}
-GENERIC = ("equal", "random", "fixed_split", "exact")
+class BaseSolver(ABC):
+    """The template of every solver: ``solve`` times :meth:`search` and scores its decision.
+
+    Subclasses set ``name`` (the entry-point name) and ``family`` (the :func:`problem_family`
+    they solve; ``None``: any scenario) and implement :meth:`search`.
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str | None] = None
+
+    @classmethod
+    def applies_to(cls, scenario: Scenario) -> bool:
+        """Whether this solver solves the scenario's problem (its structure, not its name)."""
+        if cls.family is None:
+            return True
+        try:
+            return problem_family(scenario) == cls.family
+        except ValueError:
+            return False
+
+    def solve(
+        self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
+    ) -> Solution:
+        """Run the method, then evaluate its decision with the engine (the reported numbers)."""
+        stats = SolveStats(evaluations=1)
+        start = time.perf_counter()
+        decision = self.search(scenario, state, rng, stats, **options)
+        stats.wall_time_s = time.perf_counter() - start
+        return finish(scenario, state, decision, stats)
+
+    @abstractmethod
+    def search(
+        self,
+        scenario: Scenario,
+        state: State,
+        rng: np.random.Generator,
+        stats: SolveStats,
+        **options: Any,
+    ) -> Decision:
+        """The method: a decision for ``state``; record iterations, evaluations, trace in ``stats``."""
+
+
+def available() -> list[str]:
+    """Registered solver names, sorted (those whose optional dependency is missing included)."""
+    return plugins.names("solvers")
+
+
+def unavailable() -> dict[str, str]:
+    """Registered solvers that cannot be imported, with the reason (names the pip extra)."""
+    out = {}
+    for name in available():
+        try:
+            plugins.load("solvers", name)
+        except PluginError as exc:
+            out[name] = str(exc)
+    return out
+
+
+def solver_class(name: str) -> Any:
+    """The class registered as ``name``.
+
+    Raises:
+        UnknownNameError: unknown name; the message lists the registered ones.
+        PluginError: it is registered but cannot be imported (a missing optional extra).
+    """
+    return plugins.load("solvers", name)
+
+
+def make_solver(name: str, **kwargs: Any) -> Solver:
+    """Build the solver registered as ``name`` (see :func:`solver_class`)."""
+    solver: Solver = solver_class(name)(**kwargs)
+    return solver
+
+
+def applies(cls: Any, scenario: Scenario) -> bool:
+    """Whether a solver class applies to a scenario (``applies_to``; without it: always)."""
+    check = getattr(cls, "applies_to", None)
+    return True if check is None else bool(check(scenario))
 
 
 def applicable_solvers(scenario: Scenario) -> list[str]:
-    """Registered solvers that apply to a scenario's structure: the generic ones and its family's."""
-    from baselines.exact import exact_method
-
-    try:
-        family = exact_method(scenario)
-    except ValueError:
-        return [g for g in GENERIC if g != "exact"]
-    prefixes = _FAMILY_PREFIX[family]
-    return [n for n in available() if n in GENERIC or n.startswith(prefixes)]
+    """Importable registered solvers that apply to a scenario's structure, sorted."""
+    out = []
+    for name in available():
+        try:
+            cls = solver_class(name)
+        except PluginError:
+            continue
+        if applies(cls, scenario):
+            out.append(name)
+    return out

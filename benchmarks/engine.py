@@ -11,8 +11,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from splitenv.bench import engine_throughput
 from splitenv.scenarios import list_scenarios
+from splitenv.throughput import engine_throughput
 
 
 def main() -> None:

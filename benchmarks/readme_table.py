@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from baselines import main_job
+from baselines.harness import main_job
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

@@ -13,6 +13,8 @@ properties, never stored twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from splitenv._fields import Record, spec
@@ -503,6 +505,14 @@ class Scenario(Record):
     objective: ObjectiveSpec = spec(ObjectiveSpec())
     accuracy: AccuracySpec = spec(AccuracySpec())
     decision: DecisionSpec = spec(DecisionSpec())
+
+    def sha256(self) -> str:
+        """SHA-256 of the configuration (its ``to_dict`` as sorted JSON): the config's identity.
+
+        The env's ``instance()`` and the benchmark CSV's ``config_sha256`` are this hash.
+        """
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def n_devices(self) -> int:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from splitenv import allocators
+from splitenv import allocation as allocators
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
@@ -263,11 +261,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
 
     def instance(self) -> dict[str, Any]:
         """The current episode as a replayable instance (seed + scenario hash)."""
-        text = json.dumps(self.scenario.to_dict(), sort_keys=True, default=str)
-        return {
-            "seed": self.episode_seed,
-            "scenario_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        }
+        return {"seed": self.episode_seed, "scenario_sha256": self.scenario.sha256()}
 
     # --- stepping --------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
 from splitenv.config import Scenario
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario
 
@@ -32,6 +34,35 @@ def instance_set(scenario: str | Scenario, split: str = "test") -> list[int]:
         )
     first, count = SPLITS[split]
     return list(range(first, first + count))
+
+
+class InstanceReset(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """``reset(seed=s)`` plays the stored instance ``s``; with ``seeds``, the next one cyclically.
+
+    Instance ``s`` is ``reset(seed=s, options={"instance": {"seed": s}})``: the episode
+    :func:`content_hash` hashes. Without ``seeds`` the seed given to ``reset`` is the instance
+    (the benchmark harness); with ``seeds`` every reset plays the next of them, in order, so any
+    ``len(seeds)`` consecutive episodes play each once (a validation env: an EvalCallback with
+    ``n_eval_episodes = len(seeds)`` always scores the same instances).
+
+    Args:
+        env: a splitenv env (or a wrapper of one).
+        seeds: the instances to cycle through; ``None``: the seed of each ``reset``.
+    """
+
+    def __init__(self, env: gym.Env, seeds: list[int] | None = None) -> None:
+        if seeds is not None and not seeds:
+            raise ValueError("seeds must not be empty (None plays the seed given to reset)")
+        gym.utils.RecordConstructorArgs.__init__(self, seeds=seeds)
+        gym.Wrapper.__init__(self, env)
+        self.seeds = None if seeds is None else [int(s) for s in seeds]
+        self._next = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self.seeds is not None:
+            seed = self.seeds[self._next % len(self.seeds)]
+            self._next += 1
+        return self.env.reset(seed=seed, options={**(options or {}), "instance": {"seed": seed}})
 
 
 #: significant digits of every float in the hashed JSON. numpy's vectorized exp/log/sin differ

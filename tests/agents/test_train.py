@@ -15,7 +15,7 @@ from agents.args import make_args, parse_settings
 from agents.envs import EnvRecipe, SeedCycle, read_metadata
 from agents.policy import AgentPolicy, find_model
 from agents.train import train
-from baselines.policy import SolverPolicy, resolve_method, run_episode
+from baselines.harness.policy import SolverPolicy, resolve_method, run_episode
 from splitenv.cli import main as cli_main
 
 PRETRAINED = "agents/pretrained/scct_round_ppo.zip"

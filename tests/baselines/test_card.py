@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baselines.base import _REGISTRY
-from baselines.card import Card, CardDeviceOnly, CardExact, CardServerOnly, card_frequency
+from baselines.base import solver_class
+from baselines.papers.card.solvers import Card, CardDeviceOnly, CardExact, CardServerOnly
 from splitenv import Decision, evaluate, load_scenario, sample_state
+from splitenv.allocation.card import card_frequency
 from splitenv.model import evaluate_batch
 
 # solvers by registered name, imported directly so that these tests do not depend on every
@@ -124,7 +125,7 @@ def test_baselines_fix_the_cut_and_take_the_frequency_option(scn):
 
 def test_registered_names():
     for name, cls in SOLVERS.items():
-        assert _REGISTRY[name] is cls and cls.name == name
+        assert solver_class(name) is cls and cls.name == name
 
 
 def test_non_card_scenario_is_refused():

@@ -7,7 +7,7 @@ import pytest
 
 import splitenv as se
 from baselines import applicable_solvers, make_solver
-from baselines.exact import exact_method
+from baselines.methods.exact import exact_method
 from splitenv import Decision
 
 #: small instances per preset (N <= 6) where every exact method is fast

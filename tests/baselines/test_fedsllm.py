@@ -12,8 +12,8 @@ import itertools
 import numpy as np
 import pytest
 
-from baselines.base import _REGISTRY
-from baselines.fedsllm import (
+from baselines.base import solver_class
+from baselines.papers.fedsllm.bcd import (
     BLOCKS,
     FedsllmA,
     FedsllmB,
@@ -23,10 +23,11 @@ from baselines.fedsllm import (
     bcd,
     initial_point,
 )
-from baselines.fedsllm_exact import FedsllmExact, compositions
-from baselines.fedsllm_model import build_tables, greedy_subchannels
-from baselines.fedsllm_power import max_delay, min_power, rate_bps, solve_bisection, solve_cvxpy
+from baselines.papers.fedsllm.exact import FedsllmExact, compositions
+from baselines.papers.fedsllm.power_cvxpy import solve_cvxpy
 from splitenv import load_scenario, sample_state
+from splitenv.allocation.fedsllm_power import max_delay, min_power, rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import build_tables, greedy_subchannels
 from splitenv.model import channel
 from splitenv.model.types import equal_counts
 
@@ -47,7 +48,7 @@ def _solve(name, scn, state, seed=0, **kwargs):
 
 def test_registered_names():
     for name, cls in CLASSES.items():
-        assert _REGISTRY[name] is cls and cls.name == name
+        assert solver_class(name) is cls and cls.name == name
 
 
 # ---------------------------------------------------------------------------------------------

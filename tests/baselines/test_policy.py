@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import splitenv  # noqa: F401  (registers the ids)
-from baselines.policy import SolverPolicy, run_episode
-from splitenv import allocators
+from baselines import SolverPolicy, run_episode
+from splitenv import allocation as allocators
 
 
 def test_paper_allocators_are_registered_entry_points():

@@ -13,13 +13,14 @@ import time
 import numpy as np
 import pytest
 
-from baselines.generic import EqualAllocation
-from baselines.scct_alloc import ScctAlg1, _Greedy, alg1, greedy_subcarriers, optimal_shares
-from baselines.scct_alns import Scctl, Sccts, Scctt
-from baselines.scct_exact import ScctExact, scct_exact
-from baselines.scct_opt import Problem, solve
-from baselines.scct_tables import build_tables
+from baselines.methods.generic import EqualAllocation
+from baselines.papers.scct.alg1 import ScctAlg1
+from baselines.papers.scct.alns import Scctl, Sccts, Scctt
+from baselines.papers.scct.exact import ScctExact, scct_exact
+from baselines.papers.scct.opt import Problem, solve
 from splitenv import Decision, StateSampler, evaluate, evaluate_batch, load_scenario
+from splitenv.allocation.scct_alg1 import _Greedy, alg1, greedy_subcarriers, optimal_shares
+from splitenv.allocation.scct_tables import build_tables
 from splitenv.model.types import equal_counts
 
 SOLVERS = {
@@ -348,10 +349,10 @@ def test_binding_edge_memory():
 
 
 def test_registry_settings_and_inner_alg1():
-    from baselines.base import _REGISTRY
+    from baselines.base import available, solver_class
 
     for name in ("scct_alg1", "scctt", "scctl", "sccts", "scct_exact"):
-        assert name in _REGISTRY
+        assert name in available() and solver_class(name).name == name
     with pytest.raises(ValueError, match="unknown ALNS setting"):
         Scctt(tau_typo=3)
     scn, state = small_instance(5)

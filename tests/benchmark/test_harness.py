@@ -1,4 +1,4 @@
-"""The benchmark harness (baselines/benchmark.py, baselines/report.py) through `splitenv bench`."""
+"""The benchmark harness (baselines/harness/) through `splitenv bench`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import math
 
 import pytest
 
-from baselines.benchmark import (
-    COLUMNS,
-    TIMING,
-    Job,
-    deterministic_view,
-    parse_seeds,
-    read_csv,
-)
-from baselines.report import summarize, t_interval
-from baselines.runner import run_jobs
+from baselines.harness.jobs import Job, parse_seeds
+from baselines.harness.results import COLUMNS, TIMING, deterministic_view, read_csv
+from baselines.harness.run import run_jobs
+from baselines.harness.summary import summarize, t_interval
 from splitenv.cli import main
 from splitenv.errors import ConfigError
 
@@ -157,7 +151,7 @@ def test_bad_input_exits_2_with_a_clear_message(capsys, tmp_path, argv, message)
 
 
 def test_a_failing_method_is_named_and_exits_1(capsys, tmp_path, monkeypatch):
-    import baselines.benchmark as bm
+    import baselines.harness.episode as bm
 
     def broken(spec, seed=0):
         def policy(env, obs):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from baselines import main_job
-from baselines.benchmark import plan
+from baselines.harness import main_job
+from baselines.harness.jobs import plan
+from splitenv import cli_util
 
 
 def test_main_job_methods_and_pretrained_hook(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(main_job, "_ROOT", tmp_path)  # no model shipped in this tree
+    monkeypatch.setattr(cli_util, "PROJECT_ROOT", tmp_path)  # no model shipped in this tree
     assert main_job.methods("round") == list(main_job.BLOCKS["round"])
     path = tmp_path / main_job.PRETRAINED["ppo"]
     path.parent.mkdir(parents=True)

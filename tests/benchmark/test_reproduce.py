@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from baselines.benchmark import Job, read_csv
-from baselines.reproduce_card import card_trace
+from baselines.harness.jobs import Job
+from baselines.harness.results import read_csv
+from baselines.reproduce.card import card_trace
 from splitenv.cli import main
 
 
@@ -76,7 +77,7 @@ def test_too_many_seeds_exits_2(capsys, tmp_path):
 
 
 def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path):
-    from baselines.figures import grouped_bars
+    from baselines.harness.figures import grouped_bars
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ModuleNotFoundError, match=r'pip install "splitenv\[plot\]"'):
@@ -107,8 +108,8 @@ def test_reproduce_sft_fig10_with_one_seed(capsys, tmp_path):
 
 
 def _tta_rows(tmp_path, train_model):
-    from baselines.reproduce_sft import sft_time_to_accuracy
-    from baselines.sweeps import Context, Size
+    from baselines.reproduce.sft import sft_time_to_accuracy
+    from baselines.reproduce.sweep import Context, Size
 
     ctx = Context(tmp_path, Size(1, 2, 2), progress=False, train_model=train_model)
     sft_time_to_accuracy(ctx)

@@ -428,7 +428,7 @@ DYNAMICS = {
     "network.churn_join_prob": 0.3,
 }
 #: SFT "round" runs the paper's SQP bandwidth allocator on states with absent devices
-#: (regression: baselines.sft_bandwidth.device_coefficients raised FitError on 0/0 fit errors)
+#: (regression: splitenv.allocation.sft_bandwidth.device_coefficients raised FitError on 0/0 fit errors)
 DYN_CASES = [(i, t) for i, t in VALID if i != GENERIC_ID]
 
 

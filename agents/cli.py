@@ -1,0 +1,54 @@
+"""The command agents adds to ``splitenv``: ``train`` (an entry point of ``splitenv.commands``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an agent; prints the run folder."""
+    from agents.args import make_args, parse_settings
+    from splitenv.errors import ConfigError, MissingExtraError
+
+    try:  # torch and stable-baselines3 come with agents' training only
+        from agents.train import train
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError(f'training needs {exc.name}: pip install "splitenv[rl]"') from None
+    try:
+        given = parse_settings(args.set)
+        flags = {"timesteps": args.timesteps, "timescale": args.timescale, "seed": args.seed}
+        flags.update(out=args.out, resume=args.resume)
+        given.update({k: v for k, v in flags.items() if v is not None})  # given flags win
+        run_args = make_args(args.scenario, args.algo, **given)
+        run_args.recipe().make().close()  # names a bad allocator or override before training
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(train(run_args))
+    return 0
+
+
+def add_train(sub: Any) -> None:
+    """``splitenv train``."""
+    from agents.envs import ALGO_WRAPPERS
+    from splitenv.spaces import TIMESCALES
+
+    p = sub.add_parser(
+        "train",
+        help="train a PPO / MaskablePPO scheduler",
+        epilog="--set takes any field of agents.args.Args (learning_rate=1e-3, n_envs=2, "
+        "net_arch=[64,64], inner_allocator=equal, max_minutes=30; `python -m agents.train "
+        "--help` lists them) or a dotted scenario override (network.n_devices=6). Defaults "
+        "come from configs/agents/<preset>.yaml.",
+    )
+    p.add_argument("--scenario", required=True, help="preset name or YAML path")
+    p.add_argument("--algo", choices=list(ALGO_WRAPPERS), default="ppo")
+    p.add_argument("--timesteps", type=int, required=True, help="total environment steps")
+    p.add_argument(
+        "--timescale", choices=list(TIMESCALES), help="default: the preset's, else round"
+    )
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--resume", help="checkpoint .zip or run folder to continue")
+    p.add_argument("--out", required=True, help="folder receiving the run folder")
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,1 @@
+"""One subpackage per paper: its remaining kernels and thin registered solver classes."""

@@ -1,0 +1,85 @@
+"""The papers' figures, drawn from sweeps of the benchmark harness (``splitenv reproduce PAPER``).
+
+| paper | figures | module |
+| --- | --- | --- |
+| scct | Fig. 9: per-iteration latency vs N (SCCTT, SCCTL, SCCTS, equal; CloudO not modelled) | :mod:`.scct` |
+| sft | Fig. 10: round delay vs total bandwidth (SQP, equal, random bandwidth) | :mod:`.sft` |
+| sft | accuracy vs simulated time with real training (train / table / surrogate providers) | :mod:`.sft` |
+| card | Fig. 3: cut and server frequency per device over rounds; Fig. 4: delay and energy per method | :mod:`.card` |
+| fedsllm | Figs. 5-8: total delay vs bandwidth, client FLOPs/cycle, server capability, client power | :mod:`.fedsllm` |
+
+Every paper's module runs its sweeps through the one helper :mod:`.sweep` (jobs of the harness,
+in parallel, the same numbers for any number of workers).
+
+Each figure is written as ``NAME.png``, ``NAME.csv`` (the rows it was drawn from) and
+``NAME.md`` (caption: the paper's claim, our numbers, which claims hold). The default
+size is reduced (few seeds, short episodes, fewer sweep points) so that ``scct`` and
+``card`` run in the test suite; ``full=True`` takes the paper's sweep points, 10 seeds
+and the env's default episode (4 rounds x 3 epochs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+from baselines.reproduce.sweep import Context, Size
+from splitenv.errors import ConfigError
+
+#: paper -> (reduced size, full size)
+SIZES = {
+    "scct": (Size(2, 2, 2), Size(10, 4, 3, full=True)),
+    "sft": (Size(3, 2, 2), Size(10, 4, 3, full=True)),
+    "card": (Size(3, 6, 1), Size(10, 20, 1, full=True)),
+    "fedsllm": (Size(2, 1, 2), Size(10, 4, 3, full=True)),
+}
+#: paper -> "module:function" drawing its figures (imported when that paper is reproduced)
+PAPERS = {
+    "scct": "baselines.reproduce.scct:scct_fig9",
+    "sft": "baselines.reproduce.sft:sft_figs",
+    "card": "baselines.reproduce.card:card_figs",
+    "fedsllm": "baselines.reproduce.fedsllm:fedsllm_figs",
+}
+#: what SFT's time-to-accuracy figure trains: ``minilm`` (the real, offline all-MiniLM-L6-v2),
+#: ``tiny`` (a random 4-layer encoder: seconds, for tests), ``none`` (no train episode)
+TRAIN_MODELS = ("minilm", "tiny", "none")
+
+
+def figures_of(paper: str) -> Callable[[Context], list[Path]]:
+    """The function drawing ``paper``'s figures.
+
+    Raises:
+        ConfigError: unknown paper.
+    """
+    if paper not in PAPERS:
+        raise ConfigError(f"unknown paper {paper!r}; papers: {', '.join(PAPERS)}")
+    module, name = PAPERS[paper].split(":")
+    fn: Callable[[Context], list[Path]] = getattr(import_module(module), name)
+    return fn
+
+
+def reproduce(
+    paper: str,
+    out: str | Path,
+    n_seeds: int | None = None,
+    full: bool = False,
+    workers: int = 1,
+    progress: bool = True,
+    train_model: str = "minilm",
+) -> list[Path]:
+    """Draw a paper's figures under ``out``; return the files written (PNG, CSV, caption each).
+
+    ``train_model`` is what SFT's time-to-accuracy figure really trains: ``minilm``
+    (default), ``tiny`` (seconds; a smoke run) or ``none`` (no training episode).
+
+    Raises:
+        ConfigError: unknown paper, a bad number of seeds or an unknown train model.
+    """
+    draw = figures_of(paper)
+    if train_model not in TRAIN_MODELS:
+        raise ConfigError(f"train_model = {train_model!r}; allowed: {', '.join(TRAIN_MODELS)}")
+    size = SIZES[paper][1 if full else 0]
+    if n_seeds is not None:
+        size = Size(n_seeds, size.rounds, size.epochs_per_round, size.full)
+    return draw(Context(Path(out), size, workers, progress, train_model))

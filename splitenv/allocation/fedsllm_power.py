@@ -1,0 +1,130 @@
+"""FedsLLM power control: the min-max upload delay of one subchannel pool (FedsLLM (20)-(25)).
+
+Given each client's subchannels (total width W_k), the problem of one pool is
+
+    min_P  max_k  rest_k + bits_k / R_k(P_k),   R_k(P) = W_k log2(1 + a_k P / W_k)
+    s.t.   0 <= P_k <= p_max (C4),   sum_k P_k <= P_tot (C5),
+
+with a_k = G_k / N0 the client's gain over the noise PSD. A client's subchannels share
+one (average) gain, so spreading P_k uniformly over them is optimal (the rate is concave
+in the PSD) and the engine's rate (:func:`splitenv.model.channel.link_rate`) is exactly
+R_k. ``rest_k`` is what precedes the upload: the client forward t_F_k for the
+main-server pool (T1 of (21)), 0 for the federated pool (T3).
+
+Two solvers, cross-checked in tests/baselines/test_fedsllm.py:
+
+* :func:`solve_bisection` (exact reference): a delay t is reachable iff the minimum
+  powers ``P_k(t) = (W_k / a_k)(2^{bits_k / (W_k (t - rest_k))} - 1)`` meet C4 and C5;
+  the sum is decreasing in t, so bisection on t finds t* (to ``rtol``).
+* ``solve_cvxpy`` (the paper's CVX route, (22)-(25), in
+  :mod:`baselines.papers.fedsllm.power_cvxpy`: cvxpy is the optional extra ``splitenv[solvers]``):
+  the epigraph with auxiliary spectral efficiencies rho_k <= log2(1 + a_k P_k / W_k)
+  (exponential cone) and t >= rest_k + bits_k / (W_k rho_k).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Array = NDArray[np.float64]
+_LN2 = math.log(2.0)
+
+
+def rate_bps(width_hz: ArrayLike, snr_coeff: ArrayLike, power_w: ArrayLike) -> Array:
+    """Shannon rate ``W log2(1 + a P / W)``, FedsLLM (9)/(14) with uniform PSD P / W; 0 if W = 0."""
+    w = np.asarray(width_hz, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = w * np.log2(1.0 + np.asarray(snr_coeff) * np.asarray(power_w) / w)
+    return np.where(w > 0, r, 0.0)
+
+
+def min_power(
+    t: ArrayLike, rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike
+) -> Array:
+    """Least power with ``rest + bits / R(P) <= t``: ``(W / a)(2^{bits / (W (t - rest))} - 1)``.
+
+    Infinite where t <= rest (and bits > 0) or W = 0; zero where bits = 0.
+    """
+    t, rest, bits = (np.asarray(x, dtype=np.float64) for x in (t, rest, bits))
+    w = np.asarray(width_hz, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        expo = bits / (w * (t - rest))
+        p = w / np.asarray(snr_coeff) * np.expm1(_LN2 * expo)
+    p = np.where((t > rest) & (w > 0), p, np.inf)
+    return np.where(bits > 0, p, 0.0)
+
+
+def fit_budget(power: ArrayLike, p_max: float, p_total: float) -> Array:
+    """Clip powers to p_max and scale them into p_total so the engine's checks hold bit-exactly."""
+    p = np.minimum(np.maximum(np.asarray(power, dtype=np.float64), 0.0), p_max)
+    total = p.sum(axis=-1, keepdims=True)
+    p = np.where(total > p_total, p * (p_total / np.where(total > 0, total, 1.0)), p)
+    while np.any(p.sum(axis=-1) > p_total):  # rounding of the product above
+        p = np.where(p.sum(axis=-1, keepdims=True) > p_total, p * (1.0 - 2.0**-50), p)
+    return p
+
+
+def solve_bisection(
+    rest: ArrayLike,
+    bits: ArrayLike,
+    width_hz: ArrayLike,
+    snr_coeff: ArrayLike,
+    p_max: float,
+    p_total: float,
+    *,
+    rtol: float = 1e-13,
+) -> tuple[Array, Array]:
+    """Exact min-max delay of one pool by bisection on t, vectorized over leading axes.
+
+    Args:
+        rest: delay before the upload per client, (..., N).
+        bits: bits to upload per client, (..., N).
+        width_hz: bandwidth per client (its subchannels), (..., N); > 0 where bits > 0.
+        snr_coeff: a_k = G_k / N0 in Hz / W, broadcastable to (..., N).
+        p_max: per-client power limit (C4), W.
+        p_total: network-wide limit of the pool (C5), W (may be inf).
+        rtol: relative width of the final bracket on t.
+
+    Returns:
+        (t*, P): the optimal max delay (...,) and powers (..., N) meeting C4 and C5
+        exactly, whose delays are within ``rtol`` of t*.
+    """
+    rest, bits, width = np.broadcast_arrays(
+        *(np.asarray(x, dtype=np.float64) for x in (rest, bits, width_hz))
+    )
+    a = np.broadcast_to(np.asarray(snr_coeff, dtype=np.float64), rest.shape)
+    n = rest.shape[-1]
+    with np.errstate(divide="ignore"):
+        t_lo = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_max), 0.0), axis=-1)
+        p_eq = min(p_max, p_total / n)
+        t_hi = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_eq), 0.0), axis=-1)
+    # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack);
+    # t_hi: equal powers, feasible
+    slack = min_power(t_lo[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
+    lo = t_lo.copy()
+    hi = np.where(slack, t_lo, np.maximum(t_hi, t_lo))
+    active = ~slack & np.isfinite(hi)
+    for _ in range(200):
+        if not np.any(active):
+            break
+        mid = 0.5 * (lo + hi)
+        ok = min_power(mid[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid, lo)
+        active = active & (hi - lo > rtol * hi)
+    power = fit_budget(min_power(hi[..., None], rest, bits, width, a), p_max, p_total)
+    return hi, power
+
+
+def max_delay(
+    rest: ArrayLike, bits: ArrayLike, width_hz: ArrayLike, snr_coeff: ArrayLike, power: ArrayLike
+) -> Array:
+    """``max_k rest_k + bits_k / R_k(P_k)`` over the last axis."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 for an absent client
+        up = np.where(
+            np.asarray(bits) > 0, np.asarray(bits) / rate_bps(width_hz, snr_coeff, power), 0.0
+        )
+    return np.max(np.asarray(rest) + up, axis=-1)

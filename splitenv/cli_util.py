@@ -1,0 +1,98 @@
+"""What every ``splitenv`` command shares, the plug-in commands of baselines and agents included.
+
+* ``--set key=value`` parsing (:func:`parse_overrides`, :func:`split_settings`), written once;
+* JSON input and output (:func:`read_json`, :func:`print_json`);
+* :data:`PROJECT_ROOT`, where relative paths are looked up after the working directory
+  (:func:`find_file`: shipped models such as ``agents/pretrained/...``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from splitenv._fields import parse_value
+from splitenv.errors import ConfigError
+
+#: the project's root folder (the repository in a source checkout)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pair(pair: str, example: str) -> tuple[str, Any]:
+    if "=" not in pair:
+        raise ConfigError(f"--set {pair!r}: expected key=value, e.g. {example}")
+    key, value = pair.split("=", 1)
+    return key.strip(), parse_value(value.strip())
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set`` pairs as dotted scenario overrides: ``["network.n_devices=6"]`` -> ``{...: 6}``.
+
+    Raises:
+        ConfigError: a pair without ``=``.
+    """
+    return dict(_pair(p, "network.n_devices=6") for p in pairs)
+
+
+def split_settings(pairs: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set`` pairs split into (settings, scenario overrides): dotted keys are overrides.
+
+    ``learning_rate=1e-3`` is a setting of the command, ``network.n_devices=6`` a scenario
+    override.
+
+    Raises:
+        ConfigError: a pair without ``=``.
+    """
+    settings: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = _pair(pair, "learning_rate=1e-3 or network.n_devices=6")
+        (overrides if "." in key else settings)[key] = value
+    return settings, overrides
+
+
+def _json_default(x: Any) -> Any:
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    raise TypeError(f"not JSON serializable: {type(x).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    """Replace non-finite floats by strings so the output is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as strict, indented JSON (arrays as lists, inf / nan as strings)."""
+    print(json.dumps(_clean(obj), indent=2, default=_json_default))
+
+
+def read_json(path: str) -> Any:
+    """The JSON content of a file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        json.JSONDecodeError: not JSON.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return json.loads(p.read_text())
+
+
+def find_file(path: str | Path) -> Path | None:
+    """``path`` if it is a file, else relative to :data:`PROJECT_ROOT`; ``None`` if neither."""
+    p = Path(path)
+    for candidate in (p, PROJECT_ROOT / p) if not p.is_absolute() else (p,):
+        if candidate.is_file():
+            return candidate
+    return None
