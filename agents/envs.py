@@ -18,9 +18,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from baselines.harness.episode import build_env
 from splitenv.env import SplitLoRAEnv
 from splitenv.instances import InstanceReset
+from splitenv.registration import make
 from splitenv.spaces import TIMESCALES
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
@@ -89,7 +89,7 @@ class EnvRecipe:
     def make(self) -> gym.Env:
         """The env with its native ``Dict`` action, through the registry (per-id defaults apply)."""
         kwargs = self.env_kwargs()
-        return build_env(kwargs.pop("config"), **kwargs)
+        return make(kwargs.pop("config"), **kwargs)
 
     def wrap(self, env: gym.Env) -> BoxAction | MultiDiscreteAction:
         """``env`` with this recipe's action wrapper: SB3's action space and the decoder."""

@@ -12,6 +12,9 @@ underscores (``network__n_devices=6``). Ids use string entry points (no import c
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import gymnasium as gym
 
 from splitenv.scenarios import list_scenarios, preset_header
@@ -35,6 +38,21 @@ def env_id(scenario: str) -> str:
     """
     head = preset_header(scenario)
     return f"splitenv/{head['id_name']}-v{head['version']}"
+
+
+def make(scenario: str | os.PathLike[str], **kwargs: Any) -> gym.Env[Any, Any]:
+    """``gym.make`` of a scenario's registered id, so its per-id defaults apply.
+
+    A preset name goes to ``gym.make(env_id(name), **kwargs)``; a YAML path (or a name not
+    registered) to ``gym.make("splitenv/SplitLoRA-v0", config=scenario, **kwargs)``. This is
+    the one builder every caller uses (benchmark harness, reproduction, agents); ``kwargs``
+    win over the id's defaults.
+    """
+    name = str(scenario)
+    for eid, preset in ENV_IDS.items():
+        if preset == name:
+            return gym.make(eid, **kwargs)
+    return gym.make(GENERIC_ID, config=name, **kwargs)
 
 
 def register_envs() -> None:

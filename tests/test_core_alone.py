@@ -35,7 +35,11 @@ import numpy as np
 import splitenv
 for env_id in sorted(splitenv.ENV_IDS):
     for timescale in ("round", "epoch", "joint"):
-        env = gym.make(env_id, timescale=timescale)
+        try:
+            env = gym.make(env_id, timescale=timescale)
+        except ValueError as exc:  # documented: SplitLLM allocates nothing per epoch
+            assert "exposes no decision" in str(exc), exc
+            continue
         env.reset(seed=0)
         _, reward, *_ = env.step(env.action_space.sample())
         assert np.isfinite(reward), (env_id, timescale, reward)

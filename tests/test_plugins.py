@@ -64,7 +64,7 @@ def test_allocator_is_used_by_the_env(site):
     out = _run(site, code=(
         "import json, gymnasium as gym, numpy as np, splitenv\n"
         "from splitenv.spaces import largest_remainder\n"
-        "env = gym.make('splitenv/TinySCCT-v0', timescale='round', inner_allocator='example_by_gain')\n"
+        "env = gym.make('splitenv/TinySCCT-v0', timescale='round', inner_allocator='example_by_gain', epochs_per_round=1)\n"
         "env.reset(seed=3)\n"
         "gain = np.asarray(env.unwrapped.current_state.channel_gain, float).reshape(-1)\n"
         "env.action_space.seed(0)\n"
@@ -73,7 +73,7 @@ def test_allocator_is_used_by_the_env(site):
         "print(json.dumps([np.asarray(info['decision']['subchannels']).tolist(), want.tolist()]))\n"
     ))  # fmt: skip
     got, want = json.loads(out.strip().splitlines()[-1])
-    # the round's first epoch got the plug-in's subcarriers: proportional to gain, 40 in all
+    # the round's (one) epoch got the plug-in's subcarriers: proportional to gain, 40 in all
     assert got == want and sum(got) == 40
 
 

@@ -1,6 +1,6 @@
 """Playing a benchmark job: the env built through the registry, one episode, one CSV row.
 
-Every env of the harness comes from the registry (:func:`build_env`: ``gym.make`` with the
+Every env of the harness comes from the registry (:func:`splitenv.registration.make`: ``gym.make`` with the
 preset's id, so per-id defaults such as FedsLLM-v0's apply), wrapped in
 :class:`splitenv.instances.InstanceReset` so that ``reset(seed=s)`` plays stored instance ``s``.
 """
@@ -20,21 +20,8 @@ from baselines.harness.policy import EpisodeResult, resolve_method, run_episode
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import JobError
 from splitenv.instances import InstanceReset
-from splitenv.registration import ENV_IDS, GENERIC_ID
+from splitenv.registration import make
 from splitenv.spaces import LARGE
-
-
-def build_env(scenario: str, **kwargs: Any) -> gym.Env:
-    """``gym.make`` of a preset's registered id, or of ``splitenv/SplitLoRA-v0`` for a YAML path.
-
-    Args:
-        scenario: a registered preset name, or a YAML path.
-        **kwargs: SplitLoRAEnv's arguments (they win over the id's defaults).
-    """
-    for eid, preset in ENV_IDS.items():
-        if preset == scenario:
-            return gym.make(eid, **kwargs)
-    return gym.make(GENERIC_ID, config=scenario, **kwargs)
 
 
 @dataclass
@@ -54,7 +41,7 @@ def make_env(job: Job) -> gym.Env:
         kwargs["rounds"] = job.rounds
     if job.epochs_per_round is not None:
         kwargs["epochs_per_round"] = job.epochs_per_round
-    return InstanceReset(build_env(job.scenario, **kwargs))
+    return InstanceReset(make(job.scenario, **kwargs))
 
 
 def play(job: Job, record: bool = False) -> Episode:

@@ -31,7 +31,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from baselines.harness.episode import build_env, run_job
+from baselines.harness.episode import run_job
 from baselines.harness.policy import DecisionFields, SolverPolicy, route_fields
 from baselines.reproduce import TRAIN_MODELS
 from baselines.reproduce.sweep import (
@@ -50,6 +50,7 @@ from baselines.reproduce.sweep import (
 )
 from splitenv.accuracy_providers import SurrogateAccuracy
 from splitenv.instances import InstanceReset
+from splitenv.registration import make
 from splitenv.scenarios import load_scenario
 
 COLUMNS = ("method", "provider", "round", "time_s", "round_latency_s", "accuracy", "target",
@@ -139,7 +140,7 @@ def episode(
     method: str, provider: Any, seed: int, rounds: int, overrides: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """One SFT-v1 episode (round timescale) with ``provider``; a row per round."""
-    env = route_fields(InstanceReset(build_env(
+    env = route_fields(InstanceReset(make(
         "sft", accuracy=provider, timescale="round", rounds=rounds, overrides=overrides or {},
     )))  # fmt: skip
     first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731  (shared cut: one value)
