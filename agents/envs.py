@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium as gym
 
 from splitenv.env import SplitLoRAEnv
+from splitenv.errors import FileFormatError
 from splitenv.instances import InstanceReset
 from splitenv.registration import make
 from splitenv.spaces import TIMESCALES
@@ -196,5 +197,16 @@ def metadata_path(model_path: str | Path) -> Path:
 
 
 def read_metadata(model_path: str | Path) -> dict[str, Any]:
-    """The run metadata of a model (see :func:`metadata_path`)."""
-    return json.loads(metadata_path(model_path).read_text())  # type: ignore[no-any-return]
+    """The run metadata of a model (see :func:`metadata_path`): plain JSON, checked for shape.
+
+    Raises:
+        FileFormatError: not UTF-8 JSON, not an object, or without ``algo`` and ``env``.
+    """
+    path = metadata_path(model_path)
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileFormatError(f"{path}: not a JSON metadata file ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("env"), dict) or "algo" not in meta:
+        raise FileFormatError(f"{path}: metadata must be a JSON object with 'algo' and 'env'")
+    return meta

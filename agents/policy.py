@@ -10,7 +10,13 @@ MaskablePPO models predict under the wrapper's ``action_masks()``.
 
 ``ppo_method`` and ``maskable_ppo_method`` are the factories registered in the
 ``splitenv.methods`` entry-point group, so ``baselines.harness.policy.resolve_method``
-resolves ``"ppo:agents/pretrained/scct_round_ppo.zip"`` without importing this package.
+resolves ``"ppo:PATH"`` (or ``"ppo:@scct_round_ppo"``, an agent this package ships)
+without importing this package.
+
+Agent files are data, not code: models load through :mod:`agents.safe_load`, which never
+lets stable-baselines3 unpickle a field of the file (spaces and schedules are rebuilt from the
+recipe's env and the run's JSON hyperparameters; anything else is refused), and a shipped
+agent's file must match the sha256 recorded in its sidecar.
 """
 
 from __future__ import annotations
@@ -22,22 +28,58 @@ import gymnasium as gym
 import numpy as np
 
 from agents.envs import ALGO_WRAPPERS, EnvRecipe, algo_class, read_metadata
+from agents.safe_load import load_model
 from splitenv.cli_util import PROJECT_ROOT, find_file
+from splitenv.errors import FileFormatError
 from splitenv.spaces import native_to_decision
+
+#: the agents this package ships, named ``@NAME`` (``ppo:@scct_round_ppo``)
+SHIPPED = Path(__file__).resolve().parent / "pretrained"
 
 
 def find_model(path: str | Path) -> Path:
-    """The model file ``path`` (``.zip`` optional), relative to the cwd or the repository root.
+    """The model file: ``@NAME`` is a shipped agent, else a path relative to the cwd or the project.
 
     Raises:
-        FileNotFoundError: no such file in either place.
+        FileNotFoundError: no such file; the message names where it looked.
     """
+    text = str(path)
+    if text.startswith("@"):
+        shipped = SHIPPED / f"{text[1:]}.zip"
+        if not shipped.is_file():
+            names = ", ".join(f"@{p.stem}" for p in sorted(SHIPPED.glob("*.zip"))) or "none"
+            raise FileNotFoundError(f"no shipped agent {text}; shipped: {names}")
+        return shipped
     p = Path(path)
     for t in (p, p.with_name(p.name + ".zip")):
         found = find_file(t)
         if found is not None:
             return found
     raise FileNotFoundError(f"no model at {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
+
+
+def load_agent(algo: str, path: Path, meta: dict[str, Any], recipe: EnvRecipe) -> Any:
+    """The SB3 model at ``path``, loaded without unpickling anything (:mod:`agents.safe_load`).
+
+    Its spaces are rebuilt from the recipe's env, its hyperparameters read from the run's JSON
+    metadata; a shipped agent must carry the ``sha256`` of its file in its sidecar.
+
+    Raises:
+        FileFormatError: a shipped agent without checksum, a changed file, or a field that
+            would need unpickling.
+    """
+    sha = meta.get("sha256")
+    if path.parent == SHIPPED and not sha:
+        raise FileFormatError(f"{path}: a shipped agent must record its sha256 in its sidecar")
+    env = recipe.wrap(recipe.make())
+    try:
+        return load_model(
+            algo_class(algo), path, observation_space=env.observation_space,
+            action_space=env.action_space, hyperparameters=meta.get("hyperparameters") or {},
+            sha256=sha,
+        )  # fmt: skip
+    finally:
+        env.close()
 
 
 class AgentPolicy:
@@ -65,7 +107,7 @@ class AgentPolicy:
             raise ValueError(f"{self.path}: unknown algo {self.algo!r}")
         self.recipe = EnvRecipe.from_dict(self.meta["env"])
         self.deterministic = deterministic
-        self.model = _load(self.algo, self.path)
+        self.model = load_agent(self.algo, self.path, self.meta, self.recipe)
         self._base: Any = None
         self._decoder: Any = None
 
@@ -94,10 +136,6 @@ class AgentPolicy:
             action, _ = self.model.predict(obs, deterministic=self.deterministic)
         native = decoder.action(action)
         return native_to_decision(decoder.scn, decoder.base.native_space, native)
-
-
-def _load(algo: str, path: Path) -> Any:
-    return algo_class(algo).load(path, device="cpu")
 
 
 def ppo_method(arg: str, seed: int = 0) -> AgentPolicy:

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.args import Args, field_help, make_args, parse_settings
-from agents.envs import METADATA_NAME, algo_class, make_eval_env, make_vec_envs
+from agents.envs import METADATA_NAME, algo_class, make_eval_env, make_vec_envs, read_metadata
+from agents.safe_load import load_model
 from splitenv.instances import instance_set
 from splitenv.scenarios import load_scenario
 
@@ -106,8 +107,11 @@ def train(args: Args) -> Path:
     hyper = args.sb3_kwargs()
     if args.resume:
         resume_from = _resume_path(args.resume)
-        model = algo.load(resume_from, env=envs, device="cpu")
-        hyper = {"loaded_from_checkpoint": str(resume_from)}
+        hyper = read_metadata(resume_from).get("hyperparameters") or {}
+        model = load_model(
+            algo, resume_from, observation_space=envs.observation_space,
+            action_space=envs.action_space, hyperparameters=hyper, env=envs,
+        )  # fmt: skip
     else:
         resume_from = None
         kwargs = json.loads(json.dumps(hyper))  # a copy: the activation name becomes the class

@@ -12,12 +12,13 @@ same instances:
   split each round and the env's inner allocator, SCCT's Alg. 1, allocates every epoch
   for every method (so ``scct_alg1`` would equal ``equal`` and is left out).
 
-PPO hook: a trained model found at :data:`PRETRAINED` (relative to the working
-directory or the repository root; the ``agents`` package ships
-``agents/pretrained/scct_round_ppo.zip``) joins the ``round`` block as the method
-``KIND:PATH``, resolved through the ``splitenv.methods`` plug-ins. It must have been
-trained on this env: ``scct`` preset, timescale ``round``, 4 rounds x 3 epochs, the
-paper's inner allocator (the plug-in checks the timescale and the observation shape).
+PPO hook: the agent the installed ``agents`` package ships for this block
+(:data:`PRETRAINED`, ``ppo:@scct_round_ppo``) joins the ``round`` block, resolved through
+the ``splitenv.methods`` plug-ins. Only the package's own agents are used (never a file of
+the working directory), and they are checked against their recorded sha256 and loaded
+without unpickling (``agents.safe_load``). It was trained on this env: ``scct`` preset,
+timescale ``round``, 4 rounds x 3 epochs (the plug-in checks the timescale and the
+observation shape).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from baselines.harness.bench import BenchOutput, bench
 from baselines.harness.jobs import plan
-from splitenv.cli_util import find_file
+from splitenv import plugins
+from splitenv.errors import SplitenvError
 from splitenv.instances import check, instance_set
 
 SCENARIO = "scct"
@@ -38,20 +40,20 @@ BLOCKS = {
 PPO_TIMESCALE = "round"
 N_SEEDS = 5
 DEFAULT_OUT = Path("results/run")
-#: plug-in kind -> model file; an existing file adds the method ``KIND:PATH``
-PRETRAINED = {
-    "ppo": Path("agents/pretrained/scct_round_ppo.zip"),
-    "maskable_ppo": Path("agents/pretrained/scct_round_maskable_ppo.zip"),
-}
+#: methods plug-in kind -> the shipped agent of the round block (``@NAME``: the package's own)
+PRETRAINED = {"ppo": "@scct_round_ppo"}
 
 
 def learned_methods() -> list[str]:
-    """``KIND:PATH`` of every pretrained model that exists (cwd first, then the repository)."""
-    return [
-        f"{kind}:{path.as_posix()}"
-        for kind, path in PRETRAINED.items()
-        if find_file(path) is not None
-    ]
+    """``KIND:@NAME`` of the shipped agents whose methods plug-in is installed and importable."""
+    out = []
+    for kind, name in PRETRAINED.items():
+        try:
+            plugins.load("methods", kind)
+        except SplitenvError:  # agents (or its extras) not installed: the block runs without it
+            continue
+        out.append(f"{kind}:{name}")
+    return out
 
 
 def methods(timescale: str, include_learned: bool = True) -> list[str]:
