@@ -128,7 +128,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     | feasible | bool | () | - | every step |
     | violations.<constraint> | float64 | () | amount exceeded, in the constraint's unit | a constraint broken |
     | terms.<name> | float64 | () | see Info Terms | every step |
-    | decision.split, decision.edge_split | int64 | (N,) | layers on the device / up to the edge | every step |
+    | decision.split | int64 | (N,) | layers on the device | every step |
+    | decision.edge_split | int64 | (N,) | last layer on the edge | three tiers |
     | decision.rank | int64 | () | LoRA rank | every step |
     | decision.quant_bits | int64 | () | bits | compression enabled |
     | decision.keep_ratio | float64 | () | fraction kept | compression enabled |
@@ -205,7 +206,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
       every config field. Any other keyword is a ``TypeError`` naming it (as Python's).
 
     ## Version History
-    * v0: first release.
+    * v0: first release. Since issue 10 a decision with one possible value is no action
+      key (SCCT, SFT, CARD and SplitLLM lost their ``Discrete(1)`` rank), ``info`` values
+      are numpy, ``render_mode="rgb_array"`` exists and unknown keywords are TypeErrors.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
