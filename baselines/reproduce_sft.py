@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 import splitenv  # noqa: F401  (registers the env ids)
 from baselines.policy import SolverPolicy
@@ -78,7 +79,7 @@ def episode(
         overrides=overrides or {},
     )  # fmt: skip
     base: Any = env.unwrapped  # SplitLoRAEnv (step_decision)
-    first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731  (shared cut: one value)
+    first = lambda v: np.asarray(v).reshape(-1)[0]  # noqa: E731  (shared cut: one value)
     policy = SolverPolicy(method, seed=seed)
     obs, _ = env.reset(seed=seed, options={"instance": {"seed": seed}})  # the stored instance
     rows: list[dict[str, Any]] = []
