@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import gymnasium as gym
@@ -9,14 +10,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv import allocation as allocators
+from splitenv import render
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
+from splitenv.info import as_numpy, decision_info
 from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
 from splitenv.model.engine import feasible_splits
 from splitenv.model.types import complete, enabled_fields
 from splitenv.observation import Features
 from splitenv.scenarios import StateSampler, load_scenario
-from splitenv.spaces import LARGE, action_fields, native_space, native_to_decision
+from splitenv.spaces import (
+    LARGE,
+    decision_fields,
+    fixed_values,
+    native_space,
+    native_to_decision,
+)
 
 REWARD_MODES = ("normalized", "raw")
 
@@ -36,7 +45,10 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
 
     ## Action Space
     A ``Dict`` in physical units whose keys depend on ``timescale`` and on the
-    decisions the scenario enables (:func:`splitenv.spaces.action_fields`):
+    decisions the scenario enables (:func:`splitenv.spaces.action_fields`). A decision
+    with one possible value (SCCT's, SFT's, CARD's and SplitLLM's single rank, a
+    one-value bit range, ...) is no key: the env applies that value itself
+    (``env.unwrapped.fixed``), so no action dimension is dead:
 
     | key | space | meaning | timescale |
     | --- | --- | --- | --- |
@@ -97,12 +109,63 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     a round step costs the round (:func:`splitenv.model.compose_round`). For
     devices that run independently (SFT, CARD) the epoch costs of a round sum to an
     upper bound of its latency; ``info["round_latency_s"]`` is always exact.
-    ``info`` carries ``latency_s``, ``energy_j``, ``cost``, ``reference_cost``,
-    ``terms``, ``violations``, ``feasible``, ``decision`` (what was applied) and,
-    at round ends, ``round_latency_s`` and, with an accuracy provider,
-    ``accuracy`` and ``accuracy_extras`` (what the provider measured: with
-    ``"train"`` the loss, the bytes measured on the wire next to the engine's
-    modelled bytes, the cuts, rank and compression the round trained with).
+    ``info`` is tabulated below.
+
+    ## Info
+    Every value is a numpy scalar or array of one dtype in every step (``float64``,
+    ``int64``, ``bool``); a dotted key is an entry of a dict value. "step" means the
+    epochs the step played (one epoch, or the whole round with ``timescale="round"``).
+
+    | key | dtype | shape | unit | when |
+    | --- | --- | --- | --- | --- |
+    | episode_seed | int64 | () | - | reset |
+    | action_mask.split | bool | (n_split,) shared cut, else (N, n_split) | - | reset, every step |
+    | latency_s | float64 | () | s, the step's latency (round start and end included) | every step |
+    | energy_j | float64 | () | J, the engine's round energy summed over the step's epochs | every step |
+    | cost | float64 | () | s (+ energy_weight J), or CARD's U, of the step | every step |
+    | reference_cost | float64 | () | the same as cost, of the preset's default decision | every step |
+    | feasible | bool | () | - | every step |
+    | violations.<constraint> | float64 | () | amount exceeded, in the constraint's unit | a constraint broken |
+    | terms.<name> | float64 | () | see Info Terms | every step |
+    | decision.split | int64 | (N,) | layers on the device | every step |
+    | decision.edge_split | int64 | (N,) | last layer on the edge | three tiers |
+    | decision.rank | int64 | () | LoRA rank | every step |
+    | decision.quant_bits | int64 | () | bits | compression enabled |
+    | decision.keep_ratio | float64 | () | fraction kept | compression enabled |
+    | decision.subchannels, decision.fed_subchannels | int64 | (N,) | subchannels | scenario's allocation |
+    | decision.bandwidth_hz, decision.server_freq_hz | float64 | (N,) | Hz | scenario's allocation |
+    | decision.power_w, decision.fed_power_w | float64 | (N,) | W | power control |
+    | decision.compute_share | float64 | (N,) | fraction of the edge server | shared server |
+    | round, epoch | int64 | () | - (round index; epochs played in it) | every step |
+    | simulated_time_s | float64 | () | s, latency since reset | every step |
+    | round_latency_s | float64 | () | s, the round just ended (exact) | round ends |
+    | accuracy | float64 | () | - (provider's metric) | round ends, with a provider |
+    | accuracy_extras.<name> | float64, int64 or bool | provider's | provider's (train: loss, wire bytes, ...) | round ends, with a provider |
+
+    The :class:`~splitenv.wrappers.MultiDiscreteAction` wrapper replaces ``action_mask`` by
+    its flat ``bool`` mask over all choices.
+
+    ## Info Terms
+    ``info["terms"]``: the engine's scalar terms (:func:`splitenv.evaluate_batch`) of the
+    step's last epoch, each for that epoch's state standing for every epoch of a round
+    (the exact round is ``round_latency_s``). "Training" is the preset's whole run:
+    ``schedule.rounds`` rounds, or E(r) rounds of FedsLLM (17).
+
+    | name | unit | scope |
+    | --- | --- | --- |
+    | iteration_s | s | per iteration |
+    | epoch_s | s | per epoch |
+    | round_s | s | per round |
+    | total_s | s | per training |
+    | rounds | rounds | per training |
+    | shared_iteration_s | s | per iteration |
+    | pre_round_s | s | per round |
+    | adapter_s | s | per round |
+    | server_energy_j | J | per round |
+    | device_energy_j | J | per round |
+    | comm_bits | bits | per round |
+    | edge_memory_bytes | bytes | peak |
+    | cloud_memory_bytes | bytes | peak |
 
     ## Starting State
     ``reset(seed=s)`` fixes the whole episode: device positions, shadowing,
@@ -134,16 +197,20 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     * ``accuracy``: ``None``, ``"surrogate"``, ``"table"``, ``"train"`` (real training,
       ``splitenv[train]``) or an AccuracyProvider
       (:mod:`splitenv.accuracy_providers`).
-    * ``observation``: ``"flat"`` or ``"dict"``; ``render_mode``: ``"ansi"``.
+    * ``observation``: ``"flat"`` or ``"dict"``; ``render_mode``: ``"ansi"`` (a table of
+      the last epoch) or ``"rgb_array"`` (the last round as a Gantt chart: one row per
+      device, its phases on the time axis coloured by tier; :mod:`splitenv.render`).
     * ``overrides``: dotted config overrides; any other keyword ``a__b=v`` (or
       ``**{"a.b": v}``) is one too, so ``gymnasium.make(id, **overrides)`` reaches
-      every config field.
+      every config field. Any other keyword is a ``TypeError`` naming it (as Python's).
 
     ## Version History
-    * v0: first release.
+    * v0: first release. Since issue 10 a decision with one possible value is no action
+      key (SCCT, SFT, CARD and SplitLLM lost their ``Discrete(1)`` rank), ``info`` values
+      are numpy, ``render_mode="rgb_array"`` exists and unknown keywords are TypeErrors.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
 
     def __init__(
         self,
@@ -164,6 +231,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         overrides: dict[str, Any] | None = None,
         **more_overrides: Any,
     ) -> None:
+        _check_keywords(more_overrides)
         merged = dict(overrides or {})
         merged.update({k.replace("__", "."): v for k, v in more_overrides.items()})
         self.scenario = load_scenario(config, merged)
@@ -177,11 +245,16 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         if not (energy_weight >= 0 and infeasible_penalty >= 0):
             raise ValueError("energy_weight and infeasible_penalty must be >= 0")
         self.timescale = timescale
-        self.fields = action_fields(self.scenario, timescale)
+        every = decision_fields(self.scenario, timescale)
+        #: fields with one possible value: no action dimension, the env applies the value
+        self.fixed = fixed_values(self.scenario, every)
+        #: the fields the agent sets (the action space's keys, in order)
+        self.fields = tuple(f for f in every if f not in self.fixed)
         if not self.fields:
             raise ValueError(
                 f"timescale = {timescale!r} exposes no decision of scenario {self.scenario.name!r}; "
-                f"its decisions are {', '.join(action_fields(self.scenario, 'joint'))}"
+                f"its decisions are {', '.join(decision_fields(self.scenario, 'joint'))}"
+                + (f" ({', '.join(self.fixed)} with one value)" if self.fixed else "")
             )
         self.rounds, self.epochs_per_round = int(rounds), int(epochs_per_round)
         self.inner_allocator = allocators.resolve(inner_allocator)
@@ -189,7 +262,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self.reward_mode, self.energy_weight = reward_mode, float(energy_weight)
         self.infeasible_penalty = float(infeasible_penalty)
         if not cost_cap > 1.0:
-            raise ValueError(f"cost_cap = {cost_cap!r}; allowed: > 1 (in units of the reference cost)")
+            raise ValueError(
+                f"cost_cap = {cost_cap!r}; allowed: > 1 (in units of the reference cost)"
+            )
         self.cost_cap = float(cost_cap)
         self.accuracy = make_provider(accuracy)
         self.render_mode = render_mode
@@ -201,6 +276,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self._sampler: StateSampler | None = None
         self._split: NDArray[np.int64] | None = None
         self._last: dict[str, Any] = {}
+        self._drawn: list[Evaluation] = []
 
     # --- episode bookkeeping -----------------------------------------------------------
 
@@ -235,7 +311,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             feasible_splits(self.scenario, self._state) if "split" in self.fields else None
         )
         self._last = {}
-        return self._observe(), {"episode_seed": episode_seed, "action_mask": self.action_mask()}
+        self._drawn = []
+        info = {"episode_seed": np.int64(episode_seed), "action_mask": self.action_mask()}
+        return self._observe(), info
 
     def _state_at(self, round_index: int, epoch_index: int) -> State:
         assert self._sampler is not None
@@ -270,11 +348,15 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             raise RuntimeError("call reset() before step()")
         if self._round >= self.rounds:
             raise RuntimeError("episode is over: call reset()")
-        fields = native_to_decision(self.scenario, self.native_space, action)
+        fields = native_to_decision(self.scenario, self.native_space, action, self.fixed)
         return self.step_decision(fields)
 
     def step_decision(self, fields: dict[str, Any]):
-        """Step with decision fields in physical units (what the wrappers' decoders produce)."""
+        """Step with decision fields in physical units (what the wrappers' decoders produce).
+
+        Fields with one possible value (``self.fixed``) may be left out: the env applies them.
+        """
+        fields = {**self.fixed, **fields}
         large = {k: v for k, v in fields.items() if k in LARGE}
         small = {k: v for k, v in fields.items() if k not in LARGE}
         round_start = self._epoch == 0
@@ -334,13 +416,14 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         self._time_s += latency
         info = self._info(ev, cost, ref, latency, energy, feasible)
         terminated = False
+        self._drawn = list(self._parts)
         if self._epoch >= self.epochs_per_round:
-            info["round_latency_s"] = self._close_round()
+            info["round_latency_s"] = np.float64(self._close_round())
             if self.accuracy is not None:
                 report = self.accuracy.round(scn, ev.decision.take(0))
-                info["accuracy"] = report.accuracy
-                info["accuracy_extras"] = dict(report.extras)
-                terminated = report.target_reached
+                info["accuracy"] = np.float64(report.accuracy)
+                info["accuracy_extras"] = as_numpy(dict(report.extras))
+                terminated = bool(report.target_reached)
         truncated = self._round >= self.rounds and not terminated
         if not (terminated or truncated):
             self._state = self._state_at(self._round, self._epoch)
@@ -372,18 +455,19 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     def _info(
         self, ev: Evaluation, cost: float, ref: float, latency: float, energy: float, feasible: bool
     ):
+        f64 = np.float64
         return {
-            "latency_s": latency,
-            "energy_j": energy,
-            "cost": cost,
-            "reference_cost": ref,
-            "feasible": feasible,
-            "violations": {k: float(v[0]) for k, v in ev.violations.items() if v[0]},
-            "terms": {k: float(v[0]) for k, v in ev.terms.items()},
-            "decision": ev.decision.take(0).to_dict(),
-            "round": self._round,
-            "epoch": self._epoch,
-            "simulated_time_s": self._time_s,
+            "latency_s": f64(latency),
+            "energy_j": f64(energy),
+            "cost": f64(cost),
+            "reference_cost": f64(ref),
+            "feasible": np.bool_(feasible),
+            "violations": {k: f64(v[0]) for k, v in ev.violations.items() if v[0]},
+            "terms": {k: f64(v[0]) for k, v in ev.terms.items()},
+            "decision": decision_info(ev.decision, enabled_fields(self.scenario)),
+            "round": np.int64(self._round),
+            "epoch": np.int64(self._epoch),
+            "simulated_time_s": f64(self._time_s),
         }
 
     # --- observation, masks, rendering -------------------------------------------------------
@@ -411,20 +495,47 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             masks["split"] = ok.all(axis=1) if self.scenario.decision.shared_split else ok.T.copy()
         return masks
 
-    def render(self) -> str | None:
+    def render(self) -> str | NDArray[np.uint8] | None:
+        """``ansi``: a table of the last epoch; ``rgb_array``: the last round as a Gantt chart.
+
+        The chart (:mod:`splitenv.render`) has one row per device and shows one iteration
+        of each epoch of the last round (so far), phases coloured by tier; before the
+        first step it holds the axes only. Its shape is fixed per env.
+        """
+        n = self.scenario.n_devices
+        if self.render_mode == "rgb_array":
+            return render.gantt(n, self._drawn)
         if self.render_mode != "ansi":
             return None
-        if not self._last:
-            return "splitenv: no step yet\n"
-        ev: Evaluation = self._last["evaluation"]
-        per = ev.per_device
-        cols = ["device_compute_s", "uplink_s", "server_compute_s", "downlink_s", "chain_s"]
-        lines = [f"round {self._round} epoch {self._epoch}  cost {self._last['info']['cost']:.4g}"]
-        lines.append("dev split " + " ".join(f"{c[:-2]:>16s}" for c in cols))
-        for n in range(self.scenario.n_devices):
-            vals = " ".join(f"{per[c][0, n]:16.4g}" for c in cols)
-            lines.append(f"{n:3d} {int(ev.decision.split[0, n]):5d} {vals}")
-        return "\n".join(lines) + "\n"
+        info = self._last.get("info", {})
+        return render.ansi(
+            self._last.get("evaluation"),
+            round_index=self._round,
+            epoch_index=self._epoch,
+            cost=float(info.get("cost", 0.0)),
+            n_devices=n,
+        )
+
+
+def _check_keywords(more: dict[str, Any]) -> None:
+    """Keywords beyond the named arguments must be config overrides (``a.b`` or ``a__b``).
+
+    Raises:
+        TypeError: like Python's for an unknown keyword (libraries such as torchrl and
+            stable-baselines3 probe optional keywords and fall back on it), listing the
+            accepted ones.
+    """
+    unknown = [k for k in more if "." not in k and "__" not in k]
+    if not unknown:
+        return
+    params = inspect.signature(SplitLoRAEnv.__init__).parameters
+    named = [p for p in params if p not in ("self", "more_overrides")]
+    also = f" (and {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
+    raise TypeError(
+        f"SplitLoRAEnv.__init__() got an unexpected keyword argument {unknown[0]!r}{also}; "
+        f"accepted: {', '.join(named)}, or a config override written 'section.field' "
+        "(**{'network.n_devices': 6}) or section__field (network__n_devices=6)"
+    )
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -27,6 +27,11 @@ fields a timescale exposes):
   frequencies and keep ratio ``(a + 1) / 2`` of their range. Values outside
   [-1, 1] are clipped (as SB3 does before stepping); NaN or inf raise.
 
+No encoding has a dead dimension: a field with one possible value (one rank choice,
+a one-value bit or split range, an empty keep-ratio or clock range) is left out of all
+three and the env applies its value (:func:`fixed_values`); with one device, the
+wrappers leave out the shared resources too (the device gets all of them).
+
 Both decoders therefore produce decisions that meet every budget; memory is met
 by the Box decoder's split range and by the MultiDiscrete wrapper's
 ``action_masks()`` (an unmasked memory-infeasible split is evaluated and
@@ -56,8 +61,8 @@ RESOURCE = ("subchannels", "fed_subchannels", "bandwidth_hz", "compute_share")
 POWER = ("power_w", "fed_power_w")
 
 
-def action_fields(scn: Scenario, timescale: str) -> tuple[str, ...]:
-    """Decision fields the agent sets at a timescale (SPEC Sec. 8; SCCT IV, SFT VI-C)."""
+def decision_fields(scn: Scenario, timescale: str) -> tuple[str, ...]:
+    """Decision fields set at a timescale, fixed ones included (SPEC Sec. 8; SCCT IV, SFT VI-C)."""
     if timescale not in TIMESCALES:
         raise ValueError(f"timescale = {timescale!r}; allowed: {', '.join(TIMESCALES)}")
     enabled = enabled_fields(scn)
@@ -66,6 +71,36 @@ def action_fields(scn: Scenario, timescale: str) -> tuple[str, ...]:
     if timescale == "epoch":
         return tuple(f for f in enabled if f in SMALL)
     return enabled
+
+
+def action_fields(scn: Scenario, timescale: str) -> tuple[str, ...]:
+    """Decision fields the agent sets at a timescale: those with more than one possible value.
+
+    A field with one value (one rank choice, a one-value bit range, an empty keep-ratio
+    range, ...) is no action dimension: the env applies :func:`fixed_values` itself.
+    """
+    fields = decision_fields(scn, timescale)
+    fixed = fixed_values(scn, fields)
+    return tuple(f for f in fields if f not in fixed)
+
+
+def fixed_values(scn: Scenario, fields: tuple[str, ...]) -> dict[str, NDArray[Any]]:
+    """Physical values of the fields among ``fields`` that admit one value only."""
+    n, L = scn.n_devices, scn.model.n_layers
+    lo, hi = scn.decision.split_range
+    q_lo, q_hi = scn.compression.quant_bits_range
+    k_lo, k_hi = scn.compression.keep_ratio_range
+    f_lo, f_hi = scn.compute.server_freq_hz
+    ranks = scn.workload.rank_choices
+    single: dict[str, tuple[bool, Any]] = {
+        "split": (lo == hi, lambda: np.full(n, lo, dtype=np.int64)),
+        "edge_split": (lo == L, lambda: np.full(n, L, dtype=np.int64)),
+        "rank": (len(ranks) == 1, lambda: np.asarray(ranks[0])),
+        "quant_bits": (q_lo == q_hi, lambda: np.asarray(q_lo)),
+        "keep_ratio": (k_lo == k_hi, lambda: np.asarray(float(k_lo))),
+        "server_freq_hz": (f_lo == f_hi, lambda: np.full(n, float(f_lo))),
+    }
+    return {f: single[f][1]() for f in fields if f in single and single[f][0]}
 
 
 @dataclass(frozen=True)
@@ -133,8 +168,16 @@ def from_fraction(scn: Scenario, name: str, v: NDArray[np.float64]) -> NDArray[n
     return v
 
 
-def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[str, NDArray[Any]]:
-    """Physical decision fields from a native action, after checking it lies in the space."""
+def native_to_decision(
+    scn: Scenario,
+    space: spaces.Dict,
+    action: Any,
+    fixed: dict[str, NDArray[Any]] | None = None,
+) -> dict[str, NDArray[Any]]:
+    """Physical decision fields from a native action, after checking it lies in the space.
+
+    ``fixed`` (the env's :func:`fixed_values`) is merged in before the edge-split repair.
+    """
     if not isinstance(action, dict):
         raise ActionError(
             f"action must be a dict with keys {sorted(space.spaces)}, got {type(action).__name__}"
@@ -147,7 +190,7 @@ def native_to_decision(scn: Scenario, space: spaces.Dict, action: Any) -> dict[s
         )
     lo = scn.decision.split_range[0]
     q_lo = scn.compression.quant_bits_range[0]
-    out: dict[str, NDArray[Any]] = {}
+    out: dict[str, NDArray[Any]] = dict(fixed or {})
     for name, sub in space.spaces.items():
         value = numeric(action[name], f"action[{name!r}]")
         if isinstance(sub, spaces.Box):

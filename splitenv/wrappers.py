@@ -3,7 +3,11 @@
 Both decode into the env's native Dict action so that every decision meets every
 budget; the decoders are documented in :mod:`splitenv.spaces`. The dimensions are
 laid out field by field in the order of ``env.unwrapped.fields``, per device
-where the field is per device.
+where the field is per device; with one device the shared resources (subchannels,
+bandwidth, compute share) are no dimension: that device gets all of them.
+
+Both record their constructor arguments (``gymnasium.utils.RecordConstructorArgs``),
+so ``gymnasium.make(wrapped.spec)`` rebuilds the wrapped env.
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ def _base(env: gym.Env) -> SplitLoRAEnv:
 
 
 def _layout(env: gym.Env) -> list[tuple[FieldSpec, int]]:
-    """(field, number of dims) in action order."""
+    """(field, number of dims) in action order; a resource of a single device has none."""
     base = _base(env)
     n = base.scenario.n_devices
-    return [(fs, n if fs.per_device else 1) for fs in field_specs(base.scenario, base.fields)]
+    return [
+        (fs, 0 if n == 1 and fs.name in RESOURCE else n if fs.per_device else 1)
+        for fs in field_specs(base.scenario, base.fields)
+    ]
 
 
 class _Decoder(gym.ActionWrapper):
@@ -55,9 +62,11 @@ class _Decoder(gym.ActionWrapper):
         """``parts`` holds index values for index fields and [0, 1] fractions for the rest."""
         scn = self.scn
         out: dict[str, Any] = {}
-        for fs, _ in self.layout:
+        for fs, dims in self.layout:
             v = parts[fs.name]
-            if fs.n:
+            if not dims:  # one device: it gets the whole resource
+                out[fs.name] = native_resource(scn, fs.name, np.ones(1))
+            elif fs.n:
                 idx = v.astype(np.int64)
                 out[fs.name] = idx if fs.per_device else int(idx[0])
             elif fs.name in RESOURCE:
@@ -70,7 +79,7 @@ class _Decoder(gym.ActionWrapper):
         return out
 
 
-class MultiDiscreteAction(_Decoder):
+class MultiDiscreteAction(_Decoder, gym.utils.RecordConstructorArgs):
     """Every field as integer levels; ``action_masks()`` for sb3-contrib's MaskablePPO.
 
     Args:
@@ -81,7 +90,8 @@ class MultiDiscreteAction(_Decoder):
     def __init__(self, env: gym.Env, levels: int = 11) -> None:
         if not isinstance(levels, int) or levels < 2:
             raise ValueError(f"levels = {levels!r}; allowed: an integer >= 2")
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, levels=levels)
+        _Decoder.__init__(self, env)
         self.levels = levels
         nvec = []
         for fs, dims in self.layout:
@@ -133,11 +143,12 @@ class MultiDiscreteAction(_Decoder):
         return obs, info
 
 
-class BoxAction(_Decoder):
+class BoxAction(_Decoder, gym.utils.RecordConstructorArgs):
     """Every field as a value in [-1, 1] (clipped), decoded as documented in splitenv.spaces."""
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        _Decoder.__init__(self, env)
         dims = sum(d for _, d in self.layout)
         self.action_space = spaces.Box(-1.0, 1.0, (dims,), np.float32)
 

@@ -31,6 +31,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from baselines.harness.episode import run_job
 from baselines.harness.policy import DecisionFields, SolverPolicy, route_fields
 from baselines.reproduce import TRAIN_MODELS
@@ -143,7 +145,7 @@ def episode(
     env = route_fields(InstanceReset(make(
         "sft", accuracy=provider, timescale="round", rounds=rounds, overrides=overrides or {},
     )))  # fmt: skip
-    first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731  (shared cut: one value)
+    first = lambda v: np.asarray(v).reshape(-1)[0]  # noqa: E731  (shared cut: one value)
     policy = SolverPolicy(method, seed=seed)
     obs, _ = env.reset(seed=seed)  # the stored instance
     rows: list[dict[str, Any]] = []

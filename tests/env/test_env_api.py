@@ -495,7 +495,7 @@ def test_info_keys_and_round_latency(env_id, timescale):
         assert INFO_KEYS <= set(info), INFO_KEYS - set(info)
         for key in ("latency_s", "energy_j", "cost", "reference_cost"):
             assert isinstance(info[key], float) and np.isfinite(info[key]) and info[key] >= 0, key
-        assert info["feasible"] is True and info["violations"] == {}
+        assert info["feasible"] is np.True_ and info["violations"] == {}
         assert isinstance(info["terms"], dict) and all(
             isinstance(v, float) for v in info["terms"].values()
         )
@@ -558,7 +558,7 @@ def test_infeasible_action_is_penalized():
     a = default_action(env)
     a["subchannels"] = np.full_like(a["subchannels"], env.unwrapped.scenario.network.n_subchannels)
     _, reward, *_, info = env.step(a)
-    assert info["feasible"] is False and info["violations"]["subchannels"] > 0
+    assert info["feasible"] is np.False_ and info["violations"]["subchannels"] > 0
     # the (capped) cost ratio of what was played, plus the penalty on top
     assert reward == pytest.approx(-(min(info["cost"] / info["reference_cost"], 100.0) + 3.0))
     assert reward < -3.0
