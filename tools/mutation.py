@@ -158,7 +158,13 @@ def make_copy(tests_from: str | None) -> Path:
     """A copy of the repository (no venv, no git) in a temporary folder, tests optionally swapped."""
     dest = Path(tempfile.mkdtemp(prefix="splitenv-mutation-")) / "repo"
     ignore = shutil.ignore_patterns(
-        ".venv", ".git", "__pycache__", ".pytest_cache", "results", "*.egg-info", ".mypy_cache",
+        ".venv",
+        ".git",
+        "__pycache__",
+        ".pytest_cache",
+        "results",
+        "*.egg-info",
+        ".mypy_cache",
         ".ruff_cache",
     )
     shutil.copytree(ROOT, dest, ignore=ignore)
@@ -193,6 +199,7 @@ def run_tests(copy: Path, tests: list[str], verbose: bool) -> tuple[bool, float,
 
 
 def imported_from(copy: Path) -> str:
+    """Where ``splitenv`` and ``baselines`` are imported from with the copy on PYTHONPATH."""
     env = dict(os.environ, PYTHONPATH=str(copy))
     return subprocess.run(
         [sys.executable, "-c", "import splitenv, baselines; print(splitenv.__file__, baselines.__file__)"],
@@ -201,6 +208,7 @@ def imported_from(copy: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the mutants; the exit status says whether any survived or was not applied."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests-from", help="git revision whose tests/ to run (default: current)")
     parser.add_argument("--only", default="", help="comma-separated mutant names")
@@ -253,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append((mutant, status, str(path)))
             print(f"{mutant.name:16s} {status:11s} {seconds:6.0f} s  {path}  {tail[:120]}")
             if mutant is CANARY and passed:
-                print("error: the canary survived: the tests do not import the copy", file=sys.stderr)
+                print(
+                    "error: the canary survived: the tests do not import the copy", file=sys.stderr
+                )
                 return 2
     finally:
         shutil.rmtree(copy.parent, ignore_errors=True)

@@ -52,7 +52,6 @@ def test_masks_are_per_split_memory_feasibility(env_id, timescale):
         return  # no decision at this timescale
     base = env.unwrapped
     scn = base.scenario
-    n = scn.n_devices
     _, info = env.reset(seed=4)
     state = base.current_state
     ok = fits(scn, state)

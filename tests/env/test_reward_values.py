@@ -188,7 +188,11 @@ def _starving_box_action(box, device=0):
     n = base.scenario.n_devices
     for name in base.fields:
         sub = base.action_space[name]
-        dims = n if (getattr(sub, "shape", ()) == (n,) or np.shape(getattr(sub, "nvec", 0)) == (n,)) else 1
+        dims = (
+            n
+            if (getattr(sub, "shape", ()) == (n,) or np.shape(getattr(sub, "nvec", 0)) == (n,))
+            else 1
+        )
         if name in ("subchannels", "bandwidth_hz", "compute_share", "power_w"):
             a[i + device] = -1.0
         if name == "split":

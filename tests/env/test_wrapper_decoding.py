@@ -157,8 +157,12 @@ def assert_native_equal(got, expected):
             assert sum(g) == sum(v), k
             assert all(a == b or i in v.tied for i, (a, b) in enumerate(zip(g, v, strict=True))), k
             continue
-        np.testing.assert_allclose(np.asarray(got[k], dtype=float).reshape(-1),
-                                   np.asarray(v, dtype=float).reshape(-1), rtol=1e-12, err_msg=k)
+        np.testing.assert_allclose(
+            np.asarray(got[k], dtype=float).reshape(-1),
+            np.asarray(v, dtype=float).reshape(-1),
+            rtol=1e-12,
+            err_msg=k,
+        )
 
 
 def _wrapped(wrapper, env_id, timescale, **kwargs):

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from splitenv import Decision, State, evaluate, load_scenario, sample_state
+from splitenv import Decision, State, evaluate, load_scenario
 from splitenv.model import block_costs, evaluate_batch
 
 REL = 1e-9
