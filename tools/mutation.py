@@ -178,6 +178,26 @@ def make_copy(tests_from: str | None) -> Path:
     return dest
 
 
+#: test files run first when present: they pin values and fail fast (``-x``) on a mutant
+FIRST = (
+    "test_reward_values.py", "test_observation_values.py", "test_wrapper_decoding.py",
+    "test_masks.py", "test_env_api.py",
+)  # fmt: skip
+
+
+def ordered(copy: Path, paths: list[str]) -> list[str]:
+    """Test files of ``paths`` that exist in the copy, folders expanded, FIRST ones first."""
+    files: list[str] = []
+    for p in paths:
+        target = copy / p.split("::")[0]
+        if target.is_dir():
+            files += [str(f.relative_to(copy)) for f in sorted(target.rglob("test_*.py"))]
+        elif target.exists():
+            files.append(p)
+    rank = {name: i for i, name in enumerate(FIRST)}
+    return sorted(files, key=lambda f: rank.get(Path(f.split("::")[0]).name, len(FIRST)))
+
+
 def run_tests(copy: Path, tests: list[str], verbose: bool) -> tuple[bool, float, str]:
     """(tests passed, seconds, last lines) of pytest run in the copy on the copy's modules."""
     env = dict(os.environ)
@@ -230,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     copy = make_copy(args.tests_from)
-    tests = [t for t in args.tests if (copy / t.split("::")[0]).exists()]
+    tests = ordered(copy, args.tests)
     print(f"copy: {copy}  tests: {' '.join(tests)}  (from {args.tests_from or 'the work tree'})")
     where = imported_from(copy)
     print(f"imports: {where}")
