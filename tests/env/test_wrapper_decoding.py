@@ -202,6 +202,50 @@ def test_box_corners_decode_by_hand(env_id, timescale):
         assert info["decision"]["rank"] == base.scenario.workload.rank_choices[top["rank"]]
 
 
+@pytest.mark.parametrize("timescale", ["epoch", "joint"])
+@pytest.mark.parametrize("env_id", list(CASES))
+def test_applied_decision_is_the_native_action_in_physical_units(env_id, timescale):
+    """Native fractions to units (splitenv.spaces): bandwidth v B, power v P_max, server clock
+    F_min + v (F_max - F_min), keep ratio lo + v (hi - lo), bits lo + index, split lo + index."""
+    env = _wrapped(BoxAction, env_id, timescale)
+    env.reset(seed=5)
+    scn = env.unwrapped.scenario
+    net = scn.network
+    dims = env.action_space.shape[0]
+    a = np.linspace(-0.9, 0.8, dims)
+    native = env.action(a)
+    _, _, _, _, info = env.step(a)
+    applied = info["decision"]
+    f_lo, f_hi = scn.compute.server_freq_hz
+    k_lo, k_hi = scn.compression.keep_ratio_range
+    units = {
+        "bandwidth_hz": lambda v: np.asarray(v) * net.bandwidth_hz,
+        "power_w": lambda v: np.asarray(v) * net.device_power_w,
+        "fed_power_w": lambda v: np.asarray(v) * net.device_power_w,
+        "server_freq_hz": lambda v: f_lo + np.asarray(v) * (f_hi - f_lo),
+        "keep_ratio": lambda v: k_lo + np.asarray(v) * (k_hi - k_lo),
+        "quant_bits": lambda v: scn.compression.quant_bits_range[0] + np.asarray(v),
+        "split": lambda v: scn.decision.split_range[0] + np.asarray(v),
+        "rank": lambda v: scn.workload.rank_choices[int(v)],
+        "subchannels": np.asarray,
+        "fed_subchannels": np.asarray,
+        "compute_share": np.asarray,
+    }
+    for name, value in native.items():
+        if name == "edge_split":  # raised to the split where lower (documented repair)
+            want = np.maximum(scn.decision.split_range[0] + np.asarray(value), applied["split"])
+        else:
+            want = units[name](value)
+        if name == "split":  # a shared cut applies to every device
+            want = np.broadcast_to(want, np.shape(applied["split"]))
+        np.testing.assert_allclose(
+            np.asarray(applied[name], dtype=float).reshape(-1),
+            np.asarray(want, dtype=float).reshape(-1),
+            rtol=1e-12,
+            err_msg=name,
+        )
+
+
 @pytest.mark.parametrize("timescale", TIMESCALES)
 @pytest.mark.parametrize("env_id", list(CASES))
 def test_multidiscrete_every_index_decodes_by_hand(env_id, timescale):
