@@ -133,7 +133,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / "reproduce" / args.paper
     files = reproduce(
         args.paper, out, n_seeds=args.seeds, full=args.full, workers=args.workers,
-        progress=not args.quiet, train_model=args.train_model,
+        progress=not args.quiet, train_model=args.train_model, points=args.points,
     )  # fmt: skip
     for path in files:
         print(path)
@@ -147,6 +147,11 @@ def add_reproduce(sub: Any) -> None:
     p.add_argument("--out", default="", help="output folder (default results/reproduce/PAPER)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per point (test set)")
     p.add_argument("--full", action="store_true", help="the paper's sizes (slow)")
+    p.add_argument(
+        "--points", type=int, default=None,
+        help="fedsllm: sweep points per figure, evenly spaced from the first to the last "
+        "(default: every point of the size)",
+    )  # fmt: skip
     p.add_argument(
         "--train-model", default="minilm", choices=("minilm", "tiny", "none"),
         help="sft: what the time-to-accuracy figure really trains (default minilm; "

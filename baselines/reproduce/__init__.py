@@ -67,19 +67,24 @@ def reproduce(
     workers: int = 1,
     progress: bool = True,
     train_model: str = "minilm",
+    points: int | None = None,
 ) -> list[Path]:
     """Draw a paper's figures under ``out``; return the files written (PNG, CSV, caption each).
 
     ``train_model`` is what SFT's time-to-accuracy figure really trains: ``minilm``
     (default), ``tiny`` (seconds; a smoke run) or ``none`` (no training episode).
+    ``points`` (fedsllm only) keeps that many evenly spaced sweep points per figure, the
+    first and last included (a smoke run of Figs. 5-8); None keeps them all.
 
     Raises:
-        ConfigError: unknown paper, a bad number of seeds or an unknown train model.
+        ConfigError: unknown paper, a bad number of seeds or points, or an unknown train model.
     """
     draw = figures_of(paper)
     if train_model not in TRAIN_MODELS:
         raise ConfigError(f"train_model = {train_model!r}; allowed: {', '.join(TRAIN_MODELS)}")
+    if points is not None and (paper != "fedsllm" or points < 1):
+        raise ConfigError(f"points = {points!r}; allowed: an integer >= 1, for fedsllm only")
     size = SIZES[paper][1 if full else 0]
     if n_seeds is not None:
         size = Size(n_seeds, size.rounds, size.epochs_per_round, size.full)
-    return draw(Context(Path(out), size, workers, progress, train_model))
+    return draw(Context(Path(out), size, workers, progress, train_model, points))

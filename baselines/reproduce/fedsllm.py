@@ -72,6 +72,7 @@ def _figure(
 ) -> list[Path]:
     from baselines.harness.figures import sweep_plot
 
+    points = ctx.pick(points)
     results = sweep(ctx, "fedsllm", points, METHODS, total_delay)
     rows = [
         {**res, "x": x, "method": job.method, "seed": job.seed, "y": res["total_delay_s"] / 3600}

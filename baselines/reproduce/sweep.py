@@ -52,6 +52,16 @@ class Context:
     workers: int = 1
     progress: bool = True
     train_model: str = "minilm"  # what SFT's time-to-accuracy figure trains (reproduce_sft)
+    points: int | None = None  # sweep points per figure (None: all); see ``pick``
+
+    def pick(self, points: Sequence[Any]) -> list[Any]:
+        """``points`` reduced to ``self.points`` evenly spaced ones, first and last kept."""
+        if self.points is None or self.points >= len(points):
+            return list(points)
+        if self.points == 1:
+            return [points[0]]
+        step = (len(points) - 1) / (self.points - 1)
+        return [points[round(i * step)] for i in range(self.points)]
 
 
 def instance_seeds(scenario: str, n: int) -> list[int]:

@@ -35,6 +35,27 @@ def _solve(name, scn, state, **kwargs):
     return SOLVERS[name](**kwargs).solve(scn, state, np.random.default_rng(0))
 
 
+def _bounds(scn, state):
+    """(D_min, D_max, E_min, E_max) per device over every cut and f in {F_min, F_max}: the
+    extremes of (12). D falls and E (11) rises with f, so the extremes sit at the range's ends."""
+    lo, hi = scn.decision.split_range
+    cuts = np.arange(lo, hi + 1)
+    n = scn.n_devices
+    split = np.repeat(np.repeat(cuts[:, None], n, axis=1), 2, axis=0)
+    freq = np.repeat(np.array([[F_MIN], [F_MAX]] * len(cuts)), n, axis=1)
+    ev = evaluate_batch(scn, state, Decision(split=split, server_freq_hz=freq))
+    d, e = ev.per_device["round_s"], ev.per_device["energy_j"]
+    return d.min(axis=0), d.max(axis=0), e.min(axis=0), e.max(axis=0)
+
+
+def _f_star_16(scn, state):
+    """CARD (16): Q = cbrt(w (E_max - E_min) / (2 xi (1 - w)(D_max - D_min))), clipped."""
+    w, xi = scn.objective.delay_weight, scn.compute.server_power_coeff
+    d_min, d_max, e_min, e_max = _bounds(scn, state)
+    q = np.cbrt(w * (e_max - e_min) / (2 * xi * (1 - w) * (d_max - d_min)))
+    return np.clip(q, F_MIN, F_MAX)
+
+
 def test_card_equals_exact_on_20_seeds(scn):
     """Alg. 1 (closed-form f*, brute-force cut) reaches the continuous optimum of P2."""
     worst = 0.0
@@ -109,11 +130,11 @@ def test_frequency_guards(scn, overrides, expected):
 
 def test_baselines_fix_the_cut_and_take_the_frequency_option(scn):
     state = sample_state(scn, 1)
-    f_star = card_frequency(scn, state)
+    f_star = _f_star_16(scn, state)
     so, do = _solve("card_server_only", scn, state), _solve("card_device_only", scn, state)
     np.testing.assert_array_equal(so.decision.split[0], 1)
     np.testing.assert_array_equal(do.decision.split[0], 31)
-    np.testing.assert_array_equal(so.decision.server_freq_hz[0], f_star)
+    np.testing.assert_allclose(so.decision.server_freq_hz[0], f_star, rtol=1e-12)
     fmax = _solve("card_server_only", scn, state, freq="fmax")
     np.testing.assert_array_equal(fmax.decision.server_freq_hz[0], F_MAX)
     with pytest.raises(ValueError, match="freq"):
@@ -181,3 +202,29 @@ def test_fig4_card_against_server_only_and_device_only(scn):
     assert (
         -80 < delay_cut < -40 and -70 < energy_cut < -30
     )  # the paper's -70.8 / -53.1 within reach
+
+
+def test_frequency_is_q_of_16_and_u_is_12(scn):
+    """f* and U recomputed here from the papers' formulas on the engine's D and E:
+    CARD (16) for f*, (12) for U = w (D - D_min)/(D_max - D_min) + (1 - w)(E - E_min)/(E_max - E_min),
+    and (11)'s f^2 law of the server energy at a fixed cut."""
+    w = scn.objective.delay_weight
+    for seed in range(5):
+        state = sample_state(scn, seed)
+        f_star = _f_star_16(scn, state)
+        np.testing.assert_allclose(card_frequency(scn, state), f_star, rtol=1e-12)
+        sol = _solve("card", scn, state)
+        np.testing.assert_allclose(sol.decision.server_freq_hz[0], f_star, rtol=1e-12)
+        d_min, d_max, e_min, e_max = _bounds(scn, state)
+        per = sol.evaluation.per_device
+        u = w * (per["round_s"][0] - d_min) / (d_max - d_min) + (1 - w) * (
+            per["energy_j"][0] - e_min
+        ) / (e_max - e_min)
+        np.testing.assert_allclose(per["card_cost"][0], u, rtol=1e-12)
+        assert sol.objective == pytest.approx(u.sum(), rel=1e-12)
+    # (11): E = T xi f^2 (eta - eta_D(c)) / (delta sigma): doubling f at a fixed cut gives 4 E
+    state = sample_state(scn, 0)
+    ev = evaluate_batch(
+        scn, state, Decision(split=[[7] * 5, [7] * 5], server_freq_hz=[[0.6e9] * 5, [1.2e9] * 5])
+    )
+    np.testing.assert_allclose(ev.per_device["energy_j"][1], 4 * ev.per_device["energy_j"][0], rtol=1e-12)

@@ -70,8 +70,9 @@ def test_two_workers_give_the_same_csv(first_run, capsys, tmp_path):
 
 @pytest.mark.slow
 def test_ray_backend_equals_local(first_run, capsys, tmp_path):
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray is not installed (optional backend: pip install ray)")
+    # slow: starting a local Ray cluster takes 50-90 s on the shared 2-core machine; CI runs it
+    # as its own step (.ci/run). ray is in the `all` extra: a missing ray fails here
+    assert importlib.util.find_spec("ray") is not None, 'pip install -e ".[all]" (or ".[ray]")'
     out, _ = bench(capsys, tmp_path, "ray", "--backend", "ray", "--workers", "2", "--no-figures")
     assert deterministic_view(first_run / "results.csv") == deterministic_view(out / "results.csv")
 

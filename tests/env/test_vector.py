@@ -127,9 +127,9 @@ def _run_subproc(wrapper, steps: int) -> None:
             ends += int(dones.sum())
         elapsed = time.perf_counter() - start
         assert ends >= n_envs * (steps // 6 - 1)  # SB3 resets inside the done step
-        if wrapper is MultiDiscreteAction:
+        if wrapper is MultiDiscreteAction:  # no split at the epoch timescale: masks by value below
             masks = vec.env_method("action_masks")
-            assert len(masks) == n_envs and all(m.dtype == bool and m.all() for m in masks)
+            assert [m.shape for m in masks] == [(int(space.nvec.sum()),)] * n_envs
     finally:
         vec.close()
     print(f"SubprocVecEnv: {n_envs * steps / elapsed:.0f} env-steps/s")
@@ -139,3 +139,43 @@ def _run_subproc(wrapper, steps: int) -> None:
 def test_sb3_subproc_vec_env_1000_steps(wrapper):
     # ~7 s each on an idle 2-core machine (4000 env-steps at ~1 ms plus IPC): not marked slow
     _run_subproc(wrapper, 1000)
+
+
+def _joint_masked(rank: int):
+    def thunk():
+        env = MultiDiscreteAction(gym.make("splitenv/SCCT-v0", timescale="joint", rounds=2))
+        env.reset(seed=rank)
+        return env
+
+    return thunk
+
+
+def test_sb3_subproc_masks_equal_the_single_env_masks():
+    """SCCT masks memory-infeasible splits: the masks read across processes are the local ones."""
+    n_envs = 2
+    vec = SubprocVecEnv([_joint_masked(i) for i in range(n_envs)], start_method="fork")
+    try:
+        masks = vec.env_method("action_masks")
+        rng = np.random.default_rng(0)
+        actions = [np.array([rng.choice(np.flatnonzero(m)) for m in _dims(mask, vec.action_space)])
+                   for mask in masks]
+        vec.step_async(np.stack(actions))
+        _, _, _, infos = vec.step_wait()
+        after = vec.env_method("action_masks")
+    finally:
+        vec.close()
+    for rank in range(n_envs):
+        local = _joint_masked(rank)()
+        np.testing.assert_array_equal(masks[rank], local.action_masks())
+        _, _, _, _, info = local.step(actions[rank])
+        np.testing.assert_array_equal(after[rank], info["action_mask"])
+        assert infos[rank]["feasible"] == info["feasible"]
+    assert not all(m.all() for m in masks)  # some split is masked: the comparison has content
+
+
+def _dims(mask, space):
+    out, i = [], 0
+    for k in space.nvec:
+        out.append(mask[i : i + k])
+        i += k
+    return out

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from splitenv import Decision, State, evaluate, load_scenario, sample_state
+from splitenv import Decision, State, evaluate, load_scenario
 from splitenv.model import block_costs, evaluate_batch
 
 REL = 1e-9
@@ -323,23 +323,20 @@ def test_more_subcarriers_to_bottleneck_lowers_iteration_latency():
 
 
 def test_device_energy_extension_counts_compute_and_transmit_energy():
-    """Our documented extension (objective.device_energy): P_comp t_compute + P_tx t_up per iteration."""
-    scn = load_scenario(
-        "scct",
-        {
-            "network.n_devices": 2,
-            "objective.device_energy": True,
-            "compute.device_power_compute_w": 10.0,
-        },
-    )
-    off = load_scenario("scct", {"network.n_devices": 2})
-    state = sample_state(scn, 0)
-    ev, ev_off = evaluate(scn, state), evaluate(off, state)
+    """Our documented extension (objective.device_energy): P_comp t_compute + P_tx t_up per iteration.
+
+    In the hand-made world, over J T = 15 iterations a round, device n spends
+    E_n = J T (P_comp d1_n + P_n z^s / R_up,n), d1 from SCCT (12), R_up from (13):
+      P_comp = 10 W, P_n = 23 dBm = 0.19953 W (the preset's default power)
+      E_0 = 15 (10 * 0.029595009 + 0.19953 * 0.0080325) = 15 * 0.2975528 = 4.46329 J
+      E_1 = 15 (10 * 0.118380036 + 0.19953 * 0.0166370) = 15 * 1.1871199 = 17.80680 J
+    """
+    extension = {"objective.device_energy": True, "compute.device_power_compute_w": 10.0}
+    scn = load_scenario("scct", {**OVERRIDES, **extension})
+    ev, ev_off = evaluate(scn, _state(), _decision()), evaluate(_scenario(), _state(), _decision())
     assert ev_off.energy_j[0] == 0.0  # SCCT models no energy
-    iters = scn.schedule.iterations_per_epoch * scn.schedule.epochs_per_round
-    per = ev.per_device
-    p_tx = scn.network.device_power_w
-    expected = iters * (10.0 * per["device_compute_s"][0] + p_tx * per["uplink_s"][0])
-    np.testing.assert_allclose(per["energy_j"][0], expected, rtol=1e-12)
-    assert ev.energy_j[0] == pytest.approx(expected.sum(), rel=1e-12)
+    expected = [J * T * (10.0 * _hand(n)["d1"] + P_DEV * _hand(n)["up"]) for n in range(2)]
+    assert expected == pytest.approx([4.46329, 17.80680], abs=1e-5)  # the docstring's arithmetic
+    np.testing.assert_allclose(ev.per_device["energy_j"][0], expected, rtol=REL)
+    assert ev.energy_j[0] == pytest.approx(sum(expected), rel=REL)
     assert ev.latency_s[0] == ev_off.latency_s[0]  # energy does not change latency
