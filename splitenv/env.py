@@ -89,7 +89,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     | 7N + 0 | round_progress | - | round / rounds |
     | 7N + 1 | epoch_progress | - | epoch / epochs_per_round |
     | 7N + 2 | is_round_start | - | {0, 1} |
-    | 7N + 3 | last_cost_ratio | - | last step cost / reference, in [0, 5] |
+    | 7N + 3 | last_cost_ratio | - | minus the last reward (capped cost / reference, plus the penalty if infeasible) / 5, clipped to [0, 1] |
 
     With ``observation="dict"``: ``{"devices": Box(0, 1, (N, 7)), "globals": Box(0, 1, (4,))}``
     for SB3's ``MultiInputPolicy``.

@@ -20,7 +20,7 @@ from splitenv.wrappers import MultiDiscreteAction
 #: has False entries to check
 CASES = {
     "splitenv/SCCT-v0": {},
-    "splitenv/SFT-v0": {"memory__device_memory_bytes": [2.0e9, 4.5e9]},
+    "splitenv/SFT-v1": {"memory__device_memory_bytes": [2.0e9, 4.5e9]},
     "splitenv/SplitLLM-v0": {"memory__device_memory_bytes": [1.0e9, 6.0e9]},
     "splitenv/CARD-v0": {"memory__device_memory_bytes": [1.0e9, 6.0e9]},
     "splitenv/FedsLLM-v0": {"memory__device_memory_bytes": [0.1e9, 0.3e9]},
@@ -108,7 +108,7 @@ def test_masked_split_is_a_memory_violation():
     dev, idx = np.argwhere(~mask)[0]
     split = np.argmax(mask, axis=1)  # a fitting value for everyone
     split[dev] = idx
-    _, reward, _, _, info = env.step({"split": split, "rank": 0})
+    _, reward, _, _, info = env.step({"split": split})  # SCCT has one rank: no action dim
     assert not info["feasible"] and info["violations"]["device_memory"] > 0
     assert reward <= -5.0
 

@@ -18,7 +18,7 @@ from splitenv.wrappers import BoxAction
 
 CASES = {
     "splitenv/SCCT-v0": {},
-    "splitenv/SFT-v0": {},
+    "splitenv/SFT-v1": {},
     "splitenv/SplitLLM-v0": {},
     "splitenv/CARD-v0": {},
     "splitenv/FedsLLM-v0": {},

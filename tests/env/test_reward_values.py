@@ -28,7 +28,7 @@ from splitenv.wrappers import BoxAction
 #: every registered id; the generic one with a config and overrides (four devices, churn)
 CASES = {
     "splitenv/SCCT-v0": {},
-    "splitenv/SFT-v0": {},
+    "splitenv/SFT-v1": {},
     "splitenv/SplitLLM-v0": {},
     "splitenv/CARD-v0": {},
     "splitenv/FedsLLM-v0": {},
@@ -203,7 +203,7 @@ def _starving_box_action(box, device=0):
 
 @pytest.mark.parametrize(
     ("env_id", "timescale"),
-    [("splitenv/SCCT-v0", "joint"), ("splitenv/SFT-v0", "epoch"), ("splitenv/FedsLLM-v0", "epoch")],
+    [("splitenv/SCCT-v0", "joint"), ("splitenv/SFT-v1", "epoch"), ("splitenv/FedsLLM-v0", "epoch")],
 )
 def test_cap_binds_on_a_starved_feasible_step(env_id, timescale):
     """A feasible step with cost / reference above the cap is rewarded -cap exactly."""
