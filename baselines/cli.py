@@ -143,7 +143,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def add_reproduce(sub: Any) -> None:
     """``splitenv reproduce PAPER``."""
     p = sub.add_parser("reproduce", help="a paper's figures: PNG, CSV and caption")
-    p.add_argument("paper", help="scct, sft, card or fedsllm")
+    p.add_argument("paper", help="scct, sft, card or fedsllm (the splitenv.reproductions plug-ins)")
     p.add_argument("--out", default="", help="output folder (default results/reproduce/PAPER)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per point (test set)")
     p.add_argument("--full", action="store_true", help="the paper's sizes (slow)")

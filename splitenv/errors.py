@@ -13,6 +13,7 @@
     ├── MissingExtraError (ImportError) an optional dependency is missing; names the pip extra
     ├── PluginError                    an entry point of an installed plug-in failed to load
     └── SolverError (RuntimeError)     a method could not produce a decision
+        ├── FitError                   a model a method relies on does not fit (SFT's a + c / b)
         └── JobError                   a benchmark job failed; names scenario, method, seed
 
 ``FieldError`` derives from ``ValueError`` (and ``MissingExtraError`` from ``ImportError``) so
@@ -28,6 +29,7 @@ __all__ = [
     "DecisionError",
     "FieldError",
     "FileFormatError",
+    "FitError",
     "JobError",
     "MissingExtraError",
     "PluginError",
@@ -80,6 +82,10 @@ class PluginError(SplitenvError):
 
 class SolverError(SplitenvError, RuntimeError):
     """A method could not produce a decision (it did not converge, its model does not fit)."""
+
+
+class FitError(SolverError):
+    """A model a method relies on does not fit the engine (SFT: max_n (a_n + c_n / b_n))."""
 
 
 class JobError(SolverError):

@@ -13,6 +13,7 @@ an installed package extends splitenv exactly as the core does, and the upper pa
 | ``accuracy`` | ``splitenv.accuracy`` | an accuracy provider class (``splitenv.accuracy_providers``) |
 | ``methods`` | ``splitenv.methods`` | a factory ``(arg) -> policy`` for ``KIND:ARG`` benchmark methods |
 | ``commands`` | ``splitenv.commands`` | ``add(subparsers)``: registers ``splitenv NAME`` |
+| ``reproductions`` | ``splitenv.reproductions`` | a paper's figures (``baselines.reproduce.sweep.Reproduction``) |
 
 A plug-in package declares, in its own ``pyproject.toml``::
 
@@ -39,6 +40,7 @@ GROUPS = {
     "accuracy": "splitenv.accuracy",
     "methods": "splitenv.methods",
     "commands": "splitenv.commands",
+    "reproductions": "splitenv.reproductions",
 }
 
 #: kind -> what one of them is called in messages
@@ -49,6 +51,7 @@ _NOUN = {
     "accuracy": "accuracy provider",
     "methods": "method",
     "commands": "command",
+    "reproductions": "paper",
 }
 
 

@@ -20,43 +20,30 @@ and the env's default episode (4 rounds x 3 epochs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 
-from baselines.reproduce.sweep import Context, Size
+from baselines.reproduce.sweep import Context, Reproduction, Size
+from splitenv import plugins
 from splitenv.errors import ConfigError
 
-#: paper -> (reduced size, full size)
-SIZES = {
-    "scct": (Size(2, 2, 2), Size(10, 4, 3, full=True)),
-    "sft": (Size(3, 2, 2), Size(10, 4, 3, full=True)),
-    "card": (Size(3, 6, 1), Size(10, 20, 1, full=True)),
-    "fedsllm": (Size(2, 1, 2), Size(10, 4, 3, full=True)),
-}
-#: paper -> "module:function" drawing its figures (imported when that paper is reproduced)
-PAPERS = {
-    "scct": "baselines.reproduce.scct:scct_fig9",
-    "sft": "baselines.reproduce.sft:sft_figs",
-    "card": "baselines.reproduce.card:card_figs",
-    "fedsllm": "baselines.reproduce.fedsllm:fedsllm_figs",
-}
 #: what SFT's time-to-accuracy figure trains: ``minilm`` (the real, offline all-MiniLM-L6-v2),
 #: ``tiny`` (a random 4-layer encoder: seconds, for tests), ``none`` (no train episode)
 TRAIN_MODELS = ("minilm", "tiny", "none")
 
 
-def figures_of(paper: str) -> Callable[[Context], list[Path]]:
-    """The function drawing ``paper``'s figures.
+def papers() -> list[str]:
+    """The reproducible papers: names in the ``splitenv.reproductions`` entry-point group."""
+    return plugins.names("reproductions")
+
+
+def reproduction(paper: str) -> Reproduction:
+    """The figures and sizes of ``paper`` (imported only now).
 
     Raises:
-        ConfigError: unknown paper.
+        UnknownNameError: unknown paper; the message lists the known ones.
     """
-    if paper not in PAPERS:
-        raise ConfigError(f"unknown paper {paper!r}; papers: {', '.join(PAPERS)}")
-    module, name = PAPERS[paper].split(":")
-    fn: Callable[[Context], list[Path]] = getattr(import_module(module), name)
-    return fn
+    found: Reproduction = plugins.load("reproductions", paper)
+    return found
 
 
 def reproduce(
@@ -79,12 +66,12 @@ def reproduce(
     Raises:
         ConfigError: unknown paper, a bad number of seeds or points, or an unknown train model.
     """
-    draw = figures_of(paper)
+    repro = reproduction(paper)
     if train_model not in TRAIN_MODELS:
         raise ConfigError(f"train_model = {train_model!r}; allowed: {', '.join(TRAIN_MODELS)}")
     if points is not None and (paper != "fedsllm" or points < 1):
         raise ConfigError(f"points = {points!r}; allowed: an integer >= 1, for fedsllm only")
-    size = SIZES[paper][1 if full else 0]
+    size = repro.full if full else repro.reduced
     if n_seeds is not None:
         size = Size(n_seeds, size.rounds, size.epochs_per_round, size.full)
-    return draw(Context(Path(out), size, workers, progress, train_model, points))
+    return repro.draw(Context(Path(out), size, workers, progress, train_model, points))

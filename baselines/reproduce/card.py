@@ -17,6 +17,7 @@ from baselines.harness.episode import play
 from baselines.harness.jobs import Job
 from baselines.reproduce.sweep import (
     Context,
+    Reproduction,
     Size,
     aggregate,
     check_line,
@@ -174,3 +175,7 @@ totals to {max(r["engine_check"] for r in rows):.1e} (relative).
 def card_figs(ctx: Context) -> list[Path]:
     """CARD Figs. 3 and 4."""
     return [*_fig3(ctx), *_fig4(ctx)]
+
+
+#: the ``splitenv.reproductions`` entry point ``card``: its figures, reduced and full sizes
+REPRODUCTION = Reproduction(card_figs, reduced=Size(3, 6, 1), full=Size(10, 20, 1, full=True))

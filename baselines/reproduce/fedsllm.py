@@ -26,6 +26,8 @@ from baselines.harness.episode import play
 from baselines.harness.jobs import Job
 from baselines.reproduce.sweep import (
     Context,
+    Reproduction,
+    Size,
     aggregate,
     check_line,
     means,
@@ -182,3 +184,7 @@ def fedsllm_figs(ctx: Context) -> list[Path]:
                      'proposed scheme significantly reduces training delay compared to the '
                      'baseline method."', lambda m, xs: [])  # fmt: skip
     return files
+
+
+#: the ``splitenv.reproductions`` entry point ``fedsllm``: its figures, reduced and full sizes
+REPRODUCTION = Reproduction(fedsllm_figs, reduced=Size(2, 1, 2), full=Size(10, 4, 3, full=True))

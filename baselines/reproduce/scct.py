@@ -8,6 +8,8 @@ from baselines.harness.episode import run_job
 from baselines.reproduce.sweep import (
     SWEEP_COLUMNS,
     Context,
+    Reproduction,
+    Size,
     aggregate,
     check_line,
     means,
@@ -71,3 +73,7 @@ SCCTT below the better of SCCTL and SCCTS by {", ".join(f"{cut[n]:.1f} % (N = {n
             title="SCCT Fig. 9: average per-iteration latency vs N (CloudO not modelled)",
         ),
     )  # fmt: skip
+
+
+#: the ``splitenv.reproductions`` entry point ``scct``: its figures, reduced and full sizes
+REPRODUCTION = Reproduction(scct_fig9, reduced=Size(2, 2, 2), full=Size(10, 4, 3, full=True))

@@ -39,6 +39,8 @@ from baselines.reproduce import TRAIN_MODELS
 from baselines.reproduce.sweep import (
     SWEEP_COLUMNS,
     Context,
+    Reproduction,
+    Size,
     aggregate,
     check_line,
     instance_seeds,
@@ -323,3 +325,7 @@ instance, same decisions): only the accuracy differs.
 def sft_figs(ctx: Context) -> list[Path]:
     """SFT's figures: Fig. 10, then accuracy against the simulated time."""
     return sft_fig10(ctx) + sft_time_to_accuracy(ctx)
+
+
+#: the ``splitenv.reproductions`` entry point ``sft``: its figures, reduced and full sizes
+REPRODUCTION = Reproduction(sft_figs, reduced=Size(3, 2, 2), full=Size(10, 4, 3, full=True))

@@ -43,6 +43,21 @@ class Size:
     full: bool = False
 
 
+@dataclass(frozen=True)
+class Reproduction:
+    """A paper's figures as a plug-in (entry-point group ``splitenv.reproductions``).
+
+    Attributes:
+        draw: ``draw(ctx) -> files written`` (PNG, CSV and caption of each figure).
+        reduced: the size of the default run (a few seeds, short episodes, few points).
+        full: the paper's size (``--full``).
+    """
+
+    draw: Callable[[Context], list[Path]]
+    reduced: Size
+    full: Size
+
+
 @dataclass
 class Context:
     """Where a reproduction writes and how it runs."""
@@ -181,7 +196,9 @@ def setup_text(ctx: Context, scenario: str, methods: Sequence[str], extra: str =
     ).rstrip()
 
 
-def records(results: Sequence[tuple[float, Job, Any]], y: Callable[[float, dict], float]) -> list[dict]:
+def records(
+    results: Sequence[tuple[float, Job, Any]], y: Callable[[float, dict], float]
+) -> list[dict]:
     """Sweep results as rows: each job's CSV row with its x, method, seed and y."""
     rows = []
     for x, job, row in results:

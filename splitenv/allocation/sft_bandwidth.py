@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from splitenv.config import Scenario
-from splitenv.errors import SolverError
+from splitenv.errors import FitError
 from splitenv.model import Decision, State, evaluate_batch
 
 Array = NDArray[np.float64]
@@ -42,10 +42,6 @@ Array = NDArray[np.float64]
 FIT_RTOL = 1e-9
 #: Engine rows per batched call (bounds the memory of large enumerations).
 CHUNK = 20_000
-
-
-class FitError(SolverError):
-    """The engine's objective is not max_n (a_n + c_n / b_n) for this scenario."""
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ import pytest
 from baselines.base import make_solver
 from baselines.papers.sft.config import lagrangian_config
 from splitenv.allocation.sft_bandwidth import (
-    FitError,
     bisection_bandwidth,
     device_coefficients,
     device_latency,
     sqp_bandwidth,
 )
+from splitenv.errors import FitError
 from splitenv.model import Decision, evaluate, evaluate_batch
 from splitenv.model.accuracy import sft_cubic
 from splitenv.scenarios import load_scenario, sample_state
