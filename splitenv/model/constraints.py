@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from splitenv.config import Scenario
 from splitenv.model import accuracy
 from splitenv.model.decision import Decision
-from splitenv.model.state import State
+from splitenv.model.state import State, device_rows
 from splitenv.model.workload import block_costs
 
 Array = NDArray[np.float64]
@@ -47,7 +47,7 @@ def tier_memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
         head = mem.head_bnd * w.batch_size * m.seq_len * m.hidden_dim
         edge_dev = (e - s) * per_block + np.where(e >= L, head, 0.0)
         cloud_dev = (L - e) * per_block + np.where(e < L, head, 0.0)
-    on = state.active[None, :]
+    on = device_rows(state.active)
     device, edge_dev, cloud_dev = (np.where(on, x, 0.0) for x in (device, edge_dev, cloud_dev))
     # edge servers keep one server-side model per device they serve at once (SCCT 21-7);
     # serving in turn (SplitLLM, sequential) needs only the largest.

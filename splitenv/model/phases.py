@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from splitenv.config import Scenario
 from splitenv.model import channel, compression
 from splitenv.model.decision import Decision
-from splitenv.model.state import State
+from splitenv.model.state import State, active_count, device_rows
 from splitenv.model.workload import BlockCosts, block_costs
 
 Array = NDArray[np.float64]
@@ -178,7 +178,7 @@ def _shared_cloud_link(scn: Scenario, state: State, x: _Inputs) -> Array:
     shared = np.zeros(x.s.shape[0])
     if scn.schedule.cloud_link == "scct":
         w = scn.workload
-        n = int(state.active.sum())
+        n = active_count(state)
         payload = n * (x.costs.activation_values * 2 + x.costs.label_values) * w.activation_bits
         shared = shared + (payload + n * w.activation_bits) / scn.network.cloud_link_bps
     return shared
@@ -224,7 +224,7 @@ def _adapter_exchange(
 
 def _drop_inactive(ph: Phases, active: NDArray[np.bool_]) -> None:
     """Churn: an absent device does no work and sends nothing (zeroes its columns in place)."""
-    on = active[None, :]
+    on = device_rows(active)
     for name in (
         "dev_fwd", "dev_bwd", "up", "server", "cloud", "down", "pre_first", "pre_steady",
         "post", "server_flops", "up_bits", "down_bits", "adapter_bits",

@@ -75,7 +75,10 @@ def iteration_latency(scn: Scenario, state: State, ph: Phases) -> Array:
         )
     if sync == "sequential":  # each edge serves its devices in turn, edges in parallel
         per_edge = np.zeros((chain.shape[0], int(state.edge_of.max()) + 1))
-        np.add.at(per_edge.T, state.edge_of, chain.T)
+        if state.edge_of.ndim == 2:  # one state per row: devices added in the same order
+            np.add.at(per_edge, (np.arange(chain.shape[0])[:, None], state.edge_of), chain)
+        else:
+            np.add.at(per_edge.T, state.edge_of, chain.T)
         return per_edge.max(axis=1) + ph.shared
     return chain.max(axis=1) + ph.shared  # parallel (SCCT (19)) and independent
 
@@ -88,7 +91,10 @@ def single_state_epoch(scn: Scenario, state: State, ph: Phases) -> EpochPart:
 
 def pre_round(state: State, ph: Phases) -> Array:
     """Time before this round: round 0 pays the first round's extras (SFT (19))."""
-    return ph.pre_first if state.round_index == 0 else ph.pre_steady
+    first = np.asarray(state.round_index) == 0
+    if first.ndim == 1:  # one state per row
+        return np.where(first[:, None], ph.pre_first, ph.pre_steady)
+    return ph.pre_first if first else ph.pre_steady
 
 
 @dataclass(frozen=True)
