@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from splitenv.config import Scenario
 from splitenv.model import accuracy
 from splitenv.model.decision import Decision
-from splitenv.model.state import State, device_rows
+from splitenv.model.state import AnyState, device_rows
 from splitenv.model.workload import block_costs
 
 Array = NDArray[np.float64]
@@ -21,7 +21,7 @@ Array = NDArray[np.float64]
 BUDGET_RTOL = 1e-9
 
 
-def tier_memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
+def tier_memory(scn: Scenario, state: AnyState, d: Decision) -> dict[str, Array]:
     """Memory per tier: parameters only (SCCT 21-6/7) or training memory (SFT (29)-(34)).
 
     Returns:
@@ -66,7 +66,9 @@ def _excess(value: Array, budget: float | Array) -> Array:
     return np.where(over > BUDGET_RTOL * np.abs(budget), over, 0.0)
 
 
-def violations(scn: Scenario, state: State, d: Decision, mem: dict[str, Array]) -> dict[str, Array]:
+def violations(
+    scn: Scenario, state: AnyState, d: Decision, mem: dict[str, Array]
+) -> dict[str, Array]:
     """Amount by which each constraint is exceeded (0 where met), (B,) each; never clipped."""
     net, dec = scn.network, scn.decision
     out: dict[str, Array] = {}

@@ -244,3 +244,7 @@ def device_rows(values: NDArray[Any]) -> NDArray[Any]:
 def active_count(state: State | StateBatch) -> Any:
     """Active devices: an int for a ``State``, (B,) for a ``StateBatch``."""
     return state.active.sum(axis=-1) if state.active.ndim == 2 else int(state.active.sum())
+
+
+#: what the engine's steps take: one state, or one state per batch row
+AnyState = State | StateBatch
