@@ -357,18 +357,27 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         Fields with one possible value (``self.fixed``) may be left out: the env applies them.
         """
         fields = {**self.fixed, **fields}
+        if self.timescale == "round":
+            self._large = Decision(**{k: v for k, v in fields.items() if k in LARGE})
+            return self._play_round()
+        state, decision, self._large = self._plan_epoch(fields)
+        return self._play_epochs([(state, decision)])
+
+    def _plan_epoch(self, fields: dict[str, Any]) -> tuple[State, Decision, Decision]:
+        """An epoch step (epoch, joint): its state, its decision and the round's large decision.
+
+        Changes nothing: the caller sets ``_large`` and plays the epoch (the vector env plans
+        K envs, evaluates them in one engine call, then plays each).
+        """
         large = {k: v for k, v in fields.items() if k in LARGE}
         small = {k: v for k, v in fields.items() if k not in LARGE}
-        round_start = self._epoch == 0
-        if self.timescale == "round":
-            self._large = Decision(**large)
-            return self._play_round()
-        if round_start:
+        chosen_large = self._large
+        if self._epoch == 0:  # round start: the large-timescale fields take effect
             if self.timescale == "epoch":
                 chosen = self.split_policy(self.scenario, self._state, Decision())
                 large = {k: getattr(chosen, k) for k in LARGE if getattr(chosen, k) is not None}
-            self._large = Decision(**large)
-        return self._play_epochs([(self._state, self._large.replace(**small))])
+            chosen_large = Decision(**large)
+        return self._state, chosen_large.replace(**small), chosen_large
 
     def _play_round(self):
         """All epochs of a round: the inner allocator decides each epoch's small fields."""
@@ -380,16 +389,24 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             plays.append((state, self.inner_allocator(self.scenario, state, self._large)))
         return self._play_epochs(plays)
 
-    def _play_epochs(self, plays: list[tuple[State, Decision]]):
-        """Evaluate consecutive epochs of the current round, each with its state and decision."""
+    def _play_epochs(
+        self, plays: list[tuple[State, Decision]], evaluations: list[Evaluation] | None = None
+    ):
+        """Evaluate consecutive epochs of the current round, each with its state and decision.
+
+        ``evaluations`` (the vector env's): each play's engine evaluation of
+        ``_stack(scenario, decision)`` in its state, already computed (rows: decision, reference).
+        """
         scn = self.scenario
         cost = ref = latency = energy = 0.0
         infos = []
-        for state, decision in plays:
+        for i, (state, decision) in enumerate(plays):
             t = self._epoch
             self._state = state
-            both = _stack(scn, decision)
-            ev = evaluate_batch(scn, self._state, both)
+            if evaluations is None:
+                ev = evaluate_batch(scn, self._state, _stack(scn, decision))
+            else:
+                ev = evaluations[i]
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
             step_cost = step_lat + self.energy_weight * ev.energy_j

@@ -118,7 +118,9 @@ def check(scenario: str, split: str = "test") -> None:
 
 def _write() -> None:
     hashes = {
-        name: {split: content_hash(name, instance_set(name, split)) for split in ("validation", "test")}
+        name: {
+            split: content_hash(name, instance_set(name, split)) for split in ("validation", "test")
+        }
         for name in list_scenarios()
     }
     HASH_FILE.write_text(json.dumps({"version": VERSION, "hashes": hashes}, indent=2) + "\n")

@@ -8,6 +8,8 @@ change). ``splitenv/SplitLoRA-v0`` takes any scenario with ``config=``.
 ``gymnasium.make(env_id("scct"), **kwargs)``: kwargs are SplitLoRAEnv's arguments, and any
 config field as a dotted override (``**{"network.n_devices": 6}``) or with double
 underscores (``network__n_devices=6``). Ids use string entry points (no import cost).
+``gymnasium.make_vec(id, num_envs=K, vectorization_mode="vector_entry_point")`` builds the
+natively batched :class:`splitenv.vector.SplitLoRAVectorEnv` (its scope in its docstring).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from splitenv.scenarios import list_scenarios, preset_header
 ENV_IDS: dict[str, str] = {}
 GENERIC_ID = "splitenv/SplitLoRA-v0"
 ENTRY_POINT = "splitenv.env:SplitLoRAEnv"
+#: ``gym.make_vec(id, num_envs=K, vectorization_mode="vector_entry_point")``: one engine call per step
+VECTOR_ENTRY_POINT = "splitenv.vector:SplitLoRAVectorEnv"
 
 #: per-preset env defaults beyond the preset. FedsLLM's objective (17) is the time to reach the
 #: target, E(r) rounds: its episodes end there (surrogate accuracy), so the rank's effect on the
@@ -62,6 +66,11 @@ def register_envs() -> None:
         ENV_IDS[eid] = preset
         if eid not in gym.registry:
             kwargs = {"config": preset, **ENV_KWARGS.get(preset, {})}
-            gym.register(id=eid, entry_point=ENTRY_POINT, kwargs=kwargs)
+            gym.register(
+                id=eid,
+                entry_point=ENTRY_POINT,
+                vector_entry_point=VECTOR_ENTRY_POINT,
+                kwargs=kwargs,
+            )
     if GENERIC_ID not in gym.registry:
-        gym.register(id=GENERIC_ID, entry_point=ENTRY_POINT)
+        gym.register(id=GENERIC_ID, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT)

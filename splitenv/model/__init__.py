@@ -15,6 +15,7 @@ from splitenv.model.engine import (
     evaluate_batch,
     feasible_splits,
 )
+from splitenv.model.state import StateBatch
 from splitenv.model.types import Decision, State, complete, enabled_fields
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "EpochPart",
     "Evaluation",
     "State",
+    "StateBatch",
     "StateError",
     "block_costs",
     "card_bounds",

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from splitenv.config import Scenario
 from splitenv.model import accuracy
 from splitenv.model.decision import Decision
-from splitenv.model.state import State
+from splitenv.model.state import AnyState, device_rows
 from splitenv.model.workload import block_costs
 
 Array = NDArray[np.float64]
@@ -21,7 +21,7 @@ Array = NDArray[np.float64]
 BUDGET_RTOL = 1e-9
 
 
-def tier_memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
+def tier_memory(scn: Scenario, state: AnyState, d: Decision) -> dict[str, Array]:
     """Memory per tier: parameters only (SCCT 21-6/7) or training memory (SFT (29)-(34)).
 
     Returns:
@@ -47,7 +47,7 @@ def tier_memory(scn: Scenario, state: State, d: Decision) -> dict[str, Array]:
         head = mem.head_bnd * w.batch_size * m.seq_len * m.hidden_dim
         edge_dev = (e - s) * per_block + np.where(e >= L, head, 0.0)
         cloud_dev = (L - e) * per_block + np.where(e < L, head, 0.0)
-    on = state.active[None, :]
+    on = device_rows(state.active)
     device, edge_dev, cloud_dev = (np.where(on, x, 0.0) for x in (device, edge_dev, cloud_dev))
     # edge servers keep one server-side model per device they serve at once (SCCT 21-7);
     # serving in turn (SplitLLM, sequential) needs only the largest.
@@ -66,7 +66,9 @@ def _excess(value: Array, budget: float | Array) -> Array:
     return np.where(over > BUDGET_RTOL * np.abs(budget), over, 0.0)
 
 
-def violations(scn: Scenario, state: State, d: Decision, mem: dict[str, Array]) -> dict[str, Array]:
+def violations(
+    scn: Scenario, state: AnyState, d: Decision, mem: dict[str, Array]
+) -> dict[str, Array]:
     """Amount by which each constraint is exceeded (0 where met), (B,) each; never clipped."""
     net, dec = scn.network, scn.decision
     out: dict[str, Array] = {}

@@ -27,12 +27,13 @@ from numpy.typing import NDArray
 
 from splitenv import limits
 from splitenv.config import Scenario
+from splitenv.errors import StateError
 from splitenv.model import constraints, objectives
 from splitenv.model.decision import Decision
 from splitenv.model.objectives import card_bounds
 from splitenv.model.phases import Phases, phases, round_energy
 from splitenv.model.schedule import EpochPart, Latencies, compose_round, latencies
-from splitenv.model.state import State
+from splitenv.model.state import State, StateBatch
 from splitenv.model.validation import complete
 from splitenv.model.workload import block_costs
 
@@ -112,13 +113,16 @@ def evaluate(
 
 
 def evaluate_batch(
-    scn: Scenario, state: State, decision: Decision | dict[str, Any] | None = None
+    scn: Scenario, state: State | StateBatch, decision: Decision | dict[str, Any] | None = None
 ) -> Evaluation:
-    """Evaluate a batch of decisions in one state with one vectorized pass.
+    """Evaluate a batch of decisions in one state (or one state per row) with one vectorized pass.
 
     Args:
         scn: the scenario.
-        state: the epoch's state (channel, compute, memory, previous split).
+        state: the epoch's state (channel, compute, memory, previous split), or a
+            :class:`~splitenv.model.state.StateBatch` with one state per decision row
+            (B rows, ``StateBatch.stack``): row b is then evaluated in state row b, bit for
+            bit as a call with that row's ``State`` alone.
         decision: a Decision whose fields are (N,) / scalars or batched (B, N) / (B,);
             missing fields take the preset default.
 
@@ -127,6 +131,11 @@ def evaluate_batch(
     """
     state.check(scn)
     d = complete(scn, decision)
+    if isinstance(state, StateBatch) and state.batch_size != d.batch_size:
+        raise StateError(
+            f"state batch has {state.batch_size} rows but the decision batch has "
+            f"{d.batch_size}; allowed: one state row per decision row"
+        )
     limits.check(scn, d.batch_size)  # n_devices x batch within the memory cap, before evaluating
     # an unserved device (no band, no share) makes a latency infinite: a valid, infeasible result
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -136,7 +145,7 @@ def evaluate_batch(
     return ev
 
 
-def _evaluate(scn: Scenario, state: State, d: Decision) -> Evaluation:
+def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluation:
     ph = phases(scn, state, d)
     lat = latencies(scn, state, d, ph)
     server_energy, device_energy = round_energy(scn, d, ph)

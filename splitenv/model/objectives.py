@@ -20,7 +20,7 @@ from splitenv.config import Scenario
 from splitenv.model.decision import Decision
 from splitenv.model.phases import phases, safe_div, server_energy
 from splitenv.model.schedule import compose_round, pre_round, single_state_epoch
-from splitenv.model.state import State
+from splitenv.model.state import AnyState, StateBatch
 from splitenv.model.validation import complete
 
 Array = NDArray[np.float64]
@@ -36,18 +36,18 @@ class Costs:
 
 
 #: (scenario, state, completed decision, costs) -> (objective (B,), per-device terms (B, N))
-Objective = Callable[[Scenario, State, Decision, Costs], tuple[Array, dict[str, Array]]]
+Objective = Callable[[Scenario, AnyState, Decision, Costs], tuple[Array, dict[str, Array]]]
 
 
 def latency_objective(
-    scn: Scenario, state: State, d: Decision, costs: Costs
+    scn: Scenario, state: AnyState, d: Decision, costs: Costs
 ) -> tuple[Array, dict[str, Array]]:
     """The latency at ``schedule.objective_scope``."""
     return costs.latency, {}
 
 
 def card_cost_objective(
-    scn: Scenario, state: State, d: Decision, costs: Costs
+    scn: Scenario, state: AnyState, d: Decision, costs: Costs
 ) -> tuple[Array, dict[str, Array]]:
     """CARD (12): sum over devices of U_n, reported per device as ``card_cost``."""
     u = card_cost(scn, state, costs.device_round, costs.device_energy)
@@ -62,13 +62,13 @@ OBJECTIVES: dict[str, Objective] = {
 
 
 def objective(
-    scn: Scenario, state: State, d: Decision, costs: Costs
+    scn: Scenario, state: AnyState, d: Decision, costs: Costs
 ) -> tuple[Array, dict[str, Array]]:
     """The scenario's objective (``objective.kind``) of a batch and its per-device terms."""
     return OBJECTIVES[scn.objective.kind](scn, state, d, costs)
 
 
-def card_cost(scn: Scenario, state: State, delay: Array, energy: Array) -> Array:
+def card_cost(scn: Scenario, state: AnyState, delay: Array, energy: Array) -> Array:
     """CARD (12): w (D - D_min)/(D_max - D_min) + (1 - w)(E - E_min)/(E_max - E_min) per device.
 
     The extremes are over the device's feasible (cut, frequency) box in this round: D is
@@ -82,15 +82,33 @@ def card_cost(scn: Scenario, state: State, delay: Array, energy: Array) -> Array
     return w * nd + (1.0 - w) * ne
 
 
-def card_bounds(scn: Scenario, state: State) -> tuple[Array, Array, Array, Array]:
-    """(D_min, D_max, E_min, E_max) per device over all cuts and f in {F_min, F_max} (CARD (12))."""
+def card_bounds(scn: Scenario, state: AnyState | StateBatch) -> tuple[Array, Array, Array, Array]:
+    """(D_min, D_max, E_min, E_max) per device over all cuts and f in {F_min, F_max} (CARD (12)).
+
+    (N,) each for a ``State``; (B, N) for a ``StateBatch`` (the grid in every row's state).
+    """
     lo, hi = scn.decision.split_range
     cuts = np.arange(lo, hi + 1)
     f_lo, f_hi = scn.compute.server_freq_hz
     n = scn.n_devices
     split = np.repeat(cuts, 2)[:, None] * np.ones((1, n), dtype=np.int64)
     freq = np.tile([f_lo, f_hi], len(cuts))[:, None] * np.ones((1, n))
+    if isinstance(state, StateBatch):  # G grid rows per state row, one engine pass
+        g, b = split.shape[0], state.batch_size
+        rows = state.take(np.repeat(np.arange(b), g))
+        grid = complete(
+            scn, Decision(split=np.tile(split, (b, 1)), server_freq_hz=np.tile(freq, (b, 1)))
+        )
+        delay, energy = _grid_costs(scn, rows, grid)
+        delay, energy = delay.reshape(b, g, n), energy.reshape(b, g, n)
+        return delay.min(axis=1), delay.max(axis=1), energy.min(axis=1), energy.max(axis=1)
     grid = complete(scn, Decision(split=split, server_freq_hz=freq))
+    delay, energy = _grid_costs(scn, state, grid)
+    return delay.min(axis=0), delay.max(axis=0), energy.min(axis=0), energy.max(axis=0)
+
+
+def _grid_costs(scn: Scenario, state: AnyState | StateBatch, grid: Decision) -> tuple[Array, Array]:
+    """Per-device round delay and edge energy of a completed grid of decisions, (G, N) each."""
     ph = phases(scn, state, grid)
     sch = scn.schedule
     part = single_state_epoch(scn, state, ph)
@@ -98,4 +116,4 @@ def card_bounds(scn: Scenario, state: State) -> tuple[Array, Array, Array, Array
     energy = (
         server_energy(scn, grid, ph.server_flops) * sch.iterations_per_epoch * sch.epochs_per_round
     )
-    return delay.min(axis=0), delay.max(axis=0), energy.min(axis=0), energy.max(axis=0)
+    return delay, energy

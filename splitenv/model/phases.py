@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from splitenv.config import Scenario
 from splitenv.model import channel, compression
 from splitenv.model.decision import Decision
-from splitenv.model.state import State
+from splitenv.model.state import AnyState, active_count, device_rows
 from splitenv.model.workload import BlockCosts, block_costs
 
 Array = NDArray[np.float64]
@@ -73,7 +73,7 @@ class _Inputs:
     r: Array  # LoRA rank, (B, 1)
 
 
-def phases(scn: Scenario, state: State, d: Decision) -> Phases:
+def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     """Per-device phase times for every decision of the batch."""
     x = _Inputs(
         costs=block_costs(scn),
@@ -99,7 +99,7 @@ def phases(scn: Scenario, state: State, d: Decision) -> Phases:
     return ph
 
 
-def _compute(scn: Scenario, state: State, d: Decision, x: _Inputs) -> tuple[Array, ...]:
+def _compute(scn: Scenario, state: AnyState, d: Decision, x: _Inputs) -> tuple[Array, ...]:
     """Device forward and backward, edge time and edge FLOPs, (B, N) each.
 
     SCCT (12), (16); SFT (20), (22), (24); CARD (7)-(8); FedsLLM (8), (11)-(13).
@@ -133,7 +133,9 @@ def _wire_bits(scn: Scenario, d: Decision, x: _Inputs) -> tuple[Array, Array]:
     return up_bits, down_bits
 
 
-def _link(scn: Scenario, state: State, width: ArrayLike, power_w: ArrayLike, gain: Array) -> Array:
+def _link(
+    scn: Scenario, state: AnyState, width: ArrayLike, power_w: ArrayLike, gain: Array
+) -> Array:
     """Rate of a link of ``width`` Hz under the scenario's rate model (channel.link_rate)."""
     net = scn.network
     return channel.link_rate(
@@ -142,7 +144,7 @@ def _link(scn: Scenario, state: State, width: ArrayLike, power_w: ArrayLike, gai
     )  # fmt: skip
 
 
-def _link_rates(scn: Scenario, state: State, d: Decision) -> tuple[Array, Array]:
+def _link_rates(scn: Scenario, state: AnyState, d: Decision) -> tuple[Array, Array]:
     """Uplink and downlink rates, (B, N): SCCT (13)-(14), SFT r_n, CARD CQI, FedsLLM (9)."""
     net = scn.network
     width = _bandwidth(scn, d)
@@ -173,19 +175,19 @@ def _cloud(scn: Scenario, x: _Inputs) -> Array:
     return cloud
 
 
-def _shared_cloud_link(scn: Scenario, state: State, x: _Inputs) -> Array:
+def _shared_cloud_link(scn: Scenario, state: AnyState, x: _Inputs) -> Array:
     """SCCT (17): all devices' outputs, raw data and labels up, N losses down, on R_ce; (B,)."""
     shared = np.zeros(x.s.shape[0])
     if scn.schedule.cloud_link == "scct":
         w = scn.workload
-        n = int(state.active.sum())
+        n = active_count(state)
         payload = n * (x.costs.activation_values * 2 + x.costs.label_values) * w.activation_bits
         shared = shared + (payload + n * w.activation_bits) / scn.network.cloud_link_bps
     return shared
 
 
 def _pre_round(
-    scn: Scenario, state: State, x: _Inputs, rate_up: Array, rate_down: Array
+    scn: Scenario, state: AnyState, x: _Inputs, rate_up: Array, rate_down: Array
 ) -> tuple[Array, Array]:
     """Time before the first and before a later round: migration and model distribution."""
     sch, net, w, costs = scn.schedule, scn.network, scn.workload, x.costs
@@ -208,7 +210,7 @@ def _pre_round(
 
 
 def _adapter_exchange(
-    scn: Scenario, state: State, d: Decision, bits: Array, rate_up: Array, rate_down: Array
+    scn: Scenario, state: AnyState, d: Decision, bits: Array, rate_up: Array, rate_down: Array
 ) -> Array:
     """Time after a round spent exchanging the LoRA adapters, (B, N)."""
     mode, net = scn.schedule.adapter_exchange, scn.network
@@ -224,7 +226,7 @@ def _adapter_exchange(
 
 def _drop_inactive(ph: Phases, active: NDArray[np.bool_]) -> None:
     """Churn: an absent device does no work and sends nothing (zeroes its columns in place)."""
-    on = active[None, :]
+    on = device_rows(active)
     for name in (
         "dev_fwd", "dev_bwd", "up", "server", "cloud", "down", "pre_first", "pre_steady",
         "post", "server_flops", "up_bits", "down_bits", "adapter_bits",

@@ -23,7 +23,7 @@ from splitenv.config import Scenario
 from splitenv.model import accuracy
 from splitenv.model.decision import Decision
 from splitenv.model.phases import Phases
-from splitenv.model.state import State
+from splitenv.model.state import AnyState
 
 Array = NDArray[np.float64]
 
@@ -62,7 +62,7 @@ def compose_round(
     return pre.max(axis=1) + body + post.max(axis=1), device
 
 
-def iteration_latency(scn: Scenario, state: State, ph: Phases) -> Array:
+def iteration_latency(scn: Scenario, state: AnyState, ph: Phases) -> Array:
     """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring)."""
     sync = scn.schedule.sync
     chain = ph.chain
@@ -75,20 +75,26 @@ def iteration_latency(scn: Scenario, state: State, ph: Phases) -> Array:
         )
     if sync == "sequential":  # each edge serves its devices in turn, edges in parallel
         per_edge = np.zeros((chain.shape[0], int(state.edge_of.max()) + 1))
-        np.add.at(per_edge.T, state.edge_of, chain.T)
+        if state.edge_of.ndim == 2:  # one state per row: devices added in the same order
+            np.add.at(per_edge, (np.arange(chain.shape[0])[:, None], state.edge_of), chain)
+        else:
+            np.add.at(per_edge.T, state.edge_of, chain.T)
         return per_edge.max(axis=1) + ph.shared
     return chain.max(axis=1) + ph.shared  # parallel (SCCT (19)) and independent
 
 
-def single_state_epoch(scn: Scenario, state: State, ph: Phases) -> EpochPart:
+def single_state_epoch(scn: Scenario, state: AnyState, ph: Phases) -> EpochPart:
     """The round's T epochs as one part, every epoch in this state."""
     iteration = iteration_latency(scn, state, ph)
     return EpochPart(ph.chain, iteration, ph.shared, scn.schedule.epochs_per_round)
 
 
-def pre_round(state: State, ph: Phases) -> Array:
+def pre_round(state: AnyState, ph: Phases) -> Array:
     """Time before this round: round 0 pays the first round's extras (SFT (19))."""
-    return ph.pre_first if state.round_index == 0 else ph.pre_steady
+    first = np.asarray(state.round_index) == 0
+    if first.ndim == 1:  # one state per row
+        return np.where(first[:, None], ph.pre_first, ph.pre_steady)
+    return ph.pre_first if first else ph.pre_steady
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class Latencies:
     objective: Array  # the one of the above that ``schedule.objective_scope`` names
 
 
-def latencies(scn: Scenario, state: State, d: Decision, ph: Phases) -> Latencies:
+def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latencies:
     """Iteration, epoch, round and total latency (SCCT (19)-(20), FedsLLM (16)-(17), SFT (26)-(27))."""
     sch = scn.schedule
     epoch = single_state_epoch(scn, state, ph)

@@ -143,3 +143,108 @@ class State:
     def replace(self, **changes: Any) -> State:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class StateBatch:
+    """One state per batch row: the arrays of :class:`State` with a leading axis B.
+
+    :func:`splitenv.evaluate_batch` takes it where it takes a ``State``; row ``b`` of the
+    decision batch is then evaluated in row ``b`` of the states, bit for bit as
+    ``evaluate_batch(scn, batch.row(b), decision.take(b))`` (the engine's arithmetic is
+    elementwise over (B, N) and its reductions run along devices). Build one with
+    :meth:`stack` from validated ``State`` objects.
+
+    Attributes:
+        channel_gain ... prev_split: as in :class:`State`, each (B, N).
+        round_index, epoch_index: (B,) int64.
+        active: (B, N) bool.
+    """
+
+    channel_gain: NDArray[np.float64]
+    noise_psd_w_hz: NDArray[np.float64]
+    device_flops: NDArray[np.float64]
+    device_memory_bytes: NDArray[np.float64]
+    distance_m: NDArray[np.float64]
+    data_size: NDArray[np.float64]
+    fed_channel_gain: NDArray[np.float64]
+    edge_of: NDArray[np.int64]
+    prev_split: NDArray[np.int64]
+    round_index: NDArray[np.int64]
+    epoch_index: NDArray[np.int64]
+    active: NDArray[np.bool_]
+
+    @classmethod
+    def stack(cls, states: list[State] | tuple[State, ...], repeat: int = 1) -> StateBatch:
+        """The states as rows, each repeated ``repeat`` times in a row (``np.repeat`` order).
+
+        Raises:
+            StateError: no state, or states with different numbers of devices.
+        """
+        if not states:
+            raise StateError("StateBatch.stack needs at least one state")
+        sizes = {s.n_devices for s in states}
+        if len(sizes) > 1:
+            raise StateError(f"states of one batch must have one device count, got {sorted(sizes)}")
+        names = (*_STATE_ARRAYS, "round_index", "epoch_index", "active")
+        values = {
+            name: np.repeat(np.stack([np.asarray(getattr(s, name)) for s in states]), repeat, 0)
+            for name in names
+        }
+        for arr in values.values():
+            arr.setflags(write=False)
+        return cls(**values)
+
+    @property
+    def n_devices(self) -> int:
+        """Number of devices N."""
+        return int(self.channel_gain.shape[1])
+
+    @property
+    def batch_size(self) -> int:
+        """Number of rows B."""
+        return int(self.channel_gain.shape[0])
+
+    def take(self, indices: NDArray[np.int64]) -> StateBatch:
+        """The rows ``indices`` (with repetition) as a new batch."""
+        return StateBatch(
+            **{f.name: getattr(self, f.name)[indices] for f in dataclasses.fields(self)}
+        )
+
+    def row(self, index: int) -> State:
+        """Row ``index`` as a :class:`State`."""
+        data = {name: getattr(self, name)[index] for name in _STATE_ARRAYS}
+        return State(
+            **data,
+            round_index=int(self.round_index[index]),
+            epoch_index=int(self.epoch_index[index]),
+            active=self.active[index],
+        )
+
+    def check(self, scenario: Scenario) -> None:
+        """Raise StateError unless every row fits the scenario (as :meth:`State.check`)."""
+        if self.n_devices != scenario.n_devices:
+            raise StateError(
+                f"state has {self.n_devices} devices but network.n_devices = {scenario.n_devices}"
+            )
+        lo, hi = scenario.decision.split_range
+        bad = (self.prev_split != -1) & ((self.prev_split < lo) | (self.prev_split > hi))
+        if np.any(bad):
+            row = int(np.argwhere(bad)[0, 0])
+            raise StateError(
+                f"state.prev_split[{row}] = {self.prev_split[row]} outside -1 or {lo}..{hi}"
+            )
+
+
+def device_rows(values: NDArray[Any]) -> NDArray[Any]:
+    """A per-device state array as (1, N) or (B, N), to broadcast against (B, N) terms."""
+    return values if values.ndim == 2 else values[None, :]
+
+
+def active_count(state: State | StateBatch) -> Any:
+    """Active devices: an int for a ``State``, (B,) for a ``StateBatch``."""
+    return state.active.sum(axis=-1) if state.active.ndim == 2 else int(state.active.sum())
+
+
+#: what the engine's steps take: one state, or one state per batch row
+AnyState = State | StateBatch

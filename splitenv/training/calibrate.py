@@ -269,7 +269,9 @@ def _plot(
             sd = [np.std([r["final_accuracy"] for r in by_rho[x]]) for x in rhos]
             # dodge the q's sideways on the log axis so that the error bars stay readable
             xs = np.array(rhos) * 1.03 ** (i - 2.5)
-            label = f"q = {q} measured" + (f" (mean ± sd, {n_seeds} seeds)" if i == 0 and n_seeds > 1 else "")
+            label = f"q = {q} measured" + (
+                f" (mean ± sd, {n_seeds} seeds)" if i == 0 and n_seeds > 1 else ""
+            )
             ax.errorbar(xs, ys, yerr=sd if n_seeds > 1 else None, fmt="o", ms=4, capsize=2,
                         color=f"C{i}", label=label)  # fmt: skip
             ax.plot(grid, sft_cubic(fit["coeffs"], grid, q), "-", color=f"C{i}", alpha=0.7)

@@ -1,0 +1,140 @@
+"""The native vector env (splitenv.vector) against K single envs: bit for bit, and bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import splitenv  # noqa: F401  (registers the ids)
+from splitenv.errors import ActionError, ConfigError
+from splitenv.registration import ENV_IDS
+from splitenv.vector import SplitLoRAVectorEnv
+
+K = 3
+STEPS = 11  # two 4-step episodes, each followed by its next-step autoreset, and more
+KWARGS = {"rounds": 2, "epochs_per_round": 2}
+#: correlated fading, mobility and churn (states from the same StateSampler streams)
+DYNAMICS = {
+    "network__fading_correlation": 0.5,
+    "network__mobility_step_m": 5.0,
+    "network__churn_leave_prob": 0.3,
+    "network__churn_join_prob": 0.3,
+}
+
+
+def _pair(env_id, **kwargs):
+    """(SyncVectorEnv over K gym.make(env_id), the native vector env), or skip."""
+    try:
+        gym.make(env_id, **kwargs)
+    except ValueError as err:  # this timescale exposes no decision of the scenario
+        pytest.skip(str(err))
+    sync = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs) for _ in range(K)])
+    native = gym.make_vec(env_id, num_envs=K, vectorization_mode="vector_entry_point", **kwargs)
+    assert isinstance(native, SplitLoRAVectorEnv)
+    return sync, native
+
+
+def _assert_same(a, b, where):
+    """Equal values, dtypes and shapes, recursively through info dicts."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), (where, sorted(a), sorted(b))
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}.{key}")
+        return
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, (where, a.dtype, b.dtype, a.shape, b.shape)
+    np.testing.assert_array_equal(a, b, err_msg=where)
+
+
+def _run_both(sync, native, seed=7):
+    _assert_same(sync.reset(seed=seed), native.reset(seed=seed), "reset")
+    assert native.action_space == sync.action_space
+    sync.action_space.seed(seed)
+    ended = 0
+    for t in range(STEPS):
+        action = sync.action_space.sample()
+        a, b = sync.step(action), native.step(action)
+        for name, x, y in zip(
+            ("obs", "reward", "terminated", "truncated", "info"), a, b, strict=True
+        ):
+            _assert_same(x, y, f"step {t} {name}")
+        ended += int((a[2] | a[3]).sum())
+    assert ended >= 2 * K  # every env played two episodes and was autoreset
+
+
+@pytest.mark.parametrize("timescale", ["joint", "epoch"])
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_native_vector_equals_single_envs(env_id, timescale):
+    _run_both(*_pair(env_id, timescale=timescale, **KWARGS))
+
+
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_native_vector_equals_single_envs_with_dynamics(env_id):
+    _run_both(*_pair(env_id, timescale="joint", **KWARGS, **DYNAMICS))
+
+
+def test_native_vector_with_the_table_accuracy_provider():
+    _run_both(*_pair("splitenv/SFT-v1", timescale="joint", accuracy="table", **KWARGS))
+
+
+def test_reset_with_a_seed_list_equals_single_envs():
+    sync, native = _pair("splitenv/SFT-v1", timescale="joint", **KWARGS)
+    _assert_same(sync.reset(seed=[3, 9, 4]), native.reset(seed=[3, 9, 4]), "reset")
+    with pytest.raises(ConfigError, match="got 2 seeds; allowed: one per env \\(3\\)"):
+        native.reset(seed=[1, 2])
+
+
+def _sft():
+    return gym.make_vec(
+        "splitenv/SFT-v1", num_envs=K, vectorization_mode="vector_entry_point",
+        timescale="joint", **KWARGS,
+    )  # fmt: skip
+
+
+def test_bad_action_names_env_and_field_and_moves_no_env():
+    vec, twin = _sft(), _sft()
+    vec.reset(seed=1)
+    twin.reset(seed=1)
+    vec.action_space.seed(2)
+    good = vec.action_space.sample()
+    bad = {k: np.array(v, copy=True) for k, v in good.items()}
+    bad["bandwidth_hz"] = bad["bandwidth_hz"].astype(np.float64)
+    bad["bandwidth_hz"][1, 0] = np.nan
+    with pytest.raises(ActionError, match=r"env 1: action\['bandwidth_hz'\] contains NaN"):
+        vec.step(bad)
+    with pytest.raises(ActionError, match=r"actions\['bandwidth_hz'\] has leading size \(2,\)"):
+        vec.step({k: v[:2] for k, v in good.items()})
+    _assert_same(vec.step(good), twin.step(good), "after the refused steps")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"timescale": "round"}, "timescale = 'round'"),
+        ({"timescale": "joint", "accuracy": "train"}, "accuracy = 'train'"),
+        ({"timescale": "joint", "render_mode": "ansi"}, "render_mode = 'ansi'"),
+        ({"timescale": "joint", "autoreset_mode": "SameStep"}, "autoreset_mode"),
+    ],
+)
+def test_unsupported_features_are_refused_by_name(kwargs, named):
+    with pytest.raises(NotImplementedError, match=named):
+        SplitLoRAVectorEnv(2, "scct", **kwargs)
+
+
+def test_num_envs_must_be_a_positive_integer():
+    with pytest.raises(ConfigError, match="num_envs = 0"):
+        SplitLoRAVectorEnv(0, "scct", timescale="joint")
+
+
+def test_batched_action_masks_stack_the_single_masks():
+    vec = SplitLoRAVectorEnv(K, "scct", timescale="joint")
+    vec.reset(seed=0)
+    masks = vec.action_mask()
+    for i, env in enumerate(vec.envs):
+        np.testing.assert_array_equal(masks["split"][i], env.action_mask()["split"])
