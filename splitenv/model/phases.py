@@ -106,15 +106,26 @@ def _compute(scn: Scenario, state: AnyState, d: Decision, x: _Inputs) -> tuple[A
     """
     costs, ratio = x.costs, scn.workload.backward_ratio
     dev_fwd_flops = costs.tier_forward_flops(x.s, x.r)
-    head_on_cloud = scn.decision.three_tier and scn.compute.cloud_flops > 0
-    edge_fwd = costs.tier_forward_flops(x.e - x.s, x.r) + (
-        0.0 if head_on_cloud else costs.head_forward_flops
-    )
+    edge_fwd = costs.tier_forward_flops(x.e - x.s, x.r) + _head_flops(scn, x, on_cloud=False)
     server_flops = edge_fwd * (1.0 + ratio)
     dev_fwd = safe_div(dev_fwd_flops, state.device_flops)
     dev_bwd = ratio * dev_fwd
     server = safe_div(server_flops, _server_speed(scn, d))
     return dev_fwd, dev_bwd, server, server_flops
+
+
+def _head_flops(scn: Scenario, x: _Inputs, *, on_cloud: bool) -> Array | float:
+    """The head's forward FLOPs charged to the edge (``on_cloud=False``) or to the cloud.
+
+    The head sits with the last layer, as in the memory model (:func:`constraints.tier_memory`):
+    with three tiers it is on the cloud when the cloud holds layers (``edge_split < L``) and on
+    the edge when the edge split is L; with two tiers it is on the server (edge).
+    """
+    head = x.costs.head_forward_flops
+    if not scn.decision.three_tier:
+        return 0.0 if on_cloud else head
+    on_edge = x.e >= scn.model.n_layers
+    return np.where(on_edge, 0.0, head) if on_cloud else np.where(on_edge, head, 0.0)
 
 
 def _wire_bits(scn: Scenario, d: Decision, x: _Inputs) -> tuple[Array, Array]:
@@ -168,9 +179,9 @@ def _cloud(scn: Scenario, x: _Inputs) -> Array:
     cloud_values_bits = np.where(x.e < L, costs.activation_values * w.activation_bits, 0.0)
     cloud = 2 * cloud_values_bits / net.cloud_link_bps
     if comp.cloud_flops > 0:
-        cloud_flops = (costs.tier_forward_flops(L - x.e, x.r) + costs.head_forward_flops) * (
-            1.0 + w.backward_ratio
-        )
+        cloud_flops = (
+            costs.tier_forward_flops(L - x.e, x.r) + _head_flops(scn, x, on_cloud=True)
+        ) * (1.0 + w.backward_ratio)
         cloud = cloud + cloud_flops / comp.cloud_flops
     return cloud
 

@@ -31,14 +31,27 @@ CHANGED: dict[str, str] = {
 RTOL = 1e-9
 
 
-def _same(want: str, got: str | None) -> bool:
+#: (scenario, method) -> (relative tolerance, why its numbers moved on purpose)
+CHANGED_ROWS: dict[tuple[str, str], tuple[float, str]] = {
+    ("splitllm", "random"): (
+        1e-6,
+        "issue 14: the head sits with the last layer in latency as in memory; `random` puts some "
+        "edge splits at L, where the head's 6.3e6 FLOP per batch moved from the cloud (300 "
+        "TFLOP/s) to the edge (50 TFLOP/s): +7e-9 s per such user and iteration, ~1e-8 relative",
+    ),
+}
+
+
+def _same(want: str, got: str | None, rtol: float = RTOL) -> bool:
     if want == got:
         return True
     try:
         w, g = [float(x) for x in want.split()], [float(x) for x in (got or "").split()]
     except ValueError:
         return False
-    return len(w) == len(g) and all(math.isclose(a, b, rel_tol=RTOL) for a, b in zip(w, g, strict=True))
+    return len(w) == len(g) and all(
+        math.isclose(a, b, rel_tol=rtol) for a, b in zip(w, g, strict=True)
+    )
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -56,5 +69,6 @@ def test_bench_reproduces_the_recorded_csv(tmp_path, timescale):
     ]
     skip = WALL_CLOCK | set(CHANGED)
     for w, g in zip(want, got, strict=True):
-        diff = {k: (w[k], g.get(k)) for k in w if k not in skip and not _same(w[k], g.get(k))}
+        rtol = CHANGED_ROWS.get((w["scenario"], w["method"]), (RTOL, ""))[0]
+        diff = {k: (w[k], g.get(k)) for k in w if k not in skip and not _same(w[k], g.get(k), rtol)}
         assert not diff, f"{w['scenario']}/{w['method']}/seed {w['seed']}: {diff}"

@@ -197,3 +197,31 @@ def test_three_tier_sequential_iteration_and_round():
 
     lora_up = s * 18 * D * R * 32 / r_up
     assert ev.terms["round_s"][0] == pytest.approx(11 * iteration + lora_up.max(), rel=1e-9)
+
+
+def test_head_sits_with_the_last_layer_in_latency_and_memory():
+    """Issue 14: one head placement for latency and memory. The head (4 BND bytes, 6,291,456 FLOP
+    per batch forward) sits with the last layer: on the cloud when the cloud holds layers
+    (e < L), on the edge when the edge split is L; then no activation reaches the cloud and the
+    cloud costs nothing."""
+    scn = load_scenario("splitllm", {"network.n_devices": 2, "network.n_edge_servers": 1})
+    state = make_state(2, gain=np.array([1e-9, 1e-9]), flops=np.array([1e12, 1e12]),
+                       edge_of=np.array([0, 0]))  # fmt: skip
+    f = 29_796_335_616 + 452_984_832  # one block's forward FLOPs per batch (see above)
+    head = 16 * 2 * 128 * 768 * 2
+    s = np.array([3, 3])
+    at_l = evaluate(scn, state, Decision(split=s, edge_split=np.array([L, L])))
+    below = evaluate(scn, state, Decision(split=s, edge_split=np.array([L - 1, L - 1])))
+    # e = L: the edge runs its L - s blocks and the head (forward + backward = 3x), the cloud nothing
+    np.testing.assert_allclose(
+        at_l.per_device["server_compute_s"][0], 3 * ((L - 3) * f + head) / 50e12, rtol=1e-12
+    )
+    np.testing.assert_array_equal(at_l.per_device["cloud_s"][0], [0.0, 0.0])
+    assert at_l.terms["cloud_memory_bytes"][0] == 0.0
+    # e = L - 1: the head is the cloud's, in time and in memory
+    np.testing.assert_allclose(
+        below.per_device["server_compute_s"][0], 3 * (L - 1 - 3) * f / 50e12, rtol=1e-12
+    )
+    cloud = 2 * BND * 32 / 1e9 + 3 * (f + head) / 300e12
+    np.testing.assert_allclose(below.per_device["cloud_s"][0], [cloud, cloud], rtol=1e-12)
+    assert below.terms["cloud_memory_bytes"][0] > 0
