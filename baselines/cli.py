@@ -15,7 +15,9 @@ from splitenv.cli_util import parse_overrides, print_json, read_json
 
 
 def _set_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override"
+    )
 
 
 def _runner_args(p: argparse.ArgumentParser, workers: int = 1) -> None:
@@ -54,7 +56,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from splitenv.scenarios import load_scenario, sample_state
 
     scn = load_scenario(args.scenario, parse_overrides(args.set))
-    state = State.from_dict(read_json(args.state)) if args.state else sample_state(scn, args.seed)
+    state = (
+        State.from_dict(read_json(args.state, "state"))
+        if args.state
+        else sample_state(scn, args.seed)
+    )
     solver = make_solver(args.solver)
     sol = solver.solve(scn, state, np.random.default_rng(args.seed))
     result = sol.evaluation.item()
@@ -75,7 +81,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def add_solve(sub: Any) -> None:
     """``splitenv solve``."""
-    p = sub.add_parser("solve", help="solve a seeded instance, print decision and evaluation as JSON")
+    p = sub.add_parser(
+        "solve", help="solve a seeded instance, print decision and evaluation as JSON"
+    )
     p.add_argument("--scenario", required=True, help="preset name or YAML path")
     _set_arg(p)
     p.add_argument("--seed", type=int, default=0, help="state seed, and the solver's rng seed")

@@ -57,10 +57,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the evaluation of a decision as JSON."""
     scn = load_scenario(args.scenario, parse_overrides(args.set))
     if args.state:
-        state = State.from_dict(read_json(args.state))
+        state = State.from_dict(read_json(args.state, "state"))
     else:
         state = sample_state(scn, args.seed, args.round, args.epoch)
-    decision = None if args.decision == "default" else Decision.from_dict(read_json(args.decision))
+    decision = (
+        None
+        if args.decision == "default"
+        else Decision.from_dict(read_json(args.decision, "decision"))
+    )
     result = evaluate(scn, state, decision).item()
     result["scenario"] = scn.name
     print_json(result)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from splitenv._fields import parse_value
-from splitenv.errors import ConfigError
+from splitenv.errors import ConfigError, FileFormatError
 
 #: the project's root folder (the repository in a source checkout)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,17 +76,37 @@ def print_json(obj: Any) -> None:
     print(json.dumps(_clean(obj), indent=2, default=_json_default))
 
 
-def read_json(path: str) -> Any:
-    """The JSON content of a file.
+def read_json(path: str, what: str = "file") -> dict[str, Any]:
+    """The JSON object of a file from elsewhere (a decision, a state): data, checked for shape.
 
     Raises:
         FileNotFoundError: no such file.
-        json.JSONDecodeError: not JSON.
+        FileFormatError: a directory, unreadable, not UTF-8, not JSON, nested too deeply, or
+            not a JSON object; the message names the file and ``what`` it should hold.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    return json.loads(p.read_text())
+    if p.is_dir():
+        raise FileFormatError(f"{what} {path}: is a directory, not a JSON file")
+    if not p.exists():
+        raise FileNotFoundError(f"{what} {path}: no such file")
+    try:
+        text = p.read_bytes().decode("utf-8")
+        data = json.loads(text)
+    except OSError as exc:
+        raise FileFormatError(f"{what} {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{what} {path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(
+            f"{what} {path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise FileFormatError(f"{what} {path}: nested too deeply to be a {what}") from None
+    if not isinstance(data, dict):
+        raise FileFormatError(
+            f"{what} {path}: must be a JSON object of fields, not {type(data).__name__} {str(data)[:40]}"
+        )
+    return data
 
 
 def find_file(path: str | Path) -> Path | None:

@@ -207,7 +207,7 @@ class StateSampler:
 
     def __init__(self, scenario: Scenario, seed: int, epochs_per_round: int | None = None) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed = {seed!r} must be a non-negative integer")
+            raise ConfigError(f"seed = {seed!r} must be a non-negative integer")
         limits.check(scenario)  # before any per-device array is drawn
         self.scenario = scenario
         self.seed = int(seed)

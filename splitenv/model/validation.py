@@ -47,6 +47,10 @@ def allowed_text(scn: Scenario, name: str) -> str:
 def _as_batch(
     scn: Scenario, name: str, value: Any, n: int, per_device: bool, integer: bool
 ) -> NDArray[Any]:
+    if _has_bool(value):  # JSON's true is not the number 1
+        raise DecisionError(
+            f"decision.{name} = {value!r} holds booleans; allowed: {allowed_text(scn, name)}"
+        )
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -67,8 +71,28 @@ def _as_batch(
     if integer:
         if not (arr == np.round(arr)).all():
             raise DecisionError(f"decision.{name} = {np.asarray(value).tolist()} must be integers")
+        if arr.size and np.abs(arr).max() >= _INT_LIMIT:  # would wrap around in int64
+            raise DecisionError(
+                f"decision.{name} = {arr.flat[np.abs(arr).argmax()]:g} is far outside the allowed "
+                f"range; allowed: {allowed_text(scn, name)}"
+            )
         return arr.astype(np.int64)
     return arr
+
+
+#: integer fields at or beyond this magnitude cannot be exact in float64 / int64
+_INT_LIMIT = 2.0**53
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a value from outside (nested lists, numpy arrays) holds booleans."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype == np.bool_
+    if isinstance(value, (list, tuple)):
+        return any(_has_bool(v) for v in value)
+    return False
 
 
 def _check_range(name: str, arr: NDArray[Any], lo: float, hi: float, what: str = "") -> None:
