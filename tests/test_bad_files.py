@@ -52,3 +52,12 @@ def test_directory_missing_file_and_negative_seed(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert match in err and "Traceback" not in err, err
+
+
+def test_bench_sizes_are_checked_before_any_work(tmp_path, capsys):
+    for flag in ("--rounds", "--epochs-per-round"):
+        argv = ["bench", "--scenario", "scct", "--methods", "equal", "--seeds", "0", flag, "0",
+                "--out", str(tmp_path / flag), "-q"]  # fmt: skip
+        assert main(argv) == 2
+        assert f"{flag} = 0; allowed: an integer >= 1" in capsys.readouterr().err
+        assert not (tmp_path / flag).exists()  # refused before the output folder was made

@@ -44,7 +44,6 @@ class Job:
     epochs_per_round: int | None = None
 
 
-
 def parse_seeds(spec: str, scenario: str = "scct") -> list[int]:
     """Seeds from ``"0-19"``, ``"0,3,7"``, ``"5"`` or a named set (``test``, ``validation``).
 
@@ -120,6 +119,11 @@ def plan(
     """
     if timescale not in TIMESCALES:
         raise ConfigError(f"--timescale {timescale!r}; allowed: {', '.join(TIMESCALES)}")
+    for flag, value in (("--rounds", rounds), ("--epochs-per-round", epochs_per_round)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigError(f"{flag} = {value!r}; allowed: an integer >= 1")
     if not scenarios:
         raise ConfigError(f"no scenario given; known scenarios: {', '.join(list_scenarios())}")
     pairs = tuple(sorted((overrides or {}).items()))
