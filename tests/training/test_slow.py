@@ -51,7 +51,7 @@ def test_sft_episode_records_simulated_time_to_accuracy():
                    **{"network.n_devices": 3})  # fmt: skip
     env.reset(seed=0)
     # native action: split index 4 = 5 layers, rho = 0.05 + v (1 - 0.05) = 0.2, q index 2 = 3 bits
-    action = {"split": 4, "rank": 0, "keep_ratio": np.array([0.15 / 0.95]), "quant_bits": 2}
+    action = {"split": 4, "keep_ratio": np.array([0.15 / 0.95]), "quant_bits": 2}  # one rank: no dim
     time_s, trace, terminated, truncated = 0.0, [], False, False
     while not (terminated or truncated):
         _, _, terminated, truncated, info = env.step(action)
