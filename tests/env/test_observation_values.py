@@ -14,14 +14,11 @@ import numpy as np
 import pytest
 
 from splitenv import Decision, evaluate
+from splitenv.registration import ENV_IDS
 from splitenv.wrappers import BoxAction
 
 CASES = {
-    "splitenv/SCCT-v0": {},
-    "splitenv/SFT-v1": {},
-    "splitenv/SplitLLM-v0": {},
-    "splitenv/CARD-v0": {},
-    "splitenv/FedsLLM-v0": {},
+    **{eid: {} for eid in ENV_IDS},  # every registered preset id, new ones included
     "splitenv/SplitLoRA-v0": {
         "config": "scct",
         "network__n_devices": 4,

@@ -23,15 +23,12 @@ import pytest
 
 import splitenv
 from splitenv import Decision, StateSampler, evaluate
+from splitenv.registration import ENV_IDS
 from splitenv.wrappers import BoxAction
 
 #: every registered id; the generic one with a config and overrides (four devices, churn)
 CASES = {
-    "splitenv/SCCT-v0": {},
-    "splitenv/SFT-v1": {},
-    "splitenv/SplitLLM-v0": {},
-    "splitenv/CARD-v0": {},
-    "splitenv/FedsLLM-v0": {},
+    **{eid: {} for eid in ENV_IDS},  # every registered preset id, new ones included
     "splitenv/SplitLoRA-v0": {
         "config": "scct",
         "network__n_devices": 4,

@@ -20,14 +20,11 @@ import pytest
 from gymnasium import spaces
 
 from splitenv import Decision, evaluate_batch
+from splitenv.registration import ENV_IDS
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
 CASES = {
-    "splitenv/SCCT-v0": {},
-    "splitenv/SFT-v1": {},
-    "splitenv/SplitLLM-v0": {},
-    "splitenv/CARD-v0": {},
-    "splitenv/FedsLLM-v0": {},
+    **{eid: {} for eid in ENV_IDS},  # every registered preset id, new ones included
     "splitenv/SplitLoRA-v0": {"config": "fedsllm", "network__n_devices": 3},
 }
 TIMESCALES = ("round", "epoch", "joint")
