@@ -98,6 +98,7 @@ def problem_family(scn: Scenario) -> str:
     | structure | family |
     | --- | --- |
     | CARD's normalized cost (objective ``card_cost``) | ``card`` |
+    | edge compute shares with power, frequency or compression, or an energy term | ``joint`` |
     | a federated subchannel pool | ``fedsllm`` |
     | compression decisions with continuous bandwidth | ``sft`` |
     | edge compute shares with subchannels | ``scct`` |
@@ -109,6 +110,8 @@ def problem_family(scn: Scenario) -> str:
     fields = set(enabled_fields(scn))
     if scn.objective.kind == "card_cost":
         return "card"
+    if _joint(scn, fields):
+        return "joint"
     if scn.network.fed_n_subchannels:
         return "fedsllm"
     if scn.compression.enabled and scn.network.allocation == "continuous":
@@ -121,6 +124,19 @@ def problem_family(scn: Scenario) -> str:
         f"no problem family for scenario {scn.name!r} with decisions {sorted(fields)}; "
         "the families are listed in baselines.base.problem_family"
     )
+
+
+def _joint(scn: Scenario, fields: set[str]) -> bool:
+    """Whether the scenario has the flagship's structure (family ``joint``).
+
+    More blocks than any paper couples (SCCT's shares with power, frequency or compression),
+    or energy in a latency objective (a weight or a budget).
+    """
+    energy = scn.objective.energy_weight > 0 or scn.objective.energy_budget_j < float("inf")
+    coupled = "compute_share" in fields and bool(
+        {"power_w", "server_freq_hz", "keep_ratio"} & fields
+    )
+    return energy or (coupled and not scn.network.fed_n_subchannels)
 
 
 def finish(scenario: Scenario, state: State, decision: Decision, stats: SolveStats) -> Solution:

@@ -325,6 +325,44 @@ class NetworkSpec(Record):
 
 
 @dataclass(frozen=True)
+class DeviceClassesSpec(Record):
+    """Heterogeneous device classes: fixed compute, memory and compute power per class.
+
+    Device n is of class ``n mod K`` (K classes, as ``compute.device_flops_levels`` assigns
+    CARD's Table I levels). When set, the classes replace the device FLOP/s range and levels,
+    the device memory range and ``compute.device_power_compute_w``. Our general option (no
+    paper has classes); the flagship preset cites each class's figures.
+    """
+
+    names: tuple[str, ...] = spec((), doc="class names; empty = no classes (the ranges apply)")
+    flops: tuple[float, ...] = spec((), gt=0, unit="FLOP/s", doc="compute of each class")
+    memory_bytes: tuple[float, ...] = spec(
+        (), gt=0, unit="B", doc="memory available for training on each class"
+    )
+    compute_power_w: tuple[float, ...] = spec(
+        (), ge=0, unit="W", doc="power drawn while computing, per class (device energy)"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether classes are given."""
+        return bool(self.names)
+
+    def of_devices(self, n_devices: int) -> tuple[int, ...]:
+        """The class index of each of ``n_devices`` devices (n mod K)."""
+        return tuple(n % len(self.names) for n in range(n_devices))
+
+    def validate(self) -> None:
+        k = len(self.names)
+        for name in ("flops", "memory_bytes", "compute_power_w"):
+            if len(getattr(self, name)) != k:
+                raise ConfigError(
+                    f"devices.{name} has {len(getattr(self, name))} entries; allowed: one per "
+                    f"class in devices.names ({k})"
+                )
+
+
+@dataclass(frozen=True)
 class ComputeSpec(Record):
     """Device, edge-server and cloud compute (SPEC Sec. 4)."""
 
@@ -427,6 +465,21 @@ class ObjectiveSpec(Record):
     device_energy: bool = spec(
         False, doc="add device compute and transmit energy (our extension; off in the CARD preset)"
     )
+    energy_weight: float = spec(
+        0.0,
+        ge=0,
+        unit="s/J",
+        doc="lambda: kind latency minimizes latency + lambda x energy, both at"
+        " schedule.objective_scope (ours; 0 = latency only)",
+    )
+    energy_budget_j: float = spec(
+        float("inf"),
+        gt=0,
+        unit="J",
+        allow_inf=True,
+        doc="energy at schedule.objective_scope may not exceed this (energy-constrained"
+        " variant, ours; .inf = no budget)",
+    )
 
 
 @dataclass(frozen=True)
@@ -505,6 +558,7 @@ class Scenario(Record):
     objective: ObjectiveSpec = spec(ObjectiveSpec())
     accuracy: AccuracySpec = spec(AccuracySpec())
     decision: DecisionSpec = spec(DecisionSpec())
+    devices: DeviceClassesSpec = spec(DeviceClassesSpec())
 
     def sha256(self) -> str:
         """SHA-256 of the configuration (its ``to_dict`` as sorted JSON): the config's identity.
@@ -552,6 +606,15 @@ class Scenario(Record):
         if self.schedule.adapter_exchange == "federated" and not self.network.fed_n_subchannels:
             raise ConfigError(
                 "schedule.adapter_exchange = 'federated' needs network.fed_n_subchannels > 0"
+            )
+        if self.devices.enabled and self.compute.device_flops_levels:
+            raise ConfigError(
+                "devices.names and compute.device_flops_levels both set; allowed: one of them"
+            )
+        if self.objective.kind != "latency" and self.objective.energy_weight > 0:
+            raise ConfigError(
+                f"objective.energy_weight = {self.objective.energy_weight} applies to"
+                f" objective.kind = 'latency' only, not {self.objective.kind!r}"
             )
         if self.objective.kind == "card_cost" and not self.compute.has_frequency_control:
             raise ConfigError(

@@ -121,7 +121,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     | episode_seed | int64 | () | - | reset |
     | action_mask.split | bool | (n_split,) shared cut, else (N, n_split) | - | reset, every step |
     | latency_s | float64 | () | s, the step's latency (round start and end included) | every step |
-    | energy_j | float64 | () | J, the engine's round energy summed over the step's epochs | every step |
+    | energy_j | float64 | () | J, the step's epochs' energy (1/T of the engine's round energy each) | every step |
     | cost | float64 | () | s (+ energy_weight J), or CARD's U, of the step | every step |
     | reference_cost | float64 | () | the same as cost, of the preset's default decision | every step |
     | feasible | bool | () | - | every step |
@@ -192,7 +192,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
       paper's own allocator for the scenario's structure, registered by ``baselines``),
       ``"equal"`` (fast), another name from :mod:`splitenv.allocators`, or a callable;
       ``split_policy``: large-timescale policy for ``"epoch"`` (default: the preset's).
-    * ``reward_mode``, ``energy_weight`` (0), ``infeasible_penalty`` (5.0) and ``cost_cap``
+    * ``reward_mode``, ``energy_weight`` (s/J; default the scenario's ``objective.energy_weight``,
+      0 in the paper presets), ``infeasible_penalty`` (5.0) and ``cost_cap``
       (100.0), both in units of the reference cost.
     * ``accuracy``: ``None``, ``"surrogate"``, ``"table"``, ``"train"`` (real training,
       ``splitenv[train]``) or an AccuracyProvider
@@ -222,7 +223,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         inner_allocator: str | allocators.Allocator = "paper",
         split_policy: str | allocators.Allocator = "default",
         reward_mode: str = "normalized",
-        energy_weight: float = 0.0,
+        energy_weight: float | None = None,
         infeasible_penalty: float = 5.0,
         cost_cap: float = 100.0,
         accuracy: str | AccuracyProvider | None = None,
@@ -242,6 +243,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         for name, value in (("rounds", rounds), ("epochs_per_round", epochs_per_round)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} = {value!r}; allowed: an integer >= 1")
+        if energy_weight is None:  # the scenario's own weight (0 in the paper presets)
+            energy_weight = self.scenario.objective.energy_weight
         if not (energy_weight >= 0 and infeasible_penalty >= 0):
             raise ValueError("energy_weight and infeasible_penalty must be >= 0")
         self.timescale = timescale
@@ -409,13 +412,15 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
                 ev = evaluations[i]
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
-            step_cost = step_lat + self.energy_weight * ev.energy_j
+            # an epoch spends 1/T of the round's energy (objectives.scoped_energy)
+            step_energy = ev.energy_j / scn.schedule.epochs_per_round
+            step_cost = step_lat + self.energy_weight * step_energy
             if scn.objective.kind != "latency":
                 step_cost = ev.objective
             cost += float(step_cost[0])
             ref += float(step_cost[1])
             latency += float(step_lat[0])
-            energy += float(ev.energy_j[0])
+            energy += float(step_energy[0])
             feasible = bool(ev.feasible[0])
             infos.append((ev, feasible))
             self._parts.append(ev)

@@ -41,8 +41,12 @@ class Features:
         # gain / N0 in dB, N0 in dBm/Hz converted to dBW/Hz
         self.snr_lo = float(antennas - pl_far - shadow + fade[0] - (max(noise) - 30.0))
         self.snr_hi = float(antennas - pl_near + shadow + fade[1] - (min(noise) - 30.0))
-        self.max_flops = max(comp.device_flops[1], *(comp.device_flops_levels or (0.0,)))
-        self.max_memory = mem.device_memory_bytes[1]
+        if scn.devices.enabled:  # the classes replace the ranges (DeviceClassesSpec)
+            self.max_flops = max(scn.devices.flops)
+            self.max_memory = max(scn.devices.memory_bytes)
+        else:
+            self.max_flops = max(comp.device_flops[1], *(comp.device_flops_levels or (0.0,)))
+            self.max_memory = mem.device_memory_bytes[1]
         self.max_data = scn.workload.samples_per_device[1]
         self.max_distance = far
 

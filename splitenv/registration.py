@@ -3,7 +3,8 @@
 Every preset found by :func:`splitenv.scenarios.list_scenarios` (the core's and those of
 installed plug-ins) is registered as ``splitenv/{id_name}-v{version}``, both read from the
 preset, so an id's version is the preset's ``version`` and nothing else (bumped when numbers
-change). ``splitenv/SplitLoRA-v0`` takes any scenario with ``config=``.
+change). ``splitenv/SplitLoRA-v0`` is the flagship preset ``splitlora`` (every decision at
+once, ``configs/splitlora.yaml``) and takes any other scenario with ``config=``.
 
 ``gymnasium.make(env_id("scct"), **kwargs)``: kwargs are SplitLoRAEnv's arguments, and any
 config field as a dotted override (``**{"network.n_devices": 6}``) or with double
@@ -72,5 +73,6 @@ def register_envs() -> None:
                 vector_entry_point=VECTOR_ENTRY_POINT,
                 kwargs=kwargs,
             )
+    # the flagship preset registers GENERIC_ID with config="splitlora"; without it, no default
     if GENERIC_ID not in gym.registry:
         gym.register(id=GENERIC_ID, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT)

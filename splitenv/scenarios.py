@@ -242,7 +242,9 @@ class StateSampler:
         shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
         fed_shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
         mem_lo, mem_hi = scn.memory.device_memory_bytes
-        memory = rng.uniform(mem_lo, mem_hi, n)
+        memory = rng.uniform(mem_lo, mem_hi, n)  # drawn even with classes: later draws unchanged
+        if scn.devices.enabled:
+            memory = np.asarray(scn.devices.memory_bytes)[list(scn.devices.of_devices(n))]
         d_lo, d_hi = scn.workload.samples_per_device
         data = np.floor(rng.uniform(d_lo, d_hi + 1e-9, n))
         net_gain = self._mean_gain_db
@@ -326,7 +328,9 @@ class StateSampler:
                 gain_db = self._mean_gain_db(distance, st["shadow_db"])
                 fed_gain_db = self._mean_gain_db(fed_distance, st["fed_shadow_db"])
             active = proc["active"]
-        if comp.device_flops_levels:
+        if scn.devices.enabled:
+            flops = np.asarray(scn.devices.flops)[list(scn.devices.of_devices(n))]
+        elif comp.device_flops_levels:
             levels = np.asarray(comp.device_flops_levels)
             flops = levels[np.arange(n) % len(levels)]
         else:

@@ -6,7 +6,7 @@ import gymnasium as gym
 import pytest
 
 import splitenv
-from splitenv.registration import ENV_IDS, GENERIC_ID, env_id
+from splitenv.registration import ENV_IDS, GENERIC_ID, env_id, make
 
 
 @pytest.mark.parametrize("name", splitenv.list_scenarios())
@@ -22,9 +22,17 @@ def test_paper_ids():
     # SFT's preset is version 1 (v0 had no accuracy coefficients): its id follows it
     assert sorted(ENV_IDS) == [
         "splitenv/CARD-v0", "splitenv/FedsLLM-v0", "splitenv/SCCT-v0",
-        "splitenv/SFT-v1", "splitenv/SplitLLM-v0",
+        "splitenv/SFT-v1", "splitenv/SplitLLM-v0", "splitenv/SplitLoRA-v0",
     ]  # fmt: skip
     assert GENERIC_ID in gym.registry
+
+
+def test_generic_id_builds_the_flagship_by_default_and_any_config():
+    assert ENV_IDS[GENERIC_ID] == "splitlora"
+    assert gym.make(GENERIC_ID).unwrapped.scenario.name == "splitlora"
+    assert make("splitlora").unwrapped.scenario.name == "splitlora"
+    other = gym.make(GENERIC_ID, config="sft", network__n_devices=3).unwrapped.scenario
+    assert (other.name, other.n_devices) == ("sft", 3)
 
 
 def test_unknown_scenario_names_the_known_ones():

@@ -10,6 +10,7 @@ from baselines.base import BaseSolver, SolveStats
 from baselines.methods.common import max_feasible_split, random_composition
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, enabled_fields
+from splitenv.model.constraints import accuracy_shortfall
 
 
 class EqualAllocation(BaseSolver):
@@ -99,8 +100,29 @@ def random_decision(scn: Scenario, state: State, rng: np.random.Generator) -> De
     if "server_freq_hz" in fields:
         values["server_freq_hz"] = rng.uniform(*scn.compute.server_freq_hz, n)
     if "keep_ratio" in fields:
-        values["keep_ratio"] = rng.uniform(*scn.compression.keep_ratio_range)
-        values["quant_bits"] = rng.integers(
-            scn.compression.quant_bits_range[0], scn.compression.quant_bits_range[1] + 1
-        )
+        values.update(_random_compression(scn, rng))
     return Decision(**values)
+
+
+#: draws of (rho, q) before a random decision falls back to uncompressed activations
+COMPRESSION_TRIES = 100
+
+
+def _random_compression(scn: Scenario, rng: np.random.Generator) -> dict[str, Any]:
+    """Uniform (keep ratio, bits); under SFT's accuracy constraint (36b) redrawn until it holds.
+
+    Uncompressed activations (rho = 1, q = 0) meet the constraint by definition
+    (:func:`splitenv.model.constraints.violations`): the fallback after COMPRESSION_TRIES draws.
+    """
+    comp = scn.compression
+    for _ in range(COMPRESSION_TRIES if scn.accuracy.constrained else 1):
+        rho = rng.uniform(*comp.keep_ratio_range)
+        q = rng.integers(comp.quant_bits_range[0], comp.quant_bits_range[1] + 1)
+        if not scn.accuracy.constrained or accuracy_met(scn, rho, q):
+            return {"keep_ratio": rho, "quant_bits": q}
+    return {"keep_ratio": 1.0, "quant_bits": 0}
+
+
+def accuracy_met(scn: Scenario, keep_ratio: float, quant_bits: int) -> bool:
+    """Whether (rho, q) meets SFT's A(rho, q) >= A_th (35)-(36b), by the engine's check."""
+    return float(accuracy_shortfall(scn, np.asarray(keep_ratio), np.asarray(quant_bits))) == 0

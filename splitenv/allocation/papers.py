@@ -11,7 +11,7 @@ entry-point group (pyproject) like any plug-in:
 | ``sft_sqp`` | SFT Alg. 3 | bandwidth by SQP for the round's cut and compression | :mod:`.sft_bandwidth` |
 | ``card_frequency`` | CARD (16) | server clock per device (independent of the cut) | :mod:`.card` |
 | ``fedsllm_comm`` | FedsLLM Alg. 2 + (25) | greedy subchannels and power control in both pools | :mod:`.fedsllm_comm` |
-| ``paper`` | | the one of the above that fits the scenario's structure | |
+| ``paper`` | | the one of the above that fits the scenario's structure; equal shares for a structure no paper has (the flagship ``splitlora``) | |
 
 Allocators are deterministic: they take no random generator. Each returns the decision the
 engine completes (``evaluate(...).decision``) for its fields, with the round's fields kept.
@@ -28,6 +28,7 @@ from splitenv.allocation.card import card_frequency as f_star
 from splitenv.allocation.fedsllm_comm import comm_block, initial_point
 from splitenv.allocation.fedsllm_tables import build_tables as feds_tables
 from splitenv.allocation.scct_alg1 import alg1_decision
+from splitenv.allocation.scct_tables import check_scenario
 from splitenv.allocation.sft_bandwidth import SftConfig, device_coefficients, sqp_bandwidth
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate
@@ -96,6 +97,10 @@ def paper(scn: Scenario, state: State, large: Decision) -> Decision:
     """The paper's own allocator for the scenario's structure; equal shares where there is none."""
     fields = set(enabled_fields(scn))
     if "compute_share" in fields and "subchannels" in fields:
+        try:  # SCCT's structure only: not the flagship's power, clock, compression or energy
+            check_scenario(scn)
+        except ValueError:
+            return large
         return scct_alg1(scn, state, large)
     if "fed_subchannels" in fields:
         return fedsllm_comm(scn, state, large)

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.model import Decision, State, evaluate_batch
+from splitenv.model import Decision, State, enabled_fields, evaluate_batch
 from splitenv.model.engine import feasible_splits
 
 Array = NDArray[np.float64]
@@ -100,6 +100,11 @@ def check_scenario(scn: Scenario) -> None:
         problems.append(f"objective.kind = {scn.objective.kind!r} (needs 'latency')")
     if sch.objective_scope == "total" and scn.accuracy.rounds_by_rank:
         problems.append("objective_scope 'total' with a rounds-by-rank model")
+    more = [f for f in ("power_w", "server_freq_hz", "keep_ratio") if f in enabled_fields(scn)]
+    if more:
+        problems.append(f"decisions beyond SCCT's: {', '.join(more)}")
+    if scn.objective.energy_weight > 0 or scn.objective.energy_budget_j < float("inf"):
+        problems.append("an energy term (objective.energy_weight or energy_budget_j)")
     if problems:
         raise ValueError(
             f"scenario {scn.name!r} is not an SCCT-type problem: " + "; ".join(problems)

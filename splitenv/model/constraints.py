@@ -67,9 +67,18 @@ def _excess(value: Array, budget: float | Array) -> Array:
 
 
 def violations(
-    scn: Scenario, state: AnyState, d: Decision, mem: dict[str, Array]
+    scn: Scenario,
+    state: AnyState,
+    d: Decision,
+    mem: dict[str, Array],
+    energy: Array | None = None,
 ) -> dict[str, Array]:
-    """Amount by which each constraint is exceeded (0 where met), (B,) each; never clipped."""
+    """Amount by which each constraint is exceeded (0 where met), (B,) each; never clipped.
+
+    ``energy`` is the energy at the objective's scope
+    (:func:`splitenv.model.objectives.scoped_energy`), checked against
+    ``objective.energy_budget_j`` when that budget is finite (the energy-constrained variant).
+    """
     net, dec = scn.network, scn.decision
     out: dict[str, Array] = {}
     out["device_memory"] = _excess(mem["device"], state.device_memory_bytes).sum(axis=1)
@@ -92,10 +101,20 @@ def violations(
         out["compute_share"] = _excess(d.compute_share.sum(axis=1), 1.0)
     if scn.accuracy.constrained and scn.compression.enabled:
         out["accuracy"] = _accuracy_shortfall(scn, d)
+    budget = scn.objective.energy_budget_j
+    if np.isfinite(budget):
+        if energy is None:
+            raise ValueError("objective.energy_budget_j is set: violations() needs the energy")
+        out["energy"] = _excess(energy, budget)
     return out
 
 
 def _accuracy_shortfall(scn: Scenario, d: Decision) -> Array:
+    """:func:`accuracy_shortfall` of a completed decision, (B,)."""
+    return accuracy_shortfall(scn, d.keep_ratio, d.quant_bits)
+
+
+def accuracy_shortfall(scn: Scenario, keep_ratio: Array, quant_bits: Array) -> Array:
     """How far the compression setting falls below SFT's accuracy threshold (35), (B,).
 
     SFT (35) is fitted over quantized settings: q = 0 (unquantized) is read at the finest
@@ -103,7 +122,8 @@ def _accuracy_shortfall(scn: Scenario, d: Decision) -> Array:
     """
     acc = scn.accuracy
     q_fine = scn.compression.quant_bits_range[1]
-    q = np.where(d.quant_bits == 0, q_fine, d.quant_bits)
-    value = accuracy.sft_cubic(acc.cubic_coeffs, d.keep_ratio, q)
-    uncompressed = (d.keep_ratio >= 1.0) & (d.quant_bits == 0)
+    keep_ratio, quant_bits = np.asarray(keep_ratio), np.asarray(quant_bits)
+    q = np.where(quant_bits == 0, q_fine, quant_bits)
+    value = accuracy.sft_cubic(acc.cubic_coeffs, keep_ratio, q)
+    uncompressed = (keep_ratio >= 1.0) & (quant_bits == 0)
     return np.where(uncompressed, 0.0, np.maximum(acc.threshold - value, 0.0))

@@ -151,9 +151,10 @@ def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluati
     server_energy, device_energy = round_energy(scn, d, ph)
     energy_dev = server_energy + device_energy
     mem = constraints.tier_memory(scn, state, d)
-    violations = constraints.violations(scn, state, d, mem)
+    energy_scope = objectives.scoped_energy(scn, energy_dev.sum(axis=1), lat.rounds)
+    violations = constraints.violations(scn, state, d, mem, energy=energy_scope)
     feasible = np.isfinite(lat.objective) & np.all([v == 0 for v in violations.values()], axis=0)
-    costs = objectives.Costs(lat.objective, lat.device_round, energy_dev)
+    costs = objectives.Costs(lat.objective, lat.device_round, energy_dev, energy_scope)
     objective, objective_terms = objectives.objective(scn, state, d, costs)
     terms = _terms(scn, ph, lat, server_energy, device_energy, mem)
     per_device = _per_device(ph, lat, energy_dev, mem) | objective_terms

@@ -3,7 +3,8 @@
 An objective maps the costs of a batch to one number per decision (what solvers
 minimize) and optional per-device terms reported under ``Evaluation.per_device``:
 
-* ``latency``: the latency at ``schedule.objective_scope``;
+* ``latency``: the latency at ``schedule.objective_scope``, plus ``objective.energy_weight``
+  times the energy at the same scope when that weight is set (:func:`scoped_energy`);
 * ``card_cost``: CARD's cost U (12), the weighted sum over devices of normalized delay
   and energy, with the normalizers of :func:`card_bounds`.
 """
@@ -28,11 +29,38 @@ Array = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Costs:
-    """What an objective may read: the batch's latency (B,), per-device round latency and energy (B, N)."""
+    """What an objective may read.
+
+    Attributes:
+        latency: the batch's latency at the objective's scope, (B,).
+        device_round: per-device round latency, (B, N).
+        device_energy: per-device round energy, (B, N).
+        energy: energy at the objective's scope (:func:`scoped_energy`), (B,).
+    """
 
     latency: Array
     device_round: Array
     device_energy: Array
+    energy: Array
+
+
+def scoped_energy(scn: Scenario, round_energy: Array, rounds: Array) -> Array:
+    """Energy at ``schedule.objective_scope`` from one round's energy, (B,).
+
+    The engine's energy is spent by the J T iterations of a round (CARD (10)-(11) and the
+    device extension, :func:`splitenv.model.phases.round_energy`), the same in every round,
+    so an iteration spends E / (J T), an epoch E / T and the training E times the rounds
+    needed (``rounds``: schedule.rounds, or E(r) of FedsLLM (17)), as the latency scopes
+    of :func:`splitenv.model.schedule.latencies`.
+    """
+    sch = scn.schedule
+    per_scope = {
+        "iteration": round_energy / (sch.iterations_per_epoch * sch.epochs_per_round),
+        "epoch": round_energy / sch.epochs_per_round,
+        "round": round_energy,
+        "total": round_energy * rounds,
+    }
+    return per_scope[sch.objective_scope]
 
 
 #: (scenario, state, completed decision, costs) -> (objective (B,), per-device terms (B, N))
@@ -42,8 +70,16 @@ Objective = Callable[[Scenario, AnyState, Decision, Costs], tuple[Array, dict[st
 def latency_objective(
     scn: Scenario, state: AnyState, d: Decision, costs: Costs
 ) -> tuple[Array, dict[str, Array]]:
-    """The latency at ``schedule.objective_scope``."""
-    return costs.latency, {}
+    """The latency at ``schedule.objective_scope``, plus lambda times the energy there.
+
+    ``T + lambda E`` with lambda = ``objective.energy_weight`` in s/J (ours: the usual
+    weighted delay-energy sum, e.g. CARD (12) without its normalization); lambda = 0 is
+    the latency alone, bit for bit.
+    """
+    weight = scn.objective.energy_weight
+    if weight == 0:
+        return costs.latency, {}
+    return costs.latency + weight * costs.energy, {}
 
 
 def card_cost_objective(

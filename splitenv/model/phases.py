@@ -294,14 +294,27 @@ def round_energy(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, Array]:
 
     Server: CARD (10)-(11) over the round's J T iterations. Device: compute power times
     compute time plus transmit power times uplink time, counted when
-    ``objective.device_energy`` (our documented extension).
+    ``objective.device_energy`` (our documented extension); the compute power is the
+    device's class's with ``devices`` (:func:`device_compute_power_w`).
     """
     sch = scn.schedule
     iters = sch.iterations_per_epoch * sch.epochs_per_round
     server = server_energy(scn, d, ph.server_flops) * iters
     device = np.zeros_like(server)
     if scn.objective.device_energy:
-        device = iters * (
-            scn.compute.device_power_compute_w * (ph.dev_fwd + ph.dev_bwd) + d.power_w * ph.up
-        )
+        # no power sends nothing: 0 J (the unserved device's infinite latency says the rest)
+        transmit = np.where(d.power_w > 0, d.power_w * ph.up, 0.0)
+        device = iters * (device_compute_power_w(scn) * (ph.dev_fwd + ph.dev_bwd) + transmit)
     return server, device
+
+
+def device_compute_power_w(scn: Scenario) -> float | Array:
+    """Each device's power while computing: its class's (``devices``), else one value for all.
+
+    Energy = power x time (the device-energy extension of :func:`round_energy`), with the
+    class's measured or rated power; (N,) with classes, a scalar without.
+    """
+    classes = scn.devices
+    if not classes.enabled:
+        return scn.compute.device_power_compute_w
+    return np.asarray(classes.compute_power_w)[list(classes.of_devices(scn.n_devices))]

@@ -24,14 +24,20 @@ CASES = {
     "splitenv/SplitLLM-v0": {"memory__device_memory_bytes": [1.0e9, 6.0e9]},
     "splitenv/CARD-v0": {"memory__device_memory_bytes": [1.0e9, 6.0e9]},
     "splitenv/FedsLLM-v0": {"memory__device_memory_bytes": [0.1e9, 0.3e9]},
-    "splitenv/SplitLoRA-v0": {"config": "scct", "network__n_devices": 4},
+    "splitenv/SplitLoRA-v0": {},  # the flagship: phones hold at most 12 blocks
+    # the generic id with another config
+    "splitenv/SplitLoRA-v0+config": {"config": "scct", "network__n_devices": 4},
 }
 TIMESCALES = ("round", "epoch", "joint")
 
 
 def make(env_id, timescale, **kwargs):
     return gym.make(
-        env_id, timescale=timescale, rounds=2, epochs_per_round=2, **{**CASES[env_id], **kwargs}
+        env_id.split("+")[0],
+        timescale=timescale,
+        rounds=2,
+        epochs_per_round=2,
+        **{**CASES[env_id], **kwargs},
     )
 
 

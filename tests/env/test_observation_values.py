@@ -19,7 +19,7 @@ from splitenv.wrappers import BoxAction
 
 CASES = {
     **{eid: {} for eid in ENV_IDS},  # every registered preset id, new ones included
-    "splitenv/SplitLoRA-v0": {
+    "splitenv/SplitLoRA-v0+config": {  # the generic id with another config
         "config": "scct",
         "network__n_devices": 4,
         "network__churn_leave_prob": 0.4,
@@ -36,7 +36,7 @@ ATOL = 2e-7
 
 def make(env_id, timescale, **kwargs):
     return gym.make(
-        env_id, timescale=timescale, rounds=ROUNDS, epochs_per_round=EPOCHS,
+        env_id.split("+")[0], timescale=timescale, rounds=ROUNDS, epochs_per_round=EPOCHS,
         **{**CASES[env_id], **kwargs},
     )  # fmt: skip
 
@@ -47,10 +47,14 @@ def snr_db(state):
 
 def scales(scn):
     """The documented denominators, from the scenario's ranges."""
-    comp = scn.compute
+    comp, classes = scn.compute, scn.devices
     return {
-        "compute": max(comp.device_flops[1], *(comp.device_flops_levels or (0.0,))),
-        "memory": scn.memory.device_memory_bytes[1],
+        "compute": max(classes.flops)
+        if classes.enabled
+        else max(comp.device_flops[1], *(comp.device_flops_levels or (0.0,))),
+        "memory": max(classes.memory_bytes)
+        if classes.enabled
+        else scn.memory.device_memory_bytes[1],
         "split": scn.model.n_layers,
         "data_size": scn.workload.samples_per_device[1],
         "distance": scn.network.distance_m[1] + scn.network.fed_server_offset_m,
@@ -167,7 +171,7 @@ def test_dict_observation_is_the_flat_one_split():
 
 def test_churn_shows_in_the_active_flag():
     """With churn some device is inactive at some epoch, and the feature says so."""
-    env = BoxAction(make("splitenv/SplitLoRA-v0", "epoch"))
+    env = BoxAction(make("splitenv/SplitLoRA-v0+config", "epoch"))
     seen = []
     for obs, state, *_ in rollout(env, seed=0, steps=ROUNDS * EPOCHS):
         n = state.active.shape[0]

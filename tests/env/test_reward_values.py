@@ -29,7 +29,7 @@ from splitenv.wrappers import BoxAction
 #: every registered id; the generic one with a config and overrides (four devices, churn)
 CASES = {
     **{eid: {} for eid in ENV_IDS},  # every registered preset id, new ones included
-    "splitenv/SplitLoRA-v0": {
+    "splitenv/SplitLoRA-v0+config": {  # the generic id with another config
         "config": "scct",
         "network__n_devices": 4,
         "network__churn_leave_prob": 0.3,
@@ -42,7 +42,7 @@ ROUNDS, EPOCHS = 2, 3
 
 def make(env_id, timescale, **kwargs):
     return gym.make(
-        env_id, timescale=timescale, rounds=ROUNDS, epochs_per_round=EPOCHS,
+        env_id.split("+")[0], timescale=timescale, rounds=ROUNDS, epochs_per_round=EPOCHS,
         **{**CASES[env_id], **kwargs},
     )  # fmt: skip
 
@@ -60,7 +60,8 @@ def epoch_cost(scn, ev, first, last, energy_weight=0.0):
         latency = float(np.max(pre + j * chain + post))
     else:
         latency = float(pre.max() + j * ev.terms["iteration_s"][0] + post.max())
-    return latency + energy_weight * float(ev.energy_j[0])
+    # an epoch spends 1/T of the engine's round energy (objectives.scoped_energy)
+    return latency + energy_weight * float(ev.energy_j[0]) / scn.schedule.epochs_per_round
 
 
 def reference_cost(env, states, first_epoch, energy_weight=0.0):
@@ -98,7 +99,9 @@ def play(env, actions, seed=0, **check):
             epoch = 0
         else:
             states = [first_state]
-        ref = reference_cost(env, states, epoch, check.get("energy_weight", 0.0))
+        # the env's energy weight defaults to the scenario's (the flagship's 0.01 s/J)
+        weight = check.get("energy_weight", base.scenario.objective.energy_weight)
+        ref = reference_cost(env, states, epoch, weight)
         assert info["reference_cost"] == pytest.approx(ref, rel=1e-9)
         out.append((reward, info["cost"], ref, info["feasible"], info, states, epoch))
         if terminated or truncated:
@@ -174,7 +177,9 @@ def test_step_cost_is_the_engine_cost_of_the_applied_decision(env_id, timescale)
     for _, cost, _, _, info, states, epoch in play(env, actions):
         decision = Decision(**{k: np.asarray(v) for k, v in info["decision"].items()})
         ev = evaluate(scn, states[0], decision)
-        assert cost == pytest.approx(epoch_cost(scn, ev, epoch == 0, epoch == EPOCHS - 1), rel=1e-9)
+        weight = scn.objective.energy_weight  # the env's default weight
+        want = epoch_cost(scn, ev, epoch == 0, epoch == EPOCHS - 1, weight)
+        assert cost == pytest.approx(want, rel=1e-9)
 
 
 def _starving_box_action(box, device=0):
@@ -265,4 +270,5 @@ def test_energy_weight_adds_weighted_energy_to_cost_and_reference():
 
 
 def test_ids_cover_the_registry():
-    assert set(CASES) == set(splitenv.ENV_IDS) | {"splitenv/SplitLoRA-v0"}
+    assert set(CASES) == set(splitenv.ENV_IDS) | {"splitenv/SplitLoRA-v0+config"}
+    assert "splitenv/SplitLoRA-v0" in CASES  # the flagship preset, the generic id's default

@@ -25,7 +25,8 @@ from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
 CASES = {
     **{eid: {} for eid in ENV_IDS},  # every registered preset id, new ones included
-    "splitenv/SplitLoRA-v0": {"config": "fedsllm", "network__n_devices": 3},
+    # the generic id with another config
+    "splitenv/SplitLoRA-v0+config": {"config": "fedsllm", "network__n_devices": 3},
 }
 TIMESCALES = ("round", "epoch", "joint")
 INDEX = ("split", "edge_split", "rank", "quant_bits")
@@ -35,7 +36,11 @@ POWER = ("power_w", "fed_power_w")
 
 def make(env_id, timescale, **kwargs):
     return gym.make(
-        env_id, timescale=timescale, rounds=2, epochs_per_round=2, **{**CASES[env_id], **kwargs}
+        env_id.split("+")[0],
+        timescale=timescale,
+        rounds=2,
+        epochs_per_round=2,
+        **{**CASES[env_id], **kwargs},
     )
 
 
