@@ -104,6 +104,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from baselines.harness.jobs import plan
 
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
+    if scenarios == ["all"]:  # every preset found (the core's and installed plug-ins')
+        from splitenv.scenarios import list_scenarios
+
+        scenarios = list_scenarios()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     jobs = plan(
         scenarios, methods, args.seeds, parse_overrides(args.set), args.timescale,
@@ -120,7 +124,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def add_bench(sub: Any) -> None:
     """``splitenv bench``: the benchmark harness."""
     p = sub.add_parser("bench", help="benchmark methods on the same instances")
-    p.add_argument("--scenario", required=True, help="preset name(s), comma-separated")
+    p.add_argument(
+        "--scenario", required=True, help="preset name(s), comma-separated, or all (every preset)"
+    )
     p.add_argument("--methods", default="", help="comma-separated (default: applicable, no exact)")
     p.add_argument("--seeds", default="0-9", help="0-19, 0,3,7, test or validation")
     p.add_argument("--timescale", default="round", help="round, epoch or joint")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.harness.jobs import Job
+from baselines.harness.matrix import matrix, matrix_markdown
 from baselines.harness.results import COLUMNS, write_csv
 from baselines.harness.run import run_jobs
 from baselines.harness.summary import MethodSummary, scenario_key, summarize, summary_markdown
@@ -55,6 +56,8 @@ def bench(
         units[scn.name] = OBJECTIVE_UNITS.get(scn.objective.kind, scn.objective.kind)
     summary = summarize(rows)
     markdown = summary_markdown(summary, units)
+    if len({r["scenario"] for r in rows}) > 1:  # several scenarios: the methods x scenarios matrix
+        markdown += "\n" + matrix_markdown(matrix(rows))
     summary_path = out / "summary.md"
     summary_path.write_text(markdown)
     paths: list[Path] = []
@@ -66,4 +69,21 @@ def bench(
             path = out / f"bench_{key[0]}_{key[1][:8]}_{key[2]}.png"
             method_bars(part, path, unit=units.get(key[0], "s"))
             paths.append(path)
+        paths += _anytime_figures(jobs, out)
     return BenchOutput(rows, summary, markdown, csv_path, summary_path, paths)
+
+
+def _anytime_figures(jobs: Sequence[Job], out: Path) -> list[Path]:
+    """One anytime figure per scenario: its solvers on the first seed's first state."""
+    from baselines.harness.anytime import anytime_figure, anytime_solves
+    from splitenv.scenarios import load_scenario
+
+    paths = []
+    for name in dict.fromkeys(job.scenario for job in jobs):
+        mine = [job for job in jobs if job.scenario == name]
+        scn = load_scenario(name, dict(mine[0].overrides))
+        methods = list(dict.fromkeys(job.method for job in mine))
+        curves = anytime_solves(scn, methods, mine[0].seed)
+        path = out / f"anytime_{scn.name}_{scn.sha256()[:8]}.png"
+        paths.append(anytime_figure(curves, path, title=f"{scn.name}: best objective found"))
+    return paths

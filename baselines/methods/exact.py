@@ -7,6 +7,7 @@ preset finds the right one:
 | family (:func:`baselines.base.problem_family`) | method | solver |
 | --- | --- | --- |
 | ``card``: CARD's normalized cost | all cuts x bounded scalar search on f | ``card_exact`` |
+| ``joint``: the flagship (every block, energy) | enumeration + convex program, small instances | ``joint_exact`` |
 | ``fedsllm``: a federated subchannel pool | compositions x splits x ranks, exact power bisection | ``fedsllm_exact`` |
 | ``sft``: compression with continuous bandwidth | cut x bits enumeration, rho refined, bandwidth by bisection | ``sft_exact`` |
 | ``scct``: edge compute shares with subchannels | level iteration + DP over devices, migration enumerated | ``scct_exact`` |
@@ -39,6 +40,7 @@ from splitenv.model.types import enabled_fields
 #: problem family -> the solver that solves it exactly
 EXACT = {
     "card": "card_exact",
+    "joint": "joint_exact",
     "fedsllm": "fedsllm_exact",
     "sft": "sft_exact",
     "scct": "scct_exact",
@@ -126,7 +128,9 @@ class SeparableExact(BaseSolver):
             if decision is not None and value < best_value:
                 best_value, best_decision = value, decision
         if best_decision is None:
-            raise ValueError("no memory-feasible choice for some device: the instance is infeasible")
+            raise ValueError(
+                "no memory-feasible choice for some device: the instance is infeasible"
+            )
         stats.evaluations = evaluations
         stats.extra.update(method="separable", tolerance=0.0)
         return best_decision

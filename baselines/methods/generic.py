@@ -117,7 +117,7 @@ def _random_compression(scn: Scenario, rng: np.random.Generator) -> dict[str, An
     comp = scn.compression
     for _ in range(COMPRESSION_TRIES if scn.accuracy.constrained else 1):
         rho = rng.uniform(*comp.keep_ratio_range)
-        q = rng.integers(comp.quant_bits_range[0], comp.quant_bits_range[1] + 1)
+        q = int(rng.integers(comp.quant_bits_range[0], comp.quant_bits_range[1] + 1))
         if not scn.accuracy.constrained or accuracy_met(scn, rho, q):
             return {"keep_ratio": rho, "quant_bits": q}
     return {"keep_ratio": 1.0, "quant_bits": 0}

@@ -302,8 +302,8 @@ def round_energy(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, Array]:
     server = server_energy(scn, d, ph.server_flops) * iters
     device = np.zeros_like(server)
     if scn.objective.device_energy:
-        # no power sends nothing: 0 J (the unserved device's infinite latency says the rest)
-        transmit = np.where(d.power_w > 0, d.power_w * ph.up, 0.0)
+        # no link (no power or no band) sends nothing: 0 J, its infinite latency says the rest
+        transmit = np.where(ph.rate_up > 0, d.power_w * ph.up, 0.0)
         device = iters * (device_compute_power_w(scn) * (ph.dev_fwd + ph.dev_bwd) + transmit)
     return server, device
 

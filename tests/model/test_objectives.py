@@ -23,6 +23,8 @@ def test_latency_objective_is_the_scoped_latency_and_card_cost_the_sum_of_u():
         ev = evaluate_batch(scn, sample_state(scn, 0))
         if scn.objective.kind == "card_cost":
             np.testing.assert_array_equal(ev.objective, ev.per_device["card_cost"].sum(axis=1))
+        elif scn.objective.energy_weight:  # the flagship: T + lambda E (test_flagship_options)
+            assert np.all(ev.objective > ev.latency_s)
         else:
             assert ev.objective is ev.latency_s
             assert "card_cost" not in ev.per_device

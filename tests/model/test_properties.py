@@ -64,6 +64,8 @@ def states(draw, scn: se.Scenario, *, with_prev_split: bool = True) -> se.State:
     """A sampled state; sometimes with a previous split (exercises SCCT (18) migration)."""
     seed = draw(st.integers(0, 2**32 - 1))
     state = se.sample_state(scn, seed, draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    # every device present (the flagship has churn): the monotonicity is an active device's
+    state = state.replace(active=np.ones(scn.n_devices, dtype=bool))
     if with_prev_split and draw(st.booleans()):
         lo, hi = scn.decision.split_range
         prev = draw(st.lists(st.integers(lo, hi), min_size=scn.n_devices, max_size=scn.n_devices))

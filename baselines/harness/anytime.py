@@ -1,0 +1,69 @@
+"""The anytime figure: best objective against engine evaluations, one line per method.
+
+Drawn per scenario from solves of the same instance (:func:`anytime_solves`), each
+curve from :func:`baselines.harness.matrix.anytime_curve`. matplotlib is the optional
+extra ``splitenv[plot]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.harness.matrix import anytime_curve
+
+
+def anytime_solves(
+    scenario: Any, methods: Sequence[str], seed: int, **options: Any
+) -> dict[str, list[tuple[float, float]]]:
+    """Each registered solver among ``methods`` solves the seed's first state; its curve.
+
+    Methods that are not solvers (agents) or refuse the instance (ValueError naming why,
+    e.g. an exact method on a large one) are left out.
+    """
+    from baselines.base import available, make_solver
+    from splitenv.scenarios import sample_state
+
+    state = sample_state(scenario, seed)
+    out = {}
+    for name in methods:
+        if name not in available():
+            continue
+        try:
+            sol = make_solver(name).solve(scenario, state, np.random.default_rng(seed), **options)
+        except ValueError:
+            continue
+        out[name] = anytime_curve(sol.stats)
+    return out
+
+
+def anytime_figure(
+    curves: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, title: str = ""
+) -> Path:
+    """Best objective vs evaluations, a step line per method (log x), saved to ``path``."""
+    try:
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError('figures need matplotlib: pip install "splitenv[plot]"') from None
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for name, curve in curves.items():
+        points = [(e, b) for e, b in curve if math.isfinite(b)]
+        if not points:
+            continue
+        x, y = zip(*points, strict=True)
+        ax.step(x, y, where="post", marker="o" if len(x) == 1 else None, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("engine evaluations")
+    ax.set_ylabel("best objective so far")
+    ax.set_title(title)
+    if curves:
+        ax.legend(fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
