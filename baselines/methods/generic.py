@@ -17,6 +17,10 @@ class EqualAllocation(BaseSolver):
 
     name = "equal"
 
+    kind = "baseline"
+
+    reference = "the env's reference (preset default)"
+
     def search(
         self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
         **options: Any,
@@ -32,6 +36,10 @@ class FixedSplit(BaseSolver):
     """
 
     name = "fixed_split"
+
+    kind = "baseline"
+
+    reference = "-"
 
     def __init__(self, split: int | None = None) -> None:
         self.split = split
@@ -57,6 +65,10 @@ class RandomFeasible(BaseSolver):
     """
 
     name = "random"
+
+    kind = "baseline"
+
+    reference = "-"
 
     def search(
         self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,

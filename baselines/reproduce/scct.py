@@ -66,11 +66,12 @@ SCCTT below the better of SCCTL and SCCTS by {", ".join(f"{cut[n]:.1f} % (N = {n
 """
     return write_figure_files(
         ctx, "scct_fig9", rows, SWEEP_COLUMNS, caption,
-        lambda p: sweep_plot(
+        lambda p, notes: sweep_plot(
             [(series, "per-iteration latency (s)", False),
              (aggregate(rows, "y_rel"), "latency / equal on the same instance (-)", False)],
             p, x_label="number of devices N",
             title="SCCT Fig. 9: average per-iteration latency vs N (CloudO not modelled)",
+            notes=notes,
         ),
     )  # fmt: skip
 

@@ -108,11 +108,11 @@ differ by compute only, so the gain over equal bandwidth is smaller than the pap
 """
     return write_figure_files(
         ctx, "sft_fig10", rows, SWEEP_COLUMNS, caption,
-        lambda p: sweep_plot(
+        lambda p, notes: sweep_plot(
             [(series, "mean delay per round (s), log scale", True),
              (aggregate(rows, "y_rel"), "delay / equal bandwidth (-), log scale", True)],
             p, x_label="total bandwidth B (MHz)",
-            title="SFT Fig. 10: delay per round vs total bandwidth",
+            title="SFT Fig. 10: delay per round vs total bandwidth", notes=notes,
         ),
     )  # fmt: skip
 
@@ -315,9 +315,9 @@ instance, same decisions): only the accuracy differs.
 """
     return write_figure_files(
         ctx, "sft_time_to_accuracy", rows, COLUMNS, caption,
-        lambda p: time_to_accuracy_plot(
+        lambda p, notes: time_to_accuracy_plot(
             rows, p, target=target,
-            title=f"SFT-v1 (seed {seed}): accuracy vs simulated time",
+            title=f"SFT-v1 (seed {seed}): accuracy vs simulated time", notes=notes,
         ),
     )  # fmt: skip
 
