@@ -215,16 +215,33 @@ def add_bench(sub: Any) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Draw a paper's figures from sweeps of the harness."""
-    from baselines.reproduce import reproduce
+    """Draw a paper's figures from sweeps of the harness; print every claim's verdict."""
+    from baselines.reproduce import reproduce, reproduction
+    from baselines.reproduce.sweep import check_lines
 
     out = Path(args.out) if args.out else Path("results") / "reproduce" / args.paper
     files = reproduce(
         args.paper, out, n_seeds=args.seeds, full=args.full, workers=args.workers,
         progress=not args.quiet, train_model=args.train_model, points=args.points,
     )  # fmt: skip
-    for path in files:
-        print(path)
+    repro = reproduction(args.paper)
+    seeds = args.seeds or (repro.full if args.full else repro.reduced).seeds
+    undecided = 0
+    for md in (p for p in files if p.suffix == ".md"):
+        text = md.read_text()
+        title = next((line[2:] for line in text.splitlines() if line.startswith("# ")), md.stem)
+        print(f"{title}  ({md.with_suffix('.png')})")
+        for line in check_lines(text):
+            print(f"  {line}")
+            undecided += "undecided" in line
+    print(f"{seeds} seed(s) per point; the numbers behind each verdict are in the .md captions.")
+    if undecided or seeds < 3:
+        print(
+            f"{seeds} seed(s) are too few to decide {undecided or 'some'} claim(s) whose methods "
+            "differ by little next to how the difference varies over seeds: run with --seeds 10 "
+            "(or --full)."
+        )
+    print("wrote " + ", ".join(str(p) for p in files))
     return 0
 
 

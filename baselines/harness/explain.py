@@ -88,7 +88,9 @@ def preamble(rows: Sequence[Mapping[str, Any]], scenarios: Mapping[str, Scenario
         seeds = sorted({int(r["seed"]) for r in part})
         methods = list(dict.fromkeys(str(r["method"]) for r in part))
         refs = list({int(r["seed"]): float(r["reference_cost"]) for r in part}.values())
-        episode = f"{part[0]['rounds']} rounds x {part[0]['epochs_per_round']} epochs"
+        episode = (
+            f"{_count(part[0]['rounds'], 'round')} x {_count(part[0]['epochs_per_round'], 'epoch')}"
+        )
         lines += [
             f"- **{name}, timescale `{timescale}`**: {len(methods)} methods on the same "
             f"{len(seeds)} seeded episodes (seeds {_seed_list(seeds)}; {episode}), scored by "
@@ -105,3 +107,7 @@ def _seed_list(seeds: Sequence[int]) -> str:
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"
     return ", ".join(str(s) for s in seeds)
+
+
+def _count(n: Any, word: str) -> str:
+    return f"{n} {word}{'' if str(n) == '1' else 's'}"

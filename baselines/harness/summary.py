@@ -203,10 +203,19 @@ def conclusion(rows: Sequence[MethodSummary]) -> str:
         f"**Conclusion** ({n} seed{'s' if n != 1 else ''}, paired 95 % intervals): lowest cost "
         f"`{best.method}` (normalized {best.normalized:.4f})."
     )
+    same = [s for s in rows if s.method != best.method and s.gap_to_best == 0 == s.gap_to_best_ci95]
     worse = [s for s in rows if significantly_worse(s)]
-    tied = [s for s in rows if significantly_worse(s) is False and s.method != best.method]
+    tied = [
+        s
+        for s in rows
+        if significantly_worse(s) is False and s.method != best.method and s not in same
+    ]
     unknown = [s for s in rows if significantly_worse(s) is None]
     parts = [head]
+    if same:
+        parts.append(
+            "The same cost on every seed: " + ", ".join(f"`{s.method}`" for s in same) + "."
+        )
     if worse:
         parts.append(
             "Significantly worse: "
