@@ -31,24 +31,38 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_train(sub: Any) -> None:
     """``splitenv train``."""
     from agents.envs import ALGO_WRAPPERS
+    from splitenv.cli_util import examples
     from splitenv.spaces import TIMESCALES
 
     p = sub.add_parser(
         "train",
         help="train a PPO / MaskablePPO scheduler",
+        description="Train a stable-baselines3 agent on a preset's env; writes a run folder "
+        "(checkpoints, the best model by periodic evaluation, logs) under --out.",
         epilog="--set takes any field of agents.args.Args (learning_rate=1e-3, n_envs=2, "
         "net_arch=[64,64], inner_allocator=equal, max_minutes=30; `python -m agents.train "
         "--help` lists them) or a dotted scenario override (network.n_devices=6). Defaults "
-        "come from configs/agents/<preset>.yaml.",
+        "come from configs/agents/<preset>.yaml.\n\n"
+        + examples(
+            "splitenv train --scenario scct --timesteps 20000 --out runs",
+            "splitenv train --scenario sft --algo maskable_ppo --timesteps 100000 "
+            "--set learning_rate=1e-3 --out runs",
+        ),
     )
     p.add_argument("--scenario", required=True, help="preset name or YAML path")
-    p.add_argument("--algo", choices=list(ALGO_WRAPPERS), default="ppo")
+    p.add_argument("--algo", choices=list(ALGO_WRAPPERS), default="ppo", help="SB3 algorithm")
     p.add_argument("--timesteps", type=int, required=True, help="total environment steps")
     p.add_argument(
-        "--timescale", choices=list(TIMESCALES), help="default: the preset's, else round"
+        "--timescale", choices=list(TIMESCALES),
+        help="what the agent decides (default: the preset's agent config, else round)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, help="training seed (default: 0)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="an Args field or a dotted scenario override, repeatable (see below)",
+    )  # fmt: skip
+    p.add_argument(
+        "--resume", help="checkpoint .zip or run folder to continue (default: a new run)"
     )
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--resume", help="checkpoint .zip or run folder to continue")
     p.add_argument("--out", required=True, help="folder receiving the run folder")
     p.set_defaults(func=cmd_train)

@@ -47,6 +47,8 @@ class SolveStats:
         evaluations: decisions evaluated through the engine (batched ones counted singly).
         trace: best objective after each iteration (convergence curve).
         extra: method-specific numbers (e.g. a certified lower bound).
+        trace_of: what ``trace`` measures when it is not the solution's objective (say, a
+            search objective averaged over sampled states); empty when it is the same.
     """
 
     wall_time_s: float = 0.0
@@ -54,6 +56,20 @@ class SolveStats:
     evaluations: int = 0
     trace: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    trace_of: str = ""
+
+    def __repr__(self) -> str:
+        """One line: the counts, the trace as its length and end points, the extra keys."""
+        trace = "[]"
+        if self.trace:
+            trace = f"[{len(self.trace)} values: {self.trace[0]:.6g} .. {self.trace[-1]:.6g}]"
+        parts = [
+            f"wall_time_s={self.wall_time_s:.4g}", f"iterations={self.iterations}",
+            f"evaluations={self.evaluations}", f"trace={trace}",
+            *([f"trace_of={self.trace_of!r}"] if self.trace_of else []),
+            f"extra=<{', '.join(self.extra) or 'none'}>",
+        ]  # fmt: skip
+        return f"SolveStats({', '.join(parts)})"
 
 
 @dataclass
@@ -63,6 +79,10 @@ class Solution:
     decision: Decision
     evaluation: Evaluation
     stats: SolveStats
+
+    def __repr__(self) -> str:
+        """One line: objective, feasibility and the stats (the arrays are in the fields)."""
+        return f"Solution(objective={self.objective:.6g}, feasible={self.feasible}, stats={self.stats!r})"
 
     @property
     def objective(self) -> float:
@@ -90,6 +110,12 @@ class Solver(Protocol):
     ) -> Solution:
         """Return a decision for ``state`` with its evaluation and statistics."""
         ...
+
+
+#: what a solver is, for ``splitenv solvers``: a paper's own method, a general-purpose
+#: method (ALNS, SQP, BCD over any preset), a baseline the papers compare with, or an exact
+#: reference (the optimum, for optimality gaps)
+KINDS = ("paper's method", "general", "baseline", "exact")
 
 
 def problem_family(scn: Scenario) -> str:
@@ -149,11 +175,15 @@ class BaseSolver(ABC):
     """The template of every solver: ``solve`` times :meth:`search` and scores its decision.
 
     Subclasses set ``name`` (the entry-point name) and ``family`` (the :func:`problem_family`
-    they solve; ``None``: any scenario) and implement :meth:`search`.
+    they solve; ``None``: any scenario) and implement :meth:`search`. ``kind`` (one of
+    :data:`KINDS`) and ``reference`` (paper and equation) describe it in ``splitenv solvers``;
+    a solver without them is listed with the first line of its docstring.
     """
 
     name: ClassVar[str] = ""
     family: ClassVar[str | None] = None
+    kind: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
 
     @classmethod
     def applies_to(cls, scenario: Scenario) -> bool:

@@ -19,7 +19,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def render(markdown: str) -> str:
     """The summary as README text: its scenario headings become bold lines."""
     lines = [
-        f"**{line[4:]}**" if line.startswith("### ") else line for line in markdown.splitlines()
+        f"**{line.lstrip('#').strip()}**" if line.startswith(("## ", "### ")) else line
+        for line in markdown.splitlines()
     ]
     note = (
         f"`splitenv run`: first {main_job.N_SEEDS} instances of the `{main_job.SCENARIO}` "

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from splitenv import plugins
-from splitenv.cli_util import parse_overrides, print_json, read_json
+from splitenv.cli_util import CommandParser, examples, parse_overrides, print_json, read_json
 from splitenv.errors import ConfigError, PluginError, SolverError, SplitenvError
 from splitenv.model import Decision, evaluate
 from splitenv.model.types import State
@@ -154,75 +154,150 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for docs and tests)."""
-    parser = argparse.ArgumentParser(
-        prog="splitenv",
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scenario", required=True, help="preset name (`splitenv scenarios`) or YAML path"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    _set_arg(p)
 
-    def scenario_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scenario", required=True, help="preset name or YAML path")
-        p.add_argument(
-            "--set", action="append", default=[], metavar="KEY=VALUE", help="config override"
-        )
 
-    p = sub.add_parser("scenarios", help="list presets")
+def _set_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="config override with a dotted path, repeatable (e.g. network.n_devices=6)",
+    )  # fmt: skip
+
+
+def _state_time_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--round", type=int, default=0, help="round index of the sampled state")
+    p.add_argument("--epoch", type=int, default=0, help="epoch index within the round")
+
+
+def _add_core_commands(sub: Any) -> None:
+    """The core's subcommands (they need only the core dependencies)."""
+    p = sub.add_parser(
+        "scenarios", help="list presets", description="List the presets: name, version, N, description.",
+        epilog=examples("splitenv scenarios"),
+    )  # fmt: skip
     p.set_defaults(func=cmd_scenarios)
 
-    p = sub.add_parser("state", help="print a seeded state as JSON")
-    scenario_args(p)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--round", type=int, default=0)
-    p.add_argument("--epoch", type=int, default=0)
+    p = sub.add_parser(
+        "state", help="print a seeded state as JSON",
+        description="Print the state (channel gains, device compute, memory) that a seed draws "
+        "for one round and epoch, as JSON (the input of `splitenv evaluate --state`).",
+        epilog=examples("splitenv state --scenario sft --seed 3 > state.json",
+                        "splitenv state --scenario scct --seed 0 --round 2 --epoch 1"),
+    )  # fmt: skip
+    _scenario_args(p)
+    p.add_argument("--seed", type=int, required=True, help="instance seed")
+    _state_time_args(p)
     p.set_defaults(func=cmd_state)
 
-    p = sub.add_parser("evaluate", help="evaluate a decision, print JSON")
-    scenario_args(p)
+    p = sub.add_parser(
+        "evaluate", help="evaluate a decision, print JSON",
+        description="Evaluate a decision with the cost engine; print latency_s, energy_j, "
+        "objective, feasible, violations, terms and per-device arrays as JSON.",
+        epilog=examples("splitenv evaluate --scenario sft --seed 0 --decision default",
+                        "splitenv evaluate --scenario scct --state state.json --decision my.json"),
+    )  # fmt: skip
+    _scenario_args(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--seed", type=int, help="sample the state from this seed")
-    src.add_argument("--state", help="state JSON file (as printed by `splitenv state`)")
-    p.add_argument("--round", type=int, default=0)
-    p.add_argument("--epoch", type=int, default=0)
-    p.add_argument("--decision", required=True, help="decision JSON file, or 'default'")
+    src.add_argument(
+        "--seed", type=int, help="sample the state from this seed (required unless --state)"
+    )
+    src.add_argument(
+        "--state", help="state JSON file as printed by `splitenv state` (required unless --seed)"
+    )
+    _state_time_args(p)
+    p.add_argument(
+        "--decision", required=True,
+        help="decision JSON file (fields of splitenv.Decision; missing ones take the preset's "
+        "default), or 'default' for the preset's default decision",
+    )  # fmt: skip
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("breakdown", help="cost breakdown of every preset's default decision")
+    p = sub.add_parser(
+        "breakdown", help="cost breakdown of every preset's default decision",
+        description="Latency, iteration and round times, energy and feasibility of each "
+        "preset's default decision on one seeded state.",
+        epilog=examples("splitenv breakdown", "splitenv breakdown --scenarios scct,sft -v"),
+    )  # fmt: skip
     p.add_argument("--scenarios", default="", help="comma-separated presets (default: all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int, default=0, help="state seed")
+    _set_arg(p)
     p.add_argument("-v", "--verbose", action="store_true", help="per-device terms too")
     p.set_defaults(func=cmd_breakdown)
 
-    p = sub.add_parser("throughput", help="engine throughput (batched device-evaluations/s)")
-    p.add_argument("--scenario", default="scct")
-    p.add_argument("--devices", type=int, nargs="+", default=[10, 30, 100])
-    p.add_argument("--batch", type=int, default=2048)
-    p.add_argument("--seconds", type=float, default=2.0)
+    p = sub.add_parser(
+        "throughput", help="engine throughput (batched device-evaluations/s)",
+        description="Time batched engine calls on one thread and print device-evaluations "
+        "per second for each number of devices.",
+        epilog=examples("splitenv throughput", "splitenv throughput --scenario sft --devices 8 64"),
+    )  # fmt: skip
+    p.add_argument("--scenario", default="scct", help="preset name or YAML path")
+    p.add_argument(
+        "--devices", type=int, nargs="+", default=[10, 30, 100],
+        help="numbers of devices N to time, one line each",
+    )  # fmt: skip
+    p.add_argument("--batch", type=int, default=2048, help="decisions per engine call")
+    p.add_argument("--seconds", type=float, default=2.0, help="timing budget per N")
     p.set_defaults(func=cmd_throughput)
 
-    p = sub.add_parser("calibrate", help="real training over a grid; fit A(rho, q) or E(r)")
-    p.add_argument("--scenario", required=True, choices=("sft", "fedsllm"))
-    p.add_argument("--grid", default="default", choices=("default", "small"))
+    p = sub.add_parser(
+        "calibrate", help="real training over a grid; fit A(rho, q) or E(r)",
+        description="Run real split LoRA training over a grid (needs splitenv[train]) and fit "
+        "SFT's accuracy A(rho, q) or FedsLLM's rounds-to-accuracy E(r).",
+        epilog=examples("splitenv calibrate --scenario sft --grid small --out cal",
+                        "splitenv calibrate --scenario sft --merge a.json b.json --out cal"),
+    )  # fmt: skip
+    p.add_argument(
+        "--scenario", required=True, choices=("sft", "fedsllm"), help="whose fit to measure"
+    )
+    p.add_argument(
+        "--grid", default="default", choices=("default", "small"), help="grid of the runs"
+    )
     p.add_argument("--out", required=True, help="output folder (JSON, CSV, PNG)")
-    p.add_argument("--model", default=None, help="minilm (default), tiny, or a BERT folder")
+    p.add_argument("--model", default=None, help="minilm, tiny, or a BERT folder (default: minilm)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument(
         "--workers", type=int, default=1,
-        help="runs in parallel processes (default 1; the results do not depend on it)",
+        help="runs in parallel processes (the results do not depend on it)",
     )  # fmt: skip
     p.add_argument(
         "--merge", nargs="+", metavar="JSON", default=None,
-        help="merge records of the same grid run with other seeds, refit (no training)",
+        help="merge records of the same grid run with other seeds, refit, no training "
+        "(default: train)",
     )  # fmt: skip
     p.set_defaults(func=cmd_calibrate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests), plug-in commands included."""
+    import splitenv
+
+    parser = CommandParser(
+        prog="splitenv",
+        description=(splitenv.__doc__ or "").split("\n")[0]
+        + " Every command: `splitenv COMMAND --help`.",
+        epilog=examples("splitenv run                      # the main job (make run)",
+                        "splitenv bench --scenario scct --timescale joint --seeds test --out b",
+                        "splitenv COMMAND --help           # options, defaults, examples"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--version", action="version", version=f"splitenv {splitenv.__version__}",
+        help="print the version and exit",
+    )  # fmt: skip
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=CommandParser, metavar="COMMAND"
+    )
+    _add_core_commands(sub)
     missing = _add_plugin_commands(sub)
     if missing:
-        parser.epilog = "unavailable commands: " + "; ".join(
-            f"{name} ({why})" for name, why in missing.items()
+        parser.epilog = (
+            (parser.epilog or "")
+            + "\n\nunavailable commands: "
+            + "; ".join(f"{name} ({why})" for name, why in missing.items())
         )
     return parser
 

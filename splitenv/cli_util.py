@@ -3,11 +3,14 @@
 * ``--set key=value`` parsing (:func:`parse_overrides`, :func:`split_settings`), written once;
 * JSON input and output (:func:`read_json`, :func:`print_json`);
 * :data:`PROJECT_ROOT`, where relative paths are looked up after the working directory
-  (:func:`find_file`: shipped models such as ``agents/pretrained/...``).
+  (:func:`find_file`: shipped models such as ``agents/pretrained/...``);
+* the help layout of every command (:class:`HelpFormatter`, :class:`CommandParser`): each
+  option's default shown, examples in the epilog kept as written (:func:`examples`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from collections.abc import Sequence
@@ -16,6 +19,66 @@ from typing import Any
 
 from splitenv._fields import parse_value
 from splitenv.errors import ConfigError, FileFormatError
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default; examples in epilogs are kept as written.
+
+    Descriptions and epilogs are wrapped paragraph by paragraph (blank lines separate
+    them); a paragraph with an indented line (an example list) is kept as written.
+
+    An option whose help already names its default (``default`` in the text) is left as
+    is; a flag reads ``(default: off)``; a required option ``(required)``; an option whose
+    default is ``None`` must say in its help what happens without it (the test of the
+    ``--help`` pages checks that).
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for para in text.strip("\n").split("\n\n"):
+            if any(line.startswith(" ") for line in para.splitlines()):
+                paragraphs.append("\n".join(indent + line for line in para.splitlines()))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
+                                                subsequent_indent=indent))  # fmt: skip
+        return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "default" in text.lower() or "%(default)" in text:
+            return text
+        if action.default is argparse.SUPPRESS:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if isinstance(action, argparse._StoreTrueAction):
+            return f"{text} (default: off)"
+        if action.default is None:
+            return text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = " ".join(str(v) for v in default) if default else "none"
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``splitenv`` and of each subcommand: :class:`HelpFormatter` by default.
+
+    ``splitenv``'s subparsers are made of this class, so the plug-in commands of baselines
+    and agents lay out their help the same way without asking.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines (each with an optional ``  # comment``)."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
 
 #: the project's root folder (the repository in a source checkout)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

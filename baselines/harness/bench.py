@@ -2,7 +2,8 @@
 
 The harness in one call: :func:`bench` runs planned jobs (:mod:`baselines.harness.jobs`)
 with :func:`baselines.harness.run.run_jobs`, writes ``results.csv``
-(:mod:`baselines.harness.results`), ``summary.md`` (:mod:`baselines.harness.summary`) and one
+(:mod:`baselines.harness.results`), ``summary.md`` (what is compared, :mod:`baselines.harness.explain`; the tables and their
+conclusions, :mod:`baselines.harness.summary`) and one
 bar chart per scenario (:mod:`baselines.harness.figures`).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from baselines.harness.explain import preamble
 from baselines.harness.jobs import Job
 from baselines.harness.matrix import matrix, matrix_markdown
 from baselines.harness.results import COLUMNS, write_csv
@@ -50,12 +52,13 @@ def bench(
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
     write_csv(rows, csv_path, COLUMNS)
-    units = {}
+    units, scenarios = {}, {}
     for job in jobs:
         scn = load_scenario(job.scenario, dict(job.overrides))
         units[scn.name] = OBJECTIVE_UNITS.get(scn.objective.kind, scn.objective.kind)
+        scenarios[scn.name] = scn
     summary = summarize(rows)
-    markdown = summary_markdown(summary, units)
+    markdown = preamble(rows, scenarios) + "\n" + summary_markdown(summary, units)
     if len({r["scenario"] for r in rows}) > 1:  # several scenarios: the methods x scenarios matrix
         markdown += "\n" + matrix_markdown(matrix(rows))
     summary_path = out / "summary.md"

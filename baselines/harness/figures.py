@@ -35,48 +35,134 @@ def _save(fig: Any, path: str | Path) -> Path:
     return path
 
 
+def _notes(fig: Any, notes: Sequence[str]) -> None:
+    """Lines under the panels (wrapped to the figure's width), e.g. claims with our verdicts."""
+    if not notes:
+        return
+    import textwrap
+
+    width = int(13 * fig.get_figwidth())  # characters of 8 pt text per line
+    text = "\n".join(textwrap.fill(n, width, subsequent_indent="    ") for n in notes)
+    fig.supxlabel(text, fontsize=8, x=0.01, ha="left", multialignment="left")
+
+
 def _finite(x: float) -> float:
     return x if math.isfinite(x) else 0.0
 
 
-def method_bars(summary: Sequence[Any], path: str | Path, unit: str = "s") -> Path:
-    """Bars per method with 95 % CIs: the mean episode cost, and the mean normalized cost.
+def wrap_label(name: str, width: int = 24) -> str:
+    """A method name broken into lines of at most ``width`` characters (paths at ``/``)."""
+    pieces = [p for p in name.replace("/", "/\u200b").replace(":", ":\u200b").split("\u200b") if p]
+    lines, line = [], ""
+    for piece in pieces:
+        while len(piece) > width:  # a piece longer than a line is cut
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(piece[:width])
+            piece = piece[width:]
+        if len(line) + len(piece) > width and line:
+            lines.append(line)
+            line = ""
+        line += piece
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
 
-    One scenario's summary rows. The left panel's CIs carry the spread of the instances;
-    the right panel divides each episode's cost by equal allocation on the same episode,
-    so its CIs show how consistently a method beats (below 1) or loses to equal shares.
+
+def split_outliers(values: Sequence[float], factor: float = 1.5) -> tuple[list[int], list[int]]:
+    """Indices of the regular values and of the outliers (above ``factor`` x the median).
+
+    A non-finite value counts as an outlier; all values are regular when fewer than three.
     """
-    fig, axes = _figure(ncols=2, width=max(4.8, 0.9 * len(summary) + 1.5))
-    names = [s.method for s in summary]
-    x = np.arange(len(names))
-    panels = [
-        ([s.mean for s in summary], [s.ci95 for s in summary], f"mean episode cost ({unit})"),
-        (
-            [s.normalized for s in summary],
-            [s.normalized_ci95 for s in summary],
-            "mean cost / equal allocation (-)",
-        ),
-    ]
-    for ax, (mean_list, ci_list, label) in zip(axes, panels, strict=True):
-        means = np.array(mean_list, dtype=float)
-        cis = np.array([_finite(c) for c in ci_list])
-        ax.bar(x, means, yerr=cis, capsize=5, color="tab:blue", alpha=0.8, ecolor="black")
-        lo, hi = float((means - cis).min()), float((means + cis).max())
-        pad = 0.2 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 1.0
-        ax.set_ylim(lo - pad, hi + 2 * pad)  # zoomed: methods often differ by a few percent
-        for xi, m, c in zip(x, means, cis, strict=True):
-            ax.annotate(f"{m:.4g}", (xi, m + c), xytext=(0, 3), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=8)  # fmt: skip
-        ax.set_xticks(x, names, rotation=20, ha="right")
-        ax.set_xlabel("method")
-        ax.set_ylabel(label)
-        ax.grid(axis="y", alpha=0.3)
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    if finite.sum() < 3:
+        return list(range(len(v))), []
+    limit = factor * float(np.median(v[finite]))
+    out = [i for i in range(len(v)) if not finite[i] or v[i] > limit]
+    return [i for i in range(len(v)) if i not in out], out
+
+
+def _hbars(ax: Any, labels: list[str], means: np.ndarray, cis: np.ndarray, color: Any) -> None:
+    """Horizontal bars from 0 with 95 % CIs and their values, the first method on top."""
+    y = np.arange(len(labels))
+    ax.barh(y, means, xerr=cis, capsize=4, color=color, alpha=0.85, ecolor="black")
+    for yi, m, c in zip(y, means, cis, strict=True):
+        ax.annotate(f"{m:.4g}", (m + c, yi), xytext=(3, 0), textcoords="offset points",
+                    va="center", fontsize=8)  # fmt: skip
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # the first method on top
+    ax.set_xlim(0, 1.18 * float(np.nanmax(means + cis)) or 1.0)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _gaps(ax: Any, rows: Sequence[Any]) -> None:
+    """Paired gaps to the best with 95 % intervals; red where the interval excludes 0."""
+    y = np.arange(len(rows))
+    gaps = np.array([100 * s.gap_to_best for s in rows], dtype=float)
+    cis = np.array([100 * _finite(s.gap_to_best_ci95) for s in rows])
+    worse = [(g - c) > 0 for g, c in zip(gaps, cis, strict=True)]
+    colors = ["tab:red" if w else "tab:gray" for w in worse]
+    ax.axvline(0, color="black", lw=0.8)
+    for yi, g, c, color in zip(y, gaps, cis, colors, strict=True):
+        ax.errorbar([g], [yi], xerr=[c], fmt="o", color=color, ecolor=color, capsize=4, ms=5)
+    ax.set_yticks(y, [""] * len(rows))  # the rows of the bar panel on its left
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def method_bars(summary: Sequence[Any], path: str | Path, unit: str = "s") -> Path:
+    """Draw :func:`method_figure` of one scenario's summary rows to ``path`` (PNG)."""
+    return _save(method_figure(summary, unit), path)
+
+
+def method_figure(summary: Sequence[Any], unit: str = "s") -> Any:
+    """One scenario's methods: normalized cost (bars from 0) and paired gaps to the best.
+
+    Left: mean cost / the reference on the same episode (the preset's default decision) with
+    its 95 % CI, as horizontal bars from 0 (names of any length fit, wrapped). Right: the
+    paired gap to the best method (difference of normalized costs, % of the reference) with
+    its 95 % interval, red where it excludes 0 (significantly worse). Methods above 1.5x
+    the median normalized cost (``random``, say) get their own row of panels on their own
+    scale instead of squashing the others. ``unit`` is the objective's (costs and references
+    share it; the normalized values have none).
+    """
+    keep, out = split_outliers([s.normalized for s in summary])
+    groups = [[summary[i] for i in keep]] + ([[summary[i] for i in out]] if out else [])
+    heights = [sum(wrap_label(s.method).count("\n") + 1.2 for s in g) * 0.28 + 0.6 for g in groups]
+    fig, axes = _figure_grid(len(groups), 2, width=5.2, heights=heights)
+    for row, group in enumerate(groups):
+        labels = [wrap_label(s.method) for s in group]
+        means = np.array([s.normalized for s in group], dtype=float)
+        cis = np.array([_finite(s.normalized_ci95) for s in group])
+        _hbars(axes[row][0], labels, means, cis, "tab:blue" if row == 0 else "tab:orange")
+        axes[row][0].axvline(1.0, color="black", ls="--", lw=0.8)
+        _gaps(axes[row][1], group)
+        if row == 1:
+            axes[row][0].set_title("outliers (own scale)", fontsize=9, loc="left")
+    axes[-1][0].set_xlabel(f"cost / reference (costs in {unit}); lower is better")
+    axes[-1][1].set_xlabel("paired gap to best (% of reference); lower is better")
     s0 = summary[0]
     fig.suptitle(
         f"{s0.scenario}, timescale {s0.timescale}: mean ± 95 % CI over "
-        f"{max(s.n for s in summary)} seeds (axes zoomed, not from 0)"
+        f"{max(s.n for s in summary)} seeds (dashed: the reference, 1.0; red: worse than "
+        f"{s0.best or 'the best'} with 95 % confidence)",
+        fontsize=9,
     )
-    return _save(fig, path)
+    return fig
+
+
+def _figure_grid(nrows: int, ncols: int, width: float, heights: Sequence[float]) -> tuple[Any, Any]:
+    """A Figure with an nrows x ncols grid of axes whose rows are ``heights`` inches tall."""
+    try:
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError('figures need matplotlib: pip install "splitenv[plot]"') from None
+    total = sum(heights) + 1.0
+    fig = Figure(figsize=(width * ncols, total), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={"height_ratios": heights})
+    return fig, axes
 
 
 def sweep_plot(
@@ -86,6 +172,7 @@ def sweep_plot(
     x_label: str,
     title: str,
     logx: bool = False,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Lines of mean ± 95 % CI against a swept parameter, one per method, in one or more panels.
 
@@ -96,6 +183,7 @@ def sweep_plot(
         x_label: x-axis label with its unit.
         title: figure title.
         logx: logarithmic x axis (base 2: sweeps that double).
+        notes: lines drawn under the panels (the paper's claims and our verdicts).
     """
     fig, axes = _figure(ncols=len(panels), width=5.4 if len(panels) > 1 else 6.4)
     markers = "osD^vP*X"
@@ -119,11 +207,17 @@ def sweep_plot(
         ax.grid(alpha=0.3)
         ax.legend(title="method", fontsize=8)
     fig.suptitle(title)
+    _notes(fig, notes)
     return _save(fig, path)
 
 
 def time_to_accuracy_plot(
-    rows: Sequence[Mapping[str, Any]], path: str | Path, *, target: float, title: str
+    rows: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    *,
+    target: float,
+    title: str,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Accuracy against simulated time, a line per (method, provider); the target and the stops.
 
@@ -133,6 +227,7 @@ def time_to_accuracy_plot(
         path: the PNG to write.
         target: the accuracy that ends an episode (dashed line).
         title: figure title.
+        notes: lines drawn under the panel (claims and verdicts).
     """
     fig, axes = _figure(ncols=1, width=7.2, height=4.4)
     ax = axes[0]
@@ -158,6 +253,7 @@ def time_to_accuracy_plot(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="accuracy provider")
     fig.suptitle(title)
+    _notes(fig, notes)
     return _save(fig, path)
 
 
@@ -166,6 +262,7 @@ def per_device_rounds(
     panels: Sequence[tuple[str, np.ndarray, float]],
     path: str | Path,
     title: str,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Panels of per-device values over rounds (CARD Fig. 3: cut layer, server frequency).
 
@@ -176,6 +273,7 @@ def per_device_rounds(
             equal values stay visible (say so in the label when the offset is not 0).
         path: the PNG to write.
         title: figure title.
+        notes: lines drawn under the panels (claims and verdicts).
     """
     fig, axes = _figure(ncols=len(panels), width=5.6)
     for ax, (label, values, offset) in zip(axes, panels, strict=True):
@@ -192,6 +290,7 @@ def per_device_rounds(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
+    _notes(fig, notes)
     return _save(fig, path)
 
 
@@ -199,6 +298,7 @@ def grouped_bars(
     panels: Sequence[tuple[str, Mapping[str, tuple[float, float]]]],
     path: str | Path,
     title: str,
+    notes: Sequence[str] = (),
 ) -> Path:
     """One bar panel per metric, one bar per method, with 95 % CIs (CARD Fig. 4).
 
@@ -206,6 +306,7 @@ def grouped_bars(
         panels: (y label with unit, {method: (mean, ci half-width)}) per panel.
         path: the PNG to write.
         title: figure title.
+        notes: lines drawn under the panels (claims and verdicts).
     """
     fig, axes = _figure(ncols=len(panels), width=4.8)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
@@ -224,4 +325,5 @@ def grouped_bars(
         ax.set_ylim(0, 1.15 * float((means + cis).max()))
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title)
+    _notes(fig, notes)
     return _save(fig, path)

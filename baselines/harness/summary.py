@@ -1,10 +1,17 @@
-"""Summary statistics of a benchmark and its markdown table.
+"""Summary statistics of a benchmark, its markdown tables and the conclusion they support.
 
-Per scenario and method over the seeds: mean, standard deviation and the 95 %
-confidence interval of the mean objective (Student's t with n - 1 degrees of
-freedom), the mean normalized cost (cost / equal allocation on the same episode),
-the paired gaps to ``exact`` (where it ran) and to the best method (lowest mean),
-the share of feasible episodes and the mean decision time per step.
+Per scenario and method over the seeds: mean, standard deviation and the 95 % confidence
+interval of the mean objective (Student's t with n - 1 degrees of freedom), the mean
+normalized cost (cost / the reference on the same episode: the preset's default decision),
+the paired gaps to ``exact`` (where it ran) and to the best method, the share of feasible
+episodes and the mean decision time per step.
+
+The best method is the one with the lowest mean normalized cost, and the gap to best is
+the mean over the common seeds of the paired difference of normalized costs (in % of the
+reference), with its 95 % t-interval. With the same seeds for every method the gap is
+exactly the difference of the normalized column, so the two columns never disagree, and a
+method differs significantly from the best when its gap's interval excludes 0
+(:func:`conclusion`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,11 @@ from baselines.harness.jobs import is_exact_reference
 
 @dataclass
 class MethodSummary:
-    """Statistics of one method on one scenario (objective in the scenario's unit)."""
+    """Statistics of one method on one scenario (objective in the scenario's unit).
+
+    ``gap_to_best`` and ``gap_to_best_ci95`` are fractions of the reference cost (paired
+    differences of normalized costs); ``gap_to_exact`` is the paired mean of cost / exact - 1.
+    """
 
     scenario: str
     method: str
@@ -38,6 +49,8 @@ class MethodSummary:
     decision_time_s: float
     config_sha256: str
     timescale: str
+    gap_to_best_ci95: float = float("nan")
+    best: str = ""
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -61,6 +74,19 @@ def _paired_gap(values: dict[int, float], ref: dict[int, float]) -> float:
     return float(np.mean([values[s] / ref[s] - 1.0 for s in common]))
 
 
+def _paired_difference(values: dict[int, float], ref: dict[int, float]) -> tuple[float, float]:
+    """Mean over the common seeds of value - reference, and its 95 % t half-width."""
+    common = sorted(set(values) & set(ref))
+    if not common:
+        return float("nan"), float("nan")
+    mean, _, half = t_interval([values[s] - ref[s] for s in common])
+    return mean, half
+
+
+def _by_seed(rows: Sequence[dict[str, Any]], column: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r[column]) for r in rows}
+
+
 def summarize(rows: Sequence[dict[str, Any]]) -> list[MethodSummary]:
     """Per (scenario, config, timescale, method) statistics, in the order the rows come."""
     groups: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
@@ -69,10 +95,9 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[MethodSummary]:
         groups.setdefault(key, {}).setdefault(str(row["method"]), []).append(row)
     out = []
     for (scenario, sha, timescale), by_method in groups.items():
-        objective = {
-            m: {int(r["seed"]): float(r["objective"]) for r in rs} for m, rs in by_method.items()
-        }
-        means = {m: float(np.mean(list(v.values()))) for m, v in objective.items()}
+        objective = {m: _by_seed(rs, "objective") for m, rs in by_method.items()}
+        normalized = {m: _by_seed(rs, "normalized_cost") for m, rs in by_method.items()}
+        means = {m: float(np.mean(list(v.values()))) for m, v in normalized.items()}
         best = min(means, key=lambda m: means[m])
         exact = "exact" if "exact" in by_method else next(
             (m for m in by_method if is_exact_reference(m)), None
@@ -80,6 +105,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[MethodSummary]:
         for m, rs in by_method.items():
             mean, std, half = t_interval([float(r["objective"]) for r in rs])
             norm, _, norm_half = t_interval([float(r["normalized_cost"]) for r in rs])
+            gap, gap_half = _paired_difference(normalized[m], normalized[best])
             out.append(
                 MethodSummary(
                     scenario=scenario,
@@ -93,11 +119,13 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[MethodSummary]:
                     gap_to_exact=_paired_gap(objective[m], objective[exact])
                     if exact
                     else float("nan"),
-                    gap_to_best=_paired_gap(objective[m], objective[best]),
+                    gap_to_best=gap,
                     feasible=float(np.mean([str(r["feasible"]).lower() == "true" for r in rs])),
                     decision_time_s=float(np.mean([float(r["decision_time_s"]) for r in rs])),
                     config_sha256=sha,
                     timescale=timescale,
+                    gap_to_best_ci95=gap_half,
+                    best=best,
                 )
             )
     return out
@@ -111,8 +139,15 @@ def _pct(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:+.2f} %"
 
 
+def _gap_cell(s: MethodSummary) -> str:
+    if s.method == s.best:
+        return "best"
+    ci = f" ± {100 * s.gap_to_best_ci95:.2f}" if math.isfinite(s.gap_to_best_ci95) else ""
+    return f"{100 * s.gap_to_best:+.2f}{ci} %" if math.isfinite(s.gap_to_best) else "n/a"
+
+
 def summary_markdown(summary: Sequence[MethodSummary], units: dict[str, str] | None = None) -> str:
-    """The summary as markdown: one table per scenario, one row per method.
+    """The summary as markdown: one table per scenario, one row per method, its conclusion.
 
     The gap-to-exact column is left out of a table where no exact reference ran.
     """
@@ -126,8 +161,10 @@ def summary_markdown(summary: Sequence[MethodSummary], units: dict[str, str] | N
         lines += [
             f"### {scenario} (config {sha[:12]}, timescale {timescale}, {max(s.n for s in rows)} seeds)",
             "",
-            f"Objective: the episode's total cost ({(units or {}).get(scenario, 's')}); "
-            "normalized = cost / equal allocation on the same episode; gaps are paired over seeds.",
+            f"mean: the episode's total cost ({(units or {}).get(scenario, 's')}), lower is "
+            "better; normalized: cost / the reference on the same episode (1 = as good as "
+            "the preset's default decision); gap to best: paired difference of normalized "
+            "costs to the best method, in % of the reference, ± its 95 % interval.",
             "",
             "| " + " | ".join(header) + " |",
             "| --- |" + " ---: |" * (len(header) - 1),
@@ -138,11 +175,63 @@ def summary_markdown(summary: Sequence[MethodSummary], units: dict[str, str] | N
                 f" ± {s.normalized_ci95:.4f}" if math.isfinite(s.normalized_ci95) else ""
             )
             cells = [s.method, str(s.n), _num(s.mean), _num(s.std, 3), ci, norm,
-                     *([_pct(s.gap_to_exact)] if exact else []), _pct(s.gap_to_best),
+                     *([_pct(s.gap_to_exact)] if exact else []), _gap_cell(s),
                      f"{100 * s.feasible:.0f} %", f"{1e3 * s.decision_time_s:.1f}"]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", conclusion(rows), ""]
     return "\n".join(lines)
+
+
+def significantly_worse(s: MethodSummary) -> bool | None:
+    """Whether the paired 95 % interval of the gap to best lies above 0 (None: no interval)."""
+    if s.method == s.best:
+        return False
+    if not (math.isfinite(s.gap_to_best) and math.isfinite(s.gap_to_best_ci95)):
+        return None
+    return s.gap_to_best - s.gap_to_best_ci95 > 0
+
+
+def conclusion(rows: Sequence[MethodSummary]) -> str:
+    """One block's conclusion: the best method, and which others differ from it significantly.
+
+    A method differs significantly when the paired 95 % t-interval of its gap to the best
+    excludes 0; with one seed there is no interval and nothing is decided.
+    """
+    best = next(s for s in rows if s.method == s.best)
+    n = max(s.n for s in rows)
+    head = (
+        f"**Conclusion** ({n} seed{'s' if n != 1 else ''}, paired 95 % intervals): lowest cost "
+        f"`{best.method}` (normalized {best.normalized:.4f})."
+    )
+    same = [s for s in rows if s.method != best.method and s.gap_to_best == 0 == s.gap_to_best_ci95]
+    worse = [s for s in rows if significantly_worse(s)]
+    tied = [
+        s
+        for s in rows
+        if significantly_worse(s) is False and s.method != best.method and s not in same
+    ]
+    unknown = [s for s in rows if significantly_worse(s) is None]
+    parts = [head]
+    if same:
+        parts.append(
+            "The same cost on every seed: " + ", ".join(f"`{s.method}`" for s in same) + "."
+        )
+    if worse:
+        parts.append(
+            "Significantly worse: "
+            + ", ".join(f"`{s.method}` ({_gap_cell(s)})" for s in worse) + "."
+        )  # fmt: skip
+    if tied:
+        parts.append(
+            "Not distinguishable from it at this number of seeds: "
+            + ", ".join(f"`{s.method}` ({_gap_cell(s)})" for s in tied) + "."
+        )  # fmt: skip
+    if unknown:
+        parts.append(
+            "Undecided (one seed or a missing value gives no interval): "
+            + ", ".join(f"`{s.method}`" for s in unknown) + "."
+        )  # fmt: skip
+    return " ".join(parts)
 
 
 def scenario_key(s: MethodSummary) -> tuple[str, str, str]:

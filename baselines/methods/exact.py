@@ -65,6 +65,10 @@ class Exact(BaseSolver):
 
     name = "exact"
 
+    kind = "exact"
+
+    reference = "by problem family (baselines.methods.exact)"
+
     @classmethod
     def applies_to(cls, scenario: Scenario) -> bool:
         """Every scenario with a problem family."""
@@ -107,6 +111,10 @@ class SeparableExact(BaseSolver):
     """Separable enumeration (module docstring); deterministic, so ``rng`` is unused."""
 
     name = "separable"
+
+    kind = "exact"
+
+    reference = "separable enumeration"
     family = "separable"
 
     def search(

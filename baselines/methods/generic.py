@@ -18,6 +18,10 @@ class EqualAllocation(BaseSolver):
 
     name = "equal"
 
+    kind = "baseline"
+
+    reference = "the env's reference (preset default)"
+
     def search(
         self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,
         **options: Any,
@@ -33,6 +37,10 @@ class FixedSplit(BaseSolver):
     """
 
     name = "fixed_split"
+
+    kind = "baseline"
+
+    reference = "-"
 
     def __init__(self, split: int | None = None) -> None:
         self.split = split
@@ -58,6 +66,10 @@ class RandomFeasible(BaseSolver):
     """
 
     name = "random"
+
+    kind = "baseline"
+
+    reference = "-"
 
     def search(
         self, scenario: Scenario, state: State, rng: np.random.Generator, stats: SolveStats,

@@ -100,7 +100,7 @@ Mean server frequency per device: {", ".join(f"{x:.3f}" for x in f_ghz)} GHz.
 {check_line("the cut does not rise from the strongest to the weakest device, in every round", monotone)}
 {check_line("some device's cut changes with the channel across rounds", bool(switching))} (devices: {switching or "none"})
 {check_line("weaker devices get a higher server frequency (Fig. 3(b))", f_weaker_higher)}: by CARD's
-own closed form (16) f* does not grow with device weakness (digest Sec. 5, item 3), so our
+own closed form (16) f* does not grow with device weakness (noted at the top of configs/card.yaml), so our
 preset, faithful to (16), gives the opposite of the sentence.
 
 {setup_text(one, "card", ["card"])} Left panel: device n's curve is shifted by
@@ -110,8 +110,10 @@ preset, faithful to (16), gives the opposite of the sentence.
               ("server GPU frequency f_s (GHz)", freq / 1e9, 0.0)]  # fmt: skip
     return write_figure_files(
         ctx, "card_fig3", rows, FIG3_COLUMNS, caption,
-        lambda p: per_device_rounds(rounds.tolist(), panels, p, "CARD Fig. 3: cut and server frequency "
-                                    "chosen by CARD per device and round"),
+        lambda p, notes: per_device_rounds(
+            rounds.tolist(), panels, p,
+            "CARD Fig. 3: cut and server frequency chosen by CARD per device and round", notes,
+        ),
     )  # fmt: skip
 
 
@@ -152,8 +154,7 @@ own f* (the paper does not state their frequency):
 
 Delay: CARD {d_cut:.1f} % below device-only (paper 70.8 %). Energy: CARD {e_cut:.1f} % below
 server-only (paper 53.1 %). Device-only uses {100 * e["card_device_only"] / e["card"]:.0f} % of
-CARD's server energy: the paper's two energy statements cannot both hold under (11) (digest
-Sec. 5, item 4).
+CARD's server energy: the paper's two energy statements cannot both hold under (11).
 
 {check_line("CARD's delay within 10 % of server-only", abs(d["card"] - d["card_server_only"]) <= 0.1 * d["card_server_only"])}
 {check_line("CARD's delay at most 60 % of device-only", d["card"] <= 0.6 * d["card_device_only"])}
@@ -167,8 +168,10 @@ totals to {max(r["engine_check"] for r in rows):.1e} (relative).
               ("server energy per device and round (J)", {names[m]: energy[m] for m in FIG4_METHODS})]  # fmt: skip
     return write_figure_files(
         ctx, "card_fig4", rows, FIG4_COLUMNS, caption,
-        lambda p: grouped_bars(panels, p, "CARD Fig. 4: delay and server energy per method "
-                               "(mean ± 95 % CI over seeds)"),
+        lambda p, notes: grouped_bars(
+            panels, p, "CARD Fig. 4: delay and server energy per method (mean ± 95 % CI over "
+            "seeds)", notes,
+        ),
     )  # fmt: skip
 
 

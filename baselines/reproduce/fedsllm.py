@@ -7,7 +7,7 @@ each step's applied decision (recorded by :func:`baselines.harness.episode.play`
 over the steps: the env's reward is one round's latency, which leaves out the rounds
 to accuracy E(r) and so the rank trade-off the figures are about.
 
-Sweep values are ours (the paper gives no axis ranges; digest Sec. 5): B in 5..30 MHz
+Sweep values are ours (the paper gives no axis ranges): B in 5..30 MHz
 (both pools), client FLOPs/cycle 4..64 (f_k in [1, 1.6] GHz), main server x0.25..x4
 around 100 TFLOP/s, client p_max 10..30 dBm with the pool's total limit kept at 2.5 p_max
 (the preset's 0.5 W for 0.2 W).
@@ -109,10 +109,11 @@ decision, averaged over the episode's steps.
 """
     return write_figure_files(
         ctx, f"fedsllm_fig{fig}", rows, COLUMNS, caption,
-        lambda p: sweep_plot(
+        lambda p, notes: sweep_plot(
             [(series, "total delay T (h), log scale", True),
              (rel, "T / T of fedsllm_bcd (-), log scale", True)],
             p, x_label=x_label, title=f"FedsLLM Fig. {fig}: total delay vs {x_label}", logx=logx,
+            notes=notes,
         ),
     )  # fmt: skip
 

@@ -45,6 +45,7 @@ from baselines.reproduce.sweep import (
     check_line,
     instance_seeds,
     means,
+    paired_below,
     records,
     relative,
     series_table,
@@ -77,7 +78,7 @@ def sft_fig10(ctx: Context) -> list[Path]:
     series = aggregate(rows, "y")
     m = means(series)
     sqp, eq, rnd = (m[k] for k in SFT_METHODS)
-    best = all(sqp[b] < min(eq[b], rnd[b]) for b in mhz)
+    best = paired_below(rows, "sft_sqp", ["sft_equal_bw", "sft_random_bw"])  # paired 95 % CIs
     falls = all(sqp[a] >= sqp[b] for a, b in pairwise(mhz))
     vs_eq = ", ".join(f"{100 * (1 - sqp[b] / eq[b]):.1f} % ({b} MHz)" for b in mhz)
     vs_rnd = ", ".join(f"{100 * (1 - sqp[b] / rnd[b]):.1f} %" for b in mhz)
@@ -101,18 +102,18 @@ Reduction of the round delay by Alg. 3 (SQP): vs equal {vs_eq}; vs random {vs_rn
 whole round's delay, not only its communication part; with the preset's fixed SNR the devices
 differ by compute only, so the gain over equal bandwidth is smaller than the paper's 53.1 %.
 
-{check_line("SQP below equal and random bandwidth at every B", best)}
+{check_line("SQP below equal and random bandwidth at every B", best, ctx.size.seeds)}
 {check_line("SQP's delay does not grow with B", falls)}
 
 {setup_text(ctx, "sft", SFT_METHODS)}
 """
     return write_figure_files(
         ctx, "sft_fig10", rows, SWEEP_COLUMNS, caption,
-        lambda p: sweep_plot(
+        lambda p, notes: sweep_plot(
             [(series, "mean delay per round (s), log scale", True),
              (aggregate(rows, "y_rel"), "delay / equal bandwidth (-), log scale", True)],
             p, x_label="total bandwidth B (MHz)",
-            title="SFT Fig. 10: delay per round vs total bandwidth",
+            title="SFT Fig. 10: delay per round vs total bandwidth", notes=notes,
         ),
     )  # fmt: skip
 
@@ -315,9 +316,9 @@ instance, same decisions): only the accuracy differs.
 """
     return write_figure_files(
         ctx, "sft_time_to_accuracy", rows, COLUMNS, caption,
-        lambda p: time_to_accuracy_plot(
+        lambda p, notes: time_to_accuracy_plot(
             rows, p, target=target,
-            title=f"SFT-v1 (seed {seed}): accuracy vs simulated time",
+            title=f"SFT-v1 (seed {seed}): accuracy vs simulated time", notes=notes,
         ),
     )  # fmt: skip
 

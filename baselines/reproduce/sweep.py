@@ -160,9 +160,68 @@ def series_table(series: Series, x_label: str, fmt: str = "{:.4g}") -> str:
     return "\n".join(lines)
 
 
-def check_line(text: str, holds: bool) -> str:
-    """One line of a caption's checks: the claim and whether our run reproduces it."""
-    return f"- {'[x]' if holds else '[ ]'} {text}: **{'holds' if holds else 'does not hold'}**"
+#: how a claim fares in a run: it holds, it fails, or the seeds cannot separate the methods
+VERDICTS = {True: "holds", False: "fails", None: "undecided"}
+#: the check lines of a caption start with one of these markers
+MARKS = {True: "[x]", False: "[ ]", None: "[?]"}
+
+
+def check_line(text: str, holds: bool | None, n_seeds: int | None = None) -> str:
+    """One line of a caption's checks: the claim and the verdict of our run.
+
+    ``holds`` None means undecided: the paired 95 % intervals do not separate the methods at
+    this number of seeds (``n_seeds``, named in the line with what to run instead).
+    """
+    line = f"- {MARKS[holds]} {text}: **{VERDICTS[holds]}**"
+    if holds is None:
+        seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}" if n_seeds else "these seeds"
+        line += (
+            f" (the 95 % paired interval includes 0 at {seeds}: too few to decide; try --seeds 10)"
+        )
+    return line
+
+
+def check_lines(caption: str) -> list[str]:
+    """The check lines of a caption, as plain text (``claim: verdict``), for terminals and figures."""
+    out = []
+    for line in caption.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("- [x]", "- [ ]", "- [?]")):
+            out.append(stripped[2:].replace("**", ""))
+    return out
+
+
+def paired_below(
+    records: Sequence[dict[str, Any]], a: str, b: str | Sequence[str], y: str = "y"
+) -> bool | None:
+    """Whether ``a``'s y is below ``b``'s at every x, decided by paired 95 % t-intervals.
+
+    For each x the differences ``y_a - y_b`` over the common seeds give a t-interval; ``b``
+    may name several methods (``a`` must be below each). True: every interval lies below 0;
+    False: at some x the interval lies at or above 0 (``a`` is not below there, identical
+    included); None: undecided (an interval straddles 0, or one seed gives no interval).
+    """
+    others = [b] if isinstance(b, str) else list(b)
+    values: dict[tuple[str, float], dict[Any, float]] = {}
+    for r in records:
+        values.setdefault((r["method"], float(r["x"])), {})[r["seed"]] = float(r[y])
+    decided = True
+    for (method, x), by_seed in values.items():
+        if method != a:
+            continue
+        for other in others:
+            ref = values.get((other, x), {})
+            common = sorted(set(by_seed) & set(ref))
+            mean, _, half = t_interval([by_seed[s] - ref[s] for s in common])
+            if half != half:  # NaN: one seed
+                decided = False
+            elif mean + half < 0:
+                continue
+            elif mean - half >= 0:
+                return False
+            else:
+                decided = False
+    return True if decided else None
 
 
 def write_figure_files(
@@ -171,13 +230,17 @@ def write_figure_files(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
     caption: str,
-    draw: Callable[[Path], Path],
+    draw: Callable[[Path, list[str]], Path],
 ) -> list[Path]:
-    """Write ``NAME.csv`` (rows), ``NAME.png`` (``draw``) and ``NAME.md`` (caption) under ``out``."""
+    """Write ``NAME.csv`` (rows), ``NAME.png`` and ``NAME.md`` (caption) under ``out``.
+
+    ``draw(path, notes)`` draws the PNG; ``notes`` are the caption's checks (claim and
+    verdict, :func:`check_lines`), which the figure carries under its panels.
+    """
     ctx.out.mkdir(parents=True, exist_ok=True)
     csv_path, png_path, md_path = (ctx.out / f"{name}.{ext}" for ext in ("csv", "png", "md"))
     write_csv(rows, csv_path, columns)
-    draw(png_path)
+    draw(png_path, check_lines(caption))
     md_path.write_text(caption.rstrip() + "\n")
     return [png_path, csv_path, md_path]
 

@@ -7,7 +7,7 @@ Lett. 2025). For device m the server minimizes
 
 with the extremes over the device's feasible (c, f) box (the engine's
 :func:`splitenv.model.card_bounds`); the minimizing f (16) does not depend on the cut c
-(digest card.md Sec. 1.7: the server cycles K(c) cancel). The solvers built on it (Alg. 1
+(the server cycles K(c) cancel). The solvers built on it (Alg. 1
 and the paper's baselines) are in :mod:`baselines.papers.card`.
 """
 

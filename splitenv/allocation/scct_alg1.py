@@ -2,14 +2,14 @@
 
 Paper: Wang et al., "Split Learning based Cloud-edge-end Collaborative Model Training
 in Heterogeneous Networks" (SCCT), Sec. IV-A, Algorithm 1 and problems P1-1 to P1-3
-(22)-(25). Digest: /tmp/digests/scct.md, sections 3.1-3.2.
+(22)-(25).
 
 Compute shares (P1-3, (24)): solved exactly by :func:`splitenv.allocation.scct_kkt.optimal_shares`
 (KKT + Newton), re-exported here.
 
 Subcarriers (P1-1, (22)). Start with one subcarrier each, then give each of the K - N
 remaining subcarriers to the device whose extra subcarrier lowers the objective most,
-**with the shares re-optimised for each candidate** (digest 3.1 fix (a): with
+**with the shares re-optimised for each candidate** (a fix of the printed algorithm: with
 KKT-equalised shares the printed greedy sees no gain from any single device). The
 objective is the engine's (round scope: max migration + T J (d4 + max chain)). Since
 the shares are optimal inside every candidate evaluation, one outer pass suffices

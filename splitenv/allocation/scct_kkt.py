@@ -1,7 +1,7 @@
 """SCCT compute shares (P1-3, (24)-(25)): the exact KKT solution.
 
-Paper: SCCT Sec. IV-A, problems P1-2 (23) and P1-3 (24) with Lagrangian (25); digest
-/tmp/digests/scct.md 3.2 (the printed Lagrangian's typos fixed). For fixed splits and
+Paper: SCCT Sec. IV-A, problems P1-2 (23) and P1-3 (24) with Lagrangian (25)
+(the printed Lagrangian's typos fixed). For fixed splits and
 subcarriers write, per device, ``a_n`` = edge compute time at full share (16) and
 ``c_n = d1 + d2`` (12), (15). The KKT conditions make every constraint (24-4) tight: all
 devices with edge work finish together at V, ``alpha_n = a_n / (V - c_n)`` and

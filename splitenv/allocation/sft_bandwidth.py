@@ -13,7 +13,7 @@ and c_n down: :func:`device_coefficients` reads them from the cost engine (two
 bandwidths per device), checks the fit against a third engine evaluation and raises if
 it fails, so the formulas stay in :mod:`splitenv.model.engine`.
 
-On (a, c) the min-max has an exact solution (digest Sec. 4.2, ours): the optimal t solves
+On (a, c) the min-max has an exact solution (ours): the optimal t solves
 ``sum_n min(b_max, c_n / (t - a_n)) = B``, found by bisection (:func:`bisection_bandwidth`).
 Alg. 3 is run with SciPy's SLSQP (:func:`sqp_bandwidth`), a true SQP with a quasi-Newton
 Hessian; the paper's linearized P4 (44) has no Hessian or trust region (it is an LP whose
@@ -233,7 +233,7 @@ def bisection_bandwidth_batch(
 def bisection_bandwidth(
     a: ArrayLike, c: ArrayLike, B: float, b_max: ArrayLike
 ) -> tuple[Array, float]:
-    """Exact solution of P2 (38) for tau_n(b) = a_n + c_n / b_n (ours; digest Sec. 4.2).
+    """Exact solution of P2 (38) for tau_n(b) = a_n + c_n / b_n (ours).
 
     The optimal value t* is the smallest t with ``sum_n min(b_max, c_n / (t - a_n)) <= B``
     (the left side falls in t); it lies between max_n (a_n + c_n / b_max) and the

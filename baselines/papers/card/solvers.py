@@ -8,7 +8,7 @@ cut c in {1, ..., I-1} and a GPU frequency f in [F_min, F_max] minimizing
 with the extremes over the device's feasible (c, f) box (the engine's
 :func:`splitenv.model.card_bounds`). Alg. 1 takes f* from (16) (the core's
 :func:`splitenv.allocation.card.card_frequency`, also the env's inner allocator), which does
-not depend on c (digest card.md Sec. 1.7: the server cycles K(c) cancel), then tries every c.
+not depend on c (the server cycles K(c) cancel), then tries every c.
 
 Solvers here:
 
@@ -20,8 +20,7 @@ Solvers here:
 
 Baseline frequency. The paper never says at which f_s the baselines run. Fig. 4's
 "CARD's delay is closer to the server-only method" holds only if the baselines use
-CARD's own f* (at F_max server-only is about 3x faster than CARD; digest Sec. 3.3,
-Sec. 4.3), so ``freq="card"`` (f* of (16)) is the default and ``freq="fmax"`` the option.
+CARD's own f* (at F_max server-only is about 3x faster than CARD), so ``freq="card"`` (f* of (16)) is the default and ``freq="fmax"`` the option.
 """
 
 from __future__ import annotations
@@ -58,11 +57,15 @@ class Card(BaseSolver):
     """CARD Alg. 1: f* from (16), then the brute force over every cut c (per device).
 
     Ties go to the smallest cut (Alg. 1's strict "<"). Under CARD's uniform layers
-    U is affine in c, so the chosen cut is always 1 or I-1 (digest Sec. 1.8); the
+    U is affine in c, so the chosen cut is always 1 or I-1; the
     brute force stays general.
     """
 
     name = "card"
+
+    kind = "paper's method"
+
+    reference = "CARD Alg. 1, f* (16), P2 (14)"
     family = "card"
 
     def search(
@@ -113,6 +116,10 @@ class CardServerOnly(_FixedCut):
     """CARD baseline (i) "Server-only": the device fine-tunes the first layer (cut 1)."""
 
     name = "card_server_only"
+
+    kind = "baseline"
+
+    reference = "CARD Fig. 4 (i)"
     cut_end = "low"
 
 
@@ -120,6 +127,10 @@ class CardDeviceOnly(_FixedCut):
     """CARD baseline (ii) "Device-only": the device fine-tunes the first I-1 = 31 layers."""
 
     name = "card_device_only"
+
+    kind = "baseline"
+
+    reference = "CARD Fig. 4 (ii)"
     cut_end = "high"
 
 
@@ -163,7 +174,7 @@ class CardExact(BaseSolver):
     """The continuous optimum of CARD's P2 (14) per device, by enumeration and refinement.
 
     For every device: U (12) on all cuts x ``n_grid`` frequencies (one batched engine
-    call); U is strictly convex in f for a fixed cut (digest Sec. 1.7), so a rigorous
+    call); U is strictly convex in f for a fixed cut, so a rigorous
     lower bound per cut follows from the grid (:func:`_grid_lower_bound`), and every cut
     whose bound is not above the best grid value is refined by
     ``scipy.optimize.minimize_scalar`` (bounded Brent) on the bracket around its grid
@@ -178,6 +189,10 @@ class CardExact(BaseSolver):
     """
 
     name = "card_exact"
+
+    kind = "exact"
+
+    reference = "CARD P2 (14)"
     family = "card"
 
     def __init__(self, n_grid: int = 401, xatol: float = 1e-10) -> None:

@@ -15,7 +15,7 @@ repeated until the objective stops falling. The greedy is not a descent step on 
 own, so blocks 1-2 keep the better of (greedy counts, re-optimized power), (current
 counts, re-optimized power) and the current point; every block is then monotone.
 
-Baselines, quoted from the paper (Sec. VI) with our reading (digest fedsllm.md Sec. 4):
+Baselines, quoted from the paper (Sec. VI) with our reading:
 
 * ``fedsllm_a`` "Randomized average allocation of subchannels with uniform subchannel
   transmit PSD on the client side, and randomized split location and rank selection."
@@ -184,6 +184,10 @@ class FedsllmBCD(_FedsSolver):
     """
 
     name = "fedsllm_bcd"
+
+    kind = "paper's method"
+
+    reference = "FedsLLM Alg. 3, (18)-(27)"
     blocks = BLOCKS
 
 
@@ -191,6 +195,10 @@ class FedsllmA(_FedsSolver):
     """Baseline (a): random average subchannels, uniform PSD, random split and rank."""
 
     name = "fedsllm_a"
+
+    kind = "baseline"
+
+    reference = "FedsLLM Sec. VI (a)"
     blocks = ()
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
@@ -207,6 +215,10 @@ class FedsllmB(_FedsSolver):
     """Baseline (b): random average subchannels and uniform PSD; split and rank optimized."""
 
     name = "fedsllm_b"
+
+    kind = "baseline"
+
+    reference = "FedsLLM Sec. VI (b)"
     blocks = ("split", "rank")
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
@@ -223,6 +235,10 @@ class FedsllmC(_FedsSolver):
     """Baseline (c): random split; subchannels, power and rank optimized."""
 
     name = "fedsllm_c"
+
+    kind = "baseline"
+
+    reference = "FedsLLM Sec. VI (c)"
     blocks = ("comm", "rank")
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:
@@ -234,6 +250,10 @@ class FedsllmD(_FedsSolver):
     """Baseline (d): random rank; subchannels, power and split optimized."""
 
     name = "fedsllm_d"
+
+    kind = "baseline"
+
+    reference = "FedsLLM Sec. VI (d)"
     blocks = ("comm", "split")
 
     def start(self, tab: FedsTables, scn: Scenario, rng: np.random.Generator) -> Point:

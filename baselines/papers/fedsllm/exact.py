@@ -22,8 +22,8 @@ pools' compositions would give the same value.
 Split vectors are handled by branch and bound over all of them: a lower bound replaces
 T1* (T3*) by the delay each client would have alone with every spare subchannel and
 p_max; candidates are solved exactly in increasing bound order until the bound reaches
-the incumbent. The optimum is usually the smallest split, unless the server is slow
-(SPEC Sec. 10, digest fedsllm.md 1.13.2); the bound finds that first and prunes the rest.
+the incumbent. The optimum is usually the smallest split, unless the server is slow;
+the bound finds that first and prunes the rest.
 ``prune=False`` solves every (s, r) exactly (used by the tests on tiny instances to
 confirm the pruning).
 
@@ -98,6 +98,10 @@ class FedsllmExact(BaseSolver):
     """
 
     name = "fedsllm_exact"
+
+    kind = "exact"
+
+    reference = "FedsLLM (18)"
     family = "fedsllm"
 
     def __init__(

@@ -21,6 +21,10 @@ class ScctAlg1(BaseSolver):
     """
 
     name = "scct_alg1"
+
+    kind = "paper's method"
+
+    reference = "SCCT Alg. 1, P1-1..P1-3 (22)-(25)"
     family = "scct"
 
     def __init__(self, split: int | NDArray[np.int64] | None = None) -> None:

@@ -1,13 +1,12 @@
 """SCCT Algorithm 2 (ALNS over split vectors) and the paper's baselines SCCTL and SCCTS.
 
-Paper: SCCT Sec. IV-B, Algorithm 2, (26)-(29); baselines Sec. V-A. Digest:
-/tmp/digests/scct.md 3.3 and 4.
+Paper: SCCT Sec. IV-B, Algorithm 2, (26)-(29); baselines Sec. V-A.
 
 * ``scctt`` -- ALNS over the split vector s (the `alns` package). Objective (29): the
   mean over Q sampled states of the engine's per-state objective (round scope:
   max migration from ``state.prev_split`` + T J (d4 + max chain)) with the state's
   optimal allocation. Then Algorithm 1 allocates subcarriers and shares on the actual
-  state. Fixes of the printed algorithm (digest 3.3): operator weights are refreshed
+  state. Fixes of the printed algorithm: operator weights are refreshed
   every tau iterations (``SegmentedRouletteWheel``: segment score sums, decayed);
   scores follow the standard outcomes (new best, better than current, accepted,
   rejected), so sigma2 is reachable; the SA temperature is on the objective's scale.
@@ -25,7 +24,7 @@ chain term optimised and the migration time of the resulting allocation added, a
 runs the greedy instead (Q x 227 greedy runs: ~8 s at N = 30; Alg. 1 then also sees
 migration). The allocation deployed on the actual state is always Algorithm 1's.
 
-Defaults (the paper gives none, digest 2.2): sigma = (33, 20, 9, 0), decay 0.8,
+Defaults (the paper gives none): sigma = (33, 20, 9, 0), decay 0.8,
 tau = 20, rho = 0.97, delta_e / delta_s = 1e-3 (227 iterations, the paper's "about 200"),
 delta_s = 0.05 x the split-dependent part of the initial objective (the objective minus
 the constant T J d4 no split can change), Q = 5, destroy size ceil(gamma N) with
@@ -213,6 +212,10 @@ class _Alns(BaseSolver):
         mean_flops = np.mean([h.device_flops for h in history], axis=0)
         best, trace, iters = run_alns(scenario, state, tables[0], objective, rng, cfg, mean_flops)
         stats.iterations, stats.evaluations, stats.trace = iters, objective.evaluations, trace
+        stats.trace_of = (
+            "(29): the split's mean objective over Q sampled states with the search's inner "
+            "allocation, not the actual state's objective with Alg. 1's"
+        )
         stats.extra.update(split_objective=best.obj, q=len(tables), settings=cfg)
         return self._deploy(scenario, state, best.split, objective)
 
@@ -302,6 +305,10 @@ class Scctt(_Alns):
     """SCCTT: ALNS splits (SCCT Alg. 2) + Algorithm 1 allocation. Settings: see ``DEFAULTS``."""
 
     name = "scctt"
+
+    kind = "paper's method"
+
+    reference = "SCCT Alg. 2 + Alg. 1, (26)-(29)"
     mode = "optimal"
 
 
@@ -309,6 +316,10 @@ class Scctl(_Alns):
     """SCCTL: ALNS splits with equal subcarriers and shares (SCCT Sec. V-A)."""
 
     name = "scctl"
+
+    kind = "baseline"
+
+    reference = "SCCT Sec. V-A (SCCTL)"
     mode = "equal"
 
     def _deploy(
@@ -324,6 +335,10 @@ class Sccts(BaseSolver):
     """SCCTS: one fixed split for all devices (the largest memory-feasible one) + Algorithm 1."""
 
     name = "sccts"
+
+    kind = "baseline"
+
+    reference = "SCCT Sec. V-A (SCCTS)"
     family = "scct"
 
     def search(

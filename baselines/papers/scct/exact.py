@@ -81,6 +81,10 @@ class ScctExact(BaseSolver):
     """
 
     name = "scct_exact"
+
+    kind = "exact"
+
+    reference = "SCCT (12)-(21), per state"
     family = "scct"
 
     def __init__(self, tol: float = 1e-9) -> None:

@@ -1,4 +1,4 @@
-"""Destroy and repair operators of SCCT's ALNS over split vectors (SCCT Alg. 2, digest 3.3).
+"""Destroy and repair operators of SCCT's ALNS over split vectors (SCCT Alg. 2).
 
 The paper names the operator sets Psi^- and Psi^+ but defines none; these are ours.
 A destroy operator removes k = ceil(gamma N) devices (gamma ~ U[0.1, 0.3]); a repair

@@ -9,8 +9,8 @@ Sec. VI-A. P1 (37) chooses the cut l, the keep ratio rho and the quantization bi
 
 Alg. 2 relaxes (37b)-(37c) with multipliers (39). As printed its signs are those of a
 maximization (maximize tau + lambda g, lambda <- lambda + mu g with g >= 0 meaning
-"satisfied"), which would maximize the delay; we use the consistent reading (digest
-Sec. 4.1): minimize
+"satisfied"), which would maximize the delay; we use the consistent reading:
+minimize
 
     Lag = tau / tau_ref - lambda_1 (A(rho, q) - A_th) / A_range
                         - lambda_2 min_n (M_max,n - M_n(l)) / M_max,n

@@ -129,6 +129,10 @@ class SftSqp(_FixedConfigBandwidth):
     """SFT Alg. 3: SQP (SLSQP) bandwidth on the preset's configuration."""
 
     name = "sft_sqp"
+
+    kind = "paper's method"
+
+    reference = "SFT Alg. 3, P2 (38)"
     method = "sqp"
 
 
@@ -136,6 +140,10 @@ class SftBisection(_FixedConfigBandwidth):
     """The exact min-max bandwidth of P2 (38) by bisection on t (the reference for Alg. 3)."""
 
     name = "sft_bisection"
+
+    kind = "exact"
+
+    reference = "SFT P2 (38), bisection"
     method = "bisection"
 
 
@@ -143,6 +151,10 @@ class SftEqualBandwidth(_FixedConfigBandwidth):
     """Fig. 10 baseline: the preset's configuration, bandwidth evenly distributed (B / N)."""
 
     name = "sft_equal_bw"
+
+    kind = "baseline"
+
+    reference = "SFT Fig. 10"
     method = "equal"
 
 
@@ -150,6 +162,10 @@ class SftRandomBandwidth(_FixedConfigBandwidth):
     """Fig. 10 baseline: the preset's configuration, random Dirichlet(1) shares of B."""
 
     name = "sft_random_bw"
+
+    kind = "baseline"
+
+    reference = "SFT Fig. 10"
     method = "random"
 
 
@@ -157,6 +173,10 @@ class SftNoCompression(_FixedConfigBandwidth):
     """SFT w/o compression (Sec. VIII-A): rho = 1, q = 0 (dense FP32), Alg. 3 bandwidth."""
 
     name = "sft_nocompress"
+
+    kind = "baseline"
+
+    reference = "SFT Sec. VIII-A"
     method = "sqp"
     fixed: ClassVar[dict[str, Any]] = {"keep_ratio": 1.0, "quant_bits": 0}
 
@@ -165,6 +185,10 @@ class SftLagrangian(BaseSolver):
     """SFT Alg. 2 configuration with equal bandwidth (P1 alone)."""
 
     name = "sft_lagrangian"
+
+    kind = "paper's method"
+
+    reference = "SFT Alg. 2, P1 (37)"
     family = "sft"
     bandwidth: ClassVar[str] = "equal"
 
@@ -190,6 +214,10 @@ class Sft(SftLagrangian):
     """The paper's two-timescale scheme: Alg. 2 configuration, then Alg. 3 (SQP) bandwidth."""
 
     name = "sft"
+
+    kind = "paper's method"
+
+    reference = "SFT Alg. 2 + Alg. 3, P (36)"
     bandwidth: ClassVar[str] = "sqp"
 
 
@@ -197,6 +225,10 @@ class SftExact(BaseSolver):
     """Reference optimum of SFT P (36) on small instances (see :func:`sft_exact`)."""
 
     name = "sft_exact"
+
+    kind = "exact"
+
+    reference = "SFT P (36)"
     family = "sft"
 
     def __init__(self, **options: Any) -> None:
