@@ -23,7 +23,7 @@ import yaml
 from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
 from splitenv.config import Scenario
-from splitenv.errors import ConfigError
+from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
 from splitenv.model.types import State
 
@@ -301,6 +301,27 @@ class StateSampler:
 
     def state(self, round_index: int = 0, epoch_index: int = 0, prev_split: Any = None) -> State:
         """The state of epoch ``epoch_index`` of round ``round_index``."""
+        n = self.scenario.n_devices
+        prev = np.full(n, -1) if prev_split is None else np.array(prev_split, dtype=np.int64)
+        if prev.shape != (n,):
+            raise StateError(f"prev_split has shape {prev.shape}, expected ({n},)")
+        st = self.statics
+        return State.trusted(
+            **self.epoch_arrays(round_index, epoch_index),
+            device_memory_bytes=st["memory"],
+            data_size=st["data"],
+            edge_of=st["edge_of"],
+            prev_split=prev,
+            round_index=round_index,
+            epoch_index=epoch_index,
+        )
+
+    def epoch_arrays(self, round_index: int, epoch_index: int) -> dict[str, np.ndarray]:
+        """The arrays of a state that change by epoch (gains, noise, compute, distance, presence).
+
+        The rest of :meth:`state` is per episode (``statics``: memory, data sizes, edge of each
+        device) or per decision (``prev_split``); the vector env keeps those rows itself.
+        """
         scn = self.scenario
         net, comp, n = scn.network, scn.compute, scn.n_devices
         st = self.statics
@@ -335,22 +356,19 @@ class StateSampler:
             round_rng = self._rng(_STREAM_ROUND, round_index)
             noise_dbm = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
         else:
-            noise_dbm = np.full(n, net.noise_psd_dbm_hz)
-        prev = np.full(n, -1) if prev_split is None else np.asarray(prev_split)
-        return State(
-            channel_gain=channel.db_to_linear(gain_db) * fading,
-            noise_psd_w_hz=channel.dbm_to_watt(noise_dbm),
-            device_flops=flops,
-            device_memory_bytes=st["memory"],
-            distance_m=distance,
-            data_size=st["data"],
-            fed_channel_gain=channel.db_to_linear(fed_gain_db) * fed_fading,
-            edge_of=st["edge_of"],
-            prev_split=prev,
-            round_index=round_index,
-            epoch_index=epoch_index,
-            active=active,
-        )
+            noise_dbm = self._flat_noise_dbm
+        return {
+            "channel_gain": channel.db_to_linear(gain_db) * fading,
+            "noise_psd_w_hz": channel.dbm_to_watt(noise_dbm),
+            "device_flops": flops,
+            "distance_m": distance,
+            "fed_channel_gain": channel.db_to_linear(fed_gain_db) * fed_fading,
+            "active": active,
+        }
+
+    @cached_property
+    def _flat_noise_dbm(self) -> np.ndarray:
+        return np.full(self.scenario.n_devices, self.scenario.network.noise_psd_dbm_hz)
 
     def trace(self, n_rounds: int, n_epochs: int) -> list[list[State]]:
         """States of rounds x epochs (``prev_split`` unset: it depends on the decisions taken)."""
