@@ -37,12 +37,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from splitenv import allocation
+from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
 from splitenv.batch_actions import batch_rows, decode_native_batch
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.scenarios import StateSampler
+from splitenv.streams import Streams, pcg64_states
 from splitenv.vector_parts import (
     Episodes,
     EpochResult,
@@ -94,6 +95,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         self.template = SplitLoRAEnv(config, timescale=timescale, **kwargs)
         self.num_envs = int(num_envs)
         self.scenario = self.template.scenario
+        limits.check(self.scenario)  # once: the K samplers skip it
+        self._streams = Streams()
         self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
         self.single_action_space = self.template.action_space
         self.single_observation_space = self.template.observation_space
@@ -152,11 +155,20 @@ class SplitLoRAVectorEnv(VectorEnv):
             assert rng is not None
             episode_seed = int(instance["seed"]) if instance else int(rng.integers(2**31 - 1))
             self._seeds[i] = episode_seed
-            sampler = self._samplers[i] = StateSampler(scn, episode_seed, ep.epochs_per_round)
+            self._samplers[i] = StateSampler(
+                scn, episode_seed, ep.epochs_per_round, check_memory=False
+            )
             provider = self.providers[i]
             if provider is not None:
                 provider.reset(scn, episode_seed)
+        statics = self._streams_of(rows, (0,))
+        for j, i in enumerate(rows):
+            sampler = self._samplers[i]
+            assert sampler is not None
+            if statics is not None:
+                sampler.draw_statics(self._streams.load(statics[j]))
             ep.start(int(i), sampler)
+        self._advance(rows, np.zeros(rows.size, dtype=bool))
         if ep.masks is not None:
             ep.masks[rows] = feasible_splits_rows(scn, ep.state_rows(rows))
         seeds_info = np.zeros(self.num_envs, dtype=np.int64)
@@ -242,10 +254,24 @@ class SplitLoRAVectorEnv(VectorEnv):
     def _advance(self, rows: NDArray[np.int64], ended: NDArray[np.bool_]) -> None:
         """Draw the next epoch's state of every env in ``rows`` whose episode goes on."""
         ep = self._ep
-        for i in rows[~ended]:
+        rows = rows[~ended]
+        if not rows.size:
+            return
+        streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
+        draws = []
+        for j, i in enumerate(rows):
             sampler = self._samplers[i]
             assert sampler is not None
-            ep.draw(int(i), sampler)
+            rng = None if streams is None else self._streams.load(streams[j])
+            draws.append(sampler.epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
+        ep.draw(rows, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+
+    def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
+        """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""
+        seeds = self._seeds[rows]
+        if not rows.size or seeds.max() >= 2**32:  # a stored instance's seed beyond one word
+            return None
+        return pcg64_states(seeds, key)
 
     def action_mask(self) -> dict[str, NDArray[np.bool_]]:
         """The K envs' native action masks (:meth:`SplitLoRAEnv.action_mask`), stacked on axis 0."""

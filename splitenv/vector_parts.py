@@ -29,7 +29,7 @@ from splitenv.model import (
 )
 from splitenv.model.decision import DECISION_FIELDS, default_values
 from splitenv.model.types import enabled_fields
-from splitenv.scenarios import StateSampler
+from splitenv.scenarios import StateSampler, epoch_values
 from splitenv.spaces import LARGE
 
 _FLOAT_STATE = (
@@ -94,7 +94,7 @@ class Episodes:
     # --- states -------------------------------------------------------------------------
 
     def start(self, i: int, sampler: StateSampler) -> None:
-        """Row ``i`` starts an episode: counters at zero, the state of round 0, epoch 0."""
+        """Row ``i`` starts an episode: counters at zero (then :meth:`draw` its first state)."""
         st = sampler.statics
         self.state["device_memory_bytes"][i] = st["memory"]
         self.state["data_size"][i] = st["data"]
@@ -105,14 +105,16 @@ class Episodes:
         self.last_ratio[i], self.time_s[i] = 1.0, 0.0
         for f, arr in self.large.items():
             arr[i] = self.defaults[f]
-        self.draw(i, sampler)
 
-    def draw(self, i: int, sampler: StateSampler) -> None:
-        """Row ``i``'s state of its current round and epoch (``SplitLoRAEnv._state_at``)."""
-        r, t = int(self.round[i]), int(self.epoch[i])
-        for name, value in sampler.epoch_arrays(r, t).items():
-            self.state[name][i] = value
-        self.state_prev[i] = self.prev_split[i] if t == 0 else self.split[i]
+    def draw(self, rows: NDArray[np.int64], draws: dict[str, NDArray[Any]]) -> None:
+        """The states of ``rows`` at their current round and epoch, from their stacked draws
+        (:meth:`StateSampler.epoch_draws`; ``SplitLoRAEnv._state_at``).
+        """
+        for name, value in epoch_values(draws).items():
+            self.state[name][rows] = value
+        self.state_prev[rows] = np.where(
+            (self.epoch[rows] == 0)[:, None], self.prev_split[rows], self.split[rows]
+        )
 
     def state_rows(self, rows: NDArray[np.int64], repeat: int = 1) -> StateBatch:
         """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
