@@ -107,8 +107,9 @@ class Episodes:
             arr[i] = self.defaults[f]
 
     def draw(self, rows: NDArray[np.int64], draws: dict[str, NDArray[Any]]) -> None:
-        """The states of ``rows`` at their current round and epoch, from their stacked draws
-        (:meth:`StateSampler.epoch_draws`; ``SplitLoRAEnv._state_at``).
+        """The states of ``rows`` at their current round and epoch (``SplitLoRAEnv._state_at``).
+
+        ``draws``: the rows' :meth:`StateSampler.epoch_draws`, stacked (K', N).
         """
         for name, value in epoch_values(draws).items():
             self.state[name][rows] = value
