@@ -29,6 +29,7 @@ from splitenv.model import (
 )
 from splitenv.model.decision import DECISION_FIELDS, default_values
 from splitenv.model.types import enabled_fields
+from splitenv.model.validation import assemble
 from splitenv.scenarios import StateSampler, epoch_values
 from splitenv.spaces import LARGE
 
@@ -241,7 +242,7 @@ def evaluate_rows(
         else:
             given = np.broadcast_to(default, (p, *default.shape))
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
-    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), Decision(**values))
+    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), assemble(scn, values))
 
 
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:
