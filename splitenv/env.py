@@ -17,6 +17,7 @@ from splitenv.info import as_numpy, decision_info
 from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
 from splitenv.model.engine import feasible_splits
 from splitenv.model.types import complete, enabled_fields
+from splitenv.model.validation import assemble
 from splitenv.observation import Features
 from splitenv.scenarios import StateSampler, load_scenario
 from splitenv.spaces import (
@@ -352,19 +353,27 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         if self._round >= self.rounds:
             raise RuntimeError("episode is over: call reset()")
         fields = native_to_decision(self.scenario, self.native_space, action, self.fixed)
-        return self.step_decision(fields)
+        return self._step_fields(fields, trusted=True)
 
     def step_decision(self, fields: dict[str, Any]):
-        """Step with decision fields in physical units (what the wrappers' decoders produce).
+        """Step with decision fields in physical units (validated by the engine).
 
         Fields with one possible value (``self.fixed``) may be left out: the env applies them.
+        """
+        return self._step_fields(fields, trusted=False)
+
+    def _step_fields(self, fields: dict[str, Any], trusted: bool):
+        """Play the fields; ``trusted``: they passed the action space's check.
+
+        Trusted fields come from :func:`native_to_decision`: the engine need not validate them
+        again (:func:`~splitenv.model.validation.assemble`).
         """
         fields = {**self.fixed, **fields}
         if self.timescale == "round":
             self._large = Decision(**{k: v for k, v in fields.items() if k in LARGE})
             return self._play_round()
         state, decision, self._large = self._plan_epoch(fields)
-        return self._play_epochs([(state, decision)])
+        return self._play_epochs([(state, decision)], trusted=trusted)
 
     def _plan_epoch(self, fields: dict[str, Any]) -> tuple[State, Decision, Decision]:
         """An epoch step (epoch, joint): its state, its decision and the round's large decision.
@@ -392,24 +401,18 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             plays.append((state, self.inner_allocator(self.scenario, state, self._large)))
         return self._play_epochs(plays)
 
-    def _play_epochs(
-        self, plays: list[tuple[State, Decision]], evaluations: list[Evaluation] | None = None
-    ):
+    def _play_epochs(self, plays: list[tuple[State, Decision]], trusted: bool = False):
         """Evaluate consecutive epochs of the current round, each with its state and decision.
 
-        ``evaluations`` (the vector env's): each play's engine evaluation of
-        ``_stack(scenario, decision)`` in its state, already computed (rows: decision, reference).
+        ``trusted``: the decisions were built from checked actions (:func:`assemble`).
         """
         scn = self.scenario
         cost = ref = latency = energy = 0.0
         infos = []
-        for i, (state, decision) in enumerate(plays):
+        for state, decision in plays:
             t = self._epoch
             self._state = state
-            if evaluations is None:
-                ev = evaluate_batch(scn, self._state, _stack(scn, decision))
-            else:
-                ev = evaluations[i]
+            ev = evaluate_batch(scn, self._state, _stack(scn, decision, trusted))
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
             # an epoch spends 1/T of the round's energy (objectives.scoped_energy)
@@ -565,8 +568,11 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} = {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _stack(scn: Scenario, decision: Decision) -> Decision:
-    """The decision and the reference (preset default) as one batch of two."""
+def _stack(scn: Scenario, decision: Decision, trusted: bool = False) -> Decision:
+    """The decision and the reference (preset default) as one batch of two.
+
+    ``trusted``: completed without validation (:func:`~splitenv.model.validation.assemble`).
+    """
     ref = complete(scn, None)  # cached per scenario
     values = {}
     for f in enabled_fields(scn):
@@ -576,7 +582,7 @@ def _stack(scn: Scenario, decision: Decision) -> Decision:
         if given.shape != default.shape:  # let the engine's validation name the problem
             complete(scn, decision)
         values[f] = np.stack([given, default])
-    return Decision(**values)  # type: ignore[arg-type]
+    return assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
 
 
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:

@@ -27,8 +27,9 @@ the field, the size, the estimate and the cap.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from splitenv.errors import ConfigError
 
@@ -44,7 +45,24 @@ ENV_VAR = "SPLITENV_MEMORY_LIMIT"
 
 
 def available_bytes() -> int:
-    """Memory available now: ``MemAvailable`` (Linux), else physical memory, else 8 GiB."""
+    """Memory available now: ``MemAvailable`` (Linux), else physical memory, else 8 GiB.
+
+    Read at most once per :data:`REFRESH_S` (every engine call checks its request: a file read
+    per call would cost more than a small evaluation).
+    """
+    now = time.monotonic()
+    if now - _available[0] < REFRESH_S:
+        return _available[1]
+    _available[:] = [now, _read_available()]
+    return _available[1]
+
+
+#: seconds for which a reading of the available memory is reused
+REFRESH_S = 1.0
+_available: list[Any] = [-REFRESH_S, 0]
+
+
+def _read_available() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):

@@ -21,6 +21,11 @@ GLOBAL_FEATURES = ("round_progress", "epoch_progress", "is_round_start", "last_c
 #: fading margin in dB around the mean gain for the scaling bounds (Rayleigh: 1e-3 .. 10)
 _FADING_DB = (-30.0, 10.0)
 _LAST_RATIO_MAX = 5.0
+#: the state arrays the observation reads
+_STATE_FEATURES = (
+    "channel_gain", "noise_psd_w_hz", "device_flops", "device_memory_bytes", "data_size",
+    "distance_m", "active",
+)  # fmt: skip
 
 
 class Features:
@@ -74,28 +79,62 @@ class Features:
         last_ratio: float,
         mode: str,
     ) -> NDArray[np.float32] | dict[str, NDArray[np.float32]]:
-        """The observation of ``state`` with the env's counters."""
-        scn = self.scn
+        """The observation of ``state`` with the env's counters (:meth:`observe_batch`, one row)."""
+        n = self.scn.n_devices
+        current = np.full(n, self.scn.decision.default_split) if split is None else split
+        obs = self.observe_batch(
+            {name: getattr(state, name)[None] for name in _STATE_FEATURES},
+            split=np.asarray(current)[None],
+            round_progress=np.array([round_progress]),
+            epoch_progress=np.array([epoch_progress]),
+            round_start=np.array([round_start]),
+            last_ratio=np.array([last_ratio]),
+            mode=mode,
+        )
+        if mode == "dict":
+            return {k: v[0] for k, v in obs.items()}  # type: ignore[union-attr]
+        return obs[0]  # type: ignore[index]
+
+    def observe_batch(
+        self,
+        state: dict[str, NDArray[np.float64]],
+        *,
+        split: NDArray[np.int64],
+        round_progress: NDArray[np.float64],
+        epoch_progress: NDArray[np.float64],
+        round_start: NDArray[np.bool_],
+        last_ratio: NDArray[np.float64],
+        mode: str,
+    ) -> NDArray[np.float32] | dict[str, NDArray[np.float32]]:
+        """Observations of K states at once: ``state`` maps the state arrays used to (K, N).
+
+        Row k equals :meth:`observe` of row k (elementwise arithmetic, the same operations).
+        """
         with np.errstate(divide="ignore"):
-            snr_db = 10.0 * np.log10(state.channel_gain / state.noise_psd_w_hz)
-        current = np.full(scn.n_devices, scn.decision.default_split) if split is None else split
+            snr_db = 10.0 * np.log10(state["channel_gain"] / state["noise_psd_w_hz"])
         devices = np.stack(
             [
                 (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo),
-                state.device_flops / self.max_flops,
-                state.device_memory_bytes / self.max_memory,
-                current / scn.model.n_layers,
-                state.data_size / self.max_data,
-                state.distance_m / self.max_distance,
-                state.active.astype(np.float64),
+                state["device_flops"] / self.max_flops,
+                state["device_memory_bytes"] / self.max_memory,
+                split / self.scn.model.n_layers,
+                state["data_size"] / self.max_data,
+                state["distance_m"] / self.max_distance,
+                state["active"].astype(np.float64),
+            ],
+            axis=2,
+        )
+        glob = np.stack(
+            [
+                np.asarray(round_progress, dtype=np.float64),
+                np.asarray(epoch_progress, dtype=np.float64),
+                np.asarray(round_start, dtype=np.float64),
+                np.asarray(last_ratio, dtype=np.float64) / _LAST_RATIO_MAX,
             ],
             axis=1,
-        )
-        glob = np.array(
-            [round_progress, epoch_progress, float(round_start), last_ratio / _LAST_RATIO_MAX]
         )
         devices = np.clip(np.nan_to_num(devices, nan=0.0), 0.0, 1.0).astype(np.float32)
         glob = np.clip(glob, 0.0, 1.0).astype(np.float32)
         if mode == "dict":
             return {"devices": devices, "globals": glob}
-        return np.concatenate([devices.reshape(-1), glob])
+        return np.concatenate([devices.reshape(devices.shape[0], -1), glob], axis=1)

@@ -23,7 +23,7 @@ import yaml
 from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
 from splitenv.config import Scenario
-from splitenv.errors import ConfigError
+from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
 from splitenv.model.types import State
 
@@ -205,10 +205,18 @@ class StateSampler:
             (default: the scenario's ``schedule.epochs_per_round``).
     """
 
-    def __init__(self, scenario: Scenario, seed: int, epochs_per_round: int | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        epochs_per_round: int | None = None,
+        *,
+        check_memory: bool = True,
+    ) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"seed = {seed!r} must be a non-negative integer")
-        limits.check(scenario)  # before any per-device array is drawn
+        if check_memory:  # (the vector env checks its K episodes once, not each sampler)
+            limits.check(scenario)  # before any per-device array is drawn
         self.scenario = scenario
         self.seed = int(seed)
         self.epochs_per_round = int(epochs_per_round or scenario.schedule.epochs_per_round)
@@ -224,9 +232,16 @@ class StateSampler:
     @cached_property
     def statics(self) -> dict[str, np.ndarray]:
         """Per-episode draws: positions, distances, shadowing, memory, data sizes."""
+        return self.draw_statics(self._rng(_STREAM_STATIC))
+
+    def draw_statics(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The statics drawn from ``rng``, which must be this episode's static stream.
+
+        That is ``default_rng([seed, 0])``, or the same state from :mod:`splitenv.streams`
+        (the vector env seeds K of them at once). The result is cached as :attr:`statics`.
+        """
         scn = self.scenario
         net, n = scn.network, scn.n_devices
-        rng = self._rng(_STREAM_STATIC)
         lo, hi = net.distance_m
         if net.placement == "disk":
             # area-uniform in the annulus lo <= |x| <= hi around the federated server
@@ -248,7 +263,7 @@ class StateSampler:
         d_lo, d_hi = scn.workload.samples_per_device
         data = np.floor(rng.uniform(d_lo, d_hi + 1e-9, n))
         net_gain = self._mean_gain_db
-        return {
+        out = {
             "gain_db": net_gain(distance, shadow),
             "fed_gain_db": net_gain(fed_distance, fed_shadow),
             "distance": distance,
@@ -259,6 +274,8 @@ class StateSampler:
             "data": np.maximum(data, 1.0),
             "edge_of": np.arange(n) % net.n_edge_servers,
         }
+        self.__dict__["statics"] = out
+        return out
 
     def _mean_gain_db(self, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
         """Antenna gains minus path loss and shadowing, in dB (fixed over an episode)."""
@@ -303,16 +320,48 @@ class StateSampler:
 
     def state(self, round_index: int = 0, epoch_index: int = 0, prev_split: Any = None) -> State:
         """The state of epoch ``epoch_index`` of round ``round_index``."""
+        n = self.scenario.n_devices
+        prev = np.full(n, -1) if prev_split is None else np.array(prev_split, dtype=np.int64)
+        if prev.shape != (n,):
+            raise StateError(f"prev_split has shape {prev.shape}, expected ({n},)")
+        st = self.statics
+        return State.trusted(
+            **self.epoch_arrays(round_index, epoch_index),
+            device_memory_bytes=st["memory"],
+            data_size=st["data"],
+            edge_of=st["edge_of"],
+            prev_split=prev,
+            round_index=round_index,
+            epoch_index=epoch_index,
+        )
+
+    def epoch_arrays(
+        self, round_index: int, epoch_index: int, rng: np.random.Generator | None = None
+    ) -> dict[str, np.ndarray]:
+        """The arrays of a state that change by epoch (gains, noise, compute, distance, presence).
+
+        The rest of :meth:`state` is per episode (``statics``: memory, data sizes, edge of each
+        device) or per decision (``prev_split``); the vector env keeps those rows itself.
+        ``rng``: the epoch's stream ``default_rng([seed, 1, round, epoch])`` if the caller has
+        it already (the vector env seeds K of them at once, :mod:`splitenv.streams`).
+        """
+        return epoch_values(self.epoch_draws(round_index, epoch_index, rng))
+
+    def epoch_draws(
+        self, round_index: int, epoch_index: int, rng: np.random.Generator | None = None
+    ) -> dict[str, np.ndarray]:
+        """The random part of an epoch (:meth:`epoch_arrays` before :func:`epoch_values`)."""
         scn = self.scenario
         net, comp, n = scn.network, scn.compute, scn.n_devices
         st = self.statics
-        rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
+        if rng is None:
+            rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
         if net.fading == "rayleigh":
             fading, fed_fading = rng.exponential(1.0, n), rng.exponential(1.0, n)
         else:
-            fading, fed_fading = np.ones(n), np.ones(n)
+            fading, fed_fading = self._ones, self._ones
         gain_db, fed_gain_db, distance = st["gain_db"], st["fed_gain_db"], st["distance"]
-        active = np.ones(n, dtype=bool)
+        active = self._all_active
         if self.dynamic:
             proc = self._dynamics(round_index * self.epochs_per_round + epoch_index)
             if net.fading == "rayleigh" and net.fading_correlation > 0:
@@ -339,26 +388,43 @@ class StateSampler:
             round_rng = self._rng(_STREAM_ROUND, round_index)
             noise_dbm = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
         else:
-            noise_dbm = np.full(n, net.noise_psd_dbm_hz)
-        prev = np.full(n, -1) if prev_split is None else np.asarray(prev_split)
-        return State(
-            channel_gain=channel.db_to_linear(gain_db) * fading,
-            noise_psd_w_hz=channel.dbm_to_watt(noise_dbm),
-            device_flops=flops,
-            device_memory_bytes=st["memory"],
-            distance_m=distance,
-            data_size=st["data"],
-            fed_channel_gain=channel.db_to_linear(fed_gain_db) * fed_fading,
-            edge_of=st["edge_of"],
-            prev_split=prev,
-            round_index=round_index,
-            epoch_index=epoch_index,
-            active=active,
-        )
+            noise_dbm = self._flat_noise_dbm
+        return {
+            "gain_db": gain_db, "fading": fading, "fed_gain_db": fed_gain_db,
+            "fed_fading": fed_fading, "noise_dbm": noise_dbm, "device_flops": flops,
+            "distance_m": distance, "active": active,
+        }  # fmt: skip
+
+    @cached_property
+    def _ones(self) -> np.ndarray:
+        return np.ones(self.scenario.n_devices)
+
+    @cached_property
+    def _all_active(self) -> np.ndarray:
+        return np.ones(self.scenario.n_devices, dtype=bool)
+
+    @cached_property
+    def _flat_noise_dbm(self) -> np.ndarray:
+        return np.full(self.scenario.n_devices, self.scenario.network.noise_psd_dbm_hz)
 
     def trace(self, n_rounds: int, n_epochs: int) -> list[list[State]]:
         """States of rounds x epochs (``prev_split`` unset: it depends on the decisions taken)."""
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
+
+
+def epoch_values(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The epoch's state arrays from its draws (:meth:`StateSampler.epoch_draws`).
+
+    Elementwise, so it takes one epoch's (N,) draws or K epochs' draws stacked as (K, N).
+    """
+    return {
+        "channel_gain": channel.db_to_linear(draws["gain_db"]) * draws["fading"],
+        "noise_psd_w_hz": channel.dbm_to_watt(draws["noise_dbm"]),
+        "device_flops": draws["device_flops"],
+        "distance_m": draws["distance_m"],
+        "fed_channel_gain": channel.db_to_linear(draws["fed_gain_db"]) * draws["fed_fading"],
+        "active": draws["active"],
+    }
 
 
 def sample_state(

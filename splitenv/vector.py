@@ -1,15 +1,17 @@
 """A natively batched vector env: K episodes of :class:`~splitenv.env.SplitLoRAEnv` per engine call.
 
 ``gymnasium.make_vec(id, num_envs=K, vectorization_mode="vector_entry_point")`` returns a
-:class:`SplitLoRAVectorEnv` for every registered id. Each step evaluates the K actions and
-the K reference decisions (the preset default on the same states) in ONE call of
-:func:`splitenv.evaluate_batch`, with one state per batch row
-(:class:`~splitenv.model.state.StateBatch`). The K episodes keep the single env's
-bookkeeping and state streams (each row is a :class:`~splitenv.env.SplitLoRAEnv` whose
-:class:`~splitenv.scenarios.StateSampler` draws its states, so dynamics come from the same
-seeds), and the results equal those of ``SyncVectorEnv`` over K ``gym.make(id)`` envs bit
-for bit: observations, rewards, terminated / truncated and ``info`` (Gymnasium's
-``_add_info`` layout, ``_key`` masks included).
+:class:`SplitLoRAVectorEnv` for every registered id. The K episodes live in arrays with a
+leading K axis (states, counters, the round's large decision, the parts of the round played
+so far); a step decodes the K actions at once (:mod:`splitenv.batch_actions`), evaluates the
+K decisions and the K reference decisions (the preset default on the same states) in ONE
+call of :func:`splitenv.evaluate_batch` (one state per batch row,
+:class:`~splitenv.model.state.StateBatch`), and computes rewards, info and observations as
+array operations. Each episode draws its states from its own
+:class:`~splitenv.scenarios.StateSampler` (the single env's streams, so dynamics come from
+the same seeds), and the results equal those of ``SyncVectorEnv`` over K ``gym.make(id)``
+envs bit for bit: observations, rewards, terminated / truncated and ``info`` (Gymnasium's
+``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it.
 
 Supported now: ``timescale="joint"`` and ``"epoch"``, the native ``Dict`` action batched
 along a leading K axis, accuracy providers ``surrogate`` and ``table`` (and none), autoreset
@@ -20,25 +22,35 @@ naming it: ``timescale="round"`` (inner allocators in the loop), the
 other than next-step.
 
 Bad input raises :class:`~splitenv.errors.ActionError` naming the env index and the field
-(an action batch with the wrong leading size, NaN in one env's action) before any env moves.
+(an action batch with the wrong leading size, NaN in one env's action), and a reset with the
+wrong number of seeds a :class:`~splitenv.errors.ConfigError`, before any env moves.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import numpy as np
+from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
+from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from splitenv.env import SplitLoRAEnv, _stack
-from splitenv.errors import ActionError, ConfigError
-from splitenv.model import Decision, Evaluation, StateBatch, evaluate_batch
-from splitenv.model.decision import DECISION_FIELDS
-from splitenv.spaces import native_to_decision
+from splitenv import allocation, limits
+from splitenv.accuracy_providers import make_provider
+from splitenv.batch_actions import batch_rows, decode_native_batch
+from splitenv.env import SplitLoRAEnv
+from splitenv.errors import ConfigError
+from splitenv.scenarios import StateSampler
+from splitenv.streams import Streams, pcg64_states
+from splitenv.vector_parts import (
+    Episodes,
+    EpochResult,
+    evaluate_rows,
+    feasible_splits_rows,
+    step_info,
+)
 
 #: the timescales whose steps are one epoch each (one engine call per step)
 TIMESCALES = ("joint", "epoch")
@@ -79,21 +91,22 @@ class SplitLoRAVectorEnv(VectorEnv):
             raise ConfigError(f"num_envs = {num_envs!r}; allowed: an integer >= 1")
         _check_scope(timescale, autoreset_mode, kwargs)
         accuracy = kwargs.pop("accuracy", None)
-        first = SplitLoRAEnv(config, timescale=timescale, accuracy=_copy(accuracy), **kwargs)
-        rest = {
-            k: v for k, v in kwargs.items() if k != "overrides" and "__" not in k and "." not in k
-        }
-        self.envs = [first] + [
-            SplitLoRAEnv(first.scenario, timescale=timescale, accuracy=_copy(accuracy), **rest)
-            for _ in range(int(num_envs) - 1)
-        ]
+        #: the single env whose settings every episode shares (spaces, fixed fields, policy)
+        self.template = SplitLoRAEnv(config, timescale=timescale, **kwargs)
         self.num_envs = int(num_envs)
-        self.scenario = first.scenario
-        self.single_action_space = first.action_space
-        self.single_observation_space = first.observation_space
+        self.scenario = self.template.scenario
+        limits.check(self.scenario)  # once: the K samplers skip it
+        self._streams = Streams()
+        self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
+        self.single_action_space = self.template.action_space
+        self.single_observation_space = self.template.observation_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.render_mode = None
+        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
+        self._samplers: list[StateSampler | None] = [None] * self.num_envs
+        self._seeds = np.zeros(self.num_envs, dtype=np.int64)
+        self._ep = Episodes(self.template, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
 
@@ -105,7 +118,7 @@ class SplitLoRAVectorEnv(VectorEnv):
         """Reset every env; ``seed`` an int (env i gets ``seed + i``) or a list of K seeds.
 
         Raises:
-            ConfigError: a list of seeds whose length is not K.
+            ConfigError: a list of seeds whose length is not K (no env is reset).
         """
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
@@ -115,15 +128,52 @@ class SplitLoRAVectorEnv(VectorEnv):
                 raise ConfigError(
                     f"reset(seed=...) got {len(seeds)} seeds; allowed: one per env ({self.num_envs})"
                 )
-        infos: dict[str, Any] = {}
-        observations = []
-        for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
-            obs, info = env.reset(seed=s, options=options)
-            observations.append(obs)
-            infos = self._add_info(infos, info, i)
+        rows = np.arange(self.num_envs)
+        infos = self._reset_rows(rows, seeds, options)
+        infos["action_mask"], infos["_action_mask"] = (
+            self._ep.mask_info(),
+            _mask(self.num_envs, rows),
+        )
         self._autoreset[:] = False
         self._started = True
-        return self._batch_obs(observations), infos
+        return self._ep.observe(), infos
+
+    def _reset_rows(
+        self, rows: NDArray[np.int64], seeds: list[int | None], options: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Start new episodes in ``rows`` (as ``SplitLoRAEnv.reset`` does, row by row)."""
+        instance = (options or {}).get("instance")
+        if instance is not None and (not isinstance(instance, dict) or "seed" not in instance):
+            raise ValueError(f"options['instance'] = {instance!r} must be a dict with a 'seed'")
+        scn, ep = self.scenario, self._ep
+        for i, s in zip(rows, seeds, strict=True):
+            if s is not None:
+                self._rngs[i], _ = seeding.np_random(s)
+            elif self._rngs[i] is None:
+                self._rngs[i], _ = seeding.np_random()
+            rng = self._rngs[i]
+            assert rng is not None
+            episode_seed = int(instance["seed"]) if instance else int(rng.integers(2**31 - 1))
+            self._seeds[i] = episode_seed
+            self._samplers[i] = StateSampler(
+                scn, episode_seed, ep.epochs_per_round, check_memory=False
+            )
+            provider = self.providers[i]
+            if provider is not None:
+                provider.reset(scn, episode_seed)
+        statics = self._streams_of(rows, (0,))
+        for j, i in enumerate(rows):
+            sampler = self._samplers[i]
+            assert sampler is not None
+            if statics is not None:
+                sampler.draw_statics(self._streams.load(statics[j]))
+            ep.start(int(i), sampler)
+        self._advance(rows, np.zeros(rows.size, dtype=bool))
+        if ep.masks is not None:
+            ep.masks[rows] = feasible_splits_rows(scn, ep.state_rows(rows))
+        seeds_info = np.zeros(self.num_envs, dtype=np.int64)
+        seeds_info[rows] = self._seeds[rows]
+        return {"episode_seed": seeds_info, "_episode_seed": _mask(self.num_envs, rows)}
 
     # --- step -------------------------------------------------------------------------------
 
@@ -136,103 +186,117 @@ class SplitLoRAVectorEnv(VectorEnv):
         """
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        fields = self._decode(actions)
-        playing = [i for i in range(self.num_envs) if not self._autoreset[i]]
-        plans = [self.envs[i]._plan_epoch({**self.envs[i].fixed, **fields[i]}) for i in playing]
-        evaluations = self._evaluate(plans)
-        observations: list[Any] = [None] * self.num_envs
+        tpl = self.template
+        batched = batch_rows(tpl.native_space, actions, self.num_envs)
+        play = np.flatnonzero(~self._autoreset)
+        fields = decode_native_batch(self.scenario, tpl.native_space, batched, tpl.fixed, play)
+        result = self._play(play, fields) if play.size else None
+        resets = np.flatnonzero(self._autoreset)
+        infos = step_info(self._ep, result, self.num_envs)
+        if resets.size:
+            reset_info = self._reset_rows(resets, [None] * resets.size, None)
+            infos.update(reset_info)
+        if result is not None:
+            self._accuracy(result, infos)
+        ep = self._ep
+        infos["action_mask"], infos["_action_mask"] = ep.mask_info(), np.ones(self.num_envs, bool)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
-        infos: dict[str, Any] = {}
-        plan_of = dict(zip(playing, zip(plans, evaluations, strict=True), strict=True))
-        for i, env in enumerate(self.envs):
-            if self._autoreset[i]:
-                observations[i], info = env.reset()
-            else:
-                (state, decision, large), ev = plan_of[i]
-                env._large = large
-                observations[i], reward, terminated[i], truncated[i], info = env._play_epochs(
-                    [(state, decision)], [ev]
-                )
-                rewards[i] = reward
-            infos = self._add_info(infos, info, i)
+        if result is not None:
+            rewards[play] = result.reward
+            terminated[play] = result.terminated
+            truncated[play] = ep.rounds_done(play) & ~result.terminated
+            self._advance(play, terminated[play] | truncated[play])
         self._autoreset = terminated | truncated
-        return self._batch_obs(observations), rewards, terminated, truncated, infos
+        return ep.observe(), rewards, terminated, truncated, infos
 
-    def _decode(self, actions: dict[str, Any]) -> list[dict[str, Any]]:
-        """Per-env decision fields of a batched Dict action, all checked before any env moves."""
-        space = self.envs[0].native_space
-        if not isinstance(actions, dict) or set(actions) != set(space.spaces):
-            got = sorted(actions) if isinstance(actions, dict) else type(actions).__name__
-            raise ActionError(f"actions must be a dict with keys {sorted(space.spaces)}, got {got}")
-        batched = {}
-        for name, value in actions.items():
-            arr = np.asarray(value)
-            if arr.ndim == 0 or arr.shape[0] != self.num_envs:
-                raise ActionError(
-                    f"actions[{name!r}] has leading size {arr.shape[:1] or '()'}; "
-                    f"allowed: num_envs = {self.num_envs} (one row per env)"
-                )
-            batched[name] = arr
-        out: list[dict[str, Any]] = []
-        for i, env in enumerate(self.envs):
-            if self._autoreset[i]:  # this env resets: its action is ignored (as SyncVectorEnv)
-                out.append({})
+    def _play(self, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]) -> EpochResult:
+        """Plan, evaluate (one engine call) and book the epoch of env rows ``rows``."""
+        ep = self._ep
+        starting = rows[ep.epoch[rows] == 0]
+        if starting.size:
+            ep.set_large(starting, self._round_start_fields(starting, rows, fields))
+        ev = evaluate_rows(self.scenario, ep, rows, fields)
+        return ep.book(rows, ev)
+
+    def _round_start_fields(
+        self, starting: NDArray[np.int64], rows: NDArray[np.int64], fields: dict[str, Any]
+    ) -> dict[str, NDArray[Any]]:
+        """The large-timescale fields that take effect in rows ``starting`` (a round starts)."""
+        tpl = self.template
+        if tpl.timescale == "joint":
+            where = np.searchsorted(rows, starting)
+            return {k: v[where] for k, v in fields.items() if k in self._ep.large}
+        if tpl.split_policy is allocation.equal:  # the default policy keeps the preset default
+            return {}
+        chosen = [
+            tpl.split_policy(self.scenario, self._ep.state_row(int(i)), _empty()) for i in starting
+        ]
+        names = [k for k in self._ep.large if getattr(chosen[0], k) is not None]
+        return {k: np.stack([np.asarray(getattr(c, k)) for c in chosen]) for k in names}
+
+    def _accuracy(self, result: EpochResult, infos: dict[str, Any]) -> None:
+        """Accuracy providers' reports of the rounds that ended (terminated when reached)."""
+        for j in np.flatnonzero(result.closing):
+            i = int(result.rows[j])
+            provider = self.providers[i]
+            if provider is None:
                 continue
-            action = {name: arr[i] for name, arr in batched.items()}
-            try:
-                out.append(native_to_decision(env.scenario, env.native_space, action, env.fixed))
-            except ActionError as err:
-                raise ActionError(f"env {i}: {err}") from None
-        return out
+            report = provider.round(self.scenario, result.evaluation.decision.take(j))
+            extra = {
+                "accuracy": np.float64(report.accuracy),
+                "accuracy_extras": _as_numpy(dict(report.extras)),
+            }
+            self._add_info(infos, extra, i)
+            result.terminated[j] = bool(report.target_reached)
 
-    def _evaluate(self, plans: list[tuple[Any, Decision, Decision]]) -> list[Evaluation]:
-        """One engine call for the K decisions and K references: rows 2i (decision), 2i + 1."""
-        if not plans:
-            return []
-        scn = self.scenario
-        decisions = [_stack(scn, decision) for _, decision, _ in plans]
-        values = {
-            name: np.concatenate([getattr(d, name) for d in decisions])
-            for name in DECISION_FIELDS
-            if getattr(decisions[0], name) is not None
-        }
-        states = StateBatch.stack([state for state, _, _ in plans], repeat=2)
-        ev = evaluate_batch(scn, states, Decision(**values))  # type: ignore[arg-type]
-        return [_rows(ev, 2 * i) for i in range(len(plans))]
+    def _advance(self, rows: NDArray[np.int64], ended: NDArray[np.bool_]) -> None:
+        """Draw the next epoch's state of every env in ``rows`` whose episode goes on."""
+        ep = self._ep
+        rows = rows[~ended]
+        if not rows.size:
+            return
+        streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
+        draws = []
+        for j, i in enumerate(rows):
+            sampler = self._samplers[i]
+            assert sampler is not None
+            rng = None if streams is None else self._streams.load(streams[j])
+            draws.append(sampler.epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
+        ep.draw(rows, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+
+    def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
+        """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""
+        seeds = self._seeds[rows]
+        if not rows.size or seeds.max() >= 2**32:  # a stored instance's seed beyond one word
+            return None
+        return pcg64_states(seeds, key)
 
     def action_mask(self) -> dict[str, NDArray[np.bool_]]:
         """The K envs' native action masks (:meth:`SplitLoRAEnv.action_mask`), stacked on axis 0."""
-        masks = [env.action_mask() for env in self.envs]
-        return {k: np.stack([m[k] for m in masks]) for k in masks[0]}
-
-    def _batch_obs(self, observations: list[Any]) -> Any:
-        out = create_empty_array(self.single_observation_space, self.num_envs)
-        return concatenate(self.single_observation_space, observations, out)  # type: ignore[arg-type]
+        return self._ep.mask_info(masked=False)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Nothing to release (no processes, no files)."""
 
 
-def _rows(ev: Evaluation, start: int) -> Evaluation:
-    """Rows ``start`` and ``start + 1`` of a batched evaluation, as views."""
-    sl = slice(start, start + 2)
-    d = ev.decision
-    values = {n: None if getattr(d, n) is None else getattr(d, n)[sl] for n in DECISION_FIELDS}
-    decision = Decision(**values, batch_size=2)
-    object.__setattr__(decision, "_completed_for", d._completed_for)  # a slice stays validated
-    return dataclasses.replace(
-        ev,
-        latency_s=ev.latency_s[sl],
-        energy_j=ev.energy_j[sl],
-        objective=ev.objective[sl],
-        feasible=ev.feasible[sl],
-        violations={k: v[sl] for k, v in ev.violations.items()},
-        terms={k: v[sl] for k, v in ev.terms.items()},
-        per_device={k: v[sl] for k, v in ev.per_device.items()},
-        decision=decision,
-    )
+def _mask(k: int, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+    out = np.zeros(k, dtype=bool)
+    out[rows] = True
+    return out
+
+
+def _empty() -> Any:
+    from splitenv.model import Decision
+
+    return Decision()
+
+
+def _as_numpy(value: Any) -> Any:
+    from splitenv.info import as_numpy
+
+    return as_numpy(value)
 
 
 def _copy(accuracy: Any) -> Any:

@@ -102,6 +102,27 @@ class State:
         active.setflags(write=False)
         object.__setattr__(self, "active", active)
 
+    @classmethod
+    def trusted(cls, *, round_index: int, epoch_index: int, **arrays: Any) -> State:
+        """A state from arrays splitenv built itself (the sampler): no copy, no checks.
+
+        The public constructor validates and copies what comes from outside; the sampler's
+        arrays are already float64 / int64 / bool of length N, non-negative and finite, and
+        nobody else holds them. They are made read-only here, as the constructor does.
+        """
+        self = object.__new__(cls)
+        for name in _STATE_ARRAYS:
+            dtype = np.int64 if name in ("edge_of", "prev_split") else np.float64
+            arr = np.asarray(arrays[name], dtype=dtype)
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        active = np.asarray(arrays["active"], dtype=bool)
+        active.flags.writeable = False
+        object.__setattr__(self, "active", active)
+        object.__setattr__(self, "round_index", round_index)
+        object.__setattr__(self, "epoch_index", epoch_index)
+        return self
+
     @property
     def n_devices(self) -> int:
         """Number of devices N."""

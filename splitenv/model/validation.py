@@ -197,3 +197,40 @@ def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
             )
     else:
         _check_range("keep_ratio", a["keep_ratio"], 0.0, 1.0)
+
+
+def assemble(scn: Scenario, values: dict[str, Any]) -> Decision:
+    """A completed decision from batched fields splitenv built and range-checked itself.
+
+    What :func:`complete` returns for the same fields, without its validation: for the env's
+    own decisions (decoded from an action that passed the action space's check, plus the
+    preset defaults), where validating again would cost more than evaluating. Decisions from
+    outside go through :func:`complete`.
+
+    Args:
+        scn: the scenario.
+        values: enabled fields, each batched (B, N) or (B,) with one B; missing ones take
+            the preset default.
+    """
+    defaults = default_values(scn)
+    enabled = enabled_fields(scn)
+    batch = next(iter(values.values())).shape[0] if values else 1
+    arrays: dict[str, Any] = {}
+    for name, (_, integer) in DECISION_FIELDS.items():
+        if name in values:
+            arr = np.asarray(values[name], dtype=np.float64)
+        elif name in enabled or name in ("edge_split", "power_w", "fed_power_w"):
+            default = np.asarray(defaults[name], dtype=np.float64)
+            arr = np.broadcast_to(default, (batch, *default.shape))
+        else:
+            arrays[name] = None
+            continue
+        arrays[name] = arr.astype(np.int64) if integer else np.array(arr)
+    if "edge_split" not in values:  # as complete: the default edge split, raised to the split
+        arrays["edge_split"] = np.maximum(arrays["edge_split"], arrays["split"])
+    for arr in arrays.values():
+        if arr is not None:
+            arr.setflags(write=False)
+    out = Decision(**arrays, batch_size=batch)
+    object.__setattr__(out, "_completed_for", scn)
+    return out

@@ -1,0 +1,110 @@
+"""Many seeded random streams at once, bit-identical to ``default_rng(SeedSequence([seed, *key]))``.
+
+Every random draw of a scenario (:class:`~splitenv.scenarios.StateSampler`) comes from a
+generator keyed by ``(seed, stream, round, epoch)``. Building one through numpy costs a
+``SeedSequence`` (entropy hashing) plus a new ``PCG64`` and ``Generator``: several times the
+draws an epoch needs. :func:`pcg64_states` runs numpy's ``SeedSequence`` hashing (mix_entropy,
+then ``generate_state(4, uint64)``) on K keys at once with uint64 arithmetic, and seeds
+``PCG64`` as numpy does (``pcg_setseq_128_srandom_r``); :class:`Streams` loads such a state
+into a reused generator, so the draws are numpy's own (``exponential``, ``uniform``, ...)
+and equal those of a fresh ``default_rng`` bit for bit (tests/env/test_streams.py compares
+them on random keys).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+# numpy/random/bit_generator.pyx (SeedSequence) and numpy/random/src/pcg64 (PCG64 seeding)
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_M32 = 0xFFFFFFFF
+_M128 = (1 << 128) - 1
+_POOL = 4
+_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341
+
+
+def _chain(init: int, mult: int, count: int) -> list[int]:
+    """The hash constants before each hashmix: they do not depend on the data."""
+    out, h = [init], init
+    for _ in range(count):
+        h = (h * mult) & _M32
+        out.append(h)
+    return out
+
+
+def _hashmix(value: NDArray[np.uint64], chain: list[int], i: int) -> NDArray[np.uint64]:
+    """Numpy's hashmix number ``i`` of a chain (xor, multiply by the next constant, fold)."""
+    v = ((value ^ np.uint64(chain[i])) * np.uint64(chain[i + 1])) & np.uint64(_M32)
+    return v ^ (v >> np.uint64(16))
+
+
+def _mix(x: NDArray[np.uint64], y: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    r = (np.uint64(_MIX_L) * x - np.uint64(_MIX_R) * y) & np.uint64(_M32)
+    return r ^ (r >> np.uint64(16))
+
+
+def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """``SeedSequence(row).generate_state(4, uint64)`` of each row of 32-bit entropy words."""
+    width = entropy.shape[1]
+    a = _chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL)
+    zero = np.zeros(entropy.shape[0], dtype=np.uint64)
+    pool = [_hashmix(entropy[:, i] if i < width else zero, a, i) for i in range(_POOL)]
+    k = _POOL
+    for i_src in range(_POOL):
+        for i_dst in range(_POOL):
+            if i_src != i_dst:
+                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], a, k))
+                k += 1
+    for i_src in range(_POOL, width):
+        for i_dst in range(_POOL):
+            pool[i_dst] = _mix(pool[i_dst], _hashmix(entropy[:, i_src], a, k))
+            k += 1
+    b = _chain(_INIT_B, _MULT_B, 8)
+    w = [_hashmix(pool[i % _POOL], b, i) for i in range(8)]
+    return np.stack([w[2 * i] | (w[2 * i + 1] << np.uint64(32)) for i in range(4)], axis=1)
+
+
+def pcg64_states(
+    seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
+) -> list[tuple[int, int]]:
+    """PCG64's (state, inc) after ``PCG64(SeedSequence([seeds[i], *key_i]))``, for every i.
+
+    ``key`` holds ints or arrays over the rows; every value must lie in [0, 2**32) (one
+    32-bit word each, as numpy splits larger ones into more words).
+
+    Raises:
+        ValueError: a value outside [0, 2**32).
+    """
+    cols = [np.asarray(seeds, dtype=np.int64)] + [
+        np.broadcast_to(np.asarray(c, dtype=np.int64), np.shape(seeds)) for c in key
+    ]
+    entropy = np.stack(cols, axis=1)
+    if entropy.size and (entropy.min() < 0 or entropy.max() > _M32):
+        raise ValueError("stream keys must lie in [0, 2**32) for the batched streams")
+    out = []
+    for s0, s1, s2, s3 in _words(entropy.astype(np.uint64)).tolist():
+        inc = ((((s2 << 64) | s3) << 1) | 1) & _M128
+        out.append(((((inc + ((s0 << 64) | s1)) * _PCG_MULT) + inc) & _M128, inc))
+    return out
+
+
+class Streams:
+    """A reused ``Generator`` into which :func:`pcg64_states` states are loaded, one at a time."""
+
+    def __init__(self) -> None:
+        self._gen = np.random.Generator(np.random.PCG64(0))
+        self._state = {
+            "bit_generator": "PCG64",
+            "state": {"state": 0, "inc": 1},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+
+    def load(self, state: tuple[int, int]) -> np.random.Generator:
+        """The generator in ``state``: valid until the next ``load``."""
+        self._state["state"] = {"state": state[0], "inc": state[1]}
+        self._gen.bit_generator.state = self._state
+        return self._gen

@@ -1,0 +1,320 @@
+"""The K episodes of :class:`~splitenv.vector.SplitLoRAVectorEnv` as arrays, and their epoch step.
+
+:class:`Episodes` holds what :class:`~splitenv.env.SplitLoRAEnv` keeps per episode, with a
+leading K axis: the state of the epoch to play (one row per env), the counters, the split in
+force, the round's large decision and the per-epoch parts of the round played so far.
+:meth:`Episodes.book` is ``SplitLoRAEnv._play_epochs`` for one epoch, on rows: the same
+engine terms combined by the same operations (:func:`splitenv.model.compose_round`), so every
+row equals the single env bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from splitenv.config import Scenario
+from splitenv.env import SplitLoRAEnv
+from splitenv.model import (
+    Decision,
+    EpochPart,
+    Evaluation,
+    State,
+    StateBatch,
+    compose_round,
+    evaluate_batch,
+)
+from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.model.types import enabled_fields
+from splitenv.model.validation import assemble
+from splitenv.scenarios import StateSampler, epoch_values
+from splitenv.spaces import LARGE
+
+_FLOAT_STATE = (
+    "channel_gain", "noise_psd_w_hz", "device_flops", "device_memory_bytes", "distance_m",
+    "data_size", "fed_channel_gain",
+)  # fmt: skip
+
+
+@dataclass
+class EpochResult:
+    """One epoch of env rows ``rows`` (P of them), after booking."""
+
+    rows: NDArray[np.int64]
+    evaluation: Evaluation  # 2P rows: the P decisions, then the P references
+    reward: NDArray[np.float64]
+    terminated: NDArray[np.bool_]
+    closing: NDArray[np.bool_]  # the round ended with this epoch
+    round_latency: NDArray[np.float64]  # exact round latency where closing
+    cost: NDArray[np.float64]
+    reference: NDArray[np.float64]
+    latency: NDArray[np.float64]
+    energy: NDArray[np.float64]
+    feasible: NDArray[np.bool_]
+    round_index: NDArray[np.int64]  # info["round"]: before the round closes
+    epoch_index: NDArray[np.int64]  # info["epoch"]: epochs played in the round
+    time_s: NDArray[np.float64]
+
+
+class Episodes:
+    """K episodes of one env configuration, as arrays (see the module docstring)."""
+
+    def __init__(self, env: SplitLoRAEnv, k: int) -> None:
+        scn = self.scn = env.scenario
+        n, e = scn.n_devices, env.epochs_per_round
+        self.env, self.k, self.epochs_per_round, self.rounds = env, k, e, env.rounds
+        self.state = {name: np.zeros((k, n)) for name in _FLOAT_STATE}
+        self.state["edge_of"] = np.zeros((k, n), dtype=np.int64)
+        self.state["active"] = np.ones((k, n), dtype=bool)
+        self.state_prev = np.full((k, n), -1, dtype=np.int64)  # the state's prev_split
+        self.round = np.zeros(k, dtype=np.int64)
+        self.epoch = np.zeros(k, dtype=np.int64)
+        self.default_split = np.full(n, scn.decision.default_split, dtype=np.int64)
+        self.split = np.tile(self.default_split, (k, 1))  # the split in force (observation)
+        self.prev_split = np.full((k, n), -1, dtype=np.int64)  # the last round's split
+        self.last_ratio = np.ones(k)
+        self.time_s = np.zeros(k)
+        defaults = default_values(scn)
+        self.defaults = {f: np.asarray(defaults[f]) for f in enabled_fields(scn)}
+        self.large = {
+            f: np.tile(v, (k, *([1] * v.ndim))) for f, v in self.defaults.items() if f in LARGE
+        }
+        self.chain = np.zeros((k, e, n))
+        self.iteration = np.zeros((k, e))
+        self.shared = np.zeros((k, e))
+        self.pre = np.zeros((k, n))
+        self.masks: NDArray[np.bool_] | None = None
+        if "split" in env.fields:
+            lo, hi = scn.decision.split_range
+            shape = (k, hi - lo + 1) if scn.decision.shared_split else (k, n, hi - lo + 1)
+            self.masks = np.zeros(shape, dtype=bool)
+
+    # --- states -------------------------------------------------------------------------
+
+    def start(self, i: int, sampler: StateSampler) -> None:
+        """Row ``i`` starts an episode: counters at zero (then :meth:`draw` its first state)."""
+        st = sampler.statics
+        self.state["device_memory_bytes"][i] = st["memory"]
+        self.state["data_size"][i] = st["data"]
+        self.state["edge_of"][i] = st["edge_of"]
+        self.round[i] = self.epoch[i] = 0
+        self.split[i] = self.default_split
+        self.prev_split[i] = -1
+        self.last_ratio[i], self.time_s[i] = 1.0, 0.0
+        for f, arr in self.large.items():
+            arr[i] = self.defaults[f]
+
+    def draw(self, rows: NDArray[np.int64], draws: dict[str, NDArray[Any]]) -> None:
+        """The states of ``rows`` at their current round and epoch (``SplitLoRAEnv._state_at``).
+
+        ``draws``: the rows' :meth:`StateSampler.epoch_draws`, stacked (K', N).
+        """
+        for name, value in epoch_values(draws).items():
+            self.state[name][rows] = value
+        self.state_prev[rows] = np.where(
+            (self.epoch[rows] == 0)[:, None], self.prev_split[rows], self.split[rows]
+        )
+
+    def state_rows(self, rows: NDArray[np.int64], repeat: int = 1) -> StateBatch:
+        """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
+        take = rows if repeat == 1 else np.tile(rows, repeat)
+        return StateBatch(
+            **{name: arr[take] for name, arr in self.state.items()},
+            prev_split=self.state_prev[take],
+            round_index=self.round[take],
+            epoch_index=self.epoch[take],
+        )
+
+    def state_row(self, i: int) -> State:
+        """Row ``i``'s state as a (validated) :class:`State`, for policies that take one."""
+        return self.state_rows(np.array([i])).row(0)
+
+    # --- the epoch step -----------------------------------------------------------------
+
+    def set_large(self, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]) -> None:
+        """A round starts in ``rows``: its large fields are ``fields``, the rest the default."""
+        for f, arr in self.large.items():
+            arr[rows] = fields[f] if f in fields else self.defaults[f]
+
+    def book(self, rows: NDArray[np.int64], ev: Evaluation) -> EpochResult:
+        """Reward, counters and round bookkeeping of one epoch (``SplitLoRAEnv._play_epochs``)."""
+        env, scn, p = self.env, self.scn, rows.size
+        t = self.epoch[rows]
+        first, last = np.tile(t == 0, 2), np.tile(t == self.epochs_per_round - 1, 2)
+        per = ev.per_device
+        part = EpochPart(per["chain_s"], ev.terms["iteration_s"], ev.terms["shared_iteration_s"])
+        step_lat, _ = compose_round(
+            scn,
+            np.where(first[:, None], per["pre_round_s"], 0.0),
+            [part],
+            np.where(last[:, None], per["adapter_s"], 0.0),
+        )
+        step_cost = step_lat + env.energy_weight * ev.energy_j
+        if scn.objective.kind != "latency":
+            step_cost = ev.objective
+        cost, ref = step_cost[:p], step_cost[p:]
+        feasible = ev.feasible[:p]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.minimum(np.where(ref > 0, cost / ref, 1.0), env.cost_cap)
+        bad = ~feasible | ~np.isfinite(cost)
+        ratio = np.where(bad, np.minimum(ratio, env.cost_cap) + env.infeasible_penalty, ratio)
+        reward = -ratio if env.reward_mode == "normalized" else -ratio * ref
+        self.last_ratio[rows] = ratio
+        self.time_s[rows] += step_lat[:p]
+        self.chain[rows, t] = per["chain_s"][:p]
+        self.iteration[rows, t] = ev.terms["iteration_s"][:p]
+        self.shared[rows, t] = ev.terms["shared_iteration_s"][:p]
+        self.pre[rows[t == 0]] = per["pre_round_s"][:p][t == 0]
+        self.split[rows] = ev.decision.split[:p]
+        self.epoch[rows] += 1
+        result = EpochResult(
+            rows=rows, evaluation=ev, reward=reward, terminated=np.zeros(p, dtype=bool),
+            closing=self.epoch[rows] >= self.epochs_per_round, round_latency=np.zeros(p),
+            cost=cost, reference=ref, latency=step_lat[:p], energy=ev.energy_j[:p],
+            feasible=feasible, round_index=self.round[rows].copy(),
+            epoch_index=self.epoch[rows].copy(), time_s=self.time_s[rows].copy(),
+        )  # fmt: skip
+        if result.closing.any():
+            result.round_latency[result.closing] = self._close(
+                rows[result.closing], ev, p, result.closing
+            )
+        return result
+
+    def _close(
+        self, rows: NDArray[np.int64], ev: Evaluation, p: int, closing: NDArray[np.bool_]
+    ) -> NDArray[np.float64]:
+        """Exact latency of the rounds ending in ``rows`` (``SplitLoRAEnv._close_round``)."""
+        parts = [
+            EpochPart(self.chain[rows, t], self.iteration[rows, t], self.shared[rows, t])
+            for t in range(self.epochs_per_round)
+        ]
+        total, _ = compose_round(
+            self.scn, self.pre[rows], parts, ev.per_device["adapter_s"][:p][closing]
+        )
+        self.prev_split[rows] = self.split[rows]
+        self.round[rows] += 1
+        self.epoch[rows] = 0
+        return total
+
+    def rounds_done(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether the episodes of ``rows`` played all their rounds."""
+        return self.round[rows] >= self.rounds
+
+    # --- observation and masks ----------------------------------------------------------
+
+    def observe(self) -> Any:
+        """The K observations (``SplitLoRAEnv._observe`` on every row)."""
+        env = self.env
+        return env.features.observe_batch(
+            self.state,
+            split=self.split,
+            round_progress=self.round / self.rounds,
+            epoch_progress=self.epoch / self.epochs_per_round,
+            round_start=self.epoch == 0,
+            last_ratio=self.last_ratio,
+            mode=env.observation_mode,
+        )
+
+    def mask_info(self, masked: bool = True) -> dict[str, NDArray[np.bool_]]:
+        """``info["action_mask"]`` of the K envs (a copy; with its ``_split`` mask if ``masked``)."""
+        if self.masks is None:
+            return {}
+        out = {"split": self.masks.copy()}
+        if masked:
+            out["_split"] = np.ones(self.k, dtype=bool)
+        return out
+
+
+def evaluate_rows(
+    scn: Scenario, ep: Episodes, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]
+) -> Evaluation:
+    """ONE engine call: the decisions of ``rows`` (rows 0..P-1), then their references."""
+    p = rows.size
+    values = {}
+    for f, default in ep.defaults.items():
+        if f in ep.large:
+            given = ep.large[f][rows]
+        elif f in fields:
+            given = fields[f]
+        else:
+            given = np.broadcast_to(default, (p, *default.shape))
+        values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
+    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), assemble(scn, values))
+
+
+def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:
+    """:func:`splitenv.model.engine.feasible_splits` of each row, as the env's split masks.
+
+    (R, n_split) for a shared cut, else (R, N, n_split); one engine call for all rows.
+    """
+    lo, hi = scn.decision.split_range
+    r, s, n = states.batch_size, hi - lo + 1, scn.n_devices
+    split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
+    ev = evaluate_batch(
+        scn, states.take(np.repeat(np.arange(r), s)), Decision(split=np.tile(split, (r, 1)))
+    )
+    memory = np.repeat(states.device_memory_bytes, s, axis=0)
+    ok = (ev.per_device["device_memory_bytes"] <= memory).reshape(r, s, n)
+    return ok.all(axis=2) if scn.decision.shared_split else ok.transpose(0, 2, 1)
+
+
+def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any]:
+    """The step's info of the played rows in Gymnasium's ``_add_info`` layout (``_key`` masks)."""
+    infos: dict[str, Any] = {}
+    if result is None:
+        return infos
+    rows, p, ev = result.rows, result.rows.size, result.evaluation
+
+    def put(into: dict[str, Any], key: str, values: NDArray[Any], where: NDArray[np.int64]) -> None:
+        if values.dtype == bool and values.ndim == 1:  # np.bool_ is no np.number: an object array
+            arr = np.full(k, None, dtype=object)
+            arr[where] = _objects(values)
+        else:
+            arr = np.zeros((k, *values.shape[1:]), dtype=values.dtype)
+            arr[where] = values
+        mask = np.zeros(k, dtype=bool)
+        mask[where] = True
+        into[key], into[f"_{key}"] = arr, mask
+
+    for key, values in (
+        ("latency_s", result.latency), ("energy_j", result.energy), ("cost", result.cost),
+        ("reference_cost", result.reference), ("feasible", result.feasible),
+    ):  # fmt: skip
+        put(infos, key, values, rows)
+    violations: dict[str, Any] = {}
+    for name, v in ev.violations.items():
+        hit = v[:p] != 0
+        if hit.any():
+            put(violations, name, v[:p][hit], rows[hit])
+    terms: dict[str, Any] = {}
+    for name, v in ev.terms.items():
+        put(terms, name, v[:p].astype(np.float64), rows)
+    decision: dict[str, Any] = {}
+    for name in enabled_fields(ep.scn):
+        integer = DECISION_FIELDS[name][1]
+        put(
+            decision,
+            name,
+            getattr(ev.decision, name)[:p].astype(np.int64 if integer else np.float64),
+            rows,
+        )
+    for key, sub in (("violations", violations), ("terms", terms), ("decision", decision)):
+        infos[key] = sub
+        infos[f"_{key}"] = np.zeros(k, dtype=bool)
+        infos[f"_{key}"][rows] = True
+    put(infos, "round", result.round_index, rows)
+    put(infos, "epoch", result.epoch_index, rows)
+    put(infos, "simulated_time_s", result.time_s, rows)
+    if result.closing.any():
+        put(infos, "round_latency_s", result.round_latency[result.closing], rows[result.closing])
+    return infos
+
+
+def _objects(values: NDArray[Any]) -> NDArray[Any]:
+    """``values`` as an object array of numpy scalars (what ``_add_info`` stores for np.bool_)."""
+    out = np.empty(values.shape[0], dtype=object)
+    out[:] = list(values)
+    return out
