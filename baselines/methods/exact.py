@@ -114,7 +114,9 @@ class SeparableExact(BaseSolver):
         """The best (split, edge split) per device for every round-end bound."""
         scn = scenario
         if scn.decision.shared_split:
-            raise ValueError("separable_exact needs per-device splits (decision.shared_split is set)")
+            raise ValueError(
+                "separable_exact needs per-device splits (decision.shared_split is set)"
+            )
         if scn.schedule.migration or scn.schedule.model_distribution:
             raise ValueError(
                 "separable_exact does not handle round-start terms (migration, distribution)"
@@ -126,7 +128,9 @@ class SeparableExact(BaseSolver):
             if decision is not None and value < best_value:
                 best_value, best_decision = value, decision
         if best_decision is None:
-            raise ValueError("no memory-feasible choice for some device: the instance is infeasible")
+            raise ValueError(
+                "no memory-feasible choice for some device: the instance is infeasible"
+            )
         stats.evaluations = evaluations
         stats.extra.update(method="separable", tolerance=0.0)
         return best_decision

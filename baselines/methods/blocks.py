@@ -1,0 +1,250 @@
+"""Block moves shared by the general methods, each a batched search scored by the engine.
+
+Every function takes a point and returns ``(point, score)``: the better of the given point
+and the block's answer (a block never makes the incumbent worse), scoring candidates
+through the budgeted :class:`~baselines.methods.evaluator.Evaluator`.
+
+| block | fields | how |
+| --- | --- | --- |
+| :func:`device_choice` | per-device split / edge split | every device's values with the others fixed (one batch), then the improving devices combined best-first |
+| :func:`global_choice` | rank, bits, shared split | enumeration |
+| :func:`box_grid` | server clock, keep ratio, powers | a 9-point grid per coordinate, then a zoomed one (others fixed) |
+| :func:`waterfill` | subchannels, bandwidth, compute shares, powers | min-max water-filling of the devices' round times (below) |
+| :func:`transfer` | subchannel counts | single-subchannel moves towards the slowest devices |
+| :func:`allocate` | every small-timescale field | the scenario's allocator (``splitenv.allocation`` ``paper``) |
+
+Water-filling: the engine gives each device's round time t_n(x) for a grid of amounts x
+of the resource (every device at the same grid value in one row, which the engine scores
+as over budget but still times). Each t_n is non-increasing in x, so the smallest level T
+with sum_n x_n(T) <= pool, x_n(T) = the least amount with t_n <= T, minimizes the slowest
+device (exact over the grid; integer counts enumerate every count). Shares are
+interpolated on the grid and refined on a zoomed grid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from baselines.methods.evaluator import Evaluator
+from baselines.methods.search_space import COUNTS, POWERS, Point, Space, copy_point, point_of
+from splitenv.allocation.papers import paper
+from splitenv.model import Decision
+
+Scored = tuple[Point, float]
+
+
+def with_value(point: Point, name: str, index: int | None, value: Any) -> Point:
+    """A copy of ``point`` with ``name`` (device ``index``, or all) set; edge split kept >= split."""
+    out = copy_point(point)
+    if index is None:
+        out[name] = np.asarray(value) if np.ndim(out[name]) == 0 else np.full_like(out[name], value)
+    else:
+        out[name][index] = value
+    if name == "split" and "edge_split" in out:
+        out["edge_split"] = np.maximum(out["edge_split"], out["split"])
+    return out
+
+
+def combine(
+    ev: Evaluator, point: Point, value: float, moves: list[tuple[float, Point, int, str, Any]]
+) -> Scored:
+    """Apply improving single-device moves best-first in prefixes (all, half, ..., one)."""
+    moves = sorted((m for m in moves if m[0] < value), key=lambda m: m[0])
+    if not moves:
+        return point, value
+    sizes = sorted({max(1, len(moves) >> k) for k in range(len(moves).bit_length())}, reverse=True)
+    cands = []
+    for size in sizes:
+        p = copy_point(point)
+        for _, _, n, name, v in moves[:size]:
+            p = with_value(p, name, n, v)
+        cands.append(p)
+    scores = ev.scores(cands)
+    i = int(np.argmin(scores))
+    return (cands[i], float(scores[i])) if scores[i] < value else (point, value)
+
+
+def device_choice(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
+    """Best response of every device for a per-device discrete field, combined best-first."""
+    cands, keys = [], []
+    for n in np.flatnonzero(space.active):
+        for v in space.device_values(name, int(n), point):
+            if v != point[name][n]:
+                cands.append(with_value(point, name, int(n), v))
+                keys.append((int(n), v))
+    if not cands:
+        return point, value
+    scores = ev.scores(cands)
+    best: dict[int, tuple[float, int]] = {}
+    for s, (n, v) in zip(scores, keys, strict=True):
+        if n not in best or s < best[n][0]:
+            best[n] = (float(s), v)
+    moves = [(s, point, n, name, v) for n, (s, v) in best.items()]
+    return combine(ev, point, value, moves)
+
+
+def global_choice(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
+    """Enumerate a global choice (rank, bits, the shared split)."""
+    current = np.asarray(point[name]).reshape(-1)[0]
+    cands = [with_value(point, name, None, v) for v in space.global_values(name) if v != current]
+    if not cands:
+        return point, value
+    scores = ev.scores(cands)
+    i = int(np.argmin(scores))
+    return (cands[i], float(scores[i])) if scores[i] < value else (point, value)
+
+
+def box_grid(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
+    """Per-coordinate grid search of a box field (9 points, then a zoom of 9), others fixed."""
+    lo, hi = space.box(name)
+    scalar = np.ndim(point[name]) == 0
+    devices = [None] if scalar else [int(n) for n in np.flatnonzero(space.active)]
+    step = (hi - lo) / 8
+    centers = {n: float(point[name] if n is None else point[name][n]) for n in devices}
+    for zoom in (False, True):
+        cands, keys = [], []
+        for n in devices:
+            grid = (
+                np.clip(centers[n] + step * np.arange(-4, 5), lo, hi)
+                if zoom
+                else np.linspace(lo, hi, 9)
+            )
+            for v in np.unique(grid):
+                cands.append(_set_box(space, point, name, n, v))
+                keys.append((n, v))
+        scores = ev.scores(cands)
+        best: dict[Any, tuple[float, float]] = {}
+        for s, (n, v) in zip(scores, keys, strict=True):
+            if n not in best or s < best[n][0]:
+                best[n] = (float(s), v)
+        moves = [(s, point, n, name, v) for n, (s, v) in best.items()]
+        point, value = (
+            combine(ev, point, value, moves) if not scalar else _pick(cands, scores, point, value)
+        )
+        centers = {n: best[n][1] for n in devices}
+        step /= 4
+    return point, value
+
+
+def _set_box(space: Space, point: Point, name: str, n: int | None, v: float) -> Point:
+    out = with_value(point, name, n, v)
+    if name in POWERS:
+        out[name] = space.scale_power(out[name])
+    return out
+
+
+def _pick(cands: list[Point], scores: NDArray[np.float64], point: Point, value: float) -> Scored:
+    i = int(np.argmin(scores))
+    return (cands[i], float(scores[i])) if scores[i] < value else (point, value)
+
+
+def _level_amounts(
+    grid: NDArray[np.float64], times: NDArray[np.float64], level: float
+) -> NDArray[np.float64]:
+    """Least amount per device (rows of times over the grid) reaching ``level``; inf if none."""
+    ok = times <= level
+    idx = np.where(ok.any(axis=1), np.argmax(ok, axis=1), -1)
+    out = np.where(idx >= 0, grid[np.maximum(idx, 0)], np.inf)
+    return out
+
+
+def waterfill(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
+    """Min-max water-filling of a pooled resource over the active devices (module docstring)."""
+    on = np.flatnonzero(space.active)
+    pool = space.pool(name)
+    if name in COUNTS:
+        top = int(pool) - len(on) + 1
+        grid = np.unique(np.linspace(1, max(top, 1), min(max(top, 1), 64)).round())
+    else:
+        grid = pool * np.geomspace(1e-3 / len(on), 1.0, 48)
+    rows = [_uniform(point, name, on, g) for g in grid]
+    _, terms = ev.evaluate(rows)
+    times = terms["round_s"][:, on].T  # (devices, grid)
+    times = np.minimum.accumulate(times[:, ::-1], axis=1)[:, ::-1]  # non-increasing in the amount
+    levels = np.unique(times[np.isfinite(times)])
+    lo, hi = 0, len(levels) - 1
+    while lo < hi:  # smallest level whose amounts fit the pool
+        mid = (lo + hi) // 2
+        if _level_amounts(grid, times, levels[mid]).sum() <= pool:
+            hi = mid
+        else:
+            lo = mid + 1
+    if not len(levels):
+        return point, value
+    amounts = _level_amounts(grid, times, levels[lo])
+    if not np.isfinite(amounts).all():
+        return point, value
+    cand = copy_point(point)
+    full = np.zeros(space.n)
+    full[on] = amounts
+    if name in COUNTS:
+        full[on] += (int(pool) - amounts.sum()) * amounts / amounts.sum()  # the rest, in proportion
+        cand[name] = space.counts(name, full)
+    elif name in POWERS:
+        cand[name] = space.scale_power(full)
+    else:
+        cand[name] = full / full.sum() * pool
+    score = float(ev.scores([cand])[0])
+    return (cand, score) if score < value else (point, value)
+
+
+def _uniform(point: Point, name: str, on: NDArray[np.int64], amount: float) -> Point:
+    out = copy_point(point)
+    vals = np.zeros_like(out[name], dtype=float)
+    vals[on] = amount
+    out[name] = vals.astype(out[name].dtype)
+    return out
+
+
+def transfer(
+    space: Space, ev: Evaluator, point: Point, value: float, name: str, rounds: int = 4
+) -> Scored:
+    """Move single subchannels from any device to one of the four slowest, while it improves."""
+    on = np.flatnonzero(space.active)
+    for _ in range(rounds):
+        _, terms = ev.evaluate([point])
+        slow = on[np.argsort(-terms["round_s"][0, on])[:4]]
+        cands = []
+        for j in slow:
+            for i in on:
+                if i != j and point[name][i] > 1:
+                    p = copy_point(point)
+                    p[name][i] -= 1
+                    p[name][j] += 1
+                    cands.append(p)
+        if not cands:
+            break
+        scores = ev.scores(cands)
+        k = int(np.argmin(scores))
+        if scores[k] >= value:
+            break
+        point, value = cands[k], float(scores[k])
+    return point, value
+
+
+def allocate(space: Space, ev: Evaluator, point: Point, value: float) -> Scored:
+    """The scenario's own allocator for the small-timescale fields, given the point's large ones.
+
+    ``paper`` (:mod:`splitenv.allocation.papers`) picks SCCT Alg. 1, FedsLLM's comm block,
+    SFT's bandwidth SQP or CARD's clock by the scenario's structure, and returns the point
+    unchanged where none fits. An allocator that cannot handle the scenario (an error) leaves
+    the point as it is.
+    """
+    large = Decision(
+        **{
+            k: v
+            for k, v in point.items()
+            if k in ("split", "edge_split", "rank", "keep_ratio", "quant_bits")
+        }
+    )
+    try:
+        decision = paper(space.scn, space.state, large)
+        cand = point_of(space.scn, space.state, decision)
+    except (ValueError, RuntimeError, ArithmeticError):  # not this allocator's structure
+        return point, value
+    cand = {k: v for k, v in cand.items() if k in point}
+    score = float(ev.scores([cand])[0])
+    return (cand, score) if score < value else (point, value)
