@@ -4,8 +4,11 @@ Blocks, in this order, each solved given the others (:mod:`baselines.methods.blo
 block's answer kept only when the engine scores it better (monotone descent):
 
 1. every global choice (rank, quantization bits, a shared split): enumeration;
-2. per-device discrete choices (split, edge split): each device's best response by
-   enumeration, the improving ones combined best-first;
+2. per-device discrete choices (split, edge split): every device at one split value,
+   re-allocated (a global move); each device's best response by enumeration, the
+   improving ones combined best-first; the 8 single-device moves that shorten their
+   device most, re-allocated (at a min-max allocation no single move helps until the
+   resources it frees are handed on);
 3. the allocation block: the scenario's own allocator for all small-timescale fields
    given the large ones (SCCT Alg. 1, FedsLLM comm block, SFT bandwidth SQP, CARD clock);
 4. every pooled resource (subchannels, federated subchannels, bandwidth, compute shares,
@@ -38,6 +41,8 @@ from baselines.methods.search_space import BOXES, COUNTS, POWERS, SHARES, Point,
 
 #: relative improvement below which a sweep counts as no change
 TOL = 1e-9
+#: single-device moves scored re-allocated per discrete block (blocks.device_choice)
+REALLOC = 8
 
 
 def sweep(space: Space, ev: Evaluator, point: Point, value: float) -> tuple[Point, float]:
@@ -45,9 +50,11 @@ def sweep(space: Space, ev: Evaluator, point: Point, value: float) -> tuple[Poin
     for name in space.fields:
         if name in ("rank", "quant_bits") or (name == "split" and space.shared_split):
             point, value = blocks.global_choice(space, ev, point, value, name)
+    if "split" in space.fields and not space.shared_split:
+        point, value = blocks.uniform_splits(space, ev, point, value)
     for name in space.has("split", "edge_split"):
         if not (name == "split" and space.shared_split):
-            point, value = blocks.device_choice(space, ev, point, value, name)
+            point, value = blocks.device_choice(space, ev, point, value, name, realloc=REALLOC)
     point, value = blocks.allocate(space, ev, point, value)
     for name in space.has(*COUNTS, *SHARES, *POWERS):
         point, value = blocks.waterfill(space, ev, point, value, name)

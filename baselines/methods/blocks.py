@@ -12,6 +12,7 @@ through the budgeted :class:`~baselines.methods.evaluator.Evaluator`.
 | :func:`waterfill` | subchannels, bandwidth, compute shares, powers | min-max water-filling of the devices' round times (below) |
 | :func:`transfer` | subchannel counts | single-subchannel moves towards the slowest devices |
 | :func:`allocate` | every small-timescale field | the scenario's allocator (``splitenv.allocation`` ``paper``) |
+| :func:`uniform_splits` | per-device split | every device at one value, re-allocated |
 
 Water-filling: the engine gives each device's round time t_n(x) for a grid of amounts x
 of the resource (every device at the same grid value in one row, which the engine scores
@@ -67,8 +68,16 @@ def combine(
     return (cands[i], float(scores[i])) if scores[i] < value else (point, value)
 
 
-def device_choice(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
-    """Best response of every device for a per-device discrete field, combined best-first."""
+def device_choice(
+    space: Space, ev: Evaluator, point: Point, value: float, name: str, realloc: int = 0
+) -> Scored:
+    """Best response of every device for a per-device discrete field, combined best-first.
+
+    With ``realloc`` > 0, the ``realloc`` single-device moves that shorten their device's
+    round time most are also scored with the small fields re-allocated (:func:`reallocated`):
+    at a min-max allocation no single move shortens the slowest device until the resources
+    it frees are handed on.
+    """
     cands, keys = [], []
     for n in np.flatnonzero(space.active):
         for v in space.device_values(name, int(n), point):
@@ -77,13 +86,19 @@ def device_choice(space: Space, ev: Evaluator, point: Point, value: float, name:
                 keys.append((int(n), v))
     if not cands:
         return point, value
-    scores = ev.scores(cands)
+    scores, terms = ev.evaluate([point, *cands])
+    now, times, scores = terms["round_s"][0], terms["round_s"][1:], scores[1:]
     best: dict[int, tuple[float, int]] = {}
     for s, (n, v) in zip(scores, keys, strict=True):
         if n not in best or s < best[n][0]:
             best[n] = (float(s), v)
     moves = [(s, point, n, name, v) for n, (s, v) in best.items()]
-    return combine(ev, point, value, moves)
+    point, value = combine(ev, point, value, moves)
+    if realloc:  # moves that shorten their device most, with the resources re-allocated
+        ratio = np.array([times[i, n] / max(now[n], 1e-300) for i, (n, _) in enumerate(keys)])
+        top = np.argsort(ratio, kind="stable")[:realloc]
+        point, value = reallocated(space, ev, [cands[i] for i in top], point, value)
+    return point, value
 
 
 def global_choice(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
@@ -225,26 +240,54 @@ def transfer(
     return point, value
 
 
-def allocate(space: Space, ev: Evaluator, point: Point, value: float) -> Scored:
+LARGE_FIELDS = ("split", "edge_split", "rank", "keep_ratio", "quant_bits")
+
+
+def allocated(space: Space, point: Point) -> Point | None:
     """The scenario's own allocator for the small-timescale fields, given the point's large ones.
 
     ``paper`` (:mod:`splitenv.allocation.papers`) picks SCCT Alg. 1, FedsLLM's comm block,
     SFT's bandwidth SQP or CARD's clock by the scenario's structure, and returns the point
-    unchanged where none fits. An allocator that cannot handle the scenario (an error) leaves
-    the point as it is.
+    unchanged where none fits; ``None`` when it cannot handle the scenario (an error). Its
+    own engine calls are not counted: the general methods count an allocation as the one
+    evaluation of its result.
     """
-    large = Decision(
-        **{
-            k: v
-            for k, v in point.items()
-            if k in ("split", "edge_split", "rank", "keep_ratio", "quant_bits")
-        }
-    )
+    if not any(f not in LARGE_FIELDS for f in space.fields):
+        return None
+    large = Decision(**{k: v for k, v in point.items() if k in LARGE_FIELDS})
     try:
-        decision = paper(space.scn, space.state, large)
-        cand = point_of(space.scn, space.state, decision)
+        cand = point_of(space.scn, space.state, paper(space.scn, space.state, large))
     except (ValueError, RuntimeError, ArithmeticError):  # not this allocator's structure
+        return None
+    return {k: v for k, v in cand.items() if k in point}
+
+
+def allocate(space: Space, ev: Evaluator, point: Point, value: float) -> Scored:
+    """The point with the allocator's small-timescale fields (:func:`allocated`), if better."""
+    cand = allocated(space, point)
+    if cand is None:
         return point, value
-    cand = {k: v for k, v in cand.items() if k in point}
     score = float(ev.scores([cand])[0])
     return (cand, score) if score < value else (point, value)
+
+
+def reallocated(
+    space: Space, ev: Evaluator, cands: list[Point], point: Point, value: float
+) -> Scored:
+    """The best of ``cands`` each with the allocator's small fields (as given where it has none)."""
+    moved = [allocated(space, c) or c for c in cands]
+    if not moved:
+        return point, value
+    return _pick(moved, ev.scores(moved), point, value)
+
+
+def uniform_splits(space: Space, ev: Evaluator, point: Point, value: float) -> Scored:
+    """Every device at one split value (its nearest feasible one), re-allocated: a global move."""
+    values = np.unique(np.concatenate(space.splits))
+    cands = []
+    for v in values:
+        split = np.array([s[np.argmin(np.abs(s - v))] for s in space.splits])
+        cands.append(with_value(point, "split", None, 0) | {"split": split})
+        if "edge_split" in point:
+            cands[-1]["edge_split"] = np.maximum(point["edge_split"], split)
+    return reallocated(space, ev, cands, point, value)
