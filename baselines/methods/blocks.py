@@ -7,8 +7,8 @@ through the budgeted :class:`~baselines.methods.evaluator.Evaluator`.
 | block | fields | how |
 | --- | --- | --- |
 | :func:`device_choice` | per-device split / edge split | every device's values with the others fixed (one batch), then the improving devices combined best-first |
-| :func:`global_choice` | rank, bits, shared split | enumeration |
-| :func:`box_grid` | server clock, keep ratio, powers | a 9-point grid per coordinate, then a zoomed one (others fixed) |
+| :func:`global_choice` | rank, bits, shared split | enumeration, each value also re-allocated |
+| :func:`box_grid` | server clock, keep ratio, powers | a 9-point grid per coordinate, then a zoomed one (others fixed; the keep ratio's also re-allocated) |
 | :func:`waterfill` | subchannels, bandwidth, compute shares, powers | min-max water-filling of the devices' round times (below) |
 | :func:`transfer` | subchannel counts | single-subchannel moves towards the slowest devices |
 | :func:`allocate` | every small-timescale field | the scenario's allocator (``splitenv.allocation`` ``paper``) |
@@ -30,11 +30,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baselines.methods.evaluator import Evaluator
-from baselines.methods.search_space import COUNTS, POWERS, Point, Space, copy_point, point_of
+from baselines.methods.search_space import (
+    COUNTS,
+    POWERS,
+    SHARES,
+    Point,
+    Space,
+    copy_point,
+    point_of,
+)
 from splitenv.allocation.papers import paper
 from splitenv.model import Decision
 
 Scored = tuple[Point, float]
+#: grid points of a water-filling
+GRID = 32
 
 
 def with_value(point: Point, name: str, index: int | None, value: Any) -> Point:
@@ -102,14 +112,13 @@ def device_choice(
 
 
 def global_choice(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
-    """Enumerate a global choice (rank, bits, the shared split)."""
+    """Enumerate a global choice (rank, bits, the shared split), each value re-allocated."""
     current = np.asarray(point[name]).reshape(-1)[0]
     cands = [with_value(point, name, None, v) for v in space.global_values(name) if v != current]
-    if not cands:
-        return point, value
-    scores = ev.scores(cands)
-    i = int(np.argmin(scores))
-    return (cands[i], float(scores[i])) if scores[i] < value else (point, value)
+    point, value = _pick(cands, ev.scores(cands), point, value) if cands else (point, value)
+    if cands and space.has(*COUNTS, *SHARES, *POWERS):
+        point, value = reallocated(space, ev, cands, point, value)
+    return point, value
 
 
 def box_grid(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
@@ -136,9 +145,12 @@ def box_grid(space: Space, ev: Evaluator, point: Point, value: float, name: str)
             if n not in best or s < best[n][0]:
                 best[n] = (float(s), v)
         moves = [(s, point, n, name, v) for n, (s, v) in best.items()]
-        point, value = (
-            combine(ev, point, value, moves) if not scalar else _pick(cands, scores, point, value)
-        )
+        if scalar:
+            point, value = _pick(cands, scores, point, value)
+            if space.has(*COUNTS, *SHARES, *POWERS):  # a global setting moves every device's need
+                point, value = reallocated(space, ev, cands, point, value)
+        else:
+            point, value = combine(ev, point, value, moves)
         centers = {n: best[n][1] for n in devices}
         step /= 4
     return point, value
@@ -156,52 +168,82 @@ def _pick(cands: list[Point], scores: NDArray[np.float64], point: Point, value: 
     return (cands[i], float(scores[i])) if scores[i] < value else (point, value)
 
 
-def _level_amounts(
-    grid: NDArray[np.float64], times: NDArray[np.float64], level: float
+def _amounts(
+    grid: NDArray[np.float64], times: NDArray[np.float64], level: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Least amount per device (rows of times over the grid) reaching ``level``; inf if none."""
-    ok = times <= level
-    idx = np.where(ok.any(axis=1), np.argmax(ok, axis=1), -1)
-    out = np.where(idx >= 0, grid[np.maximum(idx, 0)], np.inf)
-    return out
+    """Least amount per device reaching ``level`` (log-linear between grid points), inf if none.
+
+    ``times`` (devices, grid) is non-increasing along the grid; ``level`` broadcasts over devices.
+    """
+    ok = times <= level[:, None] if np.ndim(level) else times <= level
+    first = np.argmax(ok, axis=1)
+    none = ~ok.any(axis=1)
+    prev = np.maximum(first - 1, 0)
+    rows = np.arange(times.shape[0])
+    t0, t1 = times[rows, prev], times[rows, first]
+    g0, g1 = np.log(grid[prev]), np.log(grid[first])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(np.isfinite(t0) & (t0 > t1), (t0 - level) / (t0 - t1), 1.0)
+    out = np.exp(g0 + np.clip(w, 0.0, 1.0) * (g1 - g0))
+    out = np.where(first == 0, grid[0], out)
+    return np.where(none, np.inf, out)
 
 
-def waterfill(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
-    """Min-max water-filling of a pooled resource over the active devices (module docstring)."""
+def fill(space: Space, ev: Evaluator, points: list[Point], name: str) -> list[Point]:
+    """Min-max water-filling of one pooled resource for each point (module docstring)."""
     on = np.flatnonzero(space.active)
     pool = space.pool(name)
     if name in COUNTS:
-        top = int(pool) - len(on) + 1
-        grid = np.unique(np.linspace(1, max(top, 1), min(max(top, 1), 64)).round())
+        top = max(int(pool) - len(on) + 1, 1)
+        grid = np.unique(np.geomspace(1, top, min(top, GRID)).round())
     else:
-        grid = pool * np.geomspace(1e-3 / len(on), 1.0, 48)
-    rows = [_uniform(point, name, on, g) for g in grid]
+        cap = space.box(name)[1] if name in POWERS else pool
+        grid = cap * np.geomspace(1e-3 / len(on), 1.0, GRID)
+    rows = [_uniform(p, name, on, g) for p in points for g in grid]
     _, terms = ev.evaluate(rows)
-    times = terms["round_s"][:, on].T  # (devices, grid)
-    times = np.minimum.accumulate(times[:, ::-1], axis=1)[:, ::-1]  # non-increasing in the amount
-    levels = np.unique(times[np.isfinite(times)])
-    lo, hi = 0, len(levels) - 1
-    while lo < hi:  # smallest level whose amounts fit the pool
-        mid = (lo + hi) // 2
-        if _level_amounts(grid, times, levels[mid]).sum() <= pool:
-            hi = mid
+    all_times = terms["round_s"][:, on].reshape(len(points), len(grid), len(on))
+    out = []
+    for point, times in zip(points, all_times, strict=True):
+        times = np.minimum.accumulate(times.T[:, ::-1], axis=1)[:, ::-1]  # non-increasing
+        lo, hi = float(times[:, -1].max()), float(times[:, 0].max())
+        if not np.isfinite(lo):
+            out.append(point)
+            continue
+        hi = hi if np.isfinite(hi) else lo * 1e6
+        if _amounts(grid, times, np.full(len(on), lo)).sum() > pool:  # the pool does not go round
+            out.append(point)
+            continue
+        for _ in range(60):  # smallest level whose amounts fit the pool
+            mid = 0.5 * (lo + hi)
+            if _amounts(grid, times, np.full(len(on), mid)).sum() <= pool:
+                hi = mid
+            else:
+                lo = mid
+        amounts = np.zeros(space.n)
+        amounts[on] = _amounts(grid, times, np.full(len(on), hi))
+        cand = copy_point(point)
+        if name in COUNTS:
+            cand[name] = space.counts(name, amounts)
+        elif name in POWERS:
+            cand[name] = space.scale_power(amounts)
         else:
-            lo = mid + 1
-    if not len(levels):
-        return point, value
-    amounts = _level_amounts(grid, times, levels[lo])
-    if not np.isfinite(amounts).all():
-        return point, value
-    cand = copy_point(point)
-    full = np.zeros(space.n)
-    full[on] = amounts
-    if name in COUNTS:
-        full[on] += (int(pool) - amounts.sum()) * amounts / amounts.sum()  # the rest, in proportion
-        cand[name] = space.counts(name, full)
-    elif name in POWERS:
-        cand[name] = space.scale_power(full)
-    else:
-        cand[name] = full / full.sum() * pool
+            cand[name] = amounts / amounts.sum() * pool
+        out.append(cand)
+    return out
+
+
+def rebalance(space: Space, ev: Evaluator, points: list[Point], rounds: int = 2) -> list[Point]:
+    """Water-filling of every pooled field in turn, ``rounds`` times, for each point."""
+    names = space.has(*COUNTS, *SHARES, *POWERS)
+    for _ in range(rounds if names else 0):
+        for name in names:
+            points = fill(space, ev, points, name)
+    return points
+
+
+def waterfill(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:
+    """Min-max water-filling of a pooled resource over the active devices, kept if better."""
+    cand = fill(space, ev, [point], name)[0]
     score = float(ev.scores([cand])[0])
     return (cand, score) if score < value else (point, value)
 

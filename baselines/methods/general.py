@@ -53,13 +53,18 @@ class GeneralMethod(BaseSolver):
 
     Args:
         budget: evaluations of the engine (``None``: the class's ``default_budget``).
+        allocator: also use the scenario's own allocator (``splitenv.allocation`` ``paper``:
+            SCCT Alg. 1, FedsLLM comm block, SFT bandwidth SQP, CARD clock) as a block of
+            ``bcd``, ``sqp`` and ``alns``. Off by default: the methods then use the engine
+            only, and SFT's Alg. 3 alone takes about 11 s at N = 100.
     """
 
     family: ClassVar[str | None] = None
     default_budget: ClassVar[int] = 2000
 
-    def __init__(self, budget: int | None = None) -> None:
+    def __init__(self, budget: int | None = None, allocator: bool = False) -> None:
         self.budget = check_budget(self.default_budget if budget is None else budget, self.name)
+        self.allocator = bool(allocator)
 
     def solve(
         self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any

@@ -20,11 +20,11 @@ one batched engine call of D + 1 rows. SLSQP's iterates may overrun a budget by 
 they are scaled back into it before scoring.
 
 Outer loop over the discrete decisions (rank, bits, splits, edge splits): starting from the
-preset default, the scenario's allocator gives the first continuous point; each outer
+preset default, water-filling of the pooled resources gives the first continuous point; each outer
 iteration enumerates the discrete blocks with the continuous fields fixed (as ``bcd``'s
 blocks 1-2: global choices; every device at one split, re-allocated; per-device best
 responses, the 8 moves that shorten their device most also re-allocated), then runs the
-allocator and the continuous step; it stops when an iteration does not improve
+continuous step (after the scenario's allocator, with ``allocator=True``); it stops when an iteration does not improve
 the score or after 4 iterations.
 
 Default budget: 3000 evaluations.
@@ -235,11 +235,12 @@ class Sqp(GeneralMethod):
     def run(self, space: Space, ev: Evaluator, rng: np.random.Generator) -> None:
         point = space.start
         value = float(ev.scores([point])[0])
-        point, value = blocks.allocate(space, ev, point, value)
+        point, value = blocks.reallocated(space, ev, [point], point, value)
         for _ in range(OUTER):
             before = value
             point, value = discrete_step(space, ev, point, value)
-            point, value = blocks.allocate(space, ev, point, value)
+            if self.allocator:
+                point, value = blocks.allocate(space, ev, point, value)
             point, value = slsqp_step(space, ev, point, value)
             if not value < before * (1 - 1e-9):
                 break
