@@ -124,7 +124,9 @@ class SeparableExact(BaseSolver):
         """The best (split, edge split) per device for every round-end bound."""
         scn = scenario
         if scn.decision.shared_split:
-            raise ValueError("separable_exact needs per-device splits (decision.shared_split is set)")
+            raise ValueError(
+                "separable_exact needs per-device splits (decision.shared_split is set)"
+            )
         if scn.schedule.migration or scn.schedule.model_distribution:
             raise ValueError(
                 "separable_exact does not handle round-start terms (migration, distribution)"
