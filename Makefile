@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/splitenv run
+	$(VENV)/bin/splitenv run --overwrite
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

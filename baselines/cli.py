@@ -145,8 +145,27 @@ def add_solve(sub: Any) -> None:
     p.set_defaults(func=cmd_solve)
 
 
+def _out_args(p: argparse.ArgumentParser) -> None:
+    """``--resume`` / ``--overwrite``: what to do with a non-empty output folder."""
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue the bench journaled in --out: skip the jobs it already holds",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="delete the bench files in --out first")
+
+
+def _command() -> str:
+    """This process's command line as a user would retype it (the resume hint repeats it)."""
+    import shlex
+    import sys
+
+    return "splitenv " + shlex.join(sys.argv[1:])
+
+
 def _print_bench(result: Any) -> None:
     print(result.markdown)
+    if result.resumed:
+        print(f"resumed: {result.resumed} of {len(result.rows)} jobs taken from the journal")
     paths = [result.csv_path, result.summary_path, *result.figures]
     print("wrote " + ", ".join(str(p) for p in paths))
 
@@ -169,6 +188,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = bench(
         jobs, args.out, workers=args.workers, backend=args.backend,
         progress=not args.quiet, figures=not args.no_figures,
+        resume=args.resume, overwrite=args.overwrite, command=_command(),
     )  # fmt: skip
     _print_bench(result)
     return 0
@@ -216,6 +236,7 @@ def add_bench(sub: Any) -> None:
     _set_arg(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-figures", action="store_true", help="skip the bar charts")
+    _out_args(p)
     _runner_args(p)
     p.set_defaults(func=cmd_bench)
 
@@ -288,8 +309,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from baselines.harness import main_job
 
     result = main_job.run(
-        args.out, n_seeds=args.seeds, workers=args.workers, progress=not args.quiet
-    )
+        args.out, n_seeds=args.seeds, workers=args.workers, progress=not args.quiet,
+        resume=args.resume, overwrite=args.overwrite, command=_command(),
+    )  # fmt: skip
     _print_bench(result)
     return 0
 
@@ -306,5 +328,6 @@ def add_run(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--out", default="results/run", help="output folder")
     p.add_argument("--seeds", type=int, default=5, help="first seeds of the test set")
+    _out_args(p)
     _runner_args(p, workers=2)
     p.set_defaults(func=cmd_run)

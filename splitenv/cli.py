@@ -32,10 +32,13 @@ from typing import Any
 
 from splitenv import plugins
 from splitenv.cli_util import CommandParser, examples, parse_overrides, print_json, read_json
-from splitenv.errors import ConfigError, PluginError, SolverError, SplitenvError
+from splitenv.errors import ConfigError, Interrupted, PluginError, SolverError, SplitenvError
 from splitenv.model import Decision, evaluate
 from splitenv.model.types import State
 from splitenv.scenarios import list_scenarios, load_scenario, sample_state
+
+#: exit status of an interrupted command (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
@@ -320,6 +323,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except Interrupted as exc:  # Ctrl-C / SIGTERM: what was kept and how to resume
+        print(f"splitenv {args.command}: interrupted: {exc}", file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"splitenv {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except SolverError as exc:  # a run failed (a benchmark job, a solver): the message names it
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -12,13 +12,15 @@
     │   └── FileFormatError            a file from elsewhere (agent, record) malformed or unsafe
     ├── MissingExtraError (ImportError) an optional dependency is missing; names the pip extra
     ├── PluginError                    an entry point of an installed plug-in failed to load
+    ├── Interrupted                    a long run stopped on Ctrl-C / SIGTERM; says what was kept
     └── SolverError (RuntimeError)     a method could not produce a decision
         ├── FitError                   a model a method relies on does not fit (SFT's a + c / b)
         └── JobError                   a benchmark job failed; names scenario, method, seed
 
 ``FieldError`` derives from ``ValueError`` (and ``MissingExtraError`` from ``ImportError``) so
 code written against the built-in classes keeps working. The CLI maps ``SplitenvError`` to exit
-status 2 (bad input) and ``SolverError`` to 1 (a run failed), by type.
+status 2 (bad input), ``SolverError`` to 1 (a run failed) and ``Interrupted`` (and a bare
+Ctrl-C) to 130, by type.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "FieldError",
     "FileFormatError",
     "FitError",
+    "Interrupted",
     "JobError",
     "MissingExtraError",
     "PluginError",
@@ -78,6 +81,13 @@ class MissingExtraError(SplitenvError, ImportError):
 
 class PluginError(SplitenvError):
     """An installed plug-in's entry point failed to load; the message names it."""
+
+
+class Interrupted(SplitenvError):
+    """A long run (bench, train) stopped on Ctrl-C or SIGTERM after saving what it had.
+
+    The message says what was kept (partial results, a checkpoint) and how to resume.
+    """
 
 
 class SolverError(SplitenvError, RuntimeError):

@@ -68,8 +68,14 @@ def run(
     workers: int = 1,
     progress: bool = True,
     include_learned: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    command: str = "",
 ) -> BenchOutput:
-    """Run the main job and write its CSV, summary and figures under ``out``."""
+    """Run the main job and write its CSV, summary and figures under ``out``.
+
+    ``resume``, ``overwrite`` and ``command`` are :func:`~baselines.harness.bench.bench`'s.
+    """
     check(SCENARIO, "test")  # the stored instances are still the ones the set was made of
     seeds = instance_set(SCENARIO, "test")[:n_seeds]
     jobs = [
@@ -77,4 +83,7 @@ def run(
         for timescale in BLOCKS
         for job in plan([SCENARIO], methods(timescale, include_learned), seeds, timescale=timescale)
     ]
-    return bench(jobs, out, workers=workers, progress=progress)
+    return bench(
+        jobs, out, workers=workers, progress=progress, resume=resume, overwrite=overwrite,
+        command=command,
+    )  # fmt: skip

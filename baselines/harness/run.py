@@ -1,7 +1,15 @@
 """Running benchmark jobs: in this process, in worker processes, or as ray tasks.
 
 Results come back in job order whatever the backend and the number of workers, so
-a benchmark's CSV does not depend on how it was run.
+a benchmark's CSV does not depend on how it was run. ``on_result(i, result)`` is called in
+this process as each job finishes (the bench journals it there).
+
+An interrupt (``KeyboardInterrupt``: Ctrl-C, or SIGTERM under
+:func:`splitenv.lifecycle.interrupts`) or a failed job cancels the queued jobs and ends the
+running ones without waiting for them (worker processes are terminated, ray tasks
+cancelled), then propagates. Worker processes start with
+:func:`splitenv.lifecycle.worker_init`: they ignore Ctrl-C (the parent decides) and exit
+when the parent dies.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from typing import Any
 from baselines.harness.episode import run_job
 from baselines.harness.jobs import Job
 from splitenv.errors import ConfigError
+from splitenv.lifecycle import worker_init
 
 BACKENDS = ("local", "ray")
 
@@ -32,8 +41,17 @@ def run_jobs(
     backend: str = "local",
     progress: bool = True,
     job_fn: Callable[[Job], Any] = run_job,
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """Run ``job_fn`` on every job and return the results in job order.
+
+    Args:
+        jobs: the jobs.
+        workers: worker processes (1: in this process).
+        backend: ``local`` or ``ray``.
+        progress: show a progress bar (tqdm, when installed).
+        job_fn: what runs a job (picklable for workers).
+        on_result: called with (job index, result) in this process as each job finishes.
 
     Raises:
         ConfigError: unknown backend, ``workers < 1``, or ray requested but not installed.
@@ -44,23 +62,39 @@ def run_jobs(
         raise ConfigError(f"--workers {workers}; allowed: an integer >= 1")
     bar = _progress(len(jobs), progress)
     results: list[Any] = [None] * len(jobs)
+
+    def done(i: int, result: Any) -> None:
+        results[i] = result
+        if on_result is not None:
+            on_result(i, result)
+        if bar is not None:
+            bar.update()
+
     try:
         if backend == "ray":
-            _run_ray(jobs, workers, job_fn, results, bar)
+            _run_ray(jobs, workers, job_fn, done)
         elif workers == 1 or len(jobs) <= 1:
             for i, job in enumerate(jobs):
-                results[i] = job_fn(job)
-                if bar is not None:
-                    bar.update()
+                done(i, job_fn(job))
         else:
-            _run_pool(jobs, workers, job_fn, results, bar)
+            _run_pool(jobs, workers, job_fn, done)
     finally:
         if bar is not None:
             bar.close()
     return results
 
 
-def _run_pool(jobs, workers, job_fn, results, bar) -> None:
+def _abandon(pool: Any) -> None:
+    """Cancel a pool's queued jobs and terminate its workers, waiting for no running job."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:  # reaped at once: a terminated worker exits immediately
+        proc.join(timeout=5)
+
+
+def _run_pool(jobs, workers, job_fn, done) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -68,15 +102,18 @@ def _run_pool(jobs, workers, job_fn, results, bar) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init)
+    try:
         futures = {pool.submit(job_fn, job): i for i, job in enumerate(jobs)}
         for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
-            if bar is not None:
-                bar.update()
+            done(futures[fut], fut.result())
+    except BaseException:  # an interrupt or a failed job: cancel the rest, wait for none
+        _abandon(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
-def _run_ray(jobs, workers, job_fn, results, bar) -> None:
+def _run_ray(jobs, workers, job_fn, done) -> None:
     try:
         import ray
     except ModuleNotFoundError:
@@ -89,12 +126,15 @@ def _run_ray(jobs, workers, job_fn, results, bar) -> None:
         refs = [remote.remote(job) for job in jobs]
         index = {ref: i for i, ref in enumerate(refs)}
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                results[index[ref]] = ray.get(ref)
-                if bar is not None:
-                    bar.update()
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    done(index[ref], ray.get(ref))
+        except BaseException:  # an interrupt or a failed job: cancel the rest, wait for none
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
     finally:
         if started:
             ray.shutdown()
