@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +213,6 @@ def _anytime_figures(jobs: Sequence[Job], out: Path) -> list[Path]:
         methods = list(dict.fromkeys(job.method for job in mine))
         curves = anytime_solves(scn, methods, mine[0].seed)
         path = out / f"anytime_{scn.name}_{scn.sha256()[:8]}.png"
-        paths.append(
-            replace_atomically(
-                path, lambda p: anytime_figure(curves, p, title=f"{scn.name}: best objective found")
-            )
-        )
+        title = f"{scn.name}: best objective found"
+        paths.append(replace_atomically(path, partial(anytime_figure, curves, title=title)))
     return paths
