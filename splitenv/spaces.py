@@ -279,8 +279,8 @@ def _accuracy_grid(scn: Scenario) -> NDArray[np.float64]:
     from splitenv.model.constraints import accuracy_shortfall
 
     q_lo, q_hi = scn.compression.quant_bits_range
-    frac, q = np.meshgrid(np.linspace(0.0, 1.0, 1001), np.arange(q_hi - q_lo + 1))
-    frac, q = frac.ravel(), q.ravel()
+    frac_2d, q_2d = np.meshgrid(np.linspace(0.0, 1.0, 1001), np.arange(q_hi - q_lo + 1))
+    frac, q = frac_2d.ravel(), q_2d.ravel()
     ok = accuracy_shortfall(scn, from_fraction(scn, "keep_ratio", frac), q + q_lo) <= 0
     return np.stack([frac[ok], q[ok]], axis=1)
 
