@@ -32,7 +32,9 @@ a one-value bit or split range, an empty keep-ratio or clock range) is left out 
 three and the env applies its value (:func:`fixed_values`); with one device, the
 wrappers leave out the shared resources too (the device gets all of them).
 
-Both decoders therefore produce decisions that meet every budget; memory is met
+Both decoders therefore produce decisions that meet every budget, and SFT's accuracy
+constraint (36b) where a scenario imposes it: a decoded (keep ratio, bits) pair below A_th
+moves to the nearest pair that meets it (:func:`accuracy_repair`); memory is met
 by the Box decoder's split range and by the MultiDiscrete wrapper's
 ``action_masks()`` (an unmasked memory-infeasible split is evaluated and
 penalized like any infeasible decision).
@@ -270,3 +272,39 @@ def power_fractions(scn: Scenario, fractions: NDArray[np.float64]) -> NDArray[np
     net = scn.network
     watts = fractions.sum() * net.device_power_w
     return fractions * min(1.0, net.total_power_w / watts)
+
+
+def _accuracy_grid(scn: Scenario) -> NDArray[np.float64]:
+    """(G, 2) native (keep-ratio fraction, bit index) pairs that meet SFT's A_th (36b)."""
+    from splitenv.model.constraints import accuracy_shortfall
+
+    q_lo, q_hi = scn.compression.quant_bits_range
+    frac_2d, q_2d = np.meshgrid(np.linspace(0.0, 1.0, 1001), np.arange(q_hi - q_lo + 1))
+    frac, q = frac_2d.ravel(), q_2d.ravel()
+    ok = accuracy_shortfall(scn, from_fraction(scn, "keep_ratio", frac), q + q_lo) <= 0
+    return np.stack([frac[ok], q[ok]], axis=1)
+
+
+def accuracy_repair(scn: Scenario, frac: float, q_index: int) -> tuple[float, int]:
+    """The native (keep fraction, bit index) meeting A_th nearest to the given one.
+
+    Unchanged when it meets the constraint; else the grid pair (a 1e-3 grid of the ratio's
+    range x every bit width) nearest in (fraction, bit index / (widths - 1)). Raises
+    ActionError when no pair of the ranges meets A_th.
+    """
+    from splitenv.model.constraints import accuracy_shortfall
+
+    q_lo, q_hi = scn.compression.quant_bits_range
+    rho = from_fraction(scn, "keep_ratio", np.asarray(frac))
+    if accuracy_shortfall(scn, rho, np.asarray(q_index + q_lo)) <= 0:
+        return frac, q_index
+    grid = scn.memo("accuracy_grid", lambda: _accuracy_grid(scn))
+    if not grid.size:
+        raise ActionError(
+            f"no keep ratio in {scn.compression.keep_ratio_range} and bits in "
+            f"{scn.compression.quant_bits_range} meet accuracy.threshold = {scn.accuracy.threshold}"
+        )
+    scale = max(q_hi - q_lo, 1)
+    dist = (grid[:, 0] - frac) ** 2 + ((grid[:, 1] - q_index) / scale) ** 2
+    best = grid[int(np.argmin(dist))]
+    return float(best[0]), int(best[1])

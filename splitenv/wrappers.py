@@ -25,6 +25,7 @@ from splitenv.spaces import (
     POWER,
     RESOURCE,
     FieldSpec,
+    accuracy_repair,
     field_specs,
     native_resource,
     numeric,
@@ -76,6 +77,9 @@ class _Decoder(gym.ActionWrapper):
                 out[fs.name] = power_fractions(scn, v)
             else:  # server clock and keep ratio: fractions of their range
                 out[fs.name] = np.asarray(v, dtype=np.float64)
+        if scn.accuracy.constrained and {"keep_ratio", "quant_bits"} <= set(out):
+            frac, q = accuracy_repair(scn, float(out["keep_ratio"][0]), int(out["quant_bits"]))
+            out["keep_ratio"], out["quant_bits"] = np.array([frac]), q
         return out
 
 

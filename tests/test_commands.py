@@ -31,7 +31,9 @@ def test_run_main_job_on_one_seed(capsys, tmp_path, monkeypatch):
     out = run(capsys, "run", "--seeds", 1, "--out", tmp_path / "run", "-q", "--workers", 1)
     files = {p.name for p in (tmp_path / "run").iterdir()}
     assert {"results.csv", "summary.md"} <= files
-    assert sum(f.endswith(".png") for f in files) == 2  # one figure per timescale block
+    # one bar chart per timescale block, and the scenario's anytime figure (its solvers)
+    assert sum(f.endswith(".png") for f in files) == 3
+    assert sum(f.startswith("anytime_scct_") for f in files) == 1
     with open(tmp_path / "run" / "results.csv") as f:
         rows = list(csv.DictReader(f))
     # one episode per method and block, all on the first seed of the test set

@@ -216,7 +216,11 @@ def test_sampled_state_fits_its_scenario(name):
     assert np.all(s.prev_split == -1)
     assert np.all(s.edge_of == np.arange(scn.n_devices) % scn.network.n_edge_servers)
     m_lo, m_hi = scn.memory.device_memory_bytes
-    assert np.all((s.device_memory_bytes >= m_lo) & (s.device_memory_bytes <= m_hi))
+    if scn.devices.enabled:  # classes replace the range: device n has class n mod K's memory
+        want = np.asarray(scn.devices.memory_bytes)[np.arange(scn.n_devices) % len(scn.devices.names)]
+        np.testing.assert_array_equal(s.device_memory_bytes, want)
+    else:
+        assert np.all((s.device_memory_bytes >= m_lo) & (s.device_memory_bytes <= m_hi))
     d_lo, d_hi = scn.workload.samples_per_device
     assert np.all((s.data_size >= max(np.floor(d_lo), 1)) & (s.data_size <= d_hi + 1))
     assert np.all(s.channel_gain > 0)

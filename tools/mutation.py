@@ -66,7 +66,7 @@ MUTANTS = [
     Mutant("reference", "the reference is the decision's own cost",
            "ref += float(step_cost[1])", "ref += float(step_cost[0])"),
     Mutant("energy_weight", "energy_weight ignored in the cost",
-           "step_cost = step_lat + self.energy_weight * ev.energy_j", "step_cost = step_lat"),
+           "step_cost = step_lat + self.energy_weight * step_energy", "step_cost = step_lat"),
     Mutant("round_start", "the round's start (migration, distribution) never counted",
            "step_lat = _epoch_latency(scn, ev, first, last)",
            "step_lat = _epoch_latency(scn, ev, False, last)"),

@@ -266,7 +266,8 @@ class _Program:
     def solve(self, values: dict[str, Any], f_ghz: tuple[float, float]) -> tuple[Any, ...] | None:
         """(tau, e, alpha, phi) at the optimum, or None when the program is infeasible."""
         for k, v in values.items():
-            self.par[k].value = v
+            if k != "constant":
+                self.par[k].value = v
         self.bounds[0].value, self.bounds[1].value = f_ghz
         try:
             self.problem.solve(solver="CLARABEL")
@@ -299,6 +300,7 @@ def _values(scn: Scenario, state: State, tab: dict[str, Any], i: int, on: Any) -
         "pmax": net.device_power_w, "L": s_l * iters, "L2": s_l, "E": weight, "B": spend,
         "rhs": scn.objective.energy_budget_j - spend * const_e
         if np.isfinite(scn.objective.energy_budget_j) else 0.0,
+        "constant": weight * const_e,  # the objective's term no variable moves
     }  # fmt: skip
 
 
@@ -338,7 +340,8 @@ class JointExact(BaseSolver):
         for i in order:
             if tab["lower"][i] >= best_value:
                 break  # every later combination's bound is at least the incumbent
-            x = program.solve(_values(scn, state, tab, i, on), f_ghz)
+            values = _values(scn, state, tab, i, on)
+            x = program.solve(values, f_ghz)
             solved += 1
             if x is None:
                 continue
@@ -346,10 +349,13 @@ class JointExact(BaseSolver):
             ev = evaluate_batch(scn, state, decision)
             if ev.feasible[0] and ev.objective[0] < best_value:
                 best, best_value = decision, float(ev.objective[0])
+                value = float(program.problem.value) + values["constant"]
+                stats.extra["program_value"] = value
             stats.trace.append(best_value)
         stats.evaluations = len(combos) + solved
         stats.iterations = solved
         stats.extra.update(method="joint_exact", combinations=len(combos), solved=solved)
+        stats.extra["lower_bound"] = float(min(tab["lower"][order], default=np.inf))
         if best is None:
             raise ValueError(f"joint_exact found no feasible decision of {scn.name!r}")
         return best

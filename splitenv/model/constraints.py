@@ -7,7 +7,7 @@ infeasible with the amount of each violation; nothing is clipped.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from splitenv.config import Scenario
 from splitenv.model import accuracy
@@ -114,7 +114,7 @@ def _accuracy_shortfall(scn: Scenario, d: Decision) -> Array:
     return accuracy_shortfall(scn, d.keep_ratio, d.quant_bits)
 
 
-def accuracy_shortfall(scn: Scenario, keep_ratio: Array, quant_bits: Array) -> Array:
+def accuracy_shortfall(scn: Scenario, keep_ratio: ArrayLike, quant_bits: ArrayLike) -> Array:
     """How far the compression setting falls below SFT's accuracy threshold (35), (B,).
 
     SFT (35) is fitted over quantized settings: q = 0 (unquantized) is read at the finest

@@ -24,6 +24,7 @@ from splitenv.scenarios import load_scenario, sample_state
 TINY = {
     "network.n_devices": 2, "network.n_subchannels": 3, "decision.split_range": (1, 2),
     "workload.rank_choices": (4, 8), "compression.quant_bits_range": (3, 3),
+    "decision.default_quant_bits": 3,
     "network.churn_leave_prob": 0.0,
 }  # fmt: skip
 
@@ -56,6 +57,15 @@ def test_exact_is_at_least_as_good_as_brute_force_over_a_grid(seed):
     grid_best = float(np.min(np.where(ev.feasible, ev.objective, np.inf)))
     assert sol.objective <= grid_best * (1 + 1e-9)
     assert sol.objective >= 0.8 * grid_best  # the grid is coarse but not far off
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_the_convex_programs_value_is_the_engines_objective(seed):
+    """The program's constants come from the engine: its optimum is the engine's number."""
+    scn = load_scenario("splitlora", TINY)
+    sol = _exact(scn, sample_state(scn, seed))
+    assert sol.objective == pytest.approx(sol.stats.extra["program_value"], rel=1e-5)
+    assert sol.stats.extra["lower_bound"] <= sol.objective
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -117,3 +127,16 @@ def test_flagship_dispatches_to_joint_exact_and_bad_structures_are_named():
     few = load_scenario("splitlora", {**TINY, "network.n_subchannels": 1})
     with pytest.raises(ValueError, match=r"1 subchannels cannot give each of 2 active devices"):
         enumerate_combinations(few, sample_state(few, 0))
+
+
+def test_an_absent_device_gets_nothing_and_the_value_still_matches():
+    """Churn: an inactive device takes no subchannel, share or power; the rest is exact."""
+    scn = load_scenario("splitlora", {**TINY, "network.n_devices": 3})
+    state = sample_state(scn, 1).replace(active=np.array([True, False, True]))
+    sol = _exact(scn, state)
+    d = sol.decision
+    assert sol.feasible and d.subchannels[0, 1] == 0 and d.compute_share[0, 1] == 0
+    assert d.power_w[0, 1] == 0 and d.subchannels.sum() == scn.network.n_subchannels
+    assert sol.objective == pytest.approx(sol.stats.extra["program_value"], rel=1e-5)
+    equal = make_solver("equal").solve(scn, state, np.random.default_rng(0))
+    assert sol.objective < equal.objective

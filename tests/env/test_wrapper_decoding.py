@@ -20,6 +20,7 @@ import pytest
 from gymnasium import spaces
 
 from splitenv import Decision, evaluate_batch
+from splitenv.model.accuracy import sft_cubic
 from splitenv.registration import ENV_IDS
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
@@ -110,6 +111,24 @@ def resource(scn, name, weights):
     return [w / sum(weights) for w in weights]
 
 
+def repair_by_hand(scn, out):
+    """SFT (36b) on the decoded pair: below A_th, the nearest meeting pair of the 1e-3 grid."""
+    if not (scn.accuracy.constrained and {"keep_ratio", "quant_bits"} <= set(out)):
+        return out
+    (k_lo, k_hi), (q_lo, q_hi) = scn.compression.keep_ratio_range, scn.compression.quant_bits_range
+
+    def meets(frac, qi):
+        value = sft_cubic(scn.accuracy.cubic_coeffs, k_lo + frac * (k_hi - k_lo), qi + q_lo)
+        return value >= scn.accuracy.threshold
+
+    frac, qi = out["keep_ratio"][0], out["quant_bits"]
+    if not meets(frac, qi):
+        grid = [(f, q) for q in range(q_hi - q_lo + 1) for f in np.linspace(0, 1, 1001)]
+        grid = [(f, q) for f, q in grid if meets(f, q)]
+        frac, qi = min(grid, key=lambda p: (p[0] - frac) ** 2 + ((p[1] - qi) / (q_hi - q_lo)) ** 2)
+    return {**out, "keep_ratio": [frac], "quant_bits": qi}
+
+
 def box_by_hand(base, a):
     scn = base.scenario
     u = (np.clip(a, -1, 1) + 1) / 2
@@ -131,7 +150,7 @@ def box_by_hand(base, a):
             out[name] = scale_powers(scn, [0.01 + 0.99 * x for x in v])
         else:
             out[name] = v
-    return out
+    return repair_by_hand(scn, out)
 
 
 def multidiscrete_by_hand(base, a, levels):
@@ -148,7 +167,7 @@ def multidiscrete_by_hand(base, a, levels):
             out[name] = scale_powers(scn, [(x + 1.0) / levels for x in v])
         else:
             out[name] = [x / (levels - 1) for x in v]
-    return out
+    return repair_by_hand(scn, out)
 
 
 def assert_native_equal(got, expected):
