@@ -319,7 +319,7 @@ def grouped_bars(
         for xi, m in zip(x, means, strict=True):
             ax.annotate(f"{m:.4g}", (xi, m), xytext=(0, 3), textcoords="offset points",
                         ha="center", va="bottom", fontsize=8)  # fmt: skip
-        ax.set_xticks(x, names, rotation=15, ha="right")
+        ax.set_xticks(x, [wrap_label(n, 16) for n in names], fontsize=8)
         ax.set_xlabel("method")
         ax.set_ylabel(label)
         ax.set_ylim(0, 1.15 * float((means + cis).max()))
