@@ -122,7 +122,7 @@ def method_figure(summary: Sequence[Any], unit: str = "s") -> Any:
 
     Left: mean cost / the reference on the same episode (the preset's default decision) with
     its 95 % CI, as horizontal bars from 0 (names of any length fit, wrapped). Right: the
-    paired gap to the best method (difference of normalized costs, % of the reference) with
+    paired gap to the best method (difference of normalized costs, % of the best's) with
     its 95 % interval, red where it excludes 0 (significantly worse). Methods above 1.5x
     the median normalized cost (``random``, say) get their own row of panels on their own
     scale instead of squashing the others. ``unit`` is the objective's (costs and references
@@ -142,7 +142,7 @@ def method_figure(summary: Sequence[Any], unit: str = "s") -> Any:
         if row == 1:
             axes[row][0].set_title("outliers (own scale)", fontsize=9, loc="left")
     axes[-1][0].set_xlabel(f"cost / reference (costs in {unit}); lower is better")
-    axes[-1][1].set_xlabel("paired gap to best (% of reference); lower is better")
+    axes[-1][1].set_xlabel("paired gap to the best (% of its cost); lower is better")
     s0 = summary[0]
     fig.suptitle(
         f"{s0.scenario}, timescale {s0.timescale}: mean ± 95 % CI over "
@@ -319,7 +319,7 @@ def grouped_bars(
         for xi, m in zip(x, means, strict=True):
             ax.annotate(f"{m:.4g}", (xi, m), xytext=(0, 3), textcoords="offset points",
                         ha="center", va="bottom", fontsize=8)  # fmt: skip
-        ax.set_xticks(x, names, rotation=15, ha="right")
+        ax.set_xticks(x, [wrap_label(n, 16) for n in names], fontsize=8)
         ax.set_xlabel("method")
         ax.set_ylabel(label)
         ax.set_ylim(0, 1.15 * float((means + cis).max()))

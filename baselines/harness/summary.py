@@ -7,11 +7,11 @@ the paired gaps to ``exact`` (where it ran) and to the best method, the share of
 episodes and the mean decision time per step.
 
 The best method is the one with the lowest mean normalized cost, and the gap to best is
-the mean over the common seeds of the paired difference of normalized costs (in % of the
-reference), with its 95 % t-interval. With the same seeds for every method the gap is
-exactly the difference of the normalized column, so the two columns never disagree, and a
-method differs significantly from the best when its gap's interval excludes 0
-(:func:`conclusion`).
+the mean over the common seeds of the paired difference of normalized costs, relative to the
+best's mean normalized cost, with its 95 % t-interval (scaled alike). With the same seeds for
+every method the gap is the normalized column's difference over the best's value, so the two
+columns never disagree, and a method differs significantly from the best when its gap's
+interval excludes 0 (:func:`conclusion`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from baselines.harness.jobs import is_exact_reference
 class MethodSummary:
     """Statistics of one method on one scenario (objective in the scenario's unit).
 
-    ``gap_to_best`` and ``gap_to_best_ci95`` are fractions of the reference cost (paired
-    differences of normalized costs); ``gap_to_exact`` is the paired mean of cost / exact - 1.
+    ``gap_to_best`` and ``gap_to_best_ci95`` are fractions of the best's normalized cost
+    (paired differences of normalized costs); ``gap_to_exact`` is the paired mean of
+    cost / exact - 1.
     """
 
     scenario: str
@@ -74,13 +75,17 @@ def _paired_gap(values: dict[int, float], ref: dict[int, float]) -> float:
     return float(np.mean([values[s] / ref[s] - 1.0 for s in common]))
 
 
-def _paired_difference(values: dict[int, float], ref: dict[int, float]) -> tuple[float, float]:
-    """Mean over the common seeds of value - reference, and its 95 % t half-width."""
+def _relative_difference(values: dict[int, float], ref: dict[int, float]) -> tuple[float, float]:
+    """Mean over the common seeds of value - reference, and its 95 % t half-width.
+
+    Both are divided by the reference's mean over those seeds.
+    """
     common = sorted(set(values) & set(ref))
     if not common:
         return float("nan"), float("nan")
     mean, _, half = t_interval([values[s] - ref[s] for s in common])
-    return mean, half
+    scale = float(np.mean([ref[s] for s in common]))
+    return mean / scale, half / scale
 
 
 def _by_seed(rows: Sequence[dict[str, Any]], column: str) -> dict[int, float]:
@@ -105,7 +110,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[MethodSummary]:
         for m, rs in by_method.items():
             mean, std, half = t_interval([float(r["objective"]) for r in rs])
             norm, _, norm_half = t_interval([float(r["normalized_cost"]) for r in rs])
-            gap, gap_half = _paired_difference(normalized[m], normalized[best])
+            gap, gap_half = _relative_difference(normalized[m], normalized[best])
             out.append(
                 MethodSummary(
                     scenario=scenario,
@@ -164,7 +169,7 @@ def summary_markdown(summary: Sequence[MethodSummary], units: dict[str, str] | N
             f"mean: the episode's total cost ({(units or {}).get(scenario, 's')}), lower is "
             "better; normalized: cost / the reference on the same episode (1 = as good as "
             "the preset's default decision); gap to best: paired difference of normalized "
-            "costs to the best method, in % of the reference, ± its 95 % interval.",
+            "costs to the best method, in % of the best's, ± its 95 % interval.",
             "",
             "| " + " | ".join(header) + " |",
             "| --- |" + " ---: |" * (len(header) - 1),

@@ -93,3 +93,23 @@ def test_conclusion_names_the_significant_gaps():
     assert "`random`" in text.split("Significantly worse")[1]
     # ppo's gap (0.19 % ± 0.4) straddles 0: not distinguishable from the best
     assert "ppo:/some/long/path/to/agent.zip" in text.split("Not distinguishable")[1]
+
+
+def test_every_figure_function_takes_long_names_and_notes(tmp_path):
+    import numpy as np
+
+    from baselines.harness.figures import grouped_bars, per_device_rounds, sweep_plot
+
+    notes = ["[x] a claim of the paper that is long enough to need wrapping " * 3 + ": holds"]
+    series = {LONG: [(10, 1.0, 0.1), (20, 2.0, 0.1)], "random": [(10, 5.7, 0.5), (20, 9.0, 1.0)]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sweep_plot(
+            [(series, "y (s)", False)], tmp_path / "s.png", x_label="N", title="t", notes=notes
+        )
+        grouped_bars(
+            [("delay (s)", {LONG: (1.0, 0.1), "card": (0.5, 0.05), "random": (5.7, 0.3)})],
+            tmp_path / "g.png", "CARD-like", notes,
+        )  # fmt: skip
+        per_device_rounds([0, 1], [("cut", np.ones((2, 3)), 0.0)], tmp_path / "p.png", "t", notes)
+    assert all((tmp_path / f"{n}.png").stat().st_size > 5_000 for n in "sgp")
