@@ -40,9 +40,13 @@ from numpy.typing import NDArray
 from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
 from splitenv.batch_actions import batch_rows, decode_native_batch
+from splitenv.config import Scenario
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
+from splitenv.model import Decision, Evaluation
+from splitenv.model.decision import DECISION_FIELDS, default_values
 from splitenv.scenarios import StateSampler
+from splitenv.spaces import LARGE
 from splitenv.streams import Streams, pcg64_states
 from splitenv.vector_parts import (
     Episodes,
@@ -52,8 +56,8 @@ from splitenv.vector_parts import (
     step_info,
 )
 
-#: the timescales whose steps are one epoch each (one engine call per step)
-TIMESCALES = ("joint", "epoch")
+#: every timescale: one engine call per epoch played
+TIMESCALES = ("joint", "epoch", "round")
 
 
 class SplitLoRAVectorEnv(VectorEnv):
@@ -212,13 +216,32 @@ class SplitLoRAVectorEnv(VectorEnv):
         return ep.observe(), rewards, terminated, truncated, infos
 
     def _play(self, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]) -> EpochResult:
-        """Plan, evaluate (one engine call) and book the epoch of env rows ``rows``."""
-        ep = self._ep
+        """Plan, evaluate (one engine call per epoch) and book the step of env rows ``rows``."""
+        ep, scn = self._ep, self.scenario
+        if self.template.timescale == "round":
+            ep.set_large(rows, fields)
+            return ep.book(rows, lambda t: self._round_epoch(rows, t), ep.epochs_per_round)
         starting = rows[ep.epoch[rows] == 0]
         if starting.size:
             ep.set_large(starting, self._round_start_fields(starting, rows, fields))
-        ev = evaluate_rows(self.scenario, ep, rows, fields)
-        return ep.book(rows, ev)
+        small = {k: v for k, v in fields.items() if k not in LARGE}
+        return ep.book(rows, lambda _: evaluate_rows(scn, ep, rows, small))
+
+    def _round_epoch(self, rows: NDArray[np.int64], t: int) -> Evaluation:
+        """Epoch ``t`` of a round step: its state, the inner allocator, the engine.
+
+        ``SplitLoRAEnv._play_round``: within a round the split does not move, so epochs after
+        the first are drawn with the round's split as their previous split.
+        """
+        ep, scn = self._ep, self.scenario
+        if t > 0:
+            ep.split[rows] = ep.large["split"][rows]
+            self._advance(rows, np.zeros(rows.size, dtype=bool))
+        allocator = self.template.inner_allocator
+        if allocator is allocation.equal:  # the round's large fields, equal shares of the rest
+            return evaluate_rows(scn, ep, rows, {}, trusted=False)
+        decisions = [allocator(scn, ep.state_row(int(i)), ep.large_row(int(i))) for i in rows]
+        return evaluate_rows(scn, ep, rows, _stack_decisions(scn, decisions), trusted=False)
 
     def _round_start_fields(
         self, starting: NDArray[np.int64], rows: NDArray[np.int64], fields: dict[str, Any]
@@ -281,15 +304,28 @@ class SplitLoRAVectorEnv(VectorEnv):
         """Nothing to release (no processes, no files)."""
 
 
+def _stack_decisions(scn: Scenario, decisions: list[Decision]) -> dict[str, NDArray[Any]]:
+    """The allocator's decisions of the rows, field by field.
+
+    A field that some rows leave unset takes the preset default there (as ``_stack`` does in
+    the single env); a field no row sets is left to :func:`evaluate_rows`.
+    """
+    defaults = default_values(scn)
+    out: dict[str, NDArray[Any]] = {}
+    for f in DECISION_FIELDS:
+        given = [getattr(d, f) for d in decisions]
+        if any(g is not None for g in given):
+            out[f] = np.stack([np.asarray(defaults[f] if g is None else g) for g in given])
+    return out
+
+
 def _mask(k: int, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
     out = np.zeros(k, dtype=bool)
     out[rows] = True
     return out
 
 
-def _empty() -> Any:
-    from splitenv.model import Decision
-
+def _empty() -> Decision:
     return Decision()
 
 

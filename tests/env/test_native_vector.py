@@ -68,15 +68,21 @@ def _run_both(sync, native, seed=7):
     assert ended >= 2 * K  # every env played two episodes and was autoreset
 
 
-@pytest.mark.parametrize("timescale", ["joint", "epoch"])
+@pytest.mark.parametrize("timescale", ["joint", "epoch", "round"])
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_native_vector_equals_single_envs(env_id, timescale):
     _run_both(*_pair(env_id, timescale=timescale, **KWARGS))
 
 
+@pytest.mark.parametrize("timescale", ["joint", "epoch", "round"])
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
-def test_native_vector_equals_single_envs_with_dynamics(env_id):
-    _run_both(*_pair(env_id, timescale="joint", **KWARGS, **DYNAMICS))
+def test_native_vector_equals_single_envs_with_dynamics(env_id, timescale):
+    _run_both(*_pair(env_id, timescale=timescale, **KWARGS, **DYNAMICS))
+
+
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_native_vector_round_with_equal_allocation(env_id):
+    _run_both(*_pair(env_id, timescale="round", inner_allocator="equal", **KWARGS, **DYNAMICS))
 
 
 def test_native_vector_with_the_table_accuracy_provider():
@@ -116,7 +122,6 @@ def test_bad_action_names_env_and_field_and_moves_no_env():
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
-        ({"timescale": "round"}, "timescale = 'round'"),
         ({"timescale": "joint", "accuracy": "train"}, "accuracy = 'train'"),
         ({"timescale": "joint", "render_mode": "ansi"}, "render_mode = 'ansi'"),
         ({"timescale": "joint", "autoreset_mode": "SameStep"}, "autoreset_mode"),
