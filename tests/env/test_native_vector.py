@@ -10,6 +10,8 @@ import splitenv  # noqa: F401  (registers the ids)
 from splitenv.errors import ActionError, ConfigError
 from splitenv.registration import ENV_IDS
 from splitenv.vector import SplitLoRAVectorEnv
+from splitenv.vector_wrappers import VectorBoxAction, VectorMultiDiscreteAction
+from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
 K = 3
 STEPS = 11  # two 4-step episodes, each followed by its next-step autoreset, and more
@@ -23,16 +25,25 @@ DYNAMICS = {
 }
 
 
-def _pair(env_id, **kwargs):
+#: action encodings: (single env wrapper, its vector env wrapper)
+ENCODINGS = {
+    "native": (lambda env: env, lambda vec: vec),
+    "multidiscrete": (MultiDiscreteAction, VectorMultiDiscreteAction),
+    "box": (BoxAction, VectorBoxAction),
+}
+
+
+def _pair(env_id, encoding="native", **kwargs):
     """(SyncVectorEnv over K gym.make(env_id), the native vector env), or skip."""
     try:
         gym.make(env_id, **kwargs)
     except ValueError as err:  # this timescale exposes no decision of the scenario
         pytest.skip(str(err))
-    sync = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs) for _ in range(K)])
+    wrap, wrap_vec = ENCODINGS[encoding]
+    sync = gym.vector.SyncVectorEnv([lambda: wrap(gym.make(env_id, **kwargs)) for _ in range(K)])
     native = gym.make_vec(env_id, num_envs=K, vectorization_mode="vector_entry_point", **kwargs)
     assert isinstance(native, SplitLoRAVectorEnv)
-    return sync, native
+    return sync, wrap_vec(native)
 
 
 def _assert_same(a, b, where):
@@ -74,10 +85,11 @@ def test_native_vector_equals_single_envs(env_id, timescale):
     _run_both(*_pair(env_id, timescale=timescale, **KWARGS))
 
 
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
 @pytest.mark.parametrize("timescale", ["joint", "epoch", "round"])
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
-def test_native_vector_equals_single_envs_with_dynamics(env_id, timescale):
-    _run_both(*_pair(env_id, timescale=timescale, **KWARGS, **DYNAMICS))
+def test_vector_env_equals_single_envs_with_dynamics(env_id, timescale, encoding):
+    _run_both(*_pair(env_id, encoding, timescale=timescale, **KWARGS, **DYNAMICS))
 
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
@@ -146,3 +158,36 @@ def test_batched_action_masks_stack_the_single_masks():
         env = gym.make("splitenv/SCCT-v0", timescale="joint").unwrapped
         env.reset(seed=i)
         np.testing.assert_array_equal(masks["split"][i], env.action_mask()["split"])
+
+
+@pytest.mark.parametrize("encoding", ["multidiscrete", "box"])
+def test_bad_encoded_action_names_the_env_and_moves_no_env(encoding):
+    _, vec = _pair("splitenv/SCCT-v0", encoding, timescale="joint", **KWARGS)
+    _, twin = _pair("splitenv/SCCT-v0", encoding, timescale="joint", **KWARGS)
+    vec.reset(seed=1)
+    twin.reset(seed=1)
+    vec.action_space.seed(2)
+    good = vec.action_space.sample()
+    bad = good.astype(np.float64)
+    bad[2, 3] = np.nan
+    with pytest.raises(ActionError, match=r"^env 2: action contains NaN or inf at indices \[3\]"):
+        vec.step(bad)
+    bad = good.copy()
+    bad[1, -1] = vec.single_action_space.nvec[-1] if encoding == "multidiscrete" else 0.5
+    bad = bad[:, :-1]  # one dimension short in every row: env 0 is named first
+    with pytest.raises(ActionError, match=r"^env 0: action has shape"):
+        vec.step(bad)
+    with pytest.raises(ActionError, match=r"leading size \(2,\); allowed: num_envs = 3"):
+        vec.step(good[:2])
+    _assert_same(vec.step(good), twin.step(good), "after the refused steps")
+
+
+def test_multidiscrete_masks_are_the_k_single_masks():
+    sync, vec = _pair("splitenv/SCCT-v0", "multidiscrete", timescale="joint", **KWARGS)
+    sync.reset(seed=4)
+    _, info = vec.reset(seed=4)
+    masks = vec.action_masks()
+    assert masks.shape == (K, vec.single_action_space.nvec.sum())
+    for i, env in enumerate(sync.envs):
+        np.testing.assert_array_equal(masks[i], env.action_masks())
+    np.testing.assert_array_equal(info["action_mask"], masks)
