@@ -48,12 +48,12 @@ from splitenv.model.decision import DECISION_FIELDS, default_values
 from splitenv.scenarios import StateSampler
 from splitenv.spaces import LARGE
 from splitenv.streams import Streams, pcg64_states
+from splitenv.vector_info import restrict, rows_of, step_info
 from splitenv.vector_parts import (
     Episodes,
     EpochResult,
     evaluate_rows,
     feasible_splits_rows,
-    step_info,
 )
 
 #: every timescale: one engine call per epoch played
@@ -67,7 +67,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         num_envs: K >= 1.
         config: preset name, YAML path or Scenario (as :class:`~splitenv.env.SplitLoRAEnv`).
         timescale: ``"joint"`` or ``"epoch"`` (``"round"`` is not yet supported).
-        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (the only mode supported yet).
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default) or ``SAME_STEP``
+            (an env that ends is reset in the same step: ``final_obs`` / ``final_info``).
         **kwargs: every other argument of :class:`~splitenv.env.SplitLoRAEnv` (rounds,
             reward_mode, accuracy, observation, overrides, ``a__b`` config overrides, ...).
 
@@ -112,6 +113,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         self._seeds = np.zeros(self.num_envs, dtype=np.int64)
         self._ep = Episodes(self.template, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {"autoreset_mode": self.autoreset_mode}
         self._started = False
 
     # --- reset ------------------------------------------------------------------------------
@@ -212,8 +215,35 @@ class SplitLoRAVectorEnv(VectorEnv):
             terminated[play] = result.terminated
             truncated[play] = ep.rounds_done(play) & ~result.terminated
             self._advance(play, terminated[play] | truncated[play])
-        self._autoreset = terminated | truncated
+        ended = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            return (
+                ep.observe() if not ended.any() else self._same_step(infos, ended),
+                rewards,
+                terminated,
+                truncated,
+                infos,
+            )
+        self._autoreset = ended
         return ep.observe(), rewards, terminated, truncated, infos
+
+    def _same_step(self, infos: dict[str, Any], ended: NDArray[np.bool_]) -> Any:
+        """Same-step autoreset: the envs that ended start anew now (``SyncVectorEnv``'s layout).
+
+        Their step's observation and info move to ``final_obs`` / ``final_info``; ``infos`` is
+        rewritten in place; the observations after the resets are returned.
+        """
+        k, rows = self.num_envs, np.flatnonzero(ended)
+        final_obs = rows_of(self._ep.observe(), rows, k)
+        final = restrict(infos, ended)
+        rest = restrict(infos, ~ended)
+        infos.clear()
+        infos.update(rest)
+        infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
+        infos["final_info"], infos["_final_info"] = final, ended.copy()
+        infos.update(self._reset_rows(rows, [None] * rows.size, None))
+        infos["action_mask"], infos["_action_mask"] = self._ep.mask_info(), np.ones(k, bool)
+        return self._ep.observe()
 
     def _play(self, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]) -> EpochResult:
         """Plan, evaluate (one engine call per epoch) and book the step of env rows ``rows``."""
@@ -347,10 +377,10 @@ def _check_scope(timescale: str, autoreset_mode: Any, kwargs: dict[str, Any]) ->
             f"SplitLoRAVectorEnv: timescale = {timescale!r} is not yet supported (supported: "
             f"{', '.join(TIMESCALES)}); use gym.make_vec(..., vectorization_mode='sync')"
         )
-    if AutoresetMode(autoreset_mode) != AutoresetMode.NEXT_STEP:
+    if AutoresetMode(autoreset_mode) not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
         raise NotImplementedError(
             f"SplitLoRAVectorEnv: autoreset_mode = {autoreset_mode!r} is not yet supported "
-            "(supported: next-step)"
+            "(supported: NextStep, SameStep)"
         )
     if kwargs.get("accuracy") == "train":
         raise NotImplementedError(

@@ -28,7 +28,7 @@ from splitenv.model import (
     compose_round,
     evaluate_batch,
 )
-from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.model.decision import default_values
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.scenarios import StateSampler, epoch_values
@@ -294,62 +294,3 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     memory = np.repeat(states.device_memory_bytes, s, axis=0)
     ok = (ev.per_device["device_memory_bytes"] <= memory).reshape(r, s, n)
     return ok.all(axis=2) if scn.decision.shared_split else ok.transpose(0, 2, 1)
-
-
-def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any]:
-    """The step's info of the played rows in Gymnasium's ``_add_info`` layout (``_key`` masks)."""
-    infos: dict[str, Any] = {}
-    if result is None:
-        return infos
-    rows, p, ev = result.rows, result.rows.size, result.evaluation
-
-    def put(into: dict[str, Any], key: str, values: NDArray[Any], where: NDArray[np.int64]) -> None:
-        if values.dtype == bool and values.ndim == 1:  # np.bool_ is no np.number: an object array
-            arr = np.full(k, None, dtype=object)
-            arr[where] = _objects(values)
-        else:
-            arr = np.zeros((k, *values.shape[1:]), dtype=values.dtype)
-            arr[where] = values
-        mask = np.zeros(k, dtype=bool)
-        mask[where] = True
-        into[key], into[f"_{key}"] = arr, mask
-
-    for key, values in (
-        ("latency_s", result.latency), ("energy_j", result.energy), ("cost", result.cost),
-        ("reference_cost", result.reference), ("feasible", result.feasible),
-    ):  # fmt: skip
-        put(infos, key, values, rows)
-    violations: dict[str, Any] = {}
-    for name, v in ev.violations.items():
-        hit = v[:p] != 0
-        if hit.any():
-            put(violations, name, v[:p][hit], rows[hit])
-    terms: dict[str, Any] = {}
-    for name, v in ev.terms.items():
-        put(terms, name, v[:p].astype(np.float64), rows)
-    decision: dict[str, Any] = {}
-    for name in enabled_fields(ep.scn):
-        integer = DECISION_FIELDS[name][1]
-        put(
-            decision,
-            name,
-            getattr(ev.decision, name)[:p].astype(np.int64 if integer else np.float64),
-            rows,
-        )
-    for key, sub in (("violations", violations), ("terms", terms), ("decision", decision)):
-        infos[key] = sub
-        infos[f"_{key}"] = np.zeros(k, dtype=bool)
-        infos[f"_{key}"][rows] = True
-    put(infos, "round", result.round_index, rows)
-    put(infos, "epoch", result.epoch_index, rows)
-    put(infos, "simulated_time_s", result.time_s, rows)
-    if result.closing.any():
-        put(infos, "round_latency_s", result.round_latency[result.closing], rows[result.closing])
-    return infos
-
-
-def _objects(values: NDArray[Any]) -> NDArray[Any]:
-    """``values`` as an object array of numpy scalars (what ``_add_info`` stores for np.bool_)."""
-    out = np.empty(values.shape[0], dtype=object)
-    out[:] = list(values)
-    return out

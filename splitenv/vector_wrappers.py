@@ -94,7 +94,12 @@ class VectorMultiDiscreteAction(_VectorDecoder):
             self._refuse(a, rows)
         scn, layout = self.base.scenario, self.single.layout
         decoded = multidiscrete_rows(scn, layout, self.levels, play) if rows.size else {}
+        before = self.action_masks()  # an episode that ends reports its own masks
         obs, reward, terminated, truncated, info = self.env.step(self._native(decoded, rows))
+        if "final_info" in info:  # same-step autoreset
+            ended = info["_final_info"]
+            info["final_info"]["action_mask"] = np.where(ended[:, None], before, False)
+            info["final_info"]["_action_mask"] = ended.copy()
         return obs, reward, terminated, truncated, self._with_masks(info)
 
     def reset(self, **kwargs: Any):
