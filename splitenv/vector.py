@@ -45,7 +45,7 @@ from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation
 from splitenv.model.decision import DECISION_FIELDS, default_values
-from splitenv.scenarios import StateSampler
+from splitenv.scenarios import StateSampler, epoch_stream, flat_noise_dbm, level_flops
 from splitenv.spaces import LARGE
 from splitenv.streams import Streams, pcg64_states
 from splitenv.vector_info import restrict, rows_of, step_info
@@ -311,6 +311,11 @@ class SplitLoRAVectorEnv(VectorEnv):
         if not rows.size:
             return
         streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
+        net = self.scenario.network
+        simple = not (net.noise_states_dbm_hz or self._samplers[rows[0]].dynamic)  # type: ignore[union-attr]
+        if streams is not None and simple:  # the epoch stream only: draw into the K rows
+            ep.draw(rows, self._stream_draws(rows, streams))
+            return
         draws = []
         for j, i in enumerate(rows):
             sampler = self._samplers[i]
@@ -318,6 +323,24 @@ class SplitLoRAVectorEnv(VectorEnv):
             rng = None if streams is None else self._streams.load(streams[j])
             draws.append(sampler.epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
         ep.draw(rows, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+
+    def _stream_draws(self, rows: NDArray[np.int64], streams: list[Any]) -> dict[str, Any]:
+        """``epoch_draws`` of ``rows`` without dynamics or noise states.
+
+        The epoch stream's draws are written row by row into (K', N) arrays, the rest comes
+        from the episodes' statics.
+        """
+        scn, ep = self.scenario, self._ep
+        p, n = rows.size, scn.n_devices
+        fading, fed_fading = np.ones((p, n)), np.ones((p, n))
+        flops = np.tile(level_flops(scn), (p, 1))
+        for j in range(p):
+            epoch_stream(scn, self._streams.load(streams[j]), fading[j], fed_fading[j], flops[j])
+        return {
+            "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
+            "fed_fading": fed_fading, "noise_dbm": flat_noise_dbm(scn), "device_flops": flops,
+            "distance_m": ep.distance[rows], "active": np.ones((p, n), dtype=bool),
+        }  # fmt: skip
 
     def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
         """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""

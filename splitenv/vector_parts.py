@@ -71,6 +71,8 @@ class Episodes:
         self.state["edge_of"] = np.zeros((k, n), dtype=np.int64)
         self.state["active"] = np.ones((k, n), dtype=bool)
         self.state_prev = np.full((k, n), -1, dtype=np.int64)  # the state's prev_split
+        # the episodes' statics the epochs start from (without mobility)
+        self.gain_db, self.fed_gain_db, self.distance = np.zeros((3, k, n))
         self.round = np.zeros(k, dtype=np.int64)
         self.epoch = np.zeros(k, dtype=np.int64)
         self.default_split = np.full(n, scn.decision.default_split, dtype=np.int64)
@@ -99,6 +101,11 @@ class Episodes:
     def start(self, i: int, sampler: StateSampler) -> None:
         """Row ``i`` starts an episode: counters at zero (then :meth:`draw` its first state)."""
         st = sampler.statics
+        self.gain_db[i], self.fed_gain_db[i], self.distance[i] = (
+            st["gain_db"],
+            st["fed_gain_db"],
+            st["distance"],
+        )
         self.state["device_memory_bytes"][i] = st["memory"]
         self.state["data_size"][i] = st["data"]
         self.state["edge_of"][i] = st["edge_of"]
