@@ -59,8 +59,8 @@ class Args:
 
     n_envs: int = 2
     """parallel training envs"""
-    vec_env: str = "subproc"
-    """subproc (one process per env) or dummy (all in this process)"""
+    vec_env: str = "native"
+    """native (one batched env, one engine call for all), subproc (a process each) or dummy"""
     n_steps: int = 256
     """steps per env between updates (rollout length)"""
     batch_size: int = 64

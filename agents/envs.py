@@ -41,6 +41,8 @@ def algo_class(algo: str) -> Any:
         raise ValueError(f"algo = {algo!r}; allowed: {', '.join(ALGO_CLASSES)}")
     module, name = ALGO_CLASSES[algo].split(":")
     return getattr(importlib.import_module(module), name)
+
+
 #: file written next to a run's models (``<model>.json`` for a single shipped model)
 METADATA_NAME = "run.json"
 
@@ -139,20 +141,51 @@ class EnvRecipe:
 SeedCycle = InstanceReset
 
 
-def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "subproc"):
-    """``n_envs`` monitored training envs in a SB3 VecEnv (``subproc`` or ``dummy``).
+#: the VecEnv kinds make_vec_envs builds (the first is the default)
+VEC_ENVS = ("native", "subproc", "dummy")
 
-    Worker processes are forked where the OS allows: the workers run only numpy code,
-    and a fork starts in milliseconds where forkserver re-imports the caller's modules
-    for seconds (and needs an ``if __name__ == "__main__"`` guard in scripts).
+
+def make_native_vec_env(recipe: EnvRecipe, n_envs: int, seed: int):
+    """``n_envs`` episodes in splitenv's natively batched vector env, as a monitored SB3 VecEnv.
+
+    :class:`agents.vec_env.NativeVecEnv` (one engine call per epoch for all envs), seeded as
+    ``make_vec_env`` seeds its envs (env i gets ``seed + i`` at the first reset).
+    """
+    from gymnasium.vector import AutoresetMode
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from agents.vec_env import NativeVecEnv
+    from splitenv.registration import make_vec
+    from splitenv.vector_wrappers import VectorBoxAction, VectorMultiDiscreteAction
+
+    kwargs = recipe.env_kwargs()
+    vec = make_vec(kwargs.pop("config"), n_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    wrapped = (
+        VectorBoxAction(vec)
+        if recipe.wrapper == "box"
+        else VectorMultiDiscreteAction(vec, levels=recipe.levels)
+    )
+    env = NativeVecEnv(wrapped)
+    env.seed(seed)
+    return VecMonitor(env)
+
+
+def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "native"):
+    """``n_envs`` monitored training envs in a SB3 VecEnv (``native``, ``subproc`` or ``dummy``).
+
+    ``native``: :func:`make_native_vec_env`. ``subproc``: worker processes, forked where the
+    OS allows (the workers run only numpy code, and a fork starts in milliseconds where
+    forkserver re-imports the caller's modules for seconds). ``dummy``: all in this process.
     """
     import multiprocessing
 
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    if vec_env not in ("subproc", "dummy"):
-        raise ValueError(f"vec_env = {vec_env!r}; allowed: subproc, dummy")
+    if vec_env not in VEC_ENVS:
+        raise ValueError(f"vec_env = {vec_env!r}; allowed: {', '.join(VEC_ENVS)}")
+    if vec_env == "native":
+        return make_native_vec_env(recipe, n_envs, seed)
     if vec_env == "dummy" or n_envs == 1:
         return make_vec_env(recipe.make_wrapped, n_envs=n_envs, seed=seed, vec_env_cls=DummyVecEnv)
     methods = multiprocessing.get_all_start_methods()

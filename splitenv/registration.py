@@ -60,6 +60,22 @@ def make(scenario: str | os.PathLike[str], **kwargs: Any) -> gym.Env[Any, Any]:
     return gym.make(GENERIC_ID, config=name, **kwargs)
 
 
+def make_vec(scenario: str | os.PathLike[str], num_envs: int, **kwargs: Any) -> Any:
+    """The natively batched vector env of a scenario (:class:`splitenv.vector.SplitLoRAVectorEnv`).
+
+    ``gym.make_vec(id, num_envs, vectorization_mode="vector_entry_point", **kwargs)`` of the
+    id :func:`make` would use, so the same per-id defaults apply.
+    """
+    name = str(scenario)
+    mode = "vector_entry_point"
+    for eid, preset in ENV_IDS.items():
+        if preset == name:
+            return gym.make_vec(eid, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    return gym.make_vec(
+        GENERIC_ID, num_envs=num_envs, vectorization_mode=mode, config=name, **kwargs
+    )
+
+
 def register_envs() -> None:
     """Register an id for every scenario found now (idempotent; call again after adding one)."""
     for preset in list_scenarios():

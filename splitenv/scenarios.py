@@ -352,14 +352,17 @@ class StateSampler:
     ) -> dict[str, np.ndarray]:
         """The random part of an epoch (:meth:`epoch_arrays` before :func:`epoch_values`)."""
         scn = self.scenario
-        net, comp, n = scn.network, scn.compute, scn.n_devices
+        net, n = scn.network, scn.n_devices
         st = self.statics
         if rng is None:
             rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
+        fading, fed_fading = self._ones, self._ones
+        flops = level_flops(scn)
         if net.fading == "rayleigh":
-            fading, fed_fading = rng.exponential(1.0, n), rng.exponential(1.0, n)
-        else:
-            fading, fed_fading = self._ones, self._ones
+            fading, fed_fading = np.empty(n), np.empty(n)
+        if draws_flops(scn):
+            flops = np.empty(n)
+        epoch_stream(scn, rng, fading, fed_fading, flops)
         gain_db, fed_gain_db, distance = st["gain_db"], st["fed_gain_db"], st["distance"]
         active = self._all_active
         if self.dynamic:
@@ -377,18 +380,11 @@ class StateSampler:
                 gain_db = self._mean_gain_db(distance, st["shadow_db"])
                 fed_gain_db = self._mean_gain_db(fed_distance, st["fed_shadow_db"])
             active = proc["active"]
-        if scn.devices.enabled:
-            flops = np.asarray(scn.devices.flops)[list(scn.devices.of_devices(n))]
-        elif comp.device_flops_levels:
-            levels = np.asarray(comp.device_flops_levels)
-            flops = levels[np.arange(n) % len(levels)]
-        else:
-            flops = rng.uniform(*comp.device_flops, n)
         if net.noise_states_dbm_hz:
             round_rng = self._rng(_STREAM_ROUND, round_index)
             noise_dbm = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
         else:
-            noise_dbm = self._flat_noise_dbm
+            noise_dbm = flat_noise_dbm(scn)
         return {
             "gain_db": gain_db, "fading": fading, "fed_gain_db": fed_gain_db,
             "fed_fading": fed_fading, "noise_dbm": noise_dbm, "device_flops": flops,
@@ -403,13 +399,49 @@ class StateSampler:
     def _all_active(self) -> np.ndarray:
         return np.ones(self.scenario.n_devices, dtype=bool)
 
-    @cached_property
-    def _flat_noise_dbm(self) -> np.ndarray:
-        return np.full(self.scenario.n_devices, self.scenario.network.noise_psd_dbm_hz)
-
     def trace(self, n_rounds: int, n_epochs: int) -> list[list[State]]:
         """States of rounds x epochs (``prev_split`` unset: it depends on the decisions taken)."""
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
+
+
+def epoch_stream(
+    scn: Scenario,
+    rng: np.random.Generator,
+    fading: np.ndarray,
+    fed_fading: np.ndarray,
+    flops: np.ndarray,
+) -> None:
+    """An epoch stream's draws, in their order, written into the given (N,) arrays.
+
+    Rayleigh block fading of the edge and federated links (exponential power gains), then
+    device compute uniform in ``compute.device_flops``; a quantity the scenario does not
+    draw (no fading, compute levels or device classes) is left as given.
+    """
+    if scn.network.fading == "rayleigh":
+        rng.standard_exponential(out=fading)  # = exponential(1.0): scale 1 multiplies exactly
+        rng.standard_exponential(out=fed_fading)
+    if draws_flops(scn):
+        flops[...] = rng.uniform(*scn.compute.device_flops, flops.shape[-1])
+
+
+def flat_noise_dbm(scn: Scenario) -> np.ndarray:
+    """Every device's noise PSD in dBm/Hz when the scenario has one noise state."""
+    return scn.memo("flat_noise_dbm", lambda: np.full(scn.n_devices, scn.network.noise_psd_dbm_hz))
+
+
+def draws_flops(scn: Scenario) -> bool:
+    """Whether device compute is drawn each epoch (neither device classes nor levels fix it)."""
+    return not (scn.devices.enabled or scn.compute.device_flops_levels)
+
+
+def level_flops(scn: Scenario) -> np.ndarray:
+    """Device compute when the scenario fixes it: by class, else by levels (n: level n mod count)."""
+    if scn.devices.enabled:
+        return np.asarray(scn.devices.flops, dtype=np.float64)[
+            list(scn.devices.of_devices(scn.n_devices))
+        ]
+    levels = np.asarray(scn.compute.device_flops_levels or (0.0,))
+    return levels[np.arange(scn.n_devices) % len(levels)]
 
 
 def epoch_values(draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

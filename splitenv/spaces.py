@@ -243,22 +243,30 @@ def numeric(value: Any, label: str) -> NDArray[Any]:
 def largest_remainder(shares: NDArray[np.float64], total: int, minimum: int) -> NDArray[np.int64]:
     """Integer counts summing to ``total`` closest to ``shares * total`` (Hamilton's method).
 
-    Each device first gets ``minimum``; the rest is split by largest remainder.
+    Each device first gets ``minimum``; the rest is split by largest remainder. ``shares``
+    is (N,) or (K, N) (each row on its own, bit for bit as a call with that row).
     """
-    n = shares.shape[0]
+    rows = np.atleast_2d(shares)
+    n = rows.shape[1]
     if total < minimum * n:
         minimum = 0
     rest = total - minimum * n
-    exact = shares / shares.sum() * rest
+    exact = rows / rows.sum(axis=1, keepdims=True) * rest
     counts = np.floor(exact).astype(np.int64)
-    short = rest - counts.sum()
-    order = np.argsort(-(exact - counts), kind="stable")
-    counts[order[:short]] += 1
-    return counts + minimum
+    short = rest - counts.sum(axis=1, keepdims=True)
+    order = np.argsort(-(exact - counts), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(n)[None, :], axis=1)
+    counts += rank < short  # the `short` largest remainders get one more
+    out = counts + minimum
+    return out if shares.ndim == 2 else out[0]
 
 
 def native_resource(scn: Scenario, name: str, shares: NDArray[np.float64]) -> NDArray[Any]:
-    """Native action of resource ``name`` from shares summing to 1 (counts or fractions)."""
+    """Native action of resource ``name`` from shares summing to 1 (counts or fractions).
+
+    ``shares`` is (N,) or (K, N) rows.
+    """
     net = scn.network
     if name == "subchannels":
         return largest_remainder(shares, net.n_subchannels, 1)
@@ -268,10 +276,15 @@ def native_resource(scn: Scenario, name: str, shares: NDArray[np.float64]) -> ND
 
 
 def power_fractions(scn: Scenario, fractions: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Fractions of the max power, scaled down together so their watts fit the total budget."""
+    """Fractions of the max power, scaled down together so their watts fit the total budget.
+
+    ``fractions`` is (N,) or (K, N) rows.
+    """
     net = scn.network
-    watts = fractions.sum() * net.device_power_w
-    return fractions * min(1.0, net.total_power_w / watts)
+    watts = fractions.sum(axis=-1, keepdims=True) * net.device_power_w
+    with np.errstate(divide="ignore"):
+        scale = net.total_power_w / watts
+    return fractions * np.where(scale < 1.0, scale, 1.0)  # min(1.0, scale)
 
 
 def _accuracy_grid(scn: Scenario) -> NDArray[np.float64]:

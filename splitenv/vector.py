@@ -40,20 +40,24 @@ from numpy.typing import NDArray
 from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
 from splitenv.batch_actions import batch_rows, decode_native_batch
+from splitenv.config import Scenario
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
-from splitenv.scenarios import StateSampler
+from splitenv.model import Decision, Evaluation
+from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.scenarios import StateSampler, epoch_stream, flat_noise_dbm, level_flops
+from splitenv.spaces import LARGE
 from splitenv.streams import Streams, pcg64_states
+from splitenv.vector_info import restrict, rows_of, step_info
 from splitenv.vector_parts import (
     Episodes,
     EpochResult,
     evaluate_rows,
     feasible_splits_rows,
-    step_info,
 )
 
-#: the timescales whose steps are one epoch each (one engine call per step)
-TIMESCALES = ("joint", "epoch")
+#: every timescale: one engine call per epoch played
+TIMESCALES = ("joint", "epoch", "round")
 
 
 class SplitLoRAVectorEnv(VectorEnv):
@@ -63,7 +67,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         num_envs: K >= 1.
         config: preset name, YAML path or Scenario (as :class:`~splitenv.env.SplitLoRAEnv`).
         timescale: ``"joint"`` or ``"epoch"`` (``"round"`` is not yet supported).
-        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (the only mode supported yet).
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default) or ``SAME_STEP``
+            (an env that ends is reset in the same step: ``final_obs`` / ``final_info``).
         **kwargs: every other argument of :class:`~splitenv.env.SplitLoRAEnv` (rounds,
             reward_mode, accuracy, observation, overrides, ``a__b`` config overrides, ...).
 
@@ -108,6 +113,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         self._seeds = np.zeros(self.num_envs, dtype=np.int64)
         self._ep = Episodes(self.template, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {"autoreset_mode": self.autoreset_mode}
         self._started = False
 
     # --- reset ------------------------------------------------------------------------------
@@ -208,17 +215,63 @@ class SplitLoRAVectorEnv(VectorEnv):
             terminated[play] = result.terminated
             truncated[play] = ep.rounds_done(play) & ~result.terminated
             self._advance(play, terminated[play] | truncated[play])
-        self._autoreset = terminated | truncated
+        ended = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            return (
+                ep.observe() if not ended.any() else self._same_step(infos, ended),
+                rewards,
+                terminated,
+                truncated,
+                infos,
+            )
+        self._autoreset = ended
         return ep.observe(), rewards, terminated, truncated, infos
 
+    def _same_step(self, infos: dict[str, Any], ended: NDArray[np.bool_]) -> Any:
+        """Same-step autoreset: the envs that ended start anew now (``SyncVectorEnv``'s layout).
+
+        Their step's observation and info move to ``final_obs`` / ``final_info``; ``infos`` is
+        rewritten in place; the observations after the resets are returned.
+        """
+        k, rows = self.num_envs, np.flatnonzero(ended)
+        final_obs = rows_of(self._ep.observe(), rows, k)
+        final = restrict(infos, ended)
+        rest = restrict(infos, ~ended)
+        infos.clear()
+        infos.update(rest)
+        infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
+        infos["final_info"], infos["_final_info"] = final, ended.copy()
+        infos.update(self._reset_rows(rows, [None] * rows.size, None))
+        infos["action_mask"], infos["_action_mask"] = self._ep.mask_info(), np.ones(k, bool)
+        return self._ep.observe()
+
     def _play(self, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]) -> EpochResult:
-        """Plan, evaluate (one engine call) and book the epoch of env rows ``rows``."""
-        ep = self._ep
+        """Plan, evaluate (one engine call per epoch) and book the step of env rows ``rows``."""
+        ep, scn = self._ep, self.scenario
+        if self.template.timescale == "round":
+            ep.set_large(rows, fields)
+            return ep.book(rows, lambda t: self._round_epoch(rows, t), ep.epochs_per_round)
         starting = rows[ep.epoch[rows] == 0]
         if starting.size:
             ep.set_large(starting, self._round_start_fields(starting, rows, fields))
-        ev = evaluate_rows(self.scenario, ep, rows, fields)
-        return ep.book(rows, ev)
+        small = {k: v for k, v in fields.items() if k not in LARGE}
+        return ep.book(rows, lambda _: evaluate_rows(scn, ep, rows, small))
+
+    def _round_epoch(self, rows: NDArray[np.int64], t: int) -> Evaluation:
+        """Epoch ``t`` of a round step: its state, the inner allocator, the engine.
+
+        ``SplitLoRAEnv._play_round``: within a round the split does not move, so epochs after
+        the first are drawn with the round's split as their previous split.
+        """
+        ep, scn = self._ep, self.scenario
+        if t > 0:
+            ep.split[rows] = ep.large["split"][rows]
+            self._advance(rows, np.zeros(rows.size, dtype=bool))
+        allocator = self.template.inner_allocator
+        if allocator is allocation.equal:  # the round's large fields, equal shares of the rest
+            return evaluate_rows(scn, ep, rows, {}, trusted=False)
+        decisions = [allocator(scn, ep.state_row(int(i)), ep.large_row(int(i))) for i in rows]
+        return evaluate_rows(scn, ep, rows, _stack_decisions(scn, decisions), trusted=False)
 
     def _round_start_fields(
         self, starting: NDArray[np.int64], rows: NDArray[np.int64], fields: dict[str, Any]
@@ -258,6 +311,11 @@ class SplitLoRAVectorEnv(VectorEnv):
         if not rows.size:
             return
         streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
+        net = self.scenario.network
+        simple = not (net.noise_states_dbm_hz or self._samplers[rows[0]].dynamic)  # type: ignore[union-attr]
+        if streams is not None and simple:  # the epoch stream only: draw into the K rows
+            ep.draw(rows, self._stream_draws(rows, streams))
+            return
         draws = []
         for j, i in enumerate(rows):
             sampler = self._samplers[i]
@@ -265,6 +323,24 @@ class SplitLoRAVectorEnv(VectorEnv):
             rng = None if streams is None else self._streams.load(streams[j])
             draws.append(sampler.epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
         ep.draw(rows, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+
+    def _stream_draws(self, rows: NDArray[np.int64], streams: list[Any]) -> dict[str, Any]:
+        """``epoch_draws`` of ``rows`` without dynamics or noise states.
+
+        The epoch stream's draws are written row by row into (K', N) arrays, the rest comes
+        from the episodes' statics.
+        """
+        scn, ep = self.scenario, self._ep
+        p, n = rows.size, scn.n_devices
+        fading, fed_fading = np.ones((p, n)), np.ones((p, n))
+        flops = np.tile(level_flops(scn), (p, 1))
+        for j in range(p):
+            epoch_stream(scn, self._streams.load(streams[j]), fading[j], fed_fading[j], flops[j])
+        return {
+            "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
+            "fed_fading": fed_fading, "noise_dbm": flat_noise_dbm(scn), "device_flops": flops,
+            "distance_m": ep.distance[rows], "active": np.ones((p, n), dtype=bool),
+        }  # fmt: skip
 
     def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
         """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""
@@ -281,15 +357,28 @@ class SplitLoRAVectorEnv(VectorEnv):
         """Nothing to release (no processes, no files)."""
 
 
+def _stack_decisions(scn: Scenario, decisions: list[Decision]) -> dict[str, NDArray[Any]]:
+    """The allocator's decisions of the rows, field by field.
+
+    A field that some rows leave unset takes the preset default there (as ``_stack`` does in
+    the single env); a field no row sets is left to :func:`evaluate_rows`.
+    """
+    defaults = default_values(scn)
+    out: dict[str, NDArray[Any]] = {}
+    for f in DECISION_FIELDS:
+        given = [getattr(d, f) for d in decisions]
+        if any(g is not None for g in given):
+            out[f] = np.stack([np.asarray(defaults[f] if g is None else g) for g in given])
+    return out
+
+
 def _mask(k: int, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
     out = np.zeros(k, dtype=bool)
     out[rows] = True
     return out
 
 
-def _empty() -> Any:
-    from splitenv.model import Decision
-
+def _empty() -> Decision:
     return Decision()
 
 
@@ -311,10 +400,10 @@ def _check_scope(timescale: str, autoreset_mode: Any, kwargs: dict[str, Any]) ->
             f"SplitLoRAVectorEnv: timescale = {timescale!r} is not yet supported (supported: "
             f"{', '.join(TIMESCALES)}); use gym.make_vec(..., vectorization_mode='sync')"
         )
-    if AutoresetMode(autoreset_mode) != AutoresetMode.NEXT_STEP:
+    if AutoresetMode(autoreset_mode) not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
         raise NotImplementedError(
             f"SplitLoRAVectorEnv: autoreset_mode = {autoreset_mode!r} is not yet supported "
-            "(supported: next-step)"
+            "(supported: NextStep, SameStep)"
         )
     if kwargs.get("accuracy") == "train":
         raise NotImplementedError(

@@ -10,6 +10,7 @@ row equals the single env bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from splitenv.model import (
     compose_round,
     evaluate_batch,
 )
-from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.model.decision import default_values
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.scenarios import StateSampler, epoch_values
@@ -70,6 +71,8 @@ class Episodes:
         self.state["edge_of"] = np.zeros((k, n), dtype=np.int64)
         self.state["active"] = np.ones((k, n), dtype=bool)
         self.state_prev = np.full((k, n), -1, dtype=np.int64)  # the state's prev_split
+        # the episodes' statics the epochs start from (without mobility)
+        self.gain_db, self.fed_gain_db, self.distance = np.zeros((3, k, n))
         self.round = np.zeros(k, dtype=np.int64)
         self.epoch = np.zeros(k, dtype=np.int64)
         self.default_split = np.full(n, scn.decision.default_split, dtype=np.int64)
@@ -82,6 +85,7 @@ class Episodes:
         self.large = {
             f: np.tile(v, (k, *([1] * v.ndim))) for f, v in self.defaults.items() if f in LARGE
         }
+        self.large_given: tuple[str, ...] = ()
         self.chain = np.zeros((k, e, n))
         self.iteration = np.zeros((k, e))
         self.shared = np.zeros((k, e))
@@ -97,6 +101,11 @@ class Episodes:
     def start(self, i: int, sampler: StateSampler) -> None:
         """Row ``i`` starts an episode: counters at zero (then :meth:`draw` its first state)."""
         st = sampler.statics
+        self.gain_db[i], self.fed_gain_db[i], self.distance[i] = (
+            st["gain_db"],
+            st["fed_gain_db"],
+            st["distance"],
+        )
         self.state["device_memory_bytes"][i] = st["memory"]
         self.state["data_size"][i] = st["data"]
         self.state["edge_of"][i] = st["edge_of"]
@@ -138,9 +147,53 @@ class Episodes:
         """A round starts in ``rows``: its large fields are ``fields``, the rest the default."""
         for f, arr in self.large.items():
             arr[rows] = fields[f] if f in fields else self.defaults[f]
+        self.large_given = tuple(f for f in self.large if f in fields)
 
-    def book(self, rows: NDArray[np.int64], ev: Evaluation) -> EpochResult:
-        """Reward, counters and round bookkeeping of one epoch (``SplitLoRAEnv._play_epochs``)."""
+    def large_row(self, i: int) -> Decision:
+        """Row ``i``'s large decision as the single env holds it (only the fields given)."""
+        return Decision(**{f: self.large[f][i] for f in self.large_given})
+
+    def book(
+        self, rows: NDArray[np.int64], evaluate: Callable[[int], Evaluation], epochs: int = 1
+    ) -> EpochResult:
+        """Reward, counters and round bookkeeping of ``epochs`` consecutive epochs of ``rows``.
+
+        ``SplitLoRAEnv._play_epochs``: ``evaluate(t)`` gives the t-th epoch's evaluation of 2P
+        rows (decisions, then references), called when the counters stand at that epoch (one
+        epoch for the epoch and joint timescales, the round's epochs for ``round``); costs add
+        up over the epochs in the single env's order.
+        """
+        env, p = self.env, rows.size
+        cost, ref, latency, energy = np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p)
+        feasible = np.ones(p, dtype=bool)
+        for t in range(epochs):
+            ev = evaluate(t)
+            step_lat, step_cost = self._epoch(rows, ev)
+            cost, ref = cost + step_cost[:p], ref + step_cost[p:]
+            latency, energy = latency + step_lat[:p], energy + ev.energy_j[:p]
+            feasible &= ev.feasible[:p]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.minimum(np.where(ref > 0, cost / ref, 1.0), env.cost_cap)
+        bad = ~feasible | ~np.isfinite(cost)
+        ratio = np.where(bad, np.minimum(ratio, env.cost_cap) + env.infeasible_penalty, ratio)
+        reward = -ratio if env.reward_mode == "normalized" else -ratio * ref
+        self.last_ratio[rows] = ratio
+        self.time_s[rows] += latency
+        result = EpochResult(
+            rows=rows, evaluation=ev, reward=reward, terminated=np.zeros(p, dtype=bool),
+            closing=self.epoch[rows] >= self.epochs_per_round, round_latency=np.zeros(p),
+            cost=cost, reference=ref, latency=latency, energy=energy,
+            feasible=feasible, round_index=self.round[rows].copy(),
+            epoch_index=self.epoch[rows].copy(), time_s=self.time_s[rows].copy(),
+        )  # fmt: skip
+        if result.closing.any():
+            result.round_latency[result.closing] = self._close(
+                rows[result.closing], ev, p, result.closing
+            )
+        return result
+
+    def _epoch(self, rows: NDArray[np.int64], ev: Evaluation) -> tuple[Any, Any]:
+        """One epoch's latency and cost (2P rows) and its parts kept for the round's close."""
         env, scn, p = self.env, self.scn, rows.size
         t = self.epoch[rows]
         first, last = np.tile(t == 0, 2), np.tile(t == self.epochs_per_round - 1, 2)
@@ -155,33 +208,13 @@ class Episodes:
         step_cost = step_lat + env.energy_weight * ev.energy_j
         if scn.objective.kind != "latency":
             step_cost = ev.objective
-        cost, ref = step_cost[:p], step_cost[p:]
-        feasible = ev.feasible[:p]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.minimum(np.where(ref > 0, cost / ref, 1.0), env.cost_cap)
-        bad = ~feasible | ~np.isfinite(cost)
-        ratio = np.where(bad, np.minimum(ratio, env.cost_cap) + env.infeasible_penalty, ratio)
-        reward = -ratio if env.reward_mode == "normalized" else -ratio * ref
-        self.last_ratio[rows] = ratio
-        self.time_s[rows] += step_lat[:p]
         self.chain[rows, t] = per["chain_s"][:p]
         self.iteration[rows, t] = ev.terms["iteration_s"][:p]
         self.shared[rows, t] = ev.terms["shared_iteration_s"][:p]
         self.pre[rows[t == 0]] = per["pre_round_s"][:p][t == 0]
         self.split[rows] = ev.decision.split[:p]
         self.epoch[rows] += 1
-        result = EpochResult(
-            rows=rows, evaluation=ev, reward=reward, terminated=np.zeros(p, dtype=bool),
-            closing=self.epoch[rows] >= self.epochs_per_round, round_latency=np.zeros(p),
-            cost=cost, reference=ref, latency=step_lat[:p], energy=ev.energy_j[:p],
-            feasible=feasible, round_index=self.round[rows].copy(),
-            epoch_index=self.epoch[rows].copy(), time_s=self.time_s[rows].copy(),
-        )  # fmt: skip
-        if result.closing.any():
-            result.round_latency[result.closing] = self._close(
-                rows[result.closing], ev, p, result.closing
-            )
-        return result
+        return step_lat, step_cost
 
     def _close(
         self, rows: NDArray[np.int64], ev: Evaluation, p: int, closing: NDArray[np.bool_]
@@ -229,20 +262,29 @@ class Episodes:
 
 
 def evaluate_rows(
-    scn: Scenario, ep: Episodes, rows: NDArray[np.int64], fields: dict[str, NDArray[Any]]
+    scn: Scenario,
+    ep: Episodes,
+    rows: NDArray[np.int64],
+    fields: dict[str, NDArray[Any]],
+    trusted: bool = True,
 ) -> Evaluation:
-    """ONE engine call: the decisions of ``rows`` (rows 0..P-1), then their references."""
+    """ONE engine call: the decisions of ``rows`` (rows 0..P-1), then their references.
+
+    A decision takes the round's large fields, then ``fields``, then the preset default.
+    ``trusted``: the fields were decoded from checked actions (else the engine validates).
+    """
     p = rows.size
     values = {}
     for f, default in ep.defaults.items():
-        if f in ep.large:
-            given = ep.large[f][rows]
-        elif f in fields:
+        if f in fields:
             given = fields[f]
+        elif f in ep.large:
+            given = ep.large[f][rows]
         else:
             given = np.broadcast_to(default, (p, *default.shape))
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
-    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), assemble(scn, values))
+    decision = assemble(scn, values) if trusted else Decision(**values)
+    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), decision)
 
 
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:
@@ -259,62 +301,3 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     memory = np.repeat(states.device_memory_bytes, s, axis=0)
     ok = (ev.per_device["device_memory_bytes"] <= memory).reshape(r, s, n)
     return ok.all(axis=2) if scn.decision.shared_split else ok.transpose(0, 2, 1)
-
-
-def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any]:
-    """The step's info of the played rows in Gymnasium's ``_add_info`` layout (``_key`` masks)."""
-    infos: dict[str, Any] = {}
-    if result is None:
-        return infos
-    rows, p, ev = result.rows, result.rows.size, result.evaluation
-
-    def put(into: dict[str, Any], key: str, values: NDArray[Any], where: NDArray[np.int64]) -> None:
-        if values.dtype == bool and values.ndim == 1:  # np.bool_ is no np.number: an object array
-            arr = np.full(k, None, dtype=object)
-            arr[where] = _objects(values)
-        else:
-            arr = np.zeros((k, *values.shape[1:]), dtype=values.dtype)
-            arr[where] = values
-        mask = np.zeros(k, dtype=bool)
-        mask[where] = True
-        into[key], into[f"_{key}"] = arr, mask
-
-    for key, values in (
-        ("latency_s", result.latency), ("energy_j", result.energy), ("cost", result.cost),
-        ("reference_cost", result.reference), ("feasible", result.feasible),
-    ):  # fmt: skip
-        put(infos, key, values, rows)
-    violations: dict[str, Any] = {}
-    for name, v in ev.violations.items():
-        hit = v[:p] != 0
-        if hit.any():
-            put(violations, name, v[:p][hit], rows[hit])
-    terms: dict[str, Any] = {}
-    for name, v in ev.terms.items():
-        put(terms, name, v[:p].astype(np.float64), rows)
-    decision: dict[str, Any] = {}
-    for name in enabled_fields(ep.scn):
-        integer = DECISION_FIELDS[name][1]
-        put(
-            decision,
-            name,
-            getattr(ev.decision, name)[:p].astype(np.int64 if integer else np.float64),
-            rows,
-        )
-    for key, sub in (("violations", violations), ("terms", terms), ("decision", decision)):
-        infos[key] = sub
-        infos[f"_{key}"] = np.zeros(k, dtype=bool)
-        infos[f"_{key}"][rows] = True
-    put(infos, "round", result.round_index, rows)
-    put(infos, "epoch", result.epoch_index, rows)
-    put(infos, "simulated_time_s", result.time_s, rows)
-    if result.closing.any():
-        put(infos, "round_latency_s", result.round_latency[result.closing], rows[result.closing])
-    return infos
-
-
-def _objects(values: NDArray[Any]) -> NDArray[Any]:
-    """``values`` as an object array of numpy scalars (what ``_add_info`` stores for np.bool_)."""
-    out = np.empty(values.shape[0], dtype=object)
-    out[:] = list(values)
-    return out

@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from splitenv.config import Scenario
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ActionError
 from splitenv.spaces import (
@@ -40,7 +41,11 @@ def _base(env: gym.Env) -> SplitLoRAEnv:
     return base
 
 
-def _layout(env: gym.Env) -> list[tuple[FieldSpec, int]]:
+#: (field, number of dims) in action order
+Layout = list[tuple[FieldSpec, int]]
+
+
+def _layout(env: gym.Env) -> Layout:
     """(field, number of dims) in action order; a resource of a single device has none."""
     base = _base(env)
     n = base.scenario.n_devices
@@ -59,28 +64,100 @@ class _Decoder(gym.ActionWrapper):
         self.base = _base(env)
         self.scn = self.base.scenario
 
-    def _native(self, parts: dict[str, NDArray[np.float64]], fractions: bool) -> dict[str, Any]:
-        """``parts`` holds index values for index fields and [0, 1] fractions for the rest."""
-        scn = self.scn
+    def _one(self, rows: dict[str, NDArray[Any]]) -> dict[str, Any]:
+        """Row 0 of a decoded batch, as the single env's native action."""
         out: dict[str, Any] = {}
-        for fs, dims in self.layout:
-            v = parts[fs.name]
-            if not dims:  # one device: it gets the whole resource
-                out[fs.name] = native_resource(scn, fs.name, np.ones(1))
-            elif fs.n:
-                idx = v.astype(np.int64)
-                out[fs.name] = idx if fs.per_device else int(idx[0])
-            elif fs.name in RESOURCE:
-                w = v + (1.0 if not fractions else 1e-3)
-                out[fs.name] = native_resource(scn, fs.name, w / w.sum())
-            elif fs.name in POWER:
-                out[fs.name] = power_fractions(scn, v)
-            else:  # server clock and keep ratio: fractions of their range
-                out[fs.name] = np.asarray(v, dtype=np.float64)
-        if scn.accuracy.constrained and {"keep_ratio", "quant_bits"} <= set(out):
-            frac, q = accuracy_repair(scn, float(out["keep_ratio"][0]), int(out["quant_bits"]))
-            out["keep_ratio"], out["quant_bits"] = np.array([frac]), q
+        for fs, _ in self.layout:
+            v = rows[fs.name][0]
+            out[fs.name] = int(v) if fs.n and not fs.per_device else v
         return out
+
+
+def native_rows(
+    scn: Scenario, layout: Layout, parts: dict[str, NDArray[np.float64]], fractions: bool
+) -> dict[str, NDArray[Any]]:
+    """Native actions of K rows.
+
+    ``parts`` holds index values for index fields and [0, 1] fractions (or level weights)
+    for the rest, each (K, dims).
+    """
+    out: dict[str, Any] = {}
+    for fs, dims in layout:
+        v = parts[fs.name]
+        if not dims:  # one device: it gets the whole resource
+            one = native_resource(scn, fs.name, np.ones(1))
+            out[fs.name] = np.broadcast_to(one, (v.shape[0], 1)).copy()
+        elif fs.n:
+            idx = v.astype(np.int64)
+            out[fs.name] = idx if fs.per_device else idx[:, 0]
+        elif fs.name in RESOURCE:
+            w = v + (1.0 if not fractions else 1e-3)
+            out[fs.name] = native_resource(scn, fs.name, w / w.sum(axis=1, keepdims=True))
+        elif fs.name in POWER:
+            out[fs.name] = power_fractions(scn, v)
+        else:  # server clock and keep ratio: fractions of their range
+            out[fs.name] = np.asarray(v, dtype=np.float64)
+    if scn.accuracy.constrained and {"keep_ratio", "quant_bits"} <= set(out):
+        _meet_accuracy(scn, out)
+    return out
+
+
+def _meet_accuracy(scn: Scenario, out: dict[str, Any]) -> None:
+    """Rows whose (keep ratio, bits) miss SFT's A_th (36b) move to the nearest pair meeting it.
+
+    In place, row by row as :func:`splitenv.spaces.accuracy_repair` (rows that meet it are
+    left as they are).
+    """
+    keep = np.array(out["keep_ratio"], dtype=np.float64)  # (K, 1) fractions of the range
+    bits = np.array(out["quant_bits"], dtype=np.int64)  # (K,) indices
+    for k in range(keep.shape[0]):
+        keep[k, 0], bits[k] = accuracy_repair(scn, float(keep[k, 0]), int(bits[k]))
+    out["keep_ratio"], out["quant_bits"] = keep, bits
+
+
+def multidiscrete_rows(
+    scn: Scenario, layout: Layout, levels: int, a: NDArray[Any]
+) -> dict[str, NDArray[Any]]:
+    """:class:`MultiDiscreteAction`'s decoder on K checked rows ``a`` (K, D)."""
+    parts, i = {}, 0
+    for fs, dims in layout:
+        v = a[:, i : i + dims].astype(np.float64)
+        i += dims
+        if not fs.n:  # levels -> weights (resources) or fractions
+            v = (
+                v
+                if fs.name in RESOURCE
+                else (v + 1.0) / levels
+                if fs.name in POWER
+                else v / (levels - 1)
+            )
+        parts[fs.name] = v
+    return native_rows(scn, layout, parts, fractions=False)
+
+
+def box_rows(
+    scn: Scenario, layout: Layout, masks: dict[str, NDArray[np.bool_]], a: NDArray[np.float64]
+) -> dict[str, NDArray[Any]]:
+    """:class:`BoxAction`'s decoder on K finite rows ``a`` (K, D), ``masks`` the K envs' own."""
+    u = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0  # [0, 1]
+    parts, i = {}, 0
+    for fs, dims in layout:
+        v = u[:, i : i + dims]
+        i += dims
+        if fs.n:
+            n: Any = fs.n
+            if fs.name == "split" and "split" in masks:  # memory-feasible values only
+                m = masks["split"]
+                n = (
+                    np.maximum(m.sum(axis=-1), 1)
+                    if fs.per_device
+                    else np.maximum(m.sum(axis=1), 1)[:, None]
+                )
+            v = np.minimum(np.floor(v * n), np.asarray(n) - 1)
+        elif fs.name in POWER:
+            v = 0.01 + 0.99 * v
+        parts[fs.name] = v
+    return native_rows(scn, layout, parts, fractions=True)
 
 
 class MultiDiscreteAction(_Decoder, gym.utils.RecordConstructorArgs):
@@ -109,20 +186,7 @@ class MultiDiscreteAction(_Decoder, gym.utils.RecordConstructorArgs):
             raise ActionError(f"action has shape {a.shape}; expected {self.nvec.shape}")
         if np.any(a < 0) or np.any(a >= self.nvec) or np.any(a != np.round(a)):
             raise ActionError(f"action {a.tolist()} is outside MultiDiscrete({self.nvec.tolist()})")
-        parts, i = {}, 0
-        for fs, dims in self.layout:
-            v = a[i : i + dims].astype(np.float64)
-            i += dims
-            if not fs.n:  # levels -> weights (resources) or fractions
-                v = (
-                    v
-                    if fs.name in RESOURCE
-                    else (v + 1.0) / self.levels
-                    if fs.name in POWER
-                    else v / (self.levels - 1)
-                )
-            parts[fs.name] = v
-        return self._native(parts, fractions=False)
+        return self._one(multidiscrete_rows(self.scn, self.layout, self.levels, a[None]))
 
     def action_masks(self) -> NDArray[np.bool_]:
         """Flat boolean mask over all choices of all dimensions (False = invalid)."""
@@ -160,19 +224,5 @@ class BoxAction(_Decoder, gym.utils.RecordConstructorArgs):
         a = numeric(action, "action").astype(np.float64)
         if a.shape != self.action_space.shape:
             raise ActionError(f"action has shape {a.shape}; expected {self.action_space.shape}")
-        u = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0  # [0, 1]
-        masks = self.base.action_mask()
-        parts, i = {}, 0
-        for fs, dims in self.layout:
-            v = u[i : i + dims]
-            i += dims
-            if fs.n:
-                n = fs.n
-                if fs.name == "split" and "split" in masks:  # memory-feasible values only
-                    m = masks["split"]
-                    n = np.maximum(m.sum(axis=-1), 1) if fs.per_device else max(int(m.sum()), 1)
-                v = np.minimum(np.floor(v * n), np.asarray(n) - 1)
-            elif fs.name in POWER:
-                v = 0.01 + 0.99 * v
-            parts[fs.name] = v
-        return self._native(parts, fractions=True)
+        masks = {k: v[None] for k, v in self.base.action_mask().items()}
+        return self._one(box_rows(self.scn, self.layout, masks, a[None]))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.vector import AutoresetMode
 
 import splitenv  # noqa: F401  (registers the ids)
 from splitenv.errors import ActionError, ConfigError
 from splitenv.registration import ENV_IDS
 from splitenv.vector import SplitLoRAVectorEnv
+from splitenv.vector_wrappers import VectorBoxAction, VectorMultiDiscreteAction
+from splitenv.wrappers import BoxAction, MultiDiscreteAction
 
 K = 3
 STEPS = 11  # two 4-step episodes, each followed by its next-step autoreset, and more
@@ -23,16 +26,29 @@ DYNAMICS = {
 }
 
 
-def _pair(env_id, **kwargs):
+#: action encodings: (single env wrapper, its vector env wrapper)
+ENCODINGS = {
+    "native": (lambda env: env, lambda vec: vec),
+    "multidiscrete": (MultiDiscreteAction, VectorMultiDiscreteAction),
+    "box": (BoxAction, VectorBoxAction),
+}
+
+
+def _pair(env_id, encoding="native", mode=AutoresetMode.NEXT_STEP, **kwargs):
     """(SyncVectorEnv over K gym.make(env_id), the native vector env), or skip."""
     try:
         gym.make(env_id, **kwargs)
     except ValueError as err:  # this timescale exposes no decision of the scenario
         pytest.skip(str(err))
-    sync = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs) for _ in range(K)])
-    native = gym.make_vec(env_id, num_envs=K, vectorization_mode="vector_entry_point", **kwargs)
+    wrap, wrap_vec = ENCODINGS[encoding]
+    sync = gym.vector.SyncVectorEnv(
+        [lambda: wrap(gym.make(env_id, **kwargs)) for _ in range(K)], autoreset_mode=mode
+    )
+    native = gym.make_vec(
+        env_id, num_envs=K, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs
+    )
     assert isinstance(native, SplitLoRAVectorEnv)
-    return sync, native
+    return sync, wrap_vec(native)
 
 
 def _assert_same(a, b, where):
@@ -47,8 +63,15 @@ def _assert_same(a, b, where):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _assert_same(x, y, f"{where}[{i}]")
         return
+    if a is None or b is None:
+        assert a is None and b is None, where
+        return
     a, b = np.asarray(a), np.asarray(b)
     assert a.dtype == b.dtype and a.shape == b.shape, (where, a.dtype, b.dtype, a.shape, b.shape)
+    if a.dtype == object:  # final_obs: one observation (or None) per env
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+        return
     np.testing.assert_array_equal(a, b, err_msg=where)
 
 
@@ -68,15 +91,30 @@ def _run_both(sync, native, seed=7):
     assert ended >= 2 * K  # every env played two episodes and was autoreset
 
 
-@pytest.mark.parametrize("timescale", ["joint", "epoch"])
+@pytest.mark.parametrize("timescale", ["joint", "epoch", "round"])
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_native_vector_equals_single_envs(env_id, timescale):
     _run_both(*_pair(env_id, timescale=timescale, **KWARGS))
 
 
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("timescale", ["joint", "epoch", "round"])
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
-def test_native_vector_equals_single_envs_with_dynamics(env_id):
-    _run_both(*_pair(env_id, timescale="joint", **KWARGS, **DYNAMICS))
+def test_vector_env_equals_single_envs_with_dynamics(env_id, timescale, encoding):
+    _run_both(*_pair(env_id, encoding, timescale=timescale, **KWARGS, **DYNAMICS))
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("timescale", ["joint", "round"])
+def test_same_step_autoreset_equals_single_envs(timescale, encoding):
+    pair = _pair("splitenv/SFT-v1", encoding, AutoresetMode.SAME_STEP, timescale=timescale,
+                 accuracy="surrogate", **KWARGS, **DYNAMICS)  # fmt: skip
+    _run_both(*pair)
+
+
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_native_vector_round_with_equal_allocation(env_id):
+    _run_both(*_pair(env_id, timescale="round", inner_allocator="equal", **KWARGS, **DYNAMICS))
 
 
 def test_native_vector_with_the_table_accuracy_provider():
@@ -116,10 +154,9 @@ def test_bad_action_names_env_and_field_and_moves_no_env():
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
-        ({"timescale": "round"}, "timescale = 'round'"),
         ({"timescale": "joint", "accuracy": "train"}, "accuracy = 'train'"),
         ({"timescale": "joint", "render_mode": "ansi"}, "render_mode = 'ansi'"),
-        ({"timescale": "joint", "autoreset_mode": "SameStep"}, "autoreset_mode"),
+        ({"timescale": "joint", "autoreset_mode": "Disabled"}, "autoreset_mode"),
     ],
 )
 def test_unsupported_features_are_refused_by_name(kwargs, named):
@@ -141,3 +178,36 @@ def test_batched_action_masks_stack_the_single_masks():
         env = gym.make("splitenv/SCCT-v0", timescale="joint").unwrapped
         env.reset(seed=i)
         np.testing.assert_array_equal(masks["split"][i], env.action_mask()["split"])
+
+
+@pytest.mark.parametrize("encoding", ["multidiscrete", "box"])
+def test_bad_encoded_action_names_the_env_and_moves_no_env(encoding):
+    _, vec = _pair("splitenv/SCCT-v0", encoding, timescale="joint", **KWARGS)
+    _, twin = _pair("splitenv/SCCT-v0", encoding, timescale="joint", **KWARGS)
+    vec.reset(seed=1)
+    twin.reset(seed=1)
+    vec.action_space.seed(2)
+    good = vec.action_space.sample()
+    bad = good.astype(np.float64)
+    bad[2, 3] = np.nan
+    with pytest.raises(ActionError, match=r"^env 2: action contains NaN or inf at indices \[3\]"):
+        vec.step(bad)
+    bad = good.copy()
+    bad[1, -1] = vec.single_action_space.nvec[-1] if encoding == "multidiscrete" else 0.5
+    bad = bad[:, :-1]  # one dimension short in every row: env 0 is named first
+    with pytest.raises(ActionError, match=r"^env 0: action has shape"):
+        vec.step(bad)
+    with pytest.raises(ActionError, match=r"leading size \(2,\); allowed: num_envs = 3"):
+        vec.step(good[:2])
+    _assert_same(vec.step(good), twin.step(good), "after the refused steps")
+
+
+def test_multidiscrete_masks_are_the_k_single_masks():
+    sync, vec = _pair("splitenv/SCCT-v0", "multidiscrete", timescale="joint", **KWARGS)
+    sync.reset(seed=4)
+    _, info = vec.reset(seed=4)
+    masks = vec.action_masks()
+    assert masks.shape == (K, vec.single_action_space.nvec.sum())
+    for i, env in enumerate(sync.envs):
+        np.testing.assert_array_equal(masks[i], env.action_masks())
+    np.testing.assert_array_equal(info["action_mask"], masks)

@@ -157,8 +157,10 @@ def test_sb3_subproc_masks_equal_the_single_env_masks():
     try:
         masks = vec.env_method("action_masks")
         rng = np.random.default_rng(0)
-        actions = [np.array([rng.choice(np.flatnonzero(m)) for m in _dims(mask, vec.action_space)])
-                   for mask in masks]
+        actions = [
+            np.array([rng.choice(np.flatnonzero(m)) for m in _dims(mask, vec.action_space)])
+            for mask in masks
+        ]
         vec.step_async(np.stack(actions))
         _, _, _, infos = vec.step_wait()
         after = vec.env_method("action_masks")
