@@ -294,7 +294,7 @@ def allocated(space: Space, point: Point) -> Point | None:
     own engine calls are not counted: the general methods count an allocation as the one
     evaluation of its result.
     """
-    if not any(f not in LARGE_FIELDS for f in space.fields):
+    if not space.allocator or not any(f not in LARGE_FIELDS for f in space.fields):
         return None
     large = Decision(**{k: v for k, v in point.items() if k in LARGE_FIELDS})
     try:
@@ -316,8 +316,18 @@ def allocate(space: Space, ev: Evaluator, point: Point, value: float) -> Scored:
 def reallocated(
     space: Space, ev: Evaluator, cands: list[Point], point: Point, value: float
 ) -> Scored:
-    """The best of ``cands`` each with the allocator's small fields (as given where it has none)."""
-    moved = [allocated(space, c) or c for c in cands]
+    """The best of ``cands``, each re-allocated.
+
+    By the allocator (:func:`allocated`) where the space allows it, else by water-filling
+    the pooled resources again (:func:`rebalance`).
+    """
+    if not cands:
+        return point, value
+    by_allocator = [allocated(space, c) for c in cands]
+    if all(c is not None for c in by_allocator):
+        moved = [c for c in by_allocator if c is not None]
+    else:
+        moved = rebalance(space, ev, cands)
     if not moved:
         return point, value
     return _pick(moved, ev.scores(moved), point, value)

@@ -64,6 +64,8 @@ class Space:
         active: (N,) devices taking part this epoch.
         splits: per device, its memory-feasible split values (all values where none fits).
         shared_splits: split values feasible for every device (for a shared cut).
+        allocator: whether the blocks may call the scenario's allocator
+            (:func:`baselines.methods.blocks.allocated`).
     """
 
     scn: Scenario
@@ -73,6 +75,7 @@ class Space:
     active: NDArray[np.bool_]
     splits: tuple[NDArray[np.int64], ...]
     shared_splits: NDArray[np.int64]
+    allocator: bool = False
 
     @classmethod
     def build(cls, scn: Scenario, state: State, method: str) -> Space:

@@ -24,7 +24,7 @@ preset default, water-filling of the pooled resources gives the first continuous
 iteration enumerates the discrete blocks with the continuous fields fixed (as ``bcd``'s
 blocks 1-2: global choices; every device at one split, re-allocated; per-device best
 responses, the 8 moves that shorten their device most also re-allocated), then runs the
-continuous step (after the scenario's allocator, with ``allocator=True``); it stops when an iteration does not improve
+continuous step (after the scenario's allocator where the space allows it); it stops when an iteration does not improve
 the score or after 4 iterations.
 
 Default budget: 3000 evaluations.
@@ -239,8 +239,7 @@ class Sqp(GeneralMethod):
         for _ in range(OUTER):
             before = value
             point, value = discrete_step(space, ev, point, value)
-            if self.allocator:
-                point, value = blocks.allocate(space, ev, point, value)
+            point, value = blocks.allocate(space, ev, point, value)
             point, value = slsqp_step(space, ev, point, value)
             if not value < before * (1 - 1e-9):
                 break
