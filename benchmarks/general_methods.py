@@ -51,7 +51,9 @@ def solve(method: str, scn: se.Scenario, state: se.State, seed: int) -> tuple[fl
 
 def gaps(seeds: int) -> None:
     """Part 1 (module docstring)."""
-    print(f"| scenario | method | mean gap to exact | max gap to exact | gap to paper (mean / max) | infeasible | mean time (s) |")
+    print(
+        "| scenario | method | mean gap to exact | max gap to exact | gap to paper (mean / max) | infeasible | mean time (s) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in se.list_scenarios():
         scn = small(name)
@@ -91,7 +93,9 @@ def gaps(seeds: int) -> None:
             for m in GENERAL:
                 saving = (eq - np.array(values[m])) / eq
                 lo, hi = stats.t.interval(0.95, len(saving) - 1, saving.mean(), stats.sem(saving))
-                print(f"  splitllm {m}: saving over equal {saving.mean():.4%}, paired 95% CI [{lo:.4%}, {hi:.4%}]")
+                print(
+                    f"  splitllm {m}: saving over equal {saving.mean():.4%}, paired 95% CI [{lo:.4%}, {hi:.4%}]"
+                )
 
 
 def scale(sizes: list[int]) -> None:
