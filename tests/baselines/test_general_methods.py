@@ -8,6 +8,8 @@ references on a few small instances.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -57,7 +59,7 @@ def test_feasible_within_budget_with_a_consistent_trace(name, method):
         counts = [n for n, _ in anytime]
         best = [b for _, b in anytime]
         assert counts == sorted(counts) and counts[-1] <= BUDGET
-        assert all(b2 <= b1 for b1, b2 in zip(best, best[1:], strict=False))
+        assert all(b2 <= b1 for b1, b2 in itertools.pairwise(best))
         assert sol.stats.trace == best
         assert sol.stats.extra["trace_gap"] == 0.0
         assert sol.objective == best[-1]
