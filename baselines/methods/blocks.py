@@ -99,10 +99,10 @@ def device_choice(
     scores, terms = ev.evaluate([point, *cands])
     now, times, scores = terms["round_s"][0], terms["round_s"][1:], scores[1:]
     best: dict[int, tuple[float, int]] = {}
-    for s, (n, v) in zip(scores, keys, strict=True):
-        if n not in best or s < best[n][0]:
-            best[n] = (float(s), v)
-    moves = [(s, point, n, name, v) for n, (s, v) in best.items()]
+    for s, (dev, v) in zip(scores, keys, strict=True):
+        if dev not in best or s < best[dev][0]:
+            best[dev] = (float(s), v)
+    moves = [(s, point, dev, name, v) for dev, (s, v) in best.items()]
     point, value = combine(ev, point, value, moves)
     if realloc:  # moves that shorten their device most, with the resources re-allocated
         ratio = np.array([times[i, n] / max(now[n], 1e-300) for i, (n, _) in enumerate(keys)])
@@ -296,7 +296,8 @@ def allocated(space: Space, point: Point) -> Point | None:
     """
     if not space.allocator or not any(f not in LARGE_FIELDS for f in space.fields):
         return None
-    large = Decision(**{k: v for k, v in point.items() if k in LARGE_FIELDS})
+    fields: dict[str, Any] = {k: v for k, v in point.items() if k in LARGE_FIELDS}
+    large = Decision(**fields)
     try:
         cand = point_of(space.scn, space.state, paper(space.scn, space.state, large))
     except (ValueError, RuntimeError, ArithmeticError):  # not this allocator's structure
