@@ -23,9 +23,10 @@ probability 0.5 at the start, cooling exponentially to 1e-3 of that temperature 
 expected iterations. All
 randomness comes from ``rng`` (the ALNS object and the operators share it).
 
-The search stops after 60 iterations or with 30 % of the budget left; ``bcd``'s descent
+The search stops after 60 iterations or with 30 % of the budget left; ``sqp``'s continuous
+step (:func:`baselines.methods.sqp.slsqp_step`) and then ``bcd``'s descent
 (:func:`baselines.methods.bcd.descend`: water-filling, transfers and grids over every
-continuous field) then polishes the best point with the rest.
+continuous field) polish the best point with the rest.
 
 Default budget: 3000 evaluations.
 """
@@ -42,6 +43,7 @@ from baselines.methods.bcd import descend
 from baselines.methods.evaluator import Evaluator
 from baselines.methods.general import GeneralMethod
 from baselines.methods.search_space import COUNTS, Point, Space, copy_point
+from baselines.methods.sqp import slsqp_step
 from splitenv.errors import MissingExtraError
 
 try:
@@ -162,6 +164,7 @@ class GeneralAlns(GeneralMethod):
         if ops.globals or ops.device_fields:
             best = self._alns(ops, init, ev, rng, ITERATIONS)
             point, value = best.point, best.value
+        point, value = slsqp_step(space, ev, point, value)
         descend(space, ev, point, value)
 
     @staticmethod

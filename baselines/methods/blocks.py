@@ -328,7 +328,7 @@ def reallocated(
     if all(c is not None for c in by_allocator):
         moved = [c for c in by_allocator if c is not None]
     else:
-        moved = rebalance(space, ev, cands)
+        moved = rebalance(space, ev, cands, rounds=1)
     if not moved:
         return point, value
     return _pick(moved, ev.scores(moved), point, value)
