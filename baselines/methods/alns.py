@@ -14,24 +14,26 @@ repair operators set them again and the continuous inner step re-allocates:
 | ``random`` | uniformly: memory-feasible splits, edge splits, global values; the freed devices' subchannel counts redistributed at random among them |
 | ``greedy`` | by enumeration: each global choice, then each freed device's split and edge split (best response, combined best-first) |
 
-Inner step after every repair: one round of water-filling of every pooled resource
-(:func:`baselines.methods.blocks.rebalance`), then, with ``allocator=True``, the
-scenario's allocator for the small-timescale fields. Operator weights adapt by
+Inner step after every repair: the scenario's allocator for the small-timescale fields
+when the space allows it (:class:`~baselines.methods.general.GeneralMethod`), else one
+round of water-filling of every pooled resource (:func:`baselines.methods.blocks.rebalance`). Operator weights adapt by
 ``RouletteWheel`` (scores 25 / 5 / 1 / 0 for new best / better / accepted / rejected,
 decay 0.8); acceptance is simulated annealing fitted to accept a 5 % worse solution with
 probability 0.5 at the start, cooling exponentially to 1e-3 of that temperature over the
 expected iterations. All
 randomness comes from ``rng`` (the ALNS object and the operators share it).
 
-The search stops with 30 % of the budget left; ``bcd``'s descent
+The search stops after 60 iterations or with 30 % of the budget left; ``sqp``'s continuous
+step (:func:`baselines.methods.sqp.slsqp_step`) and then ``bcd``'s descent
 (:func:`baselines.methods.bcd.descend`: water-filling, transfers and grids over every
-continuous field) then polishes the best point with the rest.
+continuous field) polish the best point with the rest.
 
 Default budget: 3000 evaluations.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +43,7 @@ from baselines.methods.bcd import descend
 from baselines.methods.evaluator import Evaluator
 from baselines.methods.general import GeneralMethod
 from baselines.methods.search_space import COUNTS, Point, Space, copy_point
+from baselines.methods.sqp import slsqp_step
 from splitenv.errors import MissingExtraError
 
 try:
@@ -54,6 +57,9 @@ except ModuleNotFoundError as exc:  # the optional extra: listed as unavailable
 
 #: share of the budget kept for the final continuous descent
 POLISH = 0.3
+#: most ALNS iterations (each may run the scenario's allocator, whose calls the budget does
+#: not see)
+ITERATIONS = 60
 
 
 class SearchState:
@@ -71,8 +77,8 @@ class SearchState:
 class Operators:
     """Destroy and repair operators over one space and evaluator (module docstring)."""
 
-    def __init__(self, space: Space, ev: Evaluator, allocator: bool) -> None:
-        self.space, self.ev, self.allocator = space, ev, allocator
+    def __init__(self, space: Space, ev: Evaluator) -> None:
+        self.space, self.ev = space, ev
         self.on = np.flatnonzero(space.active)
         self.globals = [
             f
@@ -84,9 +90,10 @@ class Operators:
         ]
 
     def scored(self, point: Point) -> SearchState:
-        point = blocks.rebalance(self.space, self.ev, [point], rounds=1)[0]
-        if self.allocator:
-            point, _ = blocks.allocate(self.space, self.ev, point, np.inf)
+        point = (
+            blocks.allocated(self.space, point)
+            or blocks.rebalance(self.space, self.ev, [point], 1)[0]
+        )
         scores, terms = self.ev.evaluate([point])
         return SearchState(point, float(scores[0]), terms["round_s"][0])
 
@@ -138,9 +145,7 @@ class Operators:
         devices = [int(n) for n in state.free if n != "globals"]
         mask = np.zeros(sp.n, dtype=bool)
         mask[devices] = True
-        sub = Space(
-            sp.scn, sp.state, sp.fields, sp.start, sp.active & mask, sp.splits, sp.shared_splits
-        )
+        sub = replace(sp, active=sp.active & mask)
         for f in self.device_fields:
             point, value = blocks.device_choice(sub, ev, point, value, f)
         return self.scored(point)
@@ -153,18 +158,20 @@ class GeneralAlns(GeneralMethod):
     default_budget: ClassVar[int] = 3000
 
     def run(self, space: Space, ev: Evaluator, rng: np.random.Generator) -> None:
-        ops = Operators(space, ev, self.allocator)
+        ops = Operators(space, ev)
         init = ops.scored(space.start)
         point, value = init.point, init.value
         if ops.globals or ops.device_fields:
-            best = self._alns(ops, init, ev, rng)
+            best = self._alns(ops, init, ev, rng, ITERATIONS)
             point, value = best.point, best.value
+        point, value = slsqp_step(space, ev, point, value)
         descend(space, ev, point, value)
 
     @staticmethod
     def _alns(
-        ops: Operators, init: SearchState, ev: Evaluator, rng: np.random.Generator
-    ) -> SearchState:
+        ops: Operators, init: SearchState, ev: Evaluator, rng: np.random.Generator,
+        iterations: int = 0,
+    ) -> SearchState:  # fmt: skip
         alns = ALNS(rng)
         for op, name in (
             (ops.random_devices, "random_devices"),
@@ -175,13 +182,16 @@ class GeneralAlns(GeneralMethod):
         alns.add_repair_operator(ops.random, name="random")
         alns.add_repair_operator(ops.greedy, name="greedy")
         reserve = int(POLISH * ev.budget)
-        expected = max(50, ev.remaining // max(4 * len(ops.on), 20))
+        expected = iterations
         start = 0.05 * max(init.value, 1e-12) / np.log(2.0)  # accepts 5 % worse w.p. 0.5
         accept = SimulatedAnnealing(start, start * 1e-3, 1e-3 ** (1.0 / expected), "exponential")
         select = RouletteWheel([25.0, 5.0, 1.0, 0.0], 0.8, 3, 2)
 
+        count = [0]
+
         def stop(rng: np.random.Generator, best: Any, current: Any) -> bool:
-            return ev.remaining <= reserve
+            count[0] += 1
+            return ev.remaining <= reserve or count[0] > iterations
 
         result = alns.iterate(init, select, accept, stop)
         best: SearchState = result.best_state

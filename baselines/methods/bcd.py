@@ -9,8 +9,9 @@ block's answer kept only when the engine scores it better (monotone descent):
    improving ones combined best-first; the 8 single-device moves that shorten their
    device most, re-allocated (at a min-max allocation no single move helps until the
    resources it frees are handed on);
-3. with ``allocator=True`` only, the allocation block: the scenario's own allocator for
-   all small-timescale fields given the large ones;
+3. the allocation block (when the space allows the allocator, see
+   :class:`~baselines.methods.general.GeneralMethod`): the scenario's own allocator for all
+   small-timescale fields given the large ones;
 4. every pooled resource (subchannels, federated subchannels, bandwidth, compute shares,
    powers with a total budget): min-max water-filling of the devices' round times;
    counts then by single-subchannel transfers;
@@ -45,9 +46,7 @@ TOL = 1e-9
 REALLOC = 8
 
 
-def sweep(
-    space: Space, ev: Evaluator, point: Point, value: float, allocator: bool = False
-) -> tuple[Point, float]:
+def sweep(space: Space, ev: Evaluator, point: Point, value: float) -> tuple[Point, float]:
     """One pass over every enabled block (module docstring)."""
     for name in space.fields:
         if name in ("rank", "quant_bits") or (name == "split" and space.shared_split):
@@ -57,8 +56,7 @@ def sweep(
     for name in space.has("split", "edge_split"):
         if not (name == "split" and space.shared_split):
             point, value = blocks.device_choice(space, ev, point, value, name, realloc=REALLOC)
-    if allocator:
-        point, value = blocks.allocate(space, ev, point, value)
+    point, value = blocks.allocate(space, ev, point, value)
     for name in space.has(*COUNTS, *SHARES, *POWERS):
         point, value = blocks.waterfill(space, ev, point, value, name)
         if name in COUNTS:
@@ -74,11 +72,10 @@ def descend(
     point: Point,
     value: float,
     max_sweeps: int = 50,
-    allocator: bool = False,
 ) -> tuple[Point, float]:
     """Sweeps until the fixed point (or ``max_sweeps``)."""
     for _ in range(max_sweeps):
-        new_point, new_value = sweep(space, ev, point, value, allocator)
+        new_point, new_value = sweep(space, ev, point, value)
         done = not new_value < value - TOL * abs(value)
         point, value = new_point, new_value
         if done:
@@ -95,4 +92,4 @@ class BlockCoordinateDescent(GeneralMethod):
     def run(self, space: Space, ev: Evaluator, rng: np.random.Generator) -> None:
         point = space.start
         value = float(ev.scores([point])[0])
-        descend(space, ev, point, value, allocator=self.allocator)
+        descend(space, ev, point, value)

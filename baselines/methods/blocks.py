@@ -99,10 +99,10 @@ def device_choice(
     scores, terms = ev.evaluate([point, *cands])
     now, times, scores = terms["round_s"][0], terms["round_s"][1:], scores[1:]
     best: dict[int, tuple[float, int]] = {}
-    for s, (n, v) in zip(scores, keys, strict=True):
-        if n not in best or s < best[n][0]:
-            best[n] = (float(s), v)
-    moves = [(s, point, n, name, v) for n, (s, v) in best.items()]
+    for s, (dev, v) in zip(scores, keys, strict=True):
+        if dev not in best or s < best[dev][0]:
+            best[dev] = (float(s), v)
+    moves = [(s, point, dev, name, v) for dev, (s, v) in best.items()]
     point, value = combine(ev, point, value, moves)
     if realloc:  # moves that shorten their device most, with the resources re-allocated
         ratio = np.array([times[i, n] / max(now[n], 1e-300) for i, (n, _) in enumerate(keys)])
@@ -294,9 +294,10 @@ def allocated(space: Space, point: Point) -> Point | None:
     own engine calls are not counted: the general methods count an allocation as the one
     evaluation of its result.
     """
-    if not any(f not in LARGE_FIELDS for f in space.fields):
+    if not space.allocator or not any(f not in LARGE_FIELDS for f in space.fields):
         return None
-    large = Decision(**{k: v for k, v in point.items() if k in LARGE_FIELDS})
+    fields: dict[str, Any] = {k: v for k, v in point.items() if k in LARGE_FIELDS}
+    large = Decision(**fields)
     try:
         cand = point_of(space.scn, space.state, paper(space.scn, space.state, large))
     except (ValueError, RuntimeError, ArithmeticError):  # not this allocator's structure
@@ -316,8 +317,18 @@ def allocate(space: Space, ev: Evaluator, point: Point, value: float) -> Scored:
 def reallocated(
     space: Space, ev: Evaluator, cands: list[Point], point: Point, value: float
 ) -> Scored:
-    """The best of ``cands`` each with the allocator's small fields (as given where it has none)."""
-    moved = [allocated(space, c) or c for c in cands]
+    """The best of ``cands``, each re-allocated.
+
+    By the allocator (:func:`allocated`) where the space allows it, else by water-filling
+    the pooled resources again (:func:`rebalance`).
+    """
+    if not cands:
+        return point, value
+    by_allocator = [allocated(space, c) for c in cands]
+    if all(c is not None for c in by_allocator):
+        moved = [c for c in by_allocator if c is not None]
+    else:
+        moved = rebalance(space, ev, cands, rounds=1)
     if not moved:
         return point, value
     return _pick(moved, ev.scores(moved), point, value)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,9 @@ from baselines.methods.search_space import Space, point_of, to_decision
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, State
+
+#: most active devices for which the scenario's allocator is used by default
+AUTO_ALLOCATOR = 30
 
 
 def check_budget(value: Any, method: str) -> int:
@@ -53,18 +57,22 @@ class GeneralMethod(BaseSolver):
 
     Args:
         budget: evaluations of the engine (``None``: the class's ``default_budget``).
-        allocator: also use the scenario's own allocator (``splitenv.allocation`` ``paper``:
-            SCCT Alg. 1, FedsLLM comm block, SFT bandwidth SQP, CARD clock) as a block of
-            ``bcd``, ``sqp`` and ``alns``. Off by default: the methods then use the engine
-            only, and SFT's Alg. 3 alone takes about 11 s at N = 100.
+        allocator: whether ``bcd``, ``sqp`` and ``alns`` also use the scenario's own
+            allocator (``splitenv.allocation`` ``paper``: SCCT Alg. 1, FedsLLM comm block, SFT
+            bandwidth SQP, CARD clock) to re-allocate after a discrete move; ``None``
+            (default): when at most ``AUTO_ALLOCATOR`` = 30 devices are active. Its cost grows
+            fast with N (SFT's Alg. 3 alone takes about 11 s at N = 100); without it the
+            methods re-allocate by the engine-only water-filling of
+            :mod:`baselines.methods.blocks`. The allocator's own engine calls are not counted
+            in the budget (one evaluation per allocation).
     """
 
     family: ClassVar[str | None] = None
     default_budget: ClassVar[int] = 2000
 
-    def __init__(self, budget: int | None = None, allocator: bool = False) -> None:
+    def __init__(self, budget: int | None = None, allocator: bool | None = None) -> None:
         self.budget = check_budget(self.default_budget if budget is None else budget, self.name)
-        self.allocator = bool(allocator)
+        self.allocator = allocator
 
     def solve(
         self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
@@ -118,8 +126,10 @@ class GeneralMethod(BaseSolver):
         if fixed_split is not None and "split" in space.fields:
             start = dict(space.start, split=np.array(split))
             start = point_of(scn, state, to_decision([start]))
-            space = Space(scn, state, tuple(f for f in space.fields if f != "split"), start,
-                          space.active, space.splits, space.shared_splits)  # fmt: skip
+            fields = tuple(f for f in space.fields if f != "split")
+            space = replace(space, fields=fields, start=start)
+        auto = int(space.active.sum()) <= AUTO_ALLOCATOR
+        space = replace(space, allocator=auto if self.allocator is None else bool(self.allocator))
         ev = Evaluator(scn, state, budget)
         try:
             ev.scores([space.start])

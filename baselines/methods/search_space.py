@@ -64,6 +64,8 @@ class Space:
         active: (N,) devices taking part this epoch.
         splits: per device, its memory-feasible split values (all values where none fits).
         shared_splits: split values feasible for every device (for a shared cut).
+        allocator: whether the blocks may call the scenario's allocator
+            (:func:`baselines.methods.blocks.allocated`).
     """
 
     scn: Scenario
@@ -73,6 +75,7 @@ class Space:
     active: NDArray[np.bool_]
     splits: tuple[NDArray[np.int64], ...]
     shared_splits: NDArray[np.int64]
+    allocator: bool = False
 
     @classmethod
     def build(cls, scn: Scenario, state: State, method: str) -> Space:
@@ -196,8 +199,8 @@ def point_of(scn: Scenario, state: State, decision: Decision) -> Point:
 
 def to_decision(points: list[Point]) -> Decision:
     """A batch decision from points (fields stacked on a leading axis)."""
-    names = points[0].keys()
-    return Decision(**{k: np.stack([p[k] for p in points]) for k in names})
+    fields: dict[str, Any] = {k: np.stack([p[k] for p in points]) for k in points[0]}
+    return Decision(**fields)
 
 
 def copy_point(point: Point) -> Point:
@@ -250,8 +253,8 @@ def decode(space: Space, u: NDArray[np.float64]) -> Point:
             )
     for f, x in parts.items():  # after the split: the edge split counts from it
         if f == "edge_split":
-            lo = point["split"]
-            point[f] = lo + _index(x, space.scn.model.n_layers - lo + 1)
+            first = point["split"]
+            point[f] = first + _index(x, space.scn.model.n_layers - first + 1)
         elif f in COUNTS:
             point[f] = space.counts(f, x + MIN_WEIGHT)
         elif f in SHARES:
@@ -260,7 +263,7 @@ def decode(space: Space, u: NDArray[np.float64]) -> Point:
         elif f in POWERS:
             point[f] = space.scale_power((0.01 + 0.99 * x) * space.box(f)[1])
         elif f in BOXES:
-            lo, hi = space.box(f)
-            value = lo + x * (hi - lo)
-            point[f] = np.asarray(value[0]) if f == "keep_ratio" else value
+            low, high = space.box(f)
+            scaled = low + x * (high - low)
+            point[f] = np.asarray(scaled[0]) if f == "keep_ratio" else scaled
     return point

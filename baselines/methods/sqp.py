@@ -23,8 +23,9 @@ Outer loop over the discrete decisions (rank, bits, splits, edge splits): starti
 preset default, water-filling of the pooled resources gives the first continuous point; each outer
 iteration enumerates the discrete blocks with the continuous fields fixed (as ``bcd``'s
 blocks 1-2: global choices; every device at one split, re-allocated; per-device best
-responses, the 8 moves that shorten their device most also re-allocated), then runs the
-continuous step (after the scenario's allocator, with ``allocator=True``); it stops when an iteration does not improve
+responses, the 8 moves that shorten their device most also re-allocated; and the keep
+ratio by a zoomed grid, since its cost jumps where an accuracy threshold binds), then runs the
+continuous step (after the scenario's allocator where the space allows it); it stops when an iteration does not improve
 the score or after 4 iterations.
 
 Default budget: 3000 evaluations.
@@ -166,6 +167,8 @@ class Relaxation:
                 cap = 1.0
             elif f in POWERS:
                 cap = self.space.pool(f) / self.space.box(f)[1]
+                if not cap < size:  # no total budget (or one that cannot bind)
+                    continue
             else:
                 continue
             out.append(
@@ -223,6 +226,8 @@ def discrete_step(space: Space, ev: Evaluator, point: Point, value: float) -> tu
     for name in space.has("split", "edge_split"):
         if not (name == "split" and space.shared_split):
             point, value = blocks.device_choice(space, ev, point, value, name, realloc=REALLOC)
+    for name in space.has("keep_ratio"):  # its cost jumps where the accuracy threshold binds
+        point, value = blocks.box_grid(space, ev, point, value, name)
     return point, value
 
 
@@ -239,8 +244,7 @@ class Sqp(GeneralMethod):
         for _ in range(OUTER):
             before = value
             point, value = discrete_step(space, ev, point, value)
-            if self.allocator:
-                point, value = blocks.allocate(space, ev, point, value)
+            point, value = blocks.allocate(space, ev, point, value)
             point, value = slsqp_step(space, ev, point, value)
             if not value < before * (1 - 1e-9):
                 break
