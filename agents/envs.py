@@ -21,6 +21,7 @@ import gymnasium as gym
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import FileFormatError
 from splitenv.instances import InstanceReset
+from splitenv.lifecycle import worker_init
 from splitenv.registration import make
 from splitenv.spaces import TIMESCALES
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
@@ -41,6 +42,8 @@ def algo_class(algo: str) -> Any:
         raise ValueError(f"algo = {algo!r}; allowed: {', '.join(ALGO_CLASSES)}")
     module, name = ALGO_CLASSES[algo].split(":")
     return getattr(importlib.import_module(module), name)
+
+
 #: file written next to a run's models (``<model>.json`` for a single shipped model)
 METADATA_NAME = "run.json"
 
@@ -139,12 +142,28 @@ class EnvRecipe:
 SeedCycle = InstanceReset
 
 
+@dataclass(frozen=True)
+class InWorker:
+    """An env factory for a worker process: :func:`splitenv.lifecycle.worker_init`, then the env.
+
+    The worker then ignores Ctrl-C (the trainer stops the run) and exits when the trainer dies,
+    even by SIGKILL (else it would wait on its pipe forever: forked siblings hold its other end).
+    """
+
+    recipe: EnvRecipe
+
+    def __call__(self) -> gym.Env:
+        worker_init()
+        return self.recipe.make_wrapped()
+
+
 def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "subproc"):
     """``n_envs`` monitored training envs in a SB3 VecEnv (``subproc`` or ``dummy``).
 
     Worker processes are forked where the OS allows: the workers run only numpy code,
     and a fork starts in milliseconds where forkserver re-imports the caller's modules
-    for seconds (and needs an ``if __name__ == "__main__"`` guard in scripts).
+    for seconds (and needs an ``if __name__ == "__main__"`` guard in scripts). Each worker
+    builds its env through :class:`InWorker`.
     """
     import multiprocessing
 
@@ -158,7 +177,7 @@ def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "sub
     methods = multiprocessing.get_all_start_methods()
     kwargs = {"start_method": "fork"} if "fork" in methods else {}
     return make_vec_env(
-        recipe.make_wrapped,
+        InWorker(recipe),
         n_envs=n_envs,
         seed=seed,
         vec_env_cls=SubprocVecEnv,
