@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -96,10 +97,12 @@ class Args:
     """validation seeds per evaluation (0: the preset's whole validation set)"""
     checkpoint_freq: int = 10_000
     """environment steps between checkpoints"""
+    checkpoint_minutes: float = 5.0
+    """also save a checkpoint every this many minutes of wall time (0: by steps only)"""
     torch_threads: int = 1
     """torch intra-op threads (the envs are the bottleneck)"""
     progress_bar: bool = False
-    """show a progress bar (tqdm + rich)"""
+    """show a progress bar and a line per evaluation on stderr (`splitenv train`: on unless -q)"""
     verbose: int = 0
     """1: print SB3's training and evaluation logs"""
 
@@ -112,9 +115,7 @@ class Args:
                 f"wrapper = {self.wrapper!r} with algo {self.algo!r}; allowed: "
                 f"{', '.join(ALGO_WRAPPERS[self.algo])}"
             )
-        for name in ("timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_freq"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r}; allowed: an integer >= 1")
+        _check_ranges(self)
         for name, allowed in (
             ("lr_schedule", ("constant", "linear")),
             ("activation", ("tanh", "relu")),
@@ -143,6 +144,50 @@ class Args:
             "clip_range", "ent_coef", "vf_coef", "max_grad_norm",
         )  # fmt: skip
         return {n: getattr(self, n) for n in names} | {"policy_kwargs": policy_kwargs}
+
+
+#: integer fields -> (lowest, highest) allowed: the highest bound what one machine can run
+INT_RANGES = {
+    "timesteps": (1, 10**10), "seed": (0, 2**32 - 1), "rounds": (1, 1_000_000),
+    "epochs_per_round": (1, 1_000_000), "levels": (2, 1_000), "n_envs": (1, 4_096),
+    "n_steps": (1, 10**7), "batch_size": (1, 10**7), "n_epochs": (1, 10_000),
+    "eval_freq": (1, 10**10), "eval_episodes": (0, 100_000), "checkpoint_freq": (1, 10**10),
+    "torch_threads": (1, 1_024), "verbose": (0, 2),
+}  # fmt: skip
+#: float fields -> (lowest, highest, lowest allowed itself): finite values in that range
+FLOAT_RANGES = {
+    "learning_rate": (0.0, 10.0, False), "gamma": (0.0, 1.0, True),
+    "gae_lambda": (0.0, 1.0, True), "clip_range": (0.0, 10.0, False),
+    "ent_coef": (0.0, 1e6, True), "vf_coef": (0.0, 1e6, True),
+    "max_grad_norm": (0.0, 1e6, False), "log_std_init": (-20.0, 20.0, True),
+    "max_minutes": (0.0, 1e7, True), "checkpoint_minutes": (0.0, 1e7, True),
+}  # fmt: skip
+#: subprocess envs start one process each: more than this is a typo, not a machine
+MAX_SUBPROC_ENVS = 256
+MAX_LAYER = 65_536
+
+
+def _check_ranges(args: Args) -> None:
+    """Raise ValueError naming the first field outside its allowed range (NaN included)."""
+    for name, (lo, hi) in INT_RANGES.items():
+        value = getattr(args, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"{name} = {value!r}; allowed: an integer in [{lo}, {hi:,}]")
+    for name, (bottom, top, closed) in FLOAT_RANGES.items():
+        x = float(getattr(args, name))
+        if not (math.isfinite(x) and (bottom <= x if closed else bottom < x) and x <= top):
+            low = f"[{bottom:g}" if closed else f"({bottom:g}"
+            raise ValueError(f"{name} = {x!r}; allowed: a finite number in {low}, {top:g}]")
+    if args.vec_env == "subproc" and args.n_envs > MAX_SUBPROC_ENVS:
+        raise ValueError(
+            f"n_envs = {args.n_envs} with vec_env subproc (a process per env); allowed: at most "
+            f"{MAX_SUBPROC_ENVS} (vec_env=dummy runs more in this process)"
+        )
+    arch = args.net_arch
+    if not (0 < len(arch) <= 64 and all(1 <= int(n) <= MAX_LAYER for n in arch)):
+        raise ValueError(
+            f"net_arch = {arch!r}; allowed: 1 to 64 layer sizes, each in [1, {MAX_LAYER:,}]"
+        )
 
 
 def field_help() -> dict[str, str]:
@@ -187,7 +232,7 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
             return [int(v) for v in value]
         if kind.startswith("dict") and isinstance(value, dict):
             return dict(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     raise ValueError(f"{name} = {value!r}; expected {kind}")
 

@@ -7,12 +7,18 @@ from typing import Any
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train an agent; prints the run folder."""
+    """Train an agent; prints a summary and the run folder (the last line).
+
+    A progress bar and a line per evaluation go to stderr (none with ``--quiet``).
+    """
+    import shlex
+    import sys
+
     from agents.args import make_args, parse_settings
     from splitenv.errors import ConfigError, MissingExtraError
 
     try:  # torch and stable-baselines3 come with agents' training only
-        from agents.train import train
+        from agents.train import report, train
     except ModuleNotFoundError as exc:
         raise MissingExtraError(f'training needs {exc.name}: pip install "splitenv[rl]"') from None
     try:
@@ -20,11 +26,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         flags = {"timesteps": args.timesteps, "timescale": args.timescale, "seed": args.seed}
         flags.update(out=args.out, resume=args.resume)
         given.update({k: v for k, v in flags.items() if v is not None})  # given flags win
+        given.setdefault("progress_bar", not args.quiet)
         run_args = make_args(args.scenario, args.algo, **given)
         run_args.recipe().make().close()  # names a bad allocator or override before training
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    print(train(run_args))
+    run_dir = train(run_args, command="splitenv " + shlex.join(sys.argv[1:]))
+    print("\n".join(report(run_dir)))
+    print(run_dir)
     return 0
 
 
@@ -65,4 +74,7 @@ def add_train(sub: Any) -> None:
         "--resume", help="checkpoint .zip or run folder to continue (default: a new run)"
     )
     p.add_argument("--out", required=True, help="folder receiving the run folder")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and evaluation lines"
+    )
     p.set_defaults(func=cmd_train)

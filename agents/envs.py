@@ -21,6 +21,7 @@ import gymnasium as gym
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import FileFormatError
 from splitenv.instances import InstanceReset
+from splitenv.lifecycle import worker_init
 from splitenv.registration import make
 from splitenv.spaces import TIMESCALES
 from splitenv.wrappers import BoxAction, MultiDiscreteAction
@@ -141,6 +142,21 @@ class EnvRecipe:
 SeedCycle = InstanceReset
 
 
+@dataclass(frozen=True)
+class InWorker:
+    """An env factory for a worker process: :func:`splitenv.lifecycle.worker_init`, then the env.
+
+    The worker then ignores Ctrl-C (the trainer stops the run) and exits when the trainer dies,
+    even by SIGKILL (else it would wait on its pipe forever: forked siblings hold its other end).
+    """
+
+    recipe: EnvRecipe
+
+    def __call__(self) -> gym.Env:
+        worker_init()
+        return self.recipe.make_wrapped()
+
+
 #: the VecEnv kinds make_vec_envs builds (the first is the default)
 VEC_ENVS = ("native", "subproc", "dummy")
 
@@ -175,7 +191,8 @@ def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "nat
 
     ``native``: :func:`make_native_vec_env`. ``subproc``: worker processes, forked where the
     OS allows (the workers run only numpy code, and a fork starts in milliseconds where
-    forkserver re-imports the caller's modules for seconds). ``dummy``: all in this process.
+    forkserver re-imports the caller's modules for seconds); each worker builds its env through
+    :class:`InWorker`. ``dummy``: all in this process.
     """
     import multiprocessing
 
@@ -191,7 +208,7 @@ def make_vec_envs(recipe: EnvRecipe, n_envs: int, seed: int, vec_env: str = "nat
     methods = multiprocessing.get_all_start_methods()
     kwargs = {"start_method": "fork"} if "fork" in methods else {}
     return make_vec_env(
-        recipe.make_wrapped,
+        InWorker(recipe),
         n_envs=n_envs,
         seed=seed,
         vec_env_cls=SubprocVecEnv,

@@ -4,11 +4,17 @@ Reads top to bottom like cleanrl's ``ppo.py``, but the algorithm is
 stable-baselines3's: a typed :class:`Args` (defaults, then the preset's tuned values
 from ``configs/agents/<preset>.yaml``, then the command line), vectorized envs,
 TensorBoard and CSV logs, periodic evaluation on the preset's fixed validation
-seeds with best-model checkpointing, periodic checkpoints to resume from, and a
-metadata file (``run.json``) holding the hyperparameters and the env recipe the
-model needs at inference. Output of a run ``{scenario}__{algo}__{seed}__{time}``::
+seeds with best-model checkpointing (and once more at the end: every run length has a best
+model), checkpoints to resume from every ``checkpoint_freq`` steps and every
+``checkpoint_minutes`` of wall time, and a metadata file (``run.json``) holding the
+hyperparameters and the env recipe the model needs at inference, and the run's status
+(:mod:`agents.run_status`: running, then finished, interrupted or failed). Ctrl-C or SIGTERM
+stops at the next step, saves a checkpoint and raises :class:`~splitenv.errors.Interrupted`
+naming the command that resumes; env worker processes ignore Ctrl-C and exit when the trainer
+dies. Output of a run ``{scenario}__{algo}__{seed}__{time}`` (created once the envs and the
+model are built, so a setup error leaves no folder)::
 
-    run.json          args, env recipe, hyperparameters, versions, timing, best validation
+    run.json          args, env recipe, hyperparameters, versions, status, timing, best validation
     model.zip         the final model;  best_model.zip: best on the validation seeds
     evaluations.npz   EvalCallback's log;  progress.csv, events.out.tfevents.*: training logs
     checkpoints/      model_<steps>_steps.zip, for --resume
@@ -21,8 +27,11 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
+import re
+import shlex
 import sys
 import time
 from dataclasses import asdict, fields
@@ -32,8 +41,11 @@ from typing import Any
 
 from agents.args import Args, field_help, make_args, parse_settings
 from agents.envs import METADATA_NAME, algo_class, make_eval_env, make_vec_envs, read_metadata
+from agents.run_status import resume_hint, run_status
 from agents.safe_load import load_model
+from splitenv.errors import ConfigError, Interrupted
 from splitenv.instances import instance_set
+from splitenv.limits import ENV_VAR, limit_bytes
 from splitenv.scenarios import load_scenario
 
 
@@ -41,10 +53,11 @@ def _resume_path(path: str) -> Path:
     """A checkpoint file, or the newest checkpoint (else model.zip) of a run folder."""
     p = Path(path)
     if p.is_dir():
-        found = sorted(
-            (p / "checkpoints").glob("*_steps.zip"), key=lambda c: int(c.stem.split("_")[-2])
-        )
-        p = found[-1] if found else p / "model.zip"
+        steps = {
+            c: re.fullmatch(r"model_(\d+)_steps", c.stem) for c in (p / "checkpoints").glob("*.zip")
+        }
+        found = sorted((int(m.group(1)), c) for c, m in steps.items() if m)
+        p = found[-1][1] if found else p / "model.zip"
     if not p.is_file():
         raise FileNotFoundError(f"--resume {path}: no checkpoint at {p}")
     return p
@@ -74,17 +87,78 @@ def _cpu_seconds() -> float:
     )
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+def check_rollout_memory(args: Args, env: Any) -> None:
+    """Refuse a rollout buffer (``n_steps x n_envs`` transitions) beyond the memory cap.
+
+    SB3 stores each transition's observation, action and six scalars as float32, and copies
+    the buffer once when it trains on it (hence the factor 2); the cap is
+    :func:`splitenv.limits.limit_bytes`.
+
+    Raises:
+        ConfigError: naming n_steps x n_envs, the estimate and the cap.
+    """
+    import gymnasium as gym
+
+    width = gym.spaces.flatdim(env.observation_space) + gym.spaces.flatdim(env.action_space) + 6
+    need = args.n_steps * args.n_envs * width * 4 * 2
+    cap = limit_bytes()
+    if need > cap:
+        raise ConfigError(
+            f"n_steps x n_envs = {args.n_steps:,} x {args.n_envs:,} needs an estimated "
+            f"{need / 1e9:.3g} GB of rollout buffer, above the cap of {cap / 1e9:.3g} GB (80 % of "
+            f"the available memory, or ${ENV_VAR}); allowed: n_steps x n_envs up to "
+            f"{cap // (width * 8):,}"
+        )
 
 
-def train(args: Args) -> Path:
-    """Run the training described by ``args``; return the run folder."""
+def _close(env: Any) -> None:
+    """Close an env, whatever state an interrupt left its workers in."""
+    with contextlib.suppress(Exception):
+        env.close()
+
+
+def _new_model(args: Args, envs: Any, hyper: dict[str, Any]) -> Any:
+    """A fresh PPO / MaskablePPO with ``hyper`` (the activation name becomes the class)."""
     import torch
-    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
-    from stable_baselines3.common.logger import configure
 
-    from agents.callbacks import WallClock, eval_callback, summary
+    kwargs = json.loads(json.dumps(hyper))  # a copy: the activation name becomes the class
+    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[args.activation]
+    kwargs["policy_kwargs"]["activation_fn"] = act
+    if args.lr_schedule == "linear":
+        lr0 = args.learning_rate
+        kwargs["learning_rate"] = lambda progress: lr0 * progress
+    algo = algo_class(args.algo)
+    return algo("MlpPolicy", envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
+
+
+def _model(args: Args, envs: Any) -> tuple[Any, dict[str, Any], Path | None]:
+    """The model (new, or a checkpoint with its own hyperparameters), those, and the checkpoint."""
+    if not args.resume:
+        hyper = args.sb3_kwargs()
+        return _new_model(args, envs, hyper), hyper, None
+    resume_from = _resume_path(args.resume)
+    hyper = read_metadata(resume_from).get("hyperparameters") or {}
+    model = load_model(
+        algo_class(args.algo), resume_from, observation_space=envs.observation_space,
+        action_space=envs.action_space, hyperparameters=hyper, env=envs,
+    )  # fmt: skip
+    return model, hyper, resume_from
+
+
+def train(args: Args, command: str = "") -> Path:
+    """Run the training described by ``args``; return the run folder.
+
+    Args:
+        args: every setting of the run.
+        command: the command line that started it (the resume hint repeats it).
+
+    Raises:
+        ConfigError: a rollout buffer beyond the memory cap (before anything is created).
+        Interrupted: Ctrl-C or SIGTERM; a checkpoint of the last step was saved, ``run.json``
+            says ``interrupted`` and the message gives the command that resumes.
+    """
+    import torch
+    from stable_baselines3.common.logger import configure
 
     torch.set_num_threads(args.torch_threads)
     started = time.time()
@@ -92,89 +166,129 @@ def train(args: Args) -> Path:
     run_name = f"{preset}__{args.algo}__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(args.out) / run_name
     recipe = args.recipe()
-    recipe.make().close()  # a bad recipe (allocator name, override) fails here, not in a worker
-    run_dir.mkdir(parents=True, exist_ok=False)
+    probe = (
+        recipe.make_wrapped()
+    )  # a bad recipe (allocator name, override) fails here, not in a worker
+    probe.close()
+    check_rollout_memory(args, probe)
 
-    # envs: training (vectorized) and validation (fixed seeds, maybe another inner allocator)
-    envs = make_vec_envs(recipe, args.n_envs, args.seed, args.vec_env)
-    eval_recipe = recipe.replace(inner_allocator=args.eval_inner_allocator or args.inner_allocator)
-    seeds = instance_set(preset, "validation")
-    seeds = seeds[: args.eval_episodes] if args.eval_episodes else seeds
-    eval_env = make_eval_env(eval_recipe, seeds)
-
-    # the model: new, or loaded from a checkpoint with its own hyperparameters
-    algo = algo_class(args.algo)
-    hyper = args.sb3_kwargs()
-    if args.resume:
-        resume_from = _resume_path(args.resume)
-        hyper = read_metadata(resume_from).get("hyperparameters") or {}
-        model = load_model(
-            algo, resume_from, observation_space=envs.observation_space,
-            action_space=envs.action_space, hyperparameters=hyper, env=envs,
-        )  # fmt: skip
-    else:
-        resume_from = None
-        kwargs = json.loads(json.dumps(hyper))  # a copy: the activation name becomes the class
-        act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[args.activation]
-        kwargs["policy_kwargs"]["activation_fn"] = act
-        if args.lr_schedule == "linear":
-            lr0 = args.learning_rate
-            kwargs["learning_rate"] = lambda progress: lr0 * progress
-        model = algo(
-            "MlpPolicy", envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs
+    with contextlib.ExitStack() as stack:
+        # envs: training (vectorized) and validation (fixed seeds, maybe another inner allocator)
+        envs = make_vec_envs(recipe, args.n_envs, args.seed, args.vec_env)
+        stack.callback(_close, envs)
+        eval_recipe = recipe.replace(
+            inner_allocator=args.eval_inner_allocator or args.inner_allocator
         )
-    model.set_logger(
-        configure(str(run_dir), ["csv", "tensorboard"] + ["stdout"] * (args.verbose > 0))
+        seeds = instance_set(preset, "validation")
+        seeds = seeds[: args.eval_episodes] if args.eval_episodes else seeds
+        eval_env = make_eval_env(eval_recipe, seeds)
+        stack.callback(_close, eval_env)
+        model, hyper, resume_from = _model(args, envs)
+
+        run_dir.mkdir(parents=True, exist_ok=False)  # only now: a failed setup leaves no folder
+        model.set_logger(
+            configure(str(run_dir), ["csv", "tensorboard"] + ["stdout"] * (args.verbose > 0))
+        )
+        meta: dict[str, Any] = {
+            "run_name": run_name,
+            "algo": args.algo,
+            "env": recipe.to_dict(),
+            "eval_env": eval_recipe.to_dict(),
+            "validation_seeds": seeds,
+            "args": asdict(args),
+            "hyperparameters": hyper,
+            "resumed_from": str(resume_from) if resume_from else None,
+            "command": command or " ".join(sys.argv),
+            "versions": _versions(),
+        }
+        with run_status(run_dir, meta):
+            _learn(args, model, run_dir, eval_env, len(seeds), meta, command)
+            meta["total_seconds"] = round(time.time() - started, 1)
+    return run_dir
+
+
+def _learn(
+    args: Args, model: Any, run_dir: Path, eval_env: Any, episodes: int, meta: dict[str, Any],
+    command: str,
+) -> None:  # fmt: skip
+    """Train to ``args.timesteps`` with evaluations, checkpoints and budgets; save the model.
+
+    Raises:
+        Interrupted: a stop request or a KeyboardInterrupt; a checkpoint was saved first.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+
+    from agents.callbacks import (
+        Checkpoints,
+        Progress,
+        StopRequest,
+        WallClock,
+        eval_callback,
+        final_evaluation,
+        save_atomically,
+        summary,
     )
-    start_steps = model.num_timesteps
 
-    meta: dict[str, Any] = {
-        "run_name": run_name,
-        "algo": args.algo,
-        "env": recipe.to_dict(),
-        "eval_env": eval_recipe.to_dict(),
-        "validation_seeds": seeds,
-        "args": asdict(args),
-        "hyperparameters": hyper,
-        "resumed_from": str(resume_from) if resume_from else None,
-        "command": " ".join(sys.argv),
-        "versions": _versions(),
-        "status": "running",
-    }
-    _write_json(run_dir / METADATA_NAME, meta)
-
-    # train: evaluation + best model, checkpoints, wall-clock budget
     per_env = lambda steps: max(steps // args.n_envs, 1)  # noqa: E731  (callbacks count vec steps)
-    evaluator = eval_callback(args.algo, eval_env, len(seeds), per_env(args.eval_freq), run_dir)
-    callbacks = CallbackList([
-        evaluator,
-        CheckpointCallback(per_env(args.checkpoint_freq), str(run_dir / "checkpoints"), "model"),
-        WallClock(args.max_minutes),
-    ])  # fmt: skip
-    learn_start, cpu_start = time.time(), _cpu_seconds()
+    evaluator = eval_callback(args.algo, eval_env, episodes, per_env(args.eval_freq), run_dir)
+    folder = run_dir / "checkpoints"
+    stop = StopRequest()
+    chain: list[BaseCallback] = [
+        evaluator, Checkpoints(folder, per_env(args.checkpoint_freq), args.checkpoint_minutes),
+        WallClock(args.max_minutes), stop,
+    ]  # fmt: skip
+    progress = Progress(args.timesteps, evaluator) if args.progress_bar else None
+    chain += [progress] if progress is not None else []
+    start_steps, learn_start, cpu_start = model.num_timesteps, time.time(), _cpu_seconds()
     remaining = max(args.timesteps - start_steps, 0)
-    if remaining:
-        model.learn(
-            remaining,
-            callback=callbacks,
-            reset_num_timesteps=resume_from is None,
-            progress_bar=args.progress_bar,
-        )
-    model.save(run_dir / "model.zip")
-    envs.close()
-    eval_env.close()
-
+    stopped = ""
+    try:
+        with stop.listening():
+            if remaining:
+                model.learn(
+                    remaining, callback=CallbackList(chain),
+                    reset_num_timesteps=meta["resumed_from"] is None, progress_bar=False,
+                )  # fmt: skip
+    except KeyboardInterrupt:
+        stopped = "SIGINT"
+    stopped = stopped or stop.requested
     meta.update(
-        status="done",
         num_timesteps=int(model.num_timesteps),
         trained_timesteps=int(model.num_timesteps - start_steps),
         train_seconds=round(time.time() - learn_start, 1),
         train_cpu_seconds=round(_cpu_seconds() - cpu_start, 1),
-        total_seconds=round(time.time() - started, 1),
-        best_validation=summary(evaluator),
     )
-    _write_json(run_dir / METADATA_NAME, meta)
-    return run_dir
+    if stopped:
+        path = save_atomically(model, folder / f"model_{model.num_timesteps}_steps.zip")
+        meta.update(best_validation=summary(evaluator), checkpoint=str(path), stopped_by=stopped)
+        raise Interrupted(
+            f"{stopped}: stopped at {model.num_timesteps:,} of {args.timesteps:,} steps; "
+            f"checkpoint {path}; resume with: {resume_hint(command, run_dir)}"
+        )
+    if remaining:  # the end of the run is evaluated too: short runs get a best model
+        final_evaluation(evaluator)
+        if progress is not None:
+            progress.report()
+    save_atomically(model, run_dir / "model.zip")
+    meta.update(best_validation=summary(evaluator))
+
+
+def report(run_dir: Path) -> list[str]:
+    """A finished run in a few lines: best evaluation and where the models are."""
+    meta = json.loads((run_dir / METADATA_NAME).read_text())
+    best = meta.get("best_validation") or {}
+    lines = []
+    if best.get("evaluations"):
+        lines.append(
+            f"best evaluation: mean episode reward {best['best_mean_reward']:.5g} at "
+            f"{best['best_at_timesteps']:,} steps ({best['evaluations']} evaluations), saved as "
+            f"{run_dir / 'best_model.zip'}"
+        )
+    lines.append(
+        f"final model: {run_dir / 'model.zip'} ({meta.get('num_timesteps', 0):,} steps, "
+        f"{meta.get('train_seconds', 0)} s of training)"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     given.update(
         {k: v if kinds[k] == "str" else parse_value(v) for k, v in ns.items() if v is not None}
     )
-    print(train(make_args(**given)))
+    run_dir = train(
+        make_args(**given), command=shlex.join(["python", "-m", "agents.train", *sys.argv[1:]])
+    )
+    print("\n".join(report(run_dir)))
+    print(run_dir)
     return 0
 
 

@@ -89,7 +89,12 @@ def test_train_a_few_hundred_steps(capsys, tmp_path):
     assert record["num_timesteps"] == 256 and record["algo"] == "ppo"
     assert record["hyperparameters"]["n_steps"] == 128
     with open(folder / "progress.csv") as f:
-        progress = list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    # a run shorter than eval_freq is evaluated at its end: a best model for every run length
+    assert [int(p["time/total_timesteps"]) for p in rows if p["eval/mean_reward"]] == [256]
+    assert (folder / "best_model.zip").is_file() and record["status"] == "finished"
+    assert f"saved as {folder / 'best_model.zip'}" in out
+    progress = [p for p in rows if p["rollout/ep_len_mean"]]
     # two rollouts of 128 steps; SCCT episodes at the round timescale last `rounds` = 4 steps
     assert [int(p["time/total_timesteps"]) for p in progress] == [128, 256]
     assert all(float(p["rollout/ep_len_mean"]) == 4.0 for p in progress)

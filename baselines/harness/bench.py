@@ -62,7 +62,7 @@ def bench(
     resume: bool = False,
     overwrite: bool = False,
     command: str = "",
-    job_fn: Callable[[Job], dict[str, Any]] = run_job,
+    job_fn: Callable[[Job], dict[str, Any]] | None = None,
 ) -> BenchOutput:
     """Run the jobs, journal each row, write ``results.csv``, ``summary.md`` and the bar charts.
 
@@ -76,7 +76,7 @@ def bench(
         resume: skip the jobs journaled in ``out`` by an earlier run.
         overwrite: delete the bench's files in ``out`` first.
         command: the command line that ran this bench (the resume hint repeats it).
-        job_fn: what plays a job (tests replace it).
+        job_fn: what plays a job (default :func:`~baselines.harness.episode.run_job`).
 
     Raises:
         ConfigError: a bad ``out`` (a file, locked by another bench, non-empty without
@@ -104,7 +104,7 @@ def bench(
             with interrupts():
                 run_jobs(
                     [jobs[i] for i in todo], workers=workers, backend=backend,
-                    progress=progress, job_fn=job_fn, on_result=record,
+                    progress=progress, job_fn=job_fn or run_job, on_result=record,
                 )  # fmt: skip
         except KeyboardInterrupt:
             _write_partial(folder, jobs, rows, figures=False, hint=resume_hint)

@@ -20,6 +20,9 @@ from splitenv.errors import ConfigError
 from splitenv.scenarios import list_scenarios, load_scenario
 from splitenv.spaces import TIMESCALES
 
+#: seeds one --seeds spec may list (a million episodes per method is days of work: a typo)
+MAX_SEEDS = 100_000
+
 
 @dataclass(frozen=True)
 class Job:
@@ -48,7 +51,8 @@ def parse_seeds(spec: str, scenario: str = "scct") -> list[int]:
     """Seeds from ``"0-19"``, ``"0,3,7"``, ``"5"`` or a named set (``test``, ``validation``).
 
     Raises:
-        ConfigError: a malformed spec, an empty or descending range, or a negative seed.
+        ConfigError: a malformed spec, an empty or descending range, a negative seed, or more
+            than :data:`MAX_SEEDS` seeds.
     """
     spec = str(spec).strip()
     if spec in ("test", "validation"):
@@ -65,6 +69,10 @@ def parse_seeds(spec: str, scenario: str = "scct") -> list[int]:
             ) from None
         if a < 0 or b < a:
             raise ConfigError(f"--seeds {spec!r}: {part!r} is not a non-empty range of seeds >= 0")
+        if len(seeds) + b - a + 1 > MAX_SEEDS:
+            raise ConfigError(
+                f"--seeds {spec!r}: {len(seeds) + b - a + 1:,} seeds; allowed: at most {MAX_SEEDS:,}"
+            )
         seeds.extend(range(a, b + 1))
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {spec!r}: a seed is listed twice")

@@ -96,8 +96,9 @@ class Journal:
         return rows
 
     def open(self) -> None:
-        """Cut off a torn last line (left by a crash mid-write), so appends start on a new line."""
+        """Create the journal, or cut off its torn last line (a crash mid-write)."""
         if not self.path.exists():
+            self.path.touch()
             return
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1

@@ -28,7 +28,7 @@ from pathlib import Path
 from baselines.harness.bench import BenchOutput, bench
 from baselines.harness.jobs import plan
 from splitenv import plugins
-from splitenv.errors import SplitenvError
+from splitenv.errors import ConfigError, SplitenvError
 from splitenv.instances import check, instance_set
 
 SCENARIO = "scct"
@@ -76,8 +76,11 @@ def run(
 
     ``resume``, ``overwrite`` and ``command`` are :func:`~baselines.harness.bench.bench`'s.
     """
+    available = instance_set(SCENARIO, "test")
+    if isinstance(n_seeds, bool) or not 1 <= n_seeds <= len(available):
+        raise ConfigError(f"--seeds {n_seeds!r}; allowed: 1..{len(available)} (the test set)")
     check(SCENARIO, "test")  # the stored instances are still the ones the set was made of
-    seeds = instance_set(SCENARIO, "test")[:n_seeds]
+    seeds = available[:n_seeds]
     jobs = [
         job
         for timescale in BLOCKS

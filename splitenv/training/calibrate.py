@@ -38,6 +38,7 @@ import numpy as np
 from splitenv.model.accuracy import sft_cubic, sft_cubic_features
 from splitenv.training.experiment import ExperimentConfig, build_trainer
 from splitenv.training.federated import RoundPlan, TrainSettings
+from splitenv.training.records import read_record
 from splitenv.training.wire import WireSpec
 
 TAIL = 2  # rounds averaged for the end-of-run accuracy
@@ -438,12 +439,14 @@ def merge(
         ValueError: fewer than two records, records of different grids or experiments
             (or not of ``scenario``), or a (point, seed) run present twice with different
             results.
+        FileFormatError: a record that is not a calibration record (a ValueError too).
+        FileNotFoundError: no such record file.
     """
     from splitenv import __version__
 
     if len(paths) < 2:
         raise ValueError(f"calibrate --merge: {len(paths)} record(s); give two or more JSON files")
-    records = [json.loads(Path(p).read_text()) for p in paths]
+    records = [read_record(p) for p in paths]
     first = records[0]
     if scenario is not None and first["scenario"] != scenario:
         raise ValueError(

@@ -39,7 +39,7 @@ def test_tiny_run_writes_model_metadata_logs_and_evaluations(tiny_run):
     assert list(tiny_run.glob("events.out.tfevents.*")), "no TensorBoard events"
     assert list((tiny_run / "checkpoints").glob("model_*_steps.zip"))
     meta = json.loads((tiny_run / "run.json").read_text())
-    assert meta["status"] == "done" and meta["num_timesteps"] == 512
+    assert meta["status"] == "finished" and meta["num_timesteps"] == 512
     assert meta["env"]["wrapper"] == "box" and meta["env"]["timescale"] == "round"
     assert meta["hyperparameters"]["n_steps"] == 64
     assert meta["validation_seeds"] == [10_000, 10_001]
