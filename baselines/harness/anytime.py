@@ -23,7 +23,8 @@ def anytime_solves(
     """Each registered solver among ``methods`` solves the seed's first state; its curve.
 
     Methods that are not solvers (agents) or refuse the instance (ValueError naming why,
-    e.g. an exact method on a large one) are left out.
+    e.g. an exact method on a large one) are left out; a solve without a trace is one point
+    (its evaluations, its objective).
     """
     from baselines.base import available, make_solver
     from splitenv.scenarios import sample_state
@@ -37,7 +38,9 @@ def anytime_solves(
             sol = make_solver(name).solve(scenario, state, np.random.default_rng(seed), **options)
         except ValueError:
             continue
-        out[name] = anytime_curve(sol.stats)
+        # a method without a trace is one point: its decision at its evaluations
+        curve = anytime_curve(sol.stats) or [(float(max(sol.stats.evaluations, 1)), sol.objective)]
+        out[name] = curve
     return out
 
 

@@ -71,6 +71,7 @@ def test_anytime_figure_draws_a_line_per_method(tmp_path):
     scn = load_scenario("splitlora", {"network.n_devices": 3})
     curves = anytime_solves(scn, ["equal", "random", "exact", "ppo:none"], seed=0)
     assert set(curves) == {"equal", "random"}  # exact refuses a 3-device flagship; ppo no solver
+    assert len(curves["equal"]) == 1 and curves["equal"][0][0] == 1.0  # no trace: one point
     curves["traced"] = [(10.0, 9.0), (20.0, 7.0), (40.0, float("inf"))]
     path = anytime_figure(curves, tmp_path / "anytime.png", title="splitlora")
     assert path.is_file() and path.stat().st_size > 1000
