@@ -182,12 +182,21 @@ def check_line(text: str, holds: bool | None, n_seeds: int | None = None) -> str
 
 
 def check_lines(caption: str) -> list[str]:
-    """The check lines of a caption, as plain text (``claim: verdict``), for terminals and figures."""
-    out = []
+    """The check lines of a caption, as plain text (``claim: verdict``), for terminals and figures.
+
+    A check whose text continues on the next lines (an explanation) is joined into one line.
+    """
+    out: list[str] = []
+    inside = False
     for line in caption.splitlines():
         stripped = line.strip()
         if stripped.startswith(("- [x]", "- [ ]", "- [?]")):
             out.append(stripped[2:].replace("**", ""))
+            inside = True
+        elif inside and stripped and not stripped.startswith(("#", "|", "- ")):
+            out[-1] += " " + stripped.replace("**", "")
+        else:
+            inside = False
     return out
 
 

@@ -134,6 +134,11 @@ def test_paired_below_decides_only_what_the_seeds_separate():
     assert "too few to decide" in check_line("a below b", None, 2)
 
 
+def test_check_lines_join_an_explanation_and_stop_at_a_blank_line():
+    caption = "# T\n\n- [x] a: **holds**\n- [ ] b: **fails**: because\nof this.\n\nSetup: x\n"
+    assert check_lines(caption) == ["[x] a: holds", "[ ] b: fails: because of this."]
+
+
 def test_card_trace_reproduces_the_env_totals():
     t = card_trace(Job("card", "card", 3, (), "joint", 3, 1))
     assert t["cut"].shape == t["freq"].shape == (3, 5)
