@@ -296,7 +296,7 @@ class SplitLoRAVectorEnv(VectorEnv):
             provider = self.providers[i]
             if provider is None:
                 continue
-            report = provider.round(self.scenario, result.evaluation.decision.take(j))
+            report = provider.round(self.scenario, result.evaluation.decision.take(int(j)))
             extra = {
                 "accuracy": np.float64(report.accuracy),
                 "accuracy_extras": _as_numpy(dict(report.extras)),

@@ -131,7 +131,7 @@ class Episodes:
         """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
         take = rows if repeat == 1 else np.tile(rows, repeat)
         return StateBatch(
-            **{name: arr[take] for name, arr in self.state.items()},
+            **{name: arr[take] for name, arr in self.state.items()},  # type: ignore[arg-type]
             prev_split=self.state_prev[take],
             round_index=self.round[take],
             epoch_index=self.epoch[take],
@@ -283,7 +283,7 @@ def evaluate_rows(
         else:
             given = np.broadcast_to(default, (p, *default.shape))
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
-    decision = assemble(scn, values) if trusted else Decision(**values)
+    decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
     return evaluate_batch(scn, ep.state_rows(rows, repeat=2), decision)
 
 
@@ -300,4 +300,6 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     )
     memory = np.repeat(states.device_memory_bytes, s, axis=0)
     ok = (ev.per_device["device_memory_bytes"] <= memory).reshape(r, s, n)
-    return ok.all(axis=2) if scn.decision.shared_split else ok.transpose(0, 2, 1)
+    if scn.decision.shared_split:
+        return np.asarray(ok.all(axis=2))
+    return ok.transpose(0, 2, 1)
