@@ -13,13 +13,20 @@ the same seeds), and the results equal those of ``SyncVectorEnv`` over K ``gym.m
 envs bit for bit: observations, rewards, terminated / truncated and ``info`` (Gymnasium's
 ``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it.
 
-Supported now: ``timescale="joint"`` and ``"epoch"``, the native ``Dict`` action batched
-along a leading K axis, accuracy providers ``surrogate`` and ``table`` (and none), autoreset
-in Gymnasium 1.x next-step mode. Not yet supported, each refused with ``NotImplementedError``
-naming it: ``timescale="round"`` (inner allocators in the loop), the
-``MultiDiscreteAction`` / ``BoxAction`` encodings (wrap the single env and use
-``SyncVectorEnv``), the ``train`` accuracy provider, ``render_mode``, and autoreset modes
-other than next-step.
+Every timescale: ``joint`` and ``epoch`` steps play one epoch (one engine call), ``round``
+steps play the round's epochs with the inner allocator (``equal`` vectorized; the papers'
+allocators, or any callable, run env by env on the same states, then one engine call per
+epoch). The native ``Dict`` action is batched along a leading K axis;
+:mod:`splitenv.vector_wrappers` adds the ``MultiDiscreteAction`` (with (K, D)
+``action_masks()``) and ``BoxAction`` encodings. Dynamics (fading, mobility, churn), accuracy
+providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x next-step mode
+(default) or same-step (``final_obs`` / ``final_info``). Refused with ``NotImplementedError``
+naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the
+``Disabled`` autoreset mode.
+
+Speed: the K episodes' epoch streams are seeded at once (:mod:`splitenv.streams`, numpy's
+``SeedSequence`` hashing vectorized) and drawn row by row into (K, N) arrays; everything else
+in a step is array arithmetic over the K rows. ``benchmarks/env_step.py`` measures it.
 
 Bad input raises :class:`~splitenv.errors.ActionError` naming the env index and the field
 (an action batch with the wrong leading size, NaN in one env's action), and a reset with the
