@@ -28,9 +28,10 @@ from splitenv.model import (
     compose_round,
     evaluate_batch,
 )
+from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.types import enabled_fields
-from splitenv.model.validation import assemble
+from splitenv.model.validation import assemble, complete
 from splitenv.scenarios import StateSampler, epoch_values
 from splitenv.spaces import LARGE
 
@@ -295,11 +296,10 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     lo, hi = scn.decision.split_range
     r, s, n = states.batch_size, hi - lo + 1, scn.n_devices
     split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
-    ev = evaluate_batch(
-        scn, states.take(np.repeat(np.arange(r), s)), Decision(split=np.tile(split, (r, 1)))
-    )
+    decision = complete(scn, Decision(split=np.tile(split, (r, 1))))
+    device = tier_memory(scn, states.take(np.repeat(np.arange(r), s)), decision)["device"]
     memory = np.repeat(states.device_memory_bytes, s, axis=0)
-    ok = (ev.per_device["device_memory_bytes"] <= memory).reshape(r, s, n)
+    ok = (device <= memory).reshape(r, s, n)
     if scn.decision.shared_split:
         return np.asarray(ok.all(axis=2))
     return ok.transpose(0, 2, 1)
