@@ -291,15 +291,26 @@ def evaluate_rows(
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:
     """:func:`splitenv.model.engine.feasible_splits` of each row, as the env's split masks.
 
-    (R, n_split) for a shared cut, else (R, N, n_split); one engine call for all rows.
+    (R, n_split) for a shared cut, else (R, N, n_split): the engine's device memory of every
+    split value in every row, in chunks of rows that keep each array near
+    :data:`CHUNK_ELEMENTS` (K = 4096 envs of N = 100 devices fit in memory).
     """
     lo, hi = scn.decision.split_range
     r, s, n = states.batch_size, hi - lo + 1, scn.n_devices
+    step = max(1, CHUNK_ELEMENTS // (s * n))
     split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
-    decision = complete(scn, Decision(split=np.tile(split, (r, 1))))
-    device = tier_memory(scn, states.take(np.repeat(np.arange(r), s)), decision)["device"]
-    memory = np.repeat(states.device_memory_bytes, s, axis=0)
-    ok = (device <= memory).reshape(r, s, n)
+    out = []
+    for start in range(0, r, step):
+        rows = np.arange(start, min(start + step, r))
+        decision = complete(scn, Decision(split=np.tile(split, (rows.size, 1))))
+        device = tier_memory(scn, states.take(np.repeat(rows, s)), decision)["device"]
+        memory = np.repeat(states.device_memory_bytes[rows], s, axis=0)
+        out.append((device <= memory).reshape(rows.size, s, n))
+    ok = np.concatenate(out)
     if scn.decision.shared_split:
         return np.asarray(ok.all(axis=2))
     return ok.transpose(0, 2, 1)
+
+
+#: elements of one array in the reset's memory check (chunks of rows)
+CHUNK_ELEMENTS = 1 << 20
