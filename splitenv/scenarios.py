@@ -356,11 +356,12 @@ class StateSampler:
             rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
         fading, fed_fading = self._ones, self._ones
         flops = level_flops(scn)
+        fadings = np.empty(2 * n)
         if net.fading == "rayleigh":
-            fading, fed_fading = np.empty(n), np.empty(n)
+            fading, fed_fading = fadings[:n], fadings[n:]
         if not comp.device_flops_levels:
             flops = np.empty(n)
-        epoch_stream(scn, rng, fading, fed_fading, flops)
+        epoch_stream(scn, rng, fadings, flops)
         gain_db, fed_gain_db, distance = st["gain_db"], st["fed_gain_db"], st["distance"]
         active = self._all_active
         if self.dynamic:
@@ -403,21 +404,17 @@ class StateSampler:
 
 
 def epoch_stream(
-    scn: Scenario,
-    rng: np.random.Generator,
-    fading: np.ndarray,
-    fed_fading: np.ndarray,
-    flops: np.ndarray,
+    scn: Scenario, rng: np.random.Generator, fadings: np.ndarray, flops: np.ndarray
 ) -> None:
-    """An epoch stream's draws, in their order, written into the given (N,) arrays.
+    """An epoch stream's draws, in their order, written into the given arrays.
 
-    Rayleigh block fading of the edge and federated links (exponential power gains), then
-    device compute uniform in ``compute.device_flops``; a quantity the scenario does not
-    draw (no fading, compute levels) is left as given.
+    Rayleigh block fading of the edge then the federated link (exponential power gains)
+    into ``fadings`` (2 N,), then device compute uniform in ``compute.device_flops`` into
+    ``flops`` (N,); a quantity the scenario does not draw (no fading, compute levels) is
+    left as given.
     """
-    if scn.network.fading == "rayleigh":
-        rng.standard_exponential(out=fading)  # = exponential(1.0): scale 1 multiplies exactly
-        rng.standard_exponential(out=fed_fading)
+    if scn.network.fading == "rayleigh":  # = two exponential(1.0, N): scale 1 is exact
+        rng.standard_exponential(out=fadings)
     if not scn.compute.device_flops_levels:
         flops[...] = rng.uniform(*scn.compute.device_flops, flops.shape[-1])
 

@@ -339,10 +339,11 @@ class SplitLoRAVectorEnv(VectorEnv):
         """
         scn, ep = self.scenario, self._ep
         p, n = rows.size, scn.n_devices
-        fading, fed_fading = np.ones((p, n)), np.ones((p, n))
+        fadings = np.ones((p, 2 * n))
         flops = np.tile(level_flops(scn), (p, 1))
         for j in range(p):
-            epoch_stream(scn, self._streams.load(streams[j]), fading[j], fed_fading[j], flops[j])
+            epoch_stream(scn, self._streams.load(streams[j]), fadings[j], flops[j])
+        fading, fed_fading = fadings[:, :n], fadings[:, n:]
         return {
             "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
             "fed_fading": fed_fading, "noise_dbm": flat_noise_dbm(scn), "device_flops": flops,
