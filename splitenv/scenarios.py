@@ -240,46 +240,12 @@ class StateSampler:
         That is ``default_rng([seed, 0])``, or the same state from :mod:`splitenv.streams`
         (the vector env seeds K of them at once). The result is cached as :attr:`statics`.
         """
-        scn = self.scenario
-        net, n = scn.network, scn.n_devices
-        lo, hi = net.distance_m
-        if net.placement == "disk":
-            # area-uniform in the annulus lo <= |x| <= hi around the federated server
-            radius = np.sqrt(rng.uniform(lo**2, hi**2, n))
-            angle = rng.uniform(0.0, 2 * np.pi, n)
-            xy = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-            fed_distance = radius
-            distance = np.hypot(xy[:, 0] - net.fed_server_offset_m, xy[:, 1])
-            distance = np.maximum(distance, 1.0)  # the path-loss law needs d > 0
-        else:
-            distance = rng.uniform(lo, hi, n)
-            fed_distance = distance.copy()
-        shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
-        fed_shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
-        mem_lo, mem_hi = scn.memory.device_memory_bytes
-        memory = rng.uniform(mem_lo, mem_hi, n)
-        d_lo, d_hi = scn.workload.samples_per_device
-        data = np.floor(rng.uniform(d_lo, d_hi + 1e-9, n))
-        net_gain = self._mean_gain_db
-        out = {
-            "gain_db": net_gain(distance, shadow),
-            "fed_gain_db": net_gain(fed_distance, fed_shadow),
-            "distance": distance,
-            "fed_distance": fed_distance,
-            "shadow_db": shadow,
-            "fed_shadow_db": fed_shadow,
-            "memory": memory,
-            "data": np.maximum(data, 1.0),
-            "edge_of": np.arange(n) % net.n_edge_servers,
-        }
+        out = static_values(self.scenario, static_draws(self.scenario, rng))
         self.__dict__["statics"] = out
         return out
 
     def _mean_gain_db(self, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
-        """Antenna gains minus path loss and shadowing, in dB (fixed over an episode)."""
-        net = self.scenario.network
-        pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
-        return net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
+        return mean_gain_db(self.scenario, distance, shadow_db)
 
     def _dynamics(self, g: int) -> dict[str, np.ndarray]:
         """Markov processes at global epoch ``g`` (fading, positions, presence)."""
@@ -401,6 +367,63 @@ class StateSampler:
     def trace(self, n_rounds: int, n_epochs: int) -> list[list[State]]:
         """States of rounds x epochs (``prev_split`` unset: it depends on the decisions taken)."""
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
+
+
+def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """An episode's static stream's draws, in their order (:func:`static_values` uses them)."""
+    net, n = scn.network, scn.n_devices
+    lo, hi = net.distance_m
+    out = {}
+    if net.placement == "disk":  # area-uniform in the annulus lo <= |x| <= hi
+        out["radius_sq"] = rng.uniform(lo**2, hi**2, n)
+        out["angle"] = rng.uniform(0.0, 2 * np.pi, n)
+    else:
+        out["distance"] = rng.uniform(lo, hi, n)
+    zeros = np.zeros(n)
+    out["shadow"] = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else zeros
+    out["fed_shadow"] = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else zeros
+    out["memory"] = rng.uniform(*scn.memory.device_memory_bytes, n)
+    d_lo, d_hi = scn.workload.samples_per_device
+    out["data"] = rng.uniform(d_lo, d_hi + 1e-9, n)
+    return out
+
+
+def static_values(scn: Scenario, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-episode state values from the static draws.
+
+    Positions, distances, shadowing, memory, data sizes; elementwise: (N,) draws or K
+    episodes' stacked (K, N).
+    """
+    net = scn.network
+    if net.placement == "disk":  # around the federated server, the edge server offset
+        radius = np.sqrt(draws["radius_sq"])
+        x, y = radius * np.cos(draws["angle"]), radius * np.sin(draws["angle"])
+        fed_distance = radius
+        distance = np.hypot(x - net.fed_server_offset_m, y)
+        distance = np.maximum(distance, 1.0)  # the path-loss law needs d > 0
+    else:
+        distance = draws["distance"]
+        fed_distance = distance.copy()
+    shadow, fed_shadow = draws["shadow"], draws["fed_shadow"]
+    edge_of = np.arange(scn.n_devices) % net.n_edge_servers
+    return {
+        "gain_db": mean_gain_db(scn, distance, shadow),
+        "fed_gain_db": mean_gain_db(scn, fed_distance, fed_shadow),
+        "distance": distance,
+        "fed_distance": fed_distance,
+        "shadow_db": shadow,
+        "fed_shadow_db": fed_shadow,
+        "memory": draws["memory"],
+        "data": np.maximum(np.floor(draws["data"]), 1.0),
+        "edge_of": np.broadcast_to(edge_of, distance.shape).copy(),
+    }
+
+
+def mean_gain_db(scn: Scenario, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
+    """Antenna gains minus path loss and shadowing, in dB (fixed over an episode)."""
+    net = scn.network
+    pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
+    return net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
 
 
 def epoch_stream(

@@ -52,7 +52,14 @@ from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation
 from splitenv.model.decision import DECISION_FIELDS, default_values
-from splitenv.scenarios import StateSampler, epoch_stream, flat_noise_dbm, level_flops
+from splitenv.scenarios import (
+    StateSampler,
+    epoch_stream,
+    flat_noise_dbm,
+    level_flops,
+    static_draws,
+    static_values,
+)
 from splitenv.spaces import LARGE
 from splitenv.streams import Streams, pcg64_states
 from splitenv.vector_info import restrict, rows_of, step_info
@@ -175,13 +182,16 @@ class SplitLoRAVectorEnv(VectorEnv):
             provider = self.providers[i]
             if provider is not None:
                 provider.reset(scn, episode_seed)
-        statics = self._streams_of(rows, (0,))
-        for j, i in enumerate(rows):
-            sampler = self._samplers[i]
-            assert sampler is not None
-            if statics is not None:
-                sampler.draw_statics(self._streams.load(statics[j]))
-            ep.start(int(i), sampler)
+        streams = self._streams_of(rows, (0,))
+        if streams is None:  # numpy seeds each sampler's static stream
+            values = [s.statics for s in (self._samplers[i] for i in rows) if s is not None]
+            statics = {k: np.stack([v[k] for v in values]) for k in values[0]}
+        else:  # the static streams' draws row by row, their values for all rows at once
+            draws = [static_draws(scn, self._streams.load(st)) for st in streams]
+            statics = static_values(scn, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+            for j, i in enumerate(rows):  # what the sampler's own dynamics start from
+                self._samplers[i].__dict__["statics"] = {k: v[j] for k, v in statics.items()}  # type: ignore[union-attr]
+        ep.start(rows, statics)
         self._advance(rows, np.zeros(rows.size, dtype=bool))
         if ep.masks is not None:
             ep.masks[rows] = feasible_splits_rows(scn, ep.state_rows(rows))

@@ -32,7 +32,7 @@ from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble, complete
-from splitenv.scenarios import StateSampler, epoch_values
+from splitenv.scenarios import epoch_values
 from splitenv.spaces import LARGE
 
 _FLOAT_STATE = (
@@ -99,23 +99,22 @@ class Episodes:
 
     # --- states -------------------------------------------------------------------------
 
-    def start(self, i: int, sampler: StateSampler) -> None:
-        """Row ``i`` starts an episode: counters at zero (then :meth:`draw` its first state)."""
-        st = sampler.statics
-        self.gain_db[i], self.fed_gain_db[i], self.distance[i] = (
-            st["gain_db"],
-            st["fed_gain_db"],
-            st["distance"],
-        )
-        self.state["device_memory_bytes"][i] = st["memory"]
-        self.state["data_size"][i] = st["data"]
-        self.state["edge_of"][i] = st["edge_of"]
-        self.round[i] = self.epoch[i] = 0
-        self.split[i] = self.default_split
-        self.prev_split[i] = -1
-        self.last_ratio[i], self.time_s[i] = 1.0, 0.0
+    def start(self, rows: NDArray[np.int64], statics: dict[str, NDArray[Any]]) -> None:
+        """``rows`` start episodes: counters at zero, their statics (then :meth:`draw`).
+
+        ``statics``: the rows' :attr:`StateSampler.statics`, stacked (K', N).
+        """
+        self.gain_db[rows], self.fed_gain_db[rows] = statics["gain_db"], statics["fed_gain_db"]
+        self.distance[rows] = statics["distance"]
+        self.state["device_memory_bytes"][rows] = statics["memory"]
+        self.state["data_size"][rows] = statics["data"]
+        self.state["edge_of"][rows] = statics["edge_of"]
+        self.round[rows] = self.epoch[rows] = 0
+        self.split[rows] = self.default_split
+        self.prev_split[rows] = -1
+        self.last_ratio[rows], self.time_s[rows] = 1.0, 0.0
         for f, arr in self.large.items():
-            arr[i] = self.defaults[f]
+            arr[rows] = self.defaults[f]
 
     def draw(self, rows: NDArray[np.int64], draws: dict[str, NDArray[Any]]) -> None:
         """The states of ``rows`` at their current round and epoch (``SplitLoRAEnv._state_at``).
