@@ -54,7 +54,7 @@ class NativeVecEnv(VecEnv):
         options = [o or None for o in self._options]
         if any(o != options[0] for o in options):
             raise ValueError("NativeVecEnv: set_options must give every env the same options")
-        obs, _ = self.venv.reset(seed=list(self._seeds), options=options[0])
+        obs, _ = self.venv.reset(seed=list(self._seeds), options=options[0])  # type: ignore[arg-type]
         self.reset_infos = [{} for _ in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()
@@ -71,11 +71,11 @@ class NativeVecEnv(VecEnv):
         for key in STEP_KEYS:
             for where in (info, final):
                 if key in where:
-                    for i in np.flatnonzero(where[f"_{key}"]):
+                    for i in np.flatnonzero(where[f"_{key}"]).tolist():
                         infos[i][key] = where[key][i]
         for i in range(self.num_envs):  # as DummyVecEnv: in every env's info
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        for i in np.flatnonzero(dones):
+        for i in np.flatnonzero(dones).tolist():
             infos[i]["terminal_observation"] = info["final_obs"][i]
         return obs, rewards.astype(np.float32), dones, infos
 

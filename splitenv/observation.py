@@ -133,8 +133,8 @@ class Features:
             ],
             axis=1,
         )
-        devices = np.clip(np.nan_to_num(devices, nan=0.0), 0.0, 1.0).astype(np.float32)
-        glob = np.clip(glob, 0.0, 1.0).astype(np.float32)
+        dev32 = np.clip(np.nan_to_num(devices, nan=0.0), 0.0, 1.0).astype(np.float32)
+        glob32 = np.clip(glob, 0.0, 1.0).astype(np.float32)
         if mode == "dict":
-            return {"devices": devices, "globals": glob}
-        return np.concatenate([devices.reshape(devices.shape[0], -1), glob], axis=1)
+            return {"devices": dev32, "globals": glob32}
+        return np.concatenate([dev32.reshape(dev32.shape[0], -1), glob32], axis=1)

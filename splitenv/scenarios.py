@@ -240,48 +240,12 @@ class StateSampler:
         That is ``default_rng([seed, 0])``, or the same state from :mod:`splitenv.streams`
         (the vector env seeds K of them at once). The result is cached as :attr:`statics`.
         """
-        scn = self.scenario
-        net, n = scn.network, scn.n_devices
-        lo, hi = net.distance_m
-        if net.placement == "disk":
-            # area-uniform in the annulus lo <= |x| <= hi around the federated server
-            radius = np.sqrt(rng.uniform(lo**2, hi**2, n))
-            angle = rng.uniform(0.0, 2 * np.pi, n)
-            xy = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-            fed_distance = radius
-            distance = np.hypot(xy[:, 0] - net.fed_server_offset_m, xy[:, 1])
-            distance = np.maximum(distance, 1.0)  # the path-loss law needs d > 0
-        else:
-            distance = rng.uniform(lo, hi, n)
-            fed_distance = distance.copy()
-        shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
-        fed_shadow = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else np.zeros(n)
-        mem_lo, mem_hi = scn.memory.device_memory_bytes
-        memory = rng.uniform(mem_lo, mem_hi, n)  # drawn even with classes: later draws unchanged
-        if scn.devices.enabled:
-            memory = np.asarray(scn.devices.memory_bytes)[list(scn.devices.of_devices(n))]
-        d_lo, d_hi = scn.workload.samples_per_device
-        data = np.floor(rng.uniform(d_lo, d_hi + 1e-9, n))
-        net_gain = self._mean_gain_db
-        out = {
-            "gain_db": net_gain(distance, shadow),
-            "fed_gain_db": net_gain(fed_distance, fed_shadow),
-            "distance": distance,
-            "fed_distance": fed_distance,
-            "shadow_db": shadow,
-            "fed_shadow_db": fed_shadow,
-            "memory": memory,
-            "data": np.maximum(data, 1.0),
-            "edge_of": np.arange(n) % net.n_edge_servers,
-        }
+        out = static_values(self.scenario, static_draws(self.scenario, rng))
         self.__dict__["statics"] = out
         return out
 
     def _mean_gain_db(self, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
-        """Antenna gains minus path loss and shadowing, in dB (fixed over an episode)."""
-        net = self.scenario.network
-        pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
-        return net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
+        return mean_gain_db(self.scenario, distance, shadow_db)
 
     def _dynamics(self, g: int) -> dict[str, np.ndarray]:
         """Markov processes at global epoch ``g`` (fading, positions, presence)."""
@@ -358,11 +322,12 @@ class StateSampler:
             rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
         fading, fed_fading = self._ones, self._ones
         flops = level_flops(scn)
+        fadings = np.empty(2 * n)
         if net.fading == "rayleigh":
-            fading, fed_fading = np.empty(n), np.empty(n)
+            fading, fed_fading = fadings[:n], fadings[n:]
         if draws_flops(scn):
             flops = np.empty(n)
-        epoch_stream(scn, rng, fading, fed_fading, flops)
+        epoch_stream(scn, rng, fadings, flops)
         gain_db, fed_gain_db, distance = st["gain_db"], st["fed_gain_db"], st["distance"]
         active = self._all_active
         if self.dynamic:
@@ -404,22 +369,79 @@ class StateSampler:
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
 
 
-def epoch_stream(
-    scn: Scenario,
-    rng: np.random.Generator,
-    fading: np.ndarray,
-    fed_fading: np.ndarray,
-    flops: np.ndarray,
-) -> None:
-    """An epoch stream's draws, in their order, written into the given (N,) arrays.
+def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """An episode's static stream's draws, in their order (:func:`static_values` uses them)."""
+    net, n = scn.network, scn.n_devices
+    lo, hi = net.distance_m
+    out = {}
+    if net.placement == "disk":  # area-uniform in the annulus lo <= |x| <= hi
+        out["radius_sq"] = rng.uniform(lo**2, hi**2, n)
+        out["angle"] = rng.uniform(0.0, 2 * np.pi, n)
+    else:
+        out["distance"] = rng.uniform(lo, hi, n)
+    zeros = np.zeros(n)
+    out["shadow"] = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else zeros
+    out["fed_shadow"] = rng.normal(0.0, net.shadowing_db, n) if net.shadowing_db > 0 else zeros
+    out["memory"] = rng.uniform(*scn.memory.device_memory_bytes, n)
+    d_lo, d_hi = scn.workload.samples_per_device
+    out["data"] = rng.uniform(d_lo, d_hi + 1e-9, n)
+    return out
 
-    Rayleigh block fading of the edge and federated links (exponential power gains), then
-    device compute uniform in ``compute.device_flops``; a quantity the scenario does not
-    draw (no fading, compute levels or device classes) is left as given.
+
+def static_values(scn: Scenario, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-episode state values from the static draws.
+
+    Positions, distances, shadowing, memory, data sizes; elementwise: (N,) draws or K
+    episodes' stacked (K, N).
     """
-    if scn.network.fading == "rayleigh":
-        rng.standard_exponential(out=fading)  # = exponential(1.0): scale 1 multiplies exactly
-        rng.standard_exponential(out=fed_fading)
+    net = scn.network
+    if net.placement == "disk":  # around the federated server, the edge server offset
+        radius = np.sqrt(draws["radius_sq"])
+        x, y = radius * np.cos(draws["angle"]), radius * np.sin(draws["angle"])
+        fed_distance = radius
+        distance = np.hypot(x - net.fed_server_offset_m, y)
+        distance = np.maximum(distance, 1.0)  # the path-loss law needs d > 0
+    else:
+        distance = draws["distance"]
+        fed_distance = distance.copy()
+    shadow, fed_shadow = draws["shadow"], draws["fed_shadow"]
+    memory = draws["memory"]  # drawn even with device classes: later draws stay unchanged
+    if scn.devices.enabled:
+        classes = np.asarray(scn.devices.memory_bytes)[list(scn.devices.of_devices(scn.n_devices))]
+        memory = np.broadcast_to(classes, memory.shape).copy()
+    edge_of = np.arange(scn.n_devices) % net.n_edge_servers
+    return {
+        "gain_db": mean_gain_db(scn, distance, shadow),
+        "fed_gain_db": mean_gain_db(scn, fed_distance, fed_shadow),
+        "distance": distance,
+        "fed_distance": fed_distance,
+        "shadow_db": shadow,
+        "fed_shadow_db": fed_shadow,
+        "memory": memory,
+        "data": np.maximum(np.floor(draws["data"]), 1.0),
+        "edge_of": np.broadcast_to(edge_of, distance.shape).copy(),
+    }
+
+
+def mean_gain_db(scn: Scenario, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
+    """Antenna gains minus path loss and shadowing, in dB (fixed over an episode)."""
+    net = scn.network
+    pl = channel.path_loss_db(distance, net.path_loss_db_at_1km, net.path_loss_exponent_db)
+    return net.device_antenna_gain_dbi + net.edge_antenna_gain_dbi - pl - shadow_db
+
+
+def epoch_stream(
+    scn: Scenario, rng: np.random.Generator, fadings: np.ndarray, flops: np.ndarray
+) -> None:
+    """An epoch stream's draws, in their order, written into the given arrays.
+
+    Rayleigh block fading of the edge then the federated link (exponential power gains)
+    into ``fadings`` (2 N,), then device compute uniform in ``compute.device_flops`` into
+    ``flops`` (N,); a quantity the scenario does not draw (no fading, compute levels or
+    device classes) is left as given.
+    """
+    if scn.network.fading == "rayleigh":  # = two exponential(1.0, N): scale 1 is exact
+        rng.standard_exponential(out=fadings)
     if draws_flops(scn):
         flops[...] = rng.uniform(*scn.compute.device_flops, flops.shape[-1])
 

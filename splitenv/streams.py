@@ -35,9 +35,14 @@ def _chain(init: int, mult: int, count: int) -> list[int]:
     return out
 
 
-def _hashmix(value: NDArray[np.uint64], chain: list[int], i: int) -> NDArray[np.uint64]:
-    """Numpy's hashmix number ``i`` of a chain (xor, multiply by the next constant, fold)."""
-    v = ((value ^ np.uint64(chain[i])) * np.uint64(chain[i + 1])) & np.uint64(_M32)
+def _hashmix(values: NDArray[np.uint64], chain: NDArray[np.uint64], k: int) -> NDArray[np.uint64]:
+    """Numpy's hashmixes number k, k + 1, ... of a chain, one per lane (row) of ``values``.
+
+    Each xors with its constant, multiplies by the next one and folds the high half in.
+    """
+    lanes = values.shape[0]
+    before, after = chain[k : k + lanes, None], chain[k + 1 : k + lanes + 1, None]
+    v = ((values ^ before) * after) & np.uint64(_M32)
     return v ^ (v >> np.uint64(16))
 
 
@@ -47,24 +52,34 @@ def _mix(x: NDArray[np.uint64], y: NDArray[np.uint64]) -> NDArray[np.uint64]:
 
 
 def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """``SeedSequence(row).generate_state(4, uint64)`` of each row of 32-bit entropy words."""
-    width = entropy.shape[1]
-    a = _chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL)
-    zero = np.zeros(entropy.shape[0], dtype=np.uint64)
-    pool = [_hashmix(entropy[:, i] if i < width else zero, a, i) for i in range(_POOL)]
+    """``SeedSequence(row).generate_state(4, uint64)`` of each row of 32-bit entropy words.
+
+    The pool's four words are lanes of one array: the updates numpy makes one after the
+    other are independent within each source word, so they run as one operation.
+    """
+    k_rows, width = entropy.shape
+    a = np.array(_chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL))
+    a = a.astype(np.uint64)
+    ent = entropy.T
+    first = (
+        ent[:_POOL]
+        if width >= _POOL
+        else np.vstack([ent, np.zeros((_POOL - width, k_rows), dtype=np.uint64)])
+    )
+    pool = _hashmix(first, a, 0)
     k = _POOL
     for i_src in range(_POOL):
-        for i_dst in range(_POOL):
-            if i_src != i_dst:
-                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], a, k))
-                k += 1
+        dst = [d for d in range(_POOL) if d != i_src]
+        src = np.broadcast_to(pool[i_src], (_POOL - 1, k_rows))
+        pool[dst] = _mix(pool[dst], _hashmix(src, a, k))
+        k += _POOL - 1
     for i_src in range(_POOL, width):
-        for i_dst in range(_POOL):
-            pool[i_dst] = _mix(pool[i_dst], _hashmix(entropy[:, i_src], a, k))
-            k += 1
-    b = _chain(_INIT_B, _MULT_B, 8)
-    w = [_hashmix(pool[i % _POOL], b, i) for i in range(8)]
-    return np.stack([w[2 * i] | (w[2 * i + 1] << np.uint64(32)) for i in range(4)], axis=1)
+        src = np.broadcast_to(ent[i_src], (_POOL, k_rows))
+        pool = _mix(pool, _hashmix(src, a, k))
+        k += _POOL
+    b = np.array(_chain(_INIT_B, _MULT_B, 8), dtype=np.uint64)
+    w = _hashmix(pool[[0, 1, 2, 3, 0, 1, 2, 3]], b, 0)
+    return (w[0::2] | (w[1::2] << np.uint64(32))).T
 
 
 def pcg64_states(

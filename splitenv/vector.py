@@ -13,13 +13,20 @@ the same seeds), and the results equal those of ``SyncVectorEnv`` over K ``gym.m
 envs bit for bit: observations, rewards, terminated / truncated and ``info`` (Gymnasium's
 ``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it.
 
-Supported now: ``timescale="joint"`` and ``"epoch"``, the native ``Dict`` action batched
-along a leading K axis, accuracy providers ``surrogate`` and ``table`` (and none), autoreset
-in Gymnasium 1.x next-step mode. Not yet supported, each refused with ``NotImplementedError``
-naming it: ``timescale="round"`` (inner allocators in the loop), the
-``MultiDiscreteAction`` / ``BoxAction`` encodings (wrap the single env and use
-``SyncVectorEnv``), the ``train`` accuracy provider, ``render_mode``, and autoreset modes
-other than next-step.
+Every timescale: ``joint`` and ``epoch`` steps play one epoch (one engine call), ``round``
+steps play the round's epochs with the inner allocator (``equal`` vectorized; the papers'
+allocators, or any callable, run env by env on the same states, then one engine call per
+epoch). The native ``Dict`` action is batched along a leading K axis;
+:mod:`splitenv.vector_wrappers` adds the ``MultiDiscreteAction`` (with (K, D)
+``action_masks()``) and ``BoxAction`` encodings. Dynamics (fading, mobility, churn), accuracy
+providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x next-step mode
+(default) or same-step (``final_obs`` / ``final_info``). Refused with ``NotImplementedError``
+naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the
+``Disabled`` autoreset mode.
+
+Speed: the K episodes' epoch streams are seeded at once (:mod:`splitenv.streams`, numpy's
+``SeedSequence`` hashing vectorized) and drawn row by row into (K, N) arrays; everything else
+in a step is array arithmetic over the K rows. ``benchmarks/env_step.py`` measures it.
 
 Bad input raises :class:`~splitenv.errors.ActionError` naming the env index and the field
 (an action batch with the wrong leading size, NaN in one env's action), and a reset with the
@@ -45,7 +52,14 @@ from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation
 from splitenv.model.decision import DECISION_FIELDS, default_values
-from splitenv.scenarios import StateSampler, epoch_stream, flat_noise_dbm, level_flops
+from splitenv.scenarios import (
+    StateSampler,
+    epoch_stream,
+    flat_noise_dbm,
+    level_flops,
+    static_draws,
+    static_values,
+)
 from splitenv.spaces import LARGE
 from splitenv.streams import Streams, pcg64_states
 from splitenv.vector_info import restrict, rows_of, step_info
@@ -168,13 +182,16 @@ class SplitLoRAVectorEnv(VectorEnv):
             provider = self.providers[i]
             if provider is not None:
                 provider.reset(scn, episode_seed)
-        statics = self._streams_of(rows, (0,))
-        for j, i in enumerate(rows):
-            sampler = self._samplers[i]
-            assert sampler is not None
-            if statics is not None:
-                sampler.draw_statics(self._streams.load(statics[j]))
-            ep.start(int(i), sampler)
+        streams = self._streams_of(rows, (0,))
+        if streams is None:  # numpy seeds each sampler's static stream
+            values = [s.statics for s in (self._samplers[i] for i in rows) if s is not None]
+            statics = {k: np.stack([v[k] for v in values]) for k in values[0]}
+        else:  # the static streams' draws row by row, their values for all rows at once
+            draws = [static_draws(scn, self._streams.load(st)) for st in streams]
+            statics = static_values(scn, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+            for j, i in enumerate(rows):  # what the sampler's own dynamics start from
+                self._samplers[i].__dict__["statics"] = {k: v[j] for k, v in statics.items()}  # type: ignore[union-attr]
+        ep.start(rows, statics)
         self._advance(rows, np.zeros(rows.size, dtype=bool))
         if ep.masks is not None:
             ep.masks[rows] = feasible_splits_rows(scn, ep.state_rows(rows))
@@ -296,7 +313,7 @@ class SplitLoRAVectorEnv(VectorEnv):
             provider = self.providers[i]
             if provider is None:
                 continue
-            report = provider.round(self.scenario, result.evaluation.decision.take(j))
+            report = provider.round(self.scenario, result.evaluation.decision.take(int(j)))
             extra = {
                 "accuracy": np.float64(report.accuracy),
                 "accuracy_extras": _as_numpy(dict(report.extras)),
@@ -332,10 +349,11 @@ class SplitLoRAVectorEnv(VectorEnv):
         """
         scn, ep = self.scenario, self._ep
         p, n = rows.size, scn.n_devices
-        fading, fed_fading = np.ones((p, n)), np.ones((p, n))
+        fadings = np.ones((p, 2 * n))
         flops = np.tile(level_flops(scn), (p, 1))
         for j in range(p):
-            epoch_stream(scn, self._streams.load(streams[j]), fading[j], fed_fading[j], flops[j])
+            epoch_stream(scn, self._streams.load(streams[j]), fadings[j], flops[j])
+        fading, fed_fading = fadings[:, :n], fadings[:, n:]
         return {
             "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
             "fed_fading": fed_fading, "noise_dbm": flat_noise_dbm(scn), "device_flops": flops,

@@ -28,10 +28,11 @@ from splitenv.model import (
     compose_round,
     evaluate_batch,
 )
+from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.types import enabled_fields
-from splitenv.model.validation import assemble
-from splitenv.scenarios import StateSampler, epoch_values
+from splitenv.model.validation import assemble, complete
+from splitenv.scenarios import epoch_values
 from splitenv.spaces import LARGE
 
 _FLOAT_STATE = (
@@ -98,23 +99,22 @@ class Episodes:
 
     # --- states -------------------------------------------------------------------------
 
-    def start(self, i: int, sampler: StateSampler) -> None:
-        """Row ``i`` starts an episode: counters at zero (then :meth:`draw` its first state)."""
-        st = sampler.statics
-        self.gain_db[i], self.fed_gain_db[i], self.distance[i] = (
-            st["gain_db"],
-            st["fed_gain_db"],
-            st["distance"],
-        )
-        self.state["device_memory_bytes"][i] = st["memory"]
-        self.state["data_size"][i] = st["data"]
-        self.state["edge_of"][i] = st["edge_of"]
-        self.round[i] = self.epoch[i] = 0
-        self.split[i] = self.default_split
-        self.prev_split[i] = -1
-        self.last_ratio[i], self.time_s[i] = 1.0, 0.0
+    def start(self, rows: NDArray[np.int64], statics: dict[str, NDArray[Any]]) -> None:
+        """``rows`` start episodes: counters at zero, their statics (then :meth:`draw`).
+
+        ``statics``: the rows' :attr:`StateSampler.statics`, stacked (K', N).
+        """
+        self.gain_db[rows], self.fed_gain_db[rows] = statics["gain_db"], statics["fed_gain_db"]
+        self.distance[rows] = statics["distance"]
+        self.state["device_memory_bytes"][rows] = statics["memory"]
+        self.state["data_size"][rows] = statics["data"]
+        self.state["edge_of"][rows] = statics["edge_of"]
+        self.round[rows] = self.epoch[rows] = 0
+        self.split[rows] = self.default_split
+        self.prev_split[rows] = -1
+        self.last_ratio[rows], self.time_s[rows] = 1.0, 0.0
         for f, arr in self.large.items():
-            arr[i] = self.defaults[f]
+            arr[rows] = self.defaults[f]
 
     def draw(self, rows: NDArray[np.int64], draws: dict[str, NDArray[Any]]) -> None:
         """The states of ``rows`` at their current round and epoch (``SplitLoRAEnv._state_at``).
@@ -131,7 +131,7 @@ class Episodes:
         """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
         take = rows if repeat == 1 else np.tile(rows, repeat)
         return StateBatch(
-            **{name: arr[take] for name, arr in self.state.items()},
+            **{name: arr[take] for name, arr in self.state.items()},  # type: ignore[arg-type]
             prev_split=self.state_prev[take],
             round_index=self.round[take],
             epoch_index=self.epoch[take],
@@ -283,21 +283,33 @@ def evaluate_rows(
         else:
             given = np.broadcast_to(default, (p, *default.shape))
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
-    decision = assemble(scn, values) if trusted else Decision(**values)
+    decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
     return evaluate_batch(scn, ep.state_rows(rows, repeat=2), decision)
 
 
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:
     """:func:`splitenv.model.engine.feasible_splits` of each row, as the env's split masks.
 
-    (R, n_split) for a shared cut, else (R, N, n_split); one engine call for all rows.
+    (R, n_split) for a shared cut, else (R, N, n_split): the engine's device memory of every
+    split value in every row, in chunks of rows that keep each array near
+    :data:`CHUNK_ELEMENTS` (K = 4096 envs of N = 100 devices fit in memory).
     """
     lo, hi = scn.decision.split_range
     r, s, n = states.batch_size, hi - lo + 1, scn.n_devices
+    step = max(1, CHUNK_ELEMENTS // (s * n))
     split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
-    ev = evaluate_batch(
-        scn, states.take(np.repeat(np.arange(r), s)), Decision(split=np.tile(split, (r, 1)))
-    )
-    memory = np.repeat(states.device_memory_bytes, s, axis=0)
-    ok = (ev.per_device["device_memory_bytes"] <= memory).reshape(r, s, n)
-    return ok.all(axis=2) if scn.decision.shared_split else ok.transpose(0, 2, 1)
+    out = []
+    for start in range(0, r, step):
+        rows = np.arange(start, min(start + step, r))
+        decision = complete(scn, Decision(split=np.tile(split, (rows.size, 1))))
+        device = tier_memory(scn, states.take(np.repeat(rows, s)), decision)["device"]
+        memory = np.repeat(states.device_memory_bytes[rows], s, axis=0)
+        out.append((device <= memory).reshape(rows.size, s, n))
+    ok = np.concatenate(out)
+    if scn.decision.shared_split:
+        return np.asarray(ok.all(axis=2))
+    return ok.transpose(0, 2, 1)
+
+
+#: elements of one array in the reset's memory check (chunks of rows)
+CHUNK_ELEMENTS = 1 << 20

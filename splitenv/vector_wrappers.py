@@ -61,8 +61,8 @@ class _VectorDecoder(VectorWrapper):
     def _native(self, decoded: dict[str, NDArray[Any]], rows: NDArray[np.int64]) -> dict[str, Any]:
         """The native batch: decoded rows where envs play, zeros (ignored) where they reset."""
         out = {}
-        for name, sub in self.base.single_action_space.spaces.items():
-            full = np.zeros((self.base.num_envs, *sub.shape), dtype=sub.dtype)
+        for name, sub in self.base.template.native_space.spaces.items():
+            full = np.zeros((self.base.num_envs, *(sub.shape or ())), dtype=sub.dtype)
             if rows.size:
                 full[rows] = decoded[name]
             out[name] = full

@@ -226,5 +226,6 @@ def feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
     lo, hi = scn.decision.split_range
     values = np.arange(lo, hi + 1)
     split = np.repeat(values[:, None], scn.n_devices, axis=1)
-    ev = evaluate_batch(scn, state, Decision(split=split))
-    return ev.per_device["device_memory_bytes"] <= state.device_memory_bytes[None, :]
+    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone
+    device = constraints.tier_memory(scn, state, complete(scn, Decision(split=split)))["device"]
+    return device <= state.device_memory_bytes[None, :]

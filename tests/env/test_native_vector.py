@@ -126,6 +126,9 @@ def test_reset_with_a_seed_list_equals_single_envs():
     _assert_same(sync.reset(seed=[3, 9, 4]), native.reset(seed=[3, 9, 4]), "reset")
     with pytest.raises(ConfigError, match="got 2 seeds; allowed: one per env \\(3\\)"):
         native.reset(seed=[1, 2])
+    sync.action_space.seed(0)
+    action = sync.action_space.sample()  # the refused reset moved no env: both go on alike
+    _assert_same(sync.step(action), native.step(action), "after the refused reset")
 
 
 def _sft():
