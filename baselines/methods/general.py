@@ -39,7 +39,7 @@ from splitenv.errors import ConfigError
 from splitenv.model import Decision, State
 
 #: most active devices for which the scenario's allocator is used by default
-AUTO_ALLOCATOR = 30
+AUTO_ALLOCATOR = 10
 
 
 def check_budget(value: Any, method: str) -> int:
@@ -60,7 +60,7 @@ class GeneralMethod(BaseSolver):
         allocator: whether ``bcd``, ``sqp`` and ``alns`` also use the scenario's own
             allocator (``splitenv.allocation`` ``paper``: SCCT Alg. 1, FedsLLM comm block, SFT
             bandwidth SQP, CARD clock) to re-allocate after a discrete move; ``None``
-            (default): when at most ``AUTO_ALLOCATOR`` = 30 devices are active. Its cost grows
+            (default): when at most ``AUTO_ALLOCATOR`` = 10 devices are active. Its cost grows
             fast with N (SFT's Alg. 3 alone takes about 11 s at N = 100); without it the
             methods re-allocate by the engine-only water-filling of
             :mod:`baselines.methods.blocks`. The allocator's own engine calls are not counted
