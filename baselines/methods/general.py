@@ -125,6 +125,8 @@ class GeneralMethod(BaseSolver):
         space = Space.build(scn, state, self.name)
         if fixed_split is not None and "split" in space.fields:
             start = dict(space.start, split=np.array(split))
+            if "edge_split" in start:  # the edge part cannot end before the device part
+                start["edge_split"] = np.maximum(start["edge_split"], start["split"])
             start = point_of(scn, state, to_decision([start]))
             fields = tuple(f for f in space.fields if f != "split")
             space = replace(space, fields=fields, start=start)
