@@ -27,8 +27,8 @@ from splitenv.model import Evaluation, State, evaluate_batch
 
 #: an infeasible decision scores INFEASIBLE x (1 + its normalized violation)
 INFEASIBLE = 1e30
-#: rows per engine call (memory)
-CHUNK = 4096
+#: devices x rows per engine call (memory: splitenv.limits caps n_devices x batch)
+CHUNK_CELLS = 200_000
 
 
 class BudgetExhausted(Exception):
@@ -93,8 +93,9 @@ class Evaluator:
         points = points[: self.remaining]
         scn = scenario or self.scn
         out_s, out_round = [], []
-        for at in range(0, len(points), CHUNK):
-            part = points[at : at + CHUNK]
+        chunk = max(1, CHUNK_CELLS // self.scn.n_devices)
+        for at in range(0, len(points), chunk):
+            part = points[at : at + chunk]
             ev = evaluate_batch(scn, self.state, to_decision(part))
             s = score(ev)
             out_s.append(s)

@@ -39,7 +39,7 @@ from splitenv.errors import ConfigError
 from splitenv.model import Decision, State
 
 #: most active devices for which the scenario's allocator is used by default
-AUTO_ALLOCATOR = 30
+AUTO_ALLOCATOR = 10
 
 
 def check_budget(value: Any, method: str) -> int:
@@ -60,7 +60,7 @@ class GeneralMethod(BaseSolver):
         allocator: whether ``bcd``, ``sqp`` and ``alns`` also use the scenario's own
             allocator (``splitenv.allocation`` ``paper``: SCCT Alg. 1, FedsLLM comm block, SFT
             bandwidth SQP, CARD clock) to re-allocate after a discrete move; ``None``
-            (default): when at most ``AUTO_ALLOCATOR`` = 30 devices are active. Its cost grows
+            (default): when at most ``AUTO_ALLOCATOR`` = 10 devices are active. Its cost grows
             fast with N (SFT's Alg. 3 alone takes about 11 s at N = 100); without it the
             methods re-allocate by the engine-only water-filling of
             :mod:`baselines.methods.blocks`. The allocator's own engine calls are not counted
@@ -125,6 +125,8 @@ class GeneralMethod(BaseSolver):
         space = Space.build(scn, state, self.name)
         if fixed_split is not None and "split" in space.fields:
             start = dict(space.start, split=np.array(split))
+            if "edge_split" in start:  # the edge part cannot end before the device part
+                start["edge_split"] = np.maximum(start["edge_split"], start["split"])
             start = point_of(scn, state, to_decision([start]))
             fields = tuple(f for f in space.fields if f != "split")
             space = replace(space, fields=fields, start=start)

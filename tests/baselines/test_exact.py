@@ -19,6 +19,8 @@ SMALL = {
     "splitllm": {"network.n_devices": 4, "network.n_edge_servers": 2},
 }
 SLOW = {"scctt", "scctl"}  # ALNS: covered by tests/baselines/test_scct.py
+# the general methods: never beating exact is checked in tests/baselines/test_general_methods.py
+SLOW |= {"alns", "sqp", "bcd", "de", "random_search"}
 
 
 def test_dispatch_by_structure():
