@@ -85,8 +85,8 @@ def _alarm(signum, frame):
 
 #: modules the commands import lazily; imported before the fuzz, so the budget's interrupt
 #: never lands inside an import (an import cut in half cannot be retried in one process)
-HEAVY = ("torch", "sympy", "sympy.printing", "stable_baselines3", "sb3_contrib", "scipy.stats", "matplotlib.figure",
-         "tqdm", "agents.train", "agents.policy", "baselines.harness.bench",
+HEAVY = ("torch", "sympy", "sympy.printing", "stable_baselines3", "sb3_contrib", "scipy.stats",
+         "matplotlib.figure", "tqdm", "agents.train", "agents.policy", "baselines.harness.bench",
          "baselines.harness.figures", "baselines.reproduce", "splitenv.training.calibrate")  # fmt: skip
 
 
