@@ -3,7 +3,7 @@
 Every file is a variant of the shipped agent with a plain sidecar (no checksum, so the loader
 gets as far as the file's content): code hidden in a serialized field, a truncated or
 bit-flipped zip, tensors that are not plain weights, weights of another shape, missing
-members, a ``data`` member that inflates to 1 GB, nonsense values. ``bench --methods
+members, a ``data`` member that inflates to 64 MB (beyond its cap), nonsense values. ``bench --methods
 ppo:PATH`` and ``train --resume PATH`` must refuse each with one line naming the file, run no
 code from it, and create no output.
 """
@@ -83,7 +83,7 @@ def variants(tmp: Path, marker: Path) -> dict[str, tuple[bytes | dict[str, bytes
         "optimizer_not_weights": ({**m, "policy.optimizer.pth": b"x"}, "not plain weights"),
         "weights_of_another_shape": ({**m, "policy.pth": _other_shape()}, "not a loadable PPO"),
         "no_weights": ({k: v for k, v in m.items() if k != "policy.pth"}, "not a loadable PPO"),
-        "data_bomb": ({**m, "data": b"{" + b" " * (1 << 30) + b"}"}, "inflates to 1,07"),
+        "data_bomb": ({**m, "data": b"{" + b" " * (64 << 20) + b"}"}, "inflates to 67,"),
         "data_not_an_object": ({**m, "data": b"[1, 2]"}, "not a JSON object"),
         "negative_sizes": ({**m, "data": _data(n_envs=-5)}, "not a loadable PPO"),
     }
