@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,17 @@ POLICY_KWARGS = (
 )
 
 
+#: the largest ``data`` member accepted (the shipped agent's is about 30 kB)
+MAX_DATA_BYTES = 16 << 20
+
+
+def max_total_bytes() -> int:
+    """The largest total of inflated members: 4 GB, or a quarter of the memory cap if lower."""
+    from splitenv.limits import limit_bytes
+
+    return min(4 << 30, limit_bytes() // 4)
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -76,12 +88,21 @@ def serialized_fields(path: str | Path) -> dict[str, Any]:
     """The zip's ``data`` as plain JSON (nothing deserialized), checked for shape.
 
     Raises:
-        FileFormatError: not a zip, no ``data`` member, or ``data`` not a JSON object.
+        FileFormatError: not a zip, no ``data`` member, members bigger than the caps
+            (:data:`MAX_DATA_BYTES`, :func:`max_total_bytes`: a zip bomb is refused before
+            anything is inflated), or ``data`` not a JSON object.
     """
     try:
         with zipfile.ZipFile(path) as z:
+            sizes = {info.filename: info.file_size for info in z.infolist()}
+            total, cap = sum(sizes.values()), max_total_bytes()
+            if sizes.get("data", 0) > MAX_DATA_BYTES or total > cap:
+                raise FileFormatError(
+                    f"{path}: inflates to {total:,} bytes ('data' {sizes.get('data', 0):,}); "
+                    f"allowed: 'data' up to {MAX_DATA_BYTES:,}, all members up to {cap:,}"
+                )
             raw = z.read("data")
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
         raise FileFormatError(f"{path}: not a stable-baselines3 model file ({exc})") from None
     try:
         data = json.loads(raw)
@@ -184,11 +205,28 @@ def load_model(
         device: torch device.
 
     Raises:
-        FileFormatError: bad checksum, not a model file, or a field that cannot be rebuilt.
+        FileFormatError: bad checksum, not a model file, a field that cannot be rebuilt, members
+            inflating beyond the caps, or data that does not make a model of this env.
     """
     check_sha256(path, sha256)
     data = serialized_fields(path)
     objects = rebuilt_objects(
         algo_cls, data, (observation_space, action_space), hyperparameters, path
     )
-    return algo_cls.load(path, env=env, device=device, custom_objects=objects)
+    try:
+        return algo_cls.load(path, env=env, device=device, custom_objects=objects)
+    except pickle.UnpicklingError as exc:  # torch's weights_only reader refused a member
+        raise FileFormatError(
+            f"{path}: its tensors are not plain weights ({str(exc).splitlines()[0][:200]})"
+        ) from None
+    except Exception as exc:  # any failure to build a model from the file's data
+        # Nothing from the file ran: every serialized field was replaced above and torch reads
+        # tensors with weights_only=True (pickle is imported for its exception class only). So
+        # whatever SB3 or torch raise here (a torn zip, struct errors, shapes of another
+        # network, nonsense sizes) comes from bad data in the file.
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else ""
+        raise FileFormatError(
+            f"{path}: not a loadable {algo_cls.__name__} model for this env "
+            f"({type(exc).__name__}: {first})"
+        ) from None

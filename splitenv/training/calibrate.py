@@ -344,6 +344,11 @@ def calibrate(
     from splitenv import __version__
     from splitenv.training._deps import require_torch
 
+    for flag, value in (("--threads", threads), ("--workers", workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+            raise ValueError(f"calibrate: {flag} {value!r}; allowed: an integer in [1, 1024]")
+    if seeds and any(isinstance(x, bool) or not 0 <= x < 2**32 for x in seeds):
+        raise ValueError(f"calibrate: --seeds {list(seeds)}; allowed: integers in [0, 2**32)")
     require_torch().set_num_threads(threads)
     if scenario not in SETUPS:
         raise ValueError(f"calibrate: scenario {scenario!r}; allowed: {', '.join(SETUPS)}")
