@@ -170,7 +170,9 @@ class Episodes:
             ev = evaluate(t)
             step_lat, step_cost = self._epoch(rows, ev)
             cost, ref = cost + step_cost[:p], ref + step_cost[p:]
-            latency, energy = latency + step_lat[:p], energy + ev.energy_j[:p]
+            # an epoch spends 1/T of the round's energy (objectives.scoped_energy), as the single env
+            latency = latency + step_lat[:p]
+            energy = energy + ev.energy_j[:p] / self.scn.schedule.epochs_per_round
             feasible &= ev.feasible[:p]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.minimum(np.where(ref > 0, cost / ref, 1.0), env.cost_cap)
@@ -205,7 +207,7 @@ class Episodes:
             [part],
             np.where(last[:, None], per["adapter_s"], 0.0),
         )
-        step_cost = step_lat + env.energy_weight * ev.energy_j
+        step_cost = step_lat + env.energy_weight * (ev.energy_j / scn.schedule.epochs_per_round)
         if scn.objective.kind != "latency":
             step_cost = ev.objective
         self.chain[rows, t] = per["chain_s"][:p]
