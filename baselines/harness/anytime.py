@@ -16,17 +16,23 @@ import numpy as np
 
 from baselines.harness.matrix import anytime_curve
 
+#: the evaluation budget every budgeted (general) method gets in the anytime figure
+ANYTIME_BUDGET = 2000
+
 
 def anytime_solves(
-    scenario: Any, methods: Sequence[str], seed: int, **options: Any
+    scenario: Any, methods: Sequence[str], seed: int, budget: int = ANYTIME_BUDGET, **options: Any
 ) -> dict[str, list[tuple[float, float]]]:
     """Each registered solver among ``methods`` solves the seed's first state; its curve.
 
-    Methods that are not solvers (agents) or refuse the instance (ValueError naming why,
-    e.g. an exact method on a large one) are left out; a solve without a trace is one point
-    (its evaluations, its objective).
+    The general methods (:class:`baselines.methods.general.GeneralMethod`) all get the same
+    evaluation ``budget``, so their curves compare at equal budgets; the other methods run as
+    they are (their curves end at the evaluations they used). Methods that are not solvers
+    (agents) or refuse the instance (ValueError naming why, e.g. an exact method on a large
+    one) are left out; a solve without a trace is one point (its evaluations, its objective).
     """
-    from baselines.base import available, make_solver
+    from baselines.base import available, make_solver, solver_class
+    from baselines.methods.general import GeneralMethod
     from splitenv.scenarios import sample_state
 
     state = sample_state(scenario, seed)
@@ -34,8 +40,10 @@ def anytime_solves(
     for name in methods:
         if name not in available():
             continue
+        budgeted = issubclass(solver_class(name), GeneralMethod)
+        solver = make_solver(name, budget=budget) if budgeted else make_solver(name)
         try:
-            sol = make_solver(name).solve(scenario, state, np.random.default_rng(seed), **options)
+            sol = solver.solve(scenario, state, np.random.default_rng(seed), **options)
         except ValueError:
             continue
         # a method without a trace is one point: its decision at its evaluations

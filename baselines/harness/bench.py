@@ -203,7 +203,7 @@ def _bars(
 
 def _anytime_figures(jobs: Sequence[Job], out: Path) -> list[Path]:
     """One anytime figure per scenario: its solvers on the first seed's first state."""
-    from baselines.harness.anytime import anytime_figure, anytime_solves
+    from baselines.harness.anytime import ANYTIME_BUDGET, anytime_figure, anytime_solves
     from splitenv.scenarios import load_scenario
 
     paths = []
@@ -213,6 +213,8 @@ def _anytime_figures(jobs: Sequence[Job], out: Path) -> list[Path]:
         methods = list(dict.fromkeys(job.method for job in mine))
         curves = anytime_solves(scn, methods, mine[0].seed)
         path = out / f"anytime_{scn.name}_{scn.sha256()[:8]}.png"
-        title = f"{scn.name}: best objective found"
+        title = (
+            f"{scn.name}: best objective found (general methods: {ANYTIME_BUDGET} evaluations each)"
+        )
         paths.append(replace_atomically(path, partial(anytime_figure, curves, title=title)))
     return paths

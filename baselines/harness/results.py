@@ -35,7 +35,6 @@ COLUMNS = (
 TIMING = ("wall_time_s", "decision_time_s")
 
 
-
 def _cell(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"

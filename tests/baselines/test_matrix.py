@@ -75,3 +75,18 @@ def test_anytime_figure_draws_a_line_per_method(tmp_path):
     curves["traced"] = [(10.0, 9.0), (20.0, 7.0), (40.0, float("inf"))]
     path = anytime_figure(curves, tmp_path / "anytime.png", title="splitlora")
     assert path.is_file() and path.stat().st_size > 1000
+
+
+def test_anytime_solves_give_every_general_method_the_same_budget():
+    from baselines.harness.anytime import anytime_solves
+    from splitenv.scenarios import load_scenario
+
+    curves = anytime_solves(
+        load_scenario("splitllm"), ["bcd", "de", "random_search"], 0, budget=120
+    )
+    assert set(curves) == {"bcd", "de", "random_search"}
+    for name, curve in curves.items():
+        evals = [n for n, _ in curve]
+        best = [b for _, b in curve]
+        assert evals[-1] <= 120, name  # the shared budget bounds every curve
+        assert all(b2 <= b1 for b1, b2 in zip(best, best[1:])), name  # best so far never rises
