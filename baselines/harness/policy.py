@@ -12,6 +12,12 @@ solver (it ignores ``obs``):
   fields, solved with the round's split passed as ``split=`` (solvers that
   optimize the split themselves ignore it; the env applies the round's split).
 
+Every solver is therefore a *snapshot* method: it re-solves at each round start on that round's
+first state alone (its previous split in ``state.prev_split``, so a split change pays its
+migration, SCCT (18), where the preset charges one), with no look-ahead at the rounds to come.
+On the dynamic flagship ``splitlora_dynamic`` (slow fading, churn, migration) the best general
+method run this way is the snapshot baseline a learned scheduler with foresight has to beat.
+
 :func:`run_episode` plays a whole episode and returns what the benchmark needs. It steps
 through every wrapper of the env: the policy's fields travel down the wrapper chain as a
 :class:`DecisionFields` action, which a :class:`StepFields` layer directly above the base env
