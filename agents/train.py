@@ -14,7 +14,8 @@ naming the command that resumes; env worker processes ignore Ctrl-C and exit whe
 dies. Output of a run ``{scenario}__{algo}__{seed}__{time}`` (created once the envs and the
 model are built, so a setup error leaves no folder)::
 
-    run.json          args, env recipe, hyperparameters, versions, status, timing, best validation
+    run.json          args, env recipe, hyperparameters, versions, status, timing, best validation,
+                      scenario version and config hash, seed
     model.zip         the final model;  best_model.zip: best on the validation seeds
     evaluations.npz   EvalCallback's log;  progress.csv, events.out.tfevents.*: training logs
     checkpoints/      model_<steps>_steps.zip, for --resume
@@ -162,7 +163,8 @@ def train(args: Args, command: str = "") -> Path:
 
     torch.set_num_threads(args.torch_threads)
     started = time.time()
-    preset = load_scenario(args.scenario, args.overrides).name
+    scenario = load_scenario(args.scenario, args.overrides)
+    preset = scenario.name
     run_name = f"{preset}__{args.algo}__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(args.out) / run_name
     recipe = args.recipe()
@@ -192,6 +194,10 @@ def train(args: Args, command: str = "") -> Path:
         meta: dict[str, Any] = {
             "run_name": run_name,
             "algo": args.algo,
+            # what `splitenv agents` lists (agents.catalog): the config the agent learned on
+            "scenario_version": scenario.version,
+            "config_sha256": scenario.sha256(),
+            "seed": args.seed,
             "env": recipe.to_dict(),
             "eval_env": eval_recipe.to_dict(),
             "validation_seeds": seeds,

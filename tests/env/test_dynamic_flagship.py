@@ -3,6 +3,8 @@ and the classical methods on it as snapshot re-solvers."""
 
 from __future__ import annotations
 
+import itertools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -122,7 +124,7 @@ def test_classical_methods_are_snapshot_re_solvers(solver):
     result = run_episode(make(NAME, rounds=3), policy, seed=20000)
     assert [r for r, _, _ in policy.seen] == [0, 1, 2]  # one solve per round, no look-ahead
     assert np.all(policy.seen[0][1] == -1)  # no split before the first round
-    for (_, _, chosen), (_, prev, _) in zip(policy.seen, policy.seen[1:]):
+    for (_, _, chosen), (_, prev, _) in itertools.pairwise(policy.seen):
         np.testing.assert_array_equal(prev, chosen)  # it saw the split it chose last round
     assert result.steps == 3 and result.infeasible_steps == 0
     assert result.total_cost < result.total_reference  # it beats the default decision
