@@ -117,6 +117,15 @@ class AgentPolicy:
         self._base: Any = None
         self._decoder: Any = None
 
+    def _device_set(self, decoder: Any) -> Any:
+        """The device-set policy with this model's weights for the decoder's env (built once)."""
+        from agents.device_set import transfer
+
+        shape = decoder.observation_space.shape
+        if getattr(self, "_transferred", (None, None))[0] != shape:
+            self._transferred = (shape, transfer(self.model.policy, decoder))
+        return self._transferred[1]
+
     def decoder(self, env: gym.Env) -> Any:
         """The recipe's action wrapper around ``env`` (built once per env)."""
         base = self.recipe.check(env)
@@ -129,6 +138,11 @@ class AgentPolicy:
         decoder = self.decoder(env)
         obs = np.asarray(obs, dtype=np.float32)
         expected = self.model.observation_space.shape
+        if obs.shape != expected and self.meta.get("hyperparameters", {}).get("policy_class") == (
+            "device_set"
+        ):  # the same weights for this env's number of devices (agents.device_set)
+            action = self._device_set(decoder).predict(obs, deterministic=self.deterministic)[0]
+            return native_to_decision(decoder.scn, decoder.base.native_space, decoder.action(action))
         if obs.shape != expected:
             raise ValueError(
                 f"observation has shape {obs.shape}, the model expects {expected}: "

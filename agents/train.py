@@ -123,19 +123,31 @@ def _new_model(args: Args, envs: Any, hyper: dict[str, Any]) -> Any:
     import torch
 
     kwargs = json.loads(json.dumps(hyper))  # a copy: the activation name becomes the class
-    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[args.activation]
-    kwargs["policy_kwargs"]["activation_fn"] = act
+    policy: Any = "MlpPolicy"
+    if kwargs.pop("policy_class", None) == "device_set":
+        from agents.device_set import DeviceSetPolicy
+
+        policy = DeviceSetPolicy  # takes its activation by name
+    else:
+        act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[args.activation]
+        kwargs["policy_kwargs"]["activation_fn"] = act
     if args.lr_schedule == "linear":
         lr0 = args.learning_rate
         kwargs["learning_rate"] = lambda progress: lr0 * progress
     algo = algo_class(args.algo)
-    return algo("MlpPolicy", envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
+    return algo(policy, envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
 
 
 def _model(args: Args, envs: Any) -> tuple[Any, dict[str, Any], Path | None]:
     """The model (new, or a checkpoint with its own hyperparameters), those, and the checkpoint."""
     if not args.resume:
         hyper = args.sb3_kwargs()
+        if hyper.get("policy_class") == "device_set":  # its action layout, read from the env
+            from agents.device_set import box_layout
+
+            probe = args.recipe().make_wrapped()
+            hyper["policy_kwargs"]["layout"] = [list(f) for f in box_layout(probe)]
+            probe.close()
         return _new_model(args, envs, hyper), hyper, None
     resume_from = _resume_path(args.resume)
     hyper = read_metadata(resume_from).get("hyperparameters") or {}
