@@ -34,6 +34,12 @@ SMALL = {
     "card": {},
     "fedsllm": {"network.n_devices": 3, "network.n_subchannels": 6, "network.fed_n_subchannels": 6},
     "splitllm": {"network.n_devices": 4, "network.n_edge_servers": 2},
+    # joint_exact enumerates 5^3 splits x 10 subchannel compositions x 4 ranks x 8 bit widths
+    "splitlora": {
+        "network.n_devices": 3,
+        "network.n_subchannels": 6,
+        "decision.split_range": [1, 5],
+    },
 }
 #: the paper's own method on its preset
 PAPER = {"scct": "scctt", "sft": "sft", "card": "card", "fedsllm": "fedsllm_bcd"}

@@ -23,10 +23,12 @@ probability 0.5 at the start, cooling exponentially to 1e-3 of that temperature 
 expected iterations. All
 randomness comes from ``rng`` (the ALNS object and the operators share it).
 
-The search stops after 60 iterations or with 30 % of the budget left; ``sqp``'s continuous
-step (:func:`baselines.methods.sqp.slsqp_step`) and then ``bcd``'s descent
+The search stops after 60 iterations or when half the budget is spent (a hard cap: an
+iteration that overruns it ends the search, not the method); ``sqp``'s continuous step
+(:func:`baselines.methods.sqp.slsqp_step`), ``bcd``'s descent
 (:func:`baselines.methods.bcd.descend`: water-filling, transfers and grids over every
-continuous field) polish the best point with the rest.
+continuous field) and ``sqp``'s Nelder-Mead polish (:func:`baselines.methods.sqp.simplex_step`,
+which moves across the kinks of the max over devices) polish the best point with the rest.
 
 Default budget: 3000 evaluations.
 """
@@ -40,10 +42,10 @@ import numpy as np
 
 from baselines.methods import blocks
 from baselines.methods.bcd import descend
-from baselines.methods.evaluator import Evaluator
+from baselines.methods.evaluator import BudgetExhausted, Evaluator
 from baselines.methods.general import GeneralMethod
 from baselines.methods.search_space import COUNTS, Point, Space, copy_point
-from baselines.methods.sqp import slsqp_step
+from baselines.methods.sqp import simplex_step, slsqp_step
 from splitenv.errors import MissingExtraError
 
 try:
@@ -56,7 +58,7 @@ except ModuleNotFoundError as exc:  # the optional extra: listed as unavailable
     ) from exc
 
 #: share of the budget kept for the final continuous descent
-POLISH = 0.3
+POLISH = 0.5
 #: most ALNS iterations (each may run the scenario's allocator, whose calls the budget does
 #: not see)
 ITERATIONS = 60
@@ -162,9 +164,19 @@ class GeneralAlns(GeneralMethod):
         init = ops.scored(space.start)
         point, value = init.point, init.value
         if ops.globals or ops.device_fields:
-            best = self._alns(ops, init, ev, rng, ITERATIONS)
-            point, value = best.point, best.value
+            # the search's share of the budget is a hard cap: an iteration that overruns it
+            # stops the search, not the polish
+            total, ev.budget = ev.budget, ev.budget - int(POLISH * ev.budget)
+            try:
+                self._alns(ops, init, ev, rng, ITERATIONS)
+            except BudgetExhausted:
+                pass
+            finally:
+                ev.budget = total
+            assert ev.best_point is not None  # init was scored
+            point, value = copy_point(ev.best_point), ev.best_score
         point, value = slsqp_step(space, ev, point, value)
+        point, value = simplex_step(space, ev, point, value, ev.remaining // 2)
         descend(space, ev, point, value)
 
     @staticmethod
@@ -181,7 +193,6 @@ class GeneralAlns(GeneralMethod):
             alns.add_destroy_operator(op, name=name)
         alns.add_repair_operator(ops.random, name="random")
         alns.add_repair_operator(ops.greedy, name="greedy")
-        reserve = int(POLISH * ev.budget)
         expected = iterations
         start = 0.05 * max(init.value, 1e-12) / np.log(2.0)  # accepts 5 % worse w.p. 0.5
         accept = SimulatedAnnealing(start, start * 1e-3, 1e-3 ** (1.0 / expected), "exponential")
@@ -191,7 +202,7 @@ class GeneralAlns(GeneralMethod):
 
         def stop(rng: np.random.Generator, best: Any, current: Any) -> bool:
             count[0] += 1
-            return ev.remaining <= reserve or count[0] > iterations
+            return ev.remaining <= 0 or count[0] > iterations
 
         result = alns.iterate(init, select, accept, stop)
         best: SearchState = result.best_state

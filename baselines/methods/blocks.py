@@ -7,7 +7,7 @@ through the budgeted :class:`~baselines.methods.evaluator.Evaluator`.
 | block | fields | how |
 | --- | --- | --- |
 | :func:`device_choice` | per-device split / edge split | every device's values with the others fixed (one batch), then the improving devices combined best-first |
-| :func:`global_choice` | rank, bits, shared split | enumeration, each value also re-allocated |
+| :func:`global_choice` | rank, bits, shared split | enumeration, each value also re-allocated (bits with their best keep ratio, :func:`best_ratios`) |
 | :func:`box_grid` | server clock, keep ratio, powers | a 9-point grid per coordinate, then a zoomed one (others fixed; the keep ratio's also re-allocated) |
 | :func:`waterfill` | subchannels, bandwidth, compute shares, powers | min-max water-filling of the devices' round times (below) |
 | :func:`transfer` | subchannel counts | single-subchannel moves towards the slowest devices |
@@ -115,10 +115,48 @@ def global_choice(space: Space, ev: Evaluator, point: Point, value: float, name:
     """Enumerate a global choice (rank, bits, the shared split), each value re-allocated."""
     current = np.asarray(point[name]).reshape(-1)[0]
     cands = [with_value(point, name, None, v) for v in space.global_values(name) if v != current]
+    if name == "quant_bits" and "keep_ratio" in space.fields and cands:
+        cands = best_ratios(space, ev, cands)
     point, value = _pick(cands, ev.scores(cands), point, value) if cands else (point, value)
     if cands and space.has(*COUNTS, *SHARES, *POWERS):
         point, value = reallocated(space, ev, cands, point, value)
     return point, value
+
+
+def best_ratios(space: Space, ev: Evaluator, cands: list[Point]) -> list[Point]:
+    """Each candidate with its best keep ratio, by zoomed grids.
+
+    A 9-point grid, zoomed (x 1/4) twice for every candidate, then four times more for the
+    two best (to 1e-4 of the range).
+    Bits and keep ratio meet at the accuracy threshold (SFT (36b)): a bit width is only
+    worth its best ratio (the feasible one with the fewest bits, just above the threshold),
+    and the ratio the point holds may be infeasible at another width.
+    """
+    lo, hi = space.box("keep_ratio")
+    centers = [float(c["keep_ratio"]) for c in cands]
+    steps = [(hi - lo) / 8] * len(cands)
+    scores = np.full(len(cands), np.inf)
+
+    def zoom(which: list[int], first: bool) -> None:
+        grids = [
+            np.linspace(lo, hi, 9) if first
+            else np.clip(centers[i] + steps[i] * np.arange(-4, 5), lo, hi)
+            for i in which
+        ]  # fmt: skip
+        rows = [with_value(cands[i], "keep_ratio", None, v)
+                for i, g in zip(which, grids, strict=True) for v in g]  # fmt: skip
+        got = ev.scores(rows).reshape(len(which), 9)
+        for i, g, s in zip(which, grids, got, strict=True):
+            centers[i], scores[i] = float(g[np.argmin(s)]), float(s.min())
+            steps[i] /= 4
+
+    every = list(range(len(cands)))
+    for r in range(3):
+        zoom(every, r == 0)
+    top = [int(i) for i in np.argsort(scores, kind="stable")[:2]]
+    for _ in range(4):
+        zoom(top, False)
+    return [with_value(p, "keep_ratio", None, c) for p, c in zip(cands, centers, strict=True)]
 
 
 def box_grid(space: Space, ev: Evaluator, point: Point, value: float, name: str) -> Scored:

@@ -97,8 +97,10 @@ class GeneralMethod(BaseSolver):
             reasons = list(space.count_shortage().values())
             if not np.isfinite(sol.objective):
                 reasons.append("a device is unserved (infinite latency)")
-            stats.extra["reason"] = (
-                "; ".join(reasons) or "no feasible decision found within the budget"
+            excess = ", ".join(f"{k} by {v:.6g}" for k, v in item["violations"].items() if v > 0)
+            stats.extra["reason"] = "; ".join(reasons) or (
+                "no feasible decision found within the budget"
+                + (f"; the best exceeds {excess}" if excess else "")
             )
         return sol
 

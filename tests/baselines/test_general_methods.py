@@ -28,6 +28,12 @@ SMALL = {
     "card": {},
     "fedsllm": {"network.n_devices": 3, "network.n_subchannels": 6, "network.fed_n_subchannels": 6},
     "splitllm": {"network.n_devices": 4, "network.n_edge_servers": 2},
+    # joint_exact enumerates 5^3 splits x 10 subchannel compositions x 4 ranks x 8 bit widths
+    "splitlora": {
+        "network.n_devices": 3,
+        "network.n_subchannels": 6,
+        "decision.split_range": [1, 5],
+    },
 }
 SCENARIOS = se.list_scenarios()
 BUDGET = 400
@@ -123,6 +129,18 @@ def test_fewer_subchannels_than_devices_is_reported_infeasible_with_the_reason()
         assert "no time sharing" in sol.stats.extra["reason"]
 
 
+def test_an_unmeetable_budget_is_reported_infeasible_with_the_excess():
+    """Never silent: the report says infeasible, which constraint and by how much."""
+    scn = se.load_scenario("splitlora", {"network.n_devices": 3, "objective.energy_budget_j": 1.0})
+    state = se.sample_state(scn, 0)
+    for method in GENERAL:
+        sol = make_solver(method, budget=200).solve(scn, state, np.random.default_rng(0))
+        assert not sol.feasible and sol.stats.extra["feasible"] is False, method
+        excess = sol.stats.extra["violations"]["energy"]
+        assert excess > 0 and excess == pytest.approx(sol.evaluation.violations["energy"][0])
+        assert f"energy by {excess:.6g}" in sol.stats.extra["reason"], method
+
+
 def test_the_epoch_split_option_is_kept():
     scn = small("scct")
     state = se.sample_state(scn, 0)
@@ -167,7 +185,8 @@ def test_subchannel_relaxation_is_exact_at_integer_counts():
 
 
 #: small instances where the exact references take about a second
-GAP_SEEDS = {"scct": (0, 1), "card": (0, 1), "fedsllm": (0, 1), "splitllm": (0, 1), "sft": (0,)}
+GAP_SEEDS = {"scct": (0, 1), "card": (0, 1), "fedsllm": (0, 1), "splitllm": (0, 1), "sft": (0,),
+             "splitlora": (0,)}  # fmt: skip
 PAPER = {"scct": "scctt", "sft": "sft", "card": "card", "fedsllm": "fedsllm_bcd"}
 
 
