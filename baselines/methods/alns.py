@@ -30,7 +30,7 @@ iteration that overruns it ends the search, not the method); ``sqp``'s continuou
 continuous field) and ``sqp``'s Nelder-Mead polish (:func:`baselines.methods.sqp.simplex_step`,
 which moves across the kinks of the max over devices) polish the best point with the rest.
 
-Default budget: 3000 evaluations.
+Default budget: 3000 evaluations, or 120 per device for N from 25 to 100 (12000 beyond).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import numpy as np
 from baselines.methods import blocks
 from baselines.methods.bcd import descend
 from baselines.methods.evaluator import BudgetExhausted, Evaluator
-from baselines.methods.general import GeneralMethod
+from baselines.methods.general import PER_DEVICE, GeneralMethod
 from baselines.methods.search_space import COUNTS, Point, Space, copy_point
 from baselines.methods.sqp import simplex_step, slsqp_step
 from splitenv.errors import MissingExtraError
@@ -158,6 +158,7 @@ class GeneralAlns(GeneralMethod):
 
     name = "alns"
     default_budget: ClassVar[int] = 3000
+    budget_per_device: ClassVar[int] = PER_DEVICE
 
     def run(self, space: Space, ev: Evaluator, rng: np.random.Generator) -> None:
         ops = Operators(space, ev)

@@ -6,8 +6,12 @@ scenario's enabled fields and scores candidates through one budgeted
 :class:`~baselines.methods.evaluator.Evaluator`. This template
 
 * takes the evaluation budget (constructor ``budget=`` or solve option ``budget``;
-  default: the class's ``default_budget``); 0, a negative or a non-integer budget is a
-  ConfigError naming ``budget``;
+  default: the class's ``default_budget``, or ``budget_per_device`` evaluations per device
+  for up to 100 devices where that is more: ``alns``, ``sqp`` and ``bcd`` spend a fixed
+  number of evaluations per device on each per-device block, so a flat 3000 runs out before
+  the first sweep of ``bcd`` ends at N = 100; beyond 100 devices each evaluation costs more
+  and the budget stays at 12000); 0, a negative or a non-integer budget is a ConfigError
+  naming ``budget``;
 * honours the solve option ``split`` (the env's round split at the epoch timescale): the
   split is then fixed;
 * starts every method at the preset's default decision (the env's ``equal`` reference);
@@ -40,6 +44,10 @@ from splitenv.model import Decision, State
 
 #: most active devices for which the scenario's allocator is used by default
 AUTO_ALLOCATOR = 10
+#: default evaluations per device of alns, sqp and bcd (their floor, 3000, holds up to N = 25)
+PER_DEVICE = 120
+#: most devices the default budget grows for (beyond, each evaluation costs more in N)
+PER_DEVICE_UP_TO = 100
 
 
 def check_budget(value: Any, method: str) -> int:
@@ -56,7 +64,9 @@ class GeneralMethod(BaseSolver):
     """Base of the general methods (module docstring); subclasses implement :meth:`run`.
 
     Args:
-        budget: evaluations of the engine (``None``: the class's ``default_budget``).
+        budget: evaluations of the engine (``None``: :meth:`default_for` the scenario: the
+            class's ``default_budget``, or ``budget_per_device`` x min(N, 100) where that
+            is more).
         allocator: whether ``bcd``, ``sqp`` and ``alns`` also use the scenario's own
             allocator (``splitenv.allocation`` ``paper``: SCCT Alg. 1, FedsLLM comm block, SFT
             bandwidth SQP, CARD clock) to re-allocate after a discrete move; ``None``
@@ -69,16 +79,27 @@ class GeneralMethod(BaseSolver):
 
     family: ClassVar[str | None] = None
     default_budget: ClassVar[int] = 2000
+    #: evaluations per device of the default budget (0: the default does not grow with N)
+    budget_per_device: ClassVar[int] = 0
 
     def __init__(self, budget: int | None = None, allocator: bool | None = None) -> None:
-        self.budget = check_budget(self.default_budget if budget is None else budget, self.name)
+        self.budget = None if budget is None else check_budget(budget, self.name)
         self.allocator = allocator
+
+    def default_for(self, scenario: Scenario) -> int:
+        """The default budget: max(default_budget, budget_per_device x min(N, 100))."""
+        n = min(scenario.n_devices, PER_DEVICE_UP_TO)
+        return max(self.default_budget, self.budget_per_device * n)
+
+    def _budget(self, scenario: Scenario, options: dict[str, Any]) -> int:
+        given = options.pop("budget", self.budget)
+        return check_budget(self.default_for(scenario) if given is None else given, self.name)
 
     def solve(
         self, scenario: Scenario, state: State, rng: np.random.Generator, **options: Any
     ) -> Solution:
         """Run the method within its budget; report the trace, consistency and feasibility."""
-        budget = check_budget(options.pop("budget", self.budget), self.name)
+        budget = self._budget(scenario, options)
         stats = SolveStats()
         start = time.perf_counter()
         ev, space = self._search(scenario, state, rng, budget, options)
@@ -147,13 +168,7 @@ class GeneralMethod(BaseSolver):
         **options: Any,
     ) -> Decision:  # fmt: skip
         """The method's decision (``solve`` adds the reporting; this is the template's hook)."""
-        ev, _ = self._search(
-            scenario,
-            state,
-            rng,
-            check_budget(options.pop("budget", self.budget), self.name),
-            options,
-        )
+        ev, _ = self._search(scenario, state, rng, self._budget(scenario, options), options)
         assert ev.best_point is not None
         return to_decision([ev.best_point])
 

@@ -39,7 +39,7 @@ rounded by largest remainder and scored in the scenario itself, which crosses su
 It runs up to 48 variables (N of about 12 on the flagship): its cost per step grows with
 the dimension and it scores one point per engine call.
 
-Default budget: 3000 evaluations.
+Default budget: 3000 evaluations, or 120 per device for N from 25 to 100 (12000 beyond).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from scipy.optimize import minimize
 
 from baselines.methods import blocks
 from baselines.methods.evaluator import BudgetExhausted, Evaluator
-from baselines.methods.general import GeneralMethod
+from baselines.methods.general import PER_DEVICE, GeneralMethod
 from baselines.methods.search_space import (
     BOXES,
     COUNTS,
@@ -283,6 +283,7 @@ class Sqp(GeneralMethod):
 
     name = "sqp"
     default_budget: ClassVar[int] = 3000
+    budget_per_device: ClassVar[int] = PER_DEVICE
 
     def run(self, space: Space, ev: Evaluator, rng: np.random.Generator) -> None:
         point = space.start

@@ -83,6 +83,21 @@ def test_bad_budget_is_a_config_error_naming_it(bad):
         )
 
 
+def test_the_default_budget_grows_with_the_devices():
+    """alns, sqp and bcd: 3000, 120 per device from N = 25 to 100, then flat; black boxes flat."""
+    few, many = small("card"), se.load_scenario("card", {"network.n_devices": 50})
+    most = se.load_scenario("card", {"network.n_devices": 300})
+    for method in ("alns", "sqp", "bcd"):
+        assert make_solver(method).default_for(few) == 3000
+        assert make_solver(method).default_for(many) == 6000
+        assert make_solver(method).default_for(most) == 12_000
+        assert make_solver(method, budget=50).budget == 50
+    for method in ("de", "random_search"):
+        assert make_solver(method).default_for(many) == 2000
+    sol = make_solver("bcd").solve(few, se.sample_state(few, 0), np.random.default_rng(0))
+    assert sol.stats.extra["budget"] == 3000
+
+
 def test_unknown_method_and_option():
     with pytest.raises(UnknownNameError, match="alnss"):
         make_solver("alnss")
