@@ -37,8 +37,6 @@ from splitenv.model.state import StateBatch
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 _EPS = np.finfo(float).eps
-#: proposals verified per row and iteration
-CHUNK = 16
 #: elements (rows x (K + 1) x N) of one table-building engine call
 TABLE_ELEMENTS = 1 << 20
 _TIE = 1e-12
@@ -108,26 +106,45 @@ def _max_without(x: Array) -> Array:
 
 
 class _Lockstep:
-    """The greedy state of R rows: counts, chain times, migration, V (see the module docstring)."""
+    """The greedy state of R rows: counts, chain times, migration, V (see the module docstring).
+
+    ``tables``: a :class:`RowTables` whose ``extend`` fills ``base`` and ``migration`` where
+    the counts grow (None: the tables are complete).
+    """
 
     def __init__(
-        self, a: Array, base: Array, mig: Array | None, const: Array, w_mig: float, w_chain: float
-    ) -> None:
+        self, a: Array, base: Array, mig: Array | None, const: Array, w_mig: float,
+        w_chain: float, tables: RowTables | None = None,
+    ) -> None:  # fmt: skip
         r, k1, n = base.shape
-        self.k, self.n = k1 - 1, n
+        self.k, self.n, self.tables = k1 - 1, n, tables
         self.a, self.pos, self.base, self.const = a, a > 0, base, const
         self.w_mig, self.w_chain = w_mig, w_chain
-        self.mig = mig if w_mig and mig is not None and np.any(mig) else None
-        self.cols = np.arange(n)
-        rows = np.arange(r)
+        self.cols, self.rows = np.arange(n), np.arange(r)
+        rows = self.rows
+        self.idle = bool(np.any(~self.pos))
         self.beta = np.ones((r, n), dtype=np.int64)
         self.c, self.cn = self.gather(base, rows, self.beta), self.gather(base, rows, self.beta + 1)
-        self.m = self.mn = np.zeros((r, n))
-        if self.mig is not None:
-            self.m = self.gather(self.mig, rows, self.beta)
-            self.mn = self.gather(self.mig, rows, self.beta + 1)
+        self.m, self.mn = np.zeros((r, n)), np.zeros((r, n))
+        # a row without migration gives the same bits on both paths (it adds w_mig x 0 and
+        # its candidates beyond K are infinite either way): the path runs once any row moves
+        self._mig_table = mig
+        self.mig: Array | None = None
+        self._watch_migration(rows)
         self.v = share_root_rows(a, self.c)
-        self.left = np.full(r, self.k - n, dtype=np.int64)
+
+    def _watch_migration(self, rows: IntArray) -> None:
+        """Switch the migration terms on once a tabulated row of ``rows`` has migration."""
+        table = self._mig_table
+        if self.mig is not None or not self.w_mig or table is None:
+            return
+        with np.errstate(invalid="ignore"):
+            moving = bool(np.any(table[rows] > 0))
+        if moving:
+            self.mig = table
+            every = np.arange(self.beta.shape[0])
+            self.m = self.gather(table, every, self.beta)
+            self.mn = self.gather(table, every, self.beta + 1)
 
     def gather(self, table: Array, rows: IntArray, beta: IntArray) -> Array:
         """``table[row, beta, n]`` for counts ``beta`` (S, ..., N) of rows ``rows``; inf beyond K."""
@@ -135,133 +152,121 @@ class _Lockstep:
         vals = table[rows.reshape(shape), np.minimum(beta, self.k), self.cols]
         return np.where(beta <= self.k, vals, np.inf)
 
-    # --- objective pieces (rows S, optionally a middle axis of proposals) --------------------
-    def objective(
-        self, rows: IntArray, chain_new: Array, c: Array, cn: Array, m: Array, mn: Array
-    ) -> Array:
-        """Objective if candidate n gets the subcarrier; ``chain_new`` its chain root (SCCT (20))."""
-        pos = self._b(self.pos[rows], c)
-        zc = np.where(pos, -np.inf, c)
-        zmax = np.where(pos, zc.max(axis=-1, keepdims=True), np.maximum(_max_without(zc), cn))
-        chain = np.maximum(chain_new, zmax)
-        const = self.const[rows].reshape((rows.size,) + (1,) * (c.ndim - 1))
-        mig: Any = 0.0
+    # --- one step, all rows -------------------------------------------------------------------
+    def _fixed_terms(self, c: Array, cn: Array) -> tuple[Array, Array, Array]:
+        """What a step's candidates share: (bound floor, idle chain, migration term), (R, N).
+
+        ``floor``: the bound's fallback max_k (c_k + a_k) with c_n lowered (``_Greedy._bounds``);
+        ``zmax``: the largest chain of devices without edge work if n gets the subcarrier;
+        ``mig``: w_mig x the largest migration if n gets it (SCCT (18), (20)).
+        """
+        a, pos = self.a, self.pos
+        with np.errstate(invalid="ignore"):
+            p0 = np.where(pos, c + a, -np.inf)
+            floor = np.where(
+                pos, np.maximum(_max_without(p0), cn + a), p0.max(axis=-1, keepdims=True)
+            )
+        zmax = np.full(c.shape, -np.inf)
+        if self.idle:  # devices without edge work: their chains bound the objective
+            zc = np.where(pos, -np.inf, c)
+            zmax = np.where(pos, zc.max(axis=-1, keepdims=True), np.maximum(_max_without(zc), cn))
+        mig = np.zeros(c.shape)
         if self.mig is not None:
-            mig = self.w_mig * np.maximum(_max_without(m), mn)
-        return const + mig + self.w_chain * chain
+            mig = self.w_mig * np.maximum(_max_without(self.m), self.mn)
+        return floor, zmax, mig
 
-    @staticmethod
-    def _b(x: NDArray[Any], like: Array) -> NDArray[Any]:
-        """(S, N) per-row data shaped to broadcast against ``like`` (S, ..., N)."""
-        return x.reshape(x.shape[:1] + (1,) * (like.ndim - 2) + x.shape[1:])
+    def objective(self, chain_new: Array, zmax: Array, mig: Array, const: Array) -> Array:
+        """Objective if candidate n gets the subcarrier; ``chain_new`` its chain root (SCCT (20))."""
+        return const + mig + self.w_chain * np.maximum(chain_new, zmax)
 
-    def bounds(self, rows: IntArray, x: Array, c: Array, cn: Array) -> Array:
-        """Lower bound of each candidate's share root from one Newton step at x (``_Greedy._bounds``)."""
-        a, pos = self._b(self.a[rows], c), self._b(self.pos[rows], c)
+    def bounds(self, x: Array, c: Array, cn: Array, floor: Array, sel: Any = slice(None)) -> Array:
+        """Lower bound of each candidate's share root, one Newton step at x (``_Greedy._bounds``).
+
+        F = 1 / sum a / (V - c) is concave, so the Newton iterate from any point of its domain
+        lies left of the root; outside the domain the floor max_k (c_k + a_k) holds.
+        """
+        a, pos = self.a[sel], self.pos[sel]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ce, cne = np.where(pos, c, -np.inf), np.where(pos, cn, -np.inf)
-            g0, g1 = x[..., None] - ce, x[..., None] - cne
+            g0 = x[:, None] - np.where(pos, c, -np.inf)
+            g1 = x[:, None] - np.where(pos, cn, -np.inf)
             t0, t1 = a / g0, a / g1
             q0, q1 = t0 / g0, t1 / g1
             s = t0.sum(axis=-1, keepdims=True) - t0 + t1
             s2 = q0.sum(axis=-1, keepdims=True) - q0 + q1
-            newton = x[..., None] + s * (s - 1.0) / s2
-            p0 = np.where(pos, c + a, -np.inf)
-            lo = np.where(pos, np.maximum(_max_without(p0), cn + a), p0.max(axis=-1, keepdims=True))
+            newton = x[:, None] + s * (s - 1.0) / s2
         bad = (g0 <= 0) & pos
         invalid = (
             (bad.sum(axis=-1, keepdims=True) - bad > 0) | (pos & (g1 <= 0)) | ~np.isfinite(newton)
         )
-        return np.where(invalid, lo, np.maximum(newton, lo))
+        return np.where(invalid, floor, np.maximum(newton, floor))
 
-    # --- the two moves ---------------------------------------------------------------------
-    def speculate(self, rows: IntArray, t: int) -> IntArray:
-        """Propose, verify and commit up to t steps in every row of ``rows``; steps committed."""
-        s, n = rows.size, self.n
-        a, pos, v, beta = self.a[rows], self.pos[rows], self.v[rows], self.beta[rows]
-        a3, pos3 = a[:, None, :], pos[:, None, :]
-        ahead = beta[:, None, :] + np.arange(t + 1)[None, :, None]
-        ctab = self.gather(self.base, rows, ahead)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = a3 / (v[:, None, None] - ctab[:, :-1]) - a3 / (v[:, None, None] - ctab[:, 1:])
-            gain = np.where(pos3 & np.isfinite(gain), gain, 0.0)
-            working = np.any(pos, axis=1).reshape(s, 1, 1)  # rows with edge work
-            gain = np.where(working, gain, ctab[:, :-1] - ctab[:, 1:])
-        flat = np.nan_to_num(gain.reshape(s, t * n), nan=0.0, posinf=0.0)
-        top = np.argpartition(-flat, t - 1, axis=1)[:, :t]
-        top = np.take_along_axis(
-            top, np.argsort(-np.take_along_axis(flat, top, 1), axis=1, kind="stable"), 1
-        )
-        dev = top % n
-        step = np.arange(t)
-        onehot = np.zeros((s, t, n), dtype=np.int64)
-        onehot[np.arange(s)[:, None], step[None, :], dev] = 1
-        bb = beta[:, None, :] + np.concatenate(
-            [np.zeros((s, 1, n), dtype=np.int64), np.cumsum(onehot, axis=1)], axis=1
-        )
-        c_pre, cn_pre = self.gather(self.base, rows, bb), self.gather(self.base, rows, bb + 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # first-order start: sum a / (V - c) falls by the gains at slope sum a / (V - c)^2
-            slope = np.sum(np.where(pos, a / (v[:, None] - self.c[rows]) ** 2, 0.0), axis=1)
-            guess = (
-                v[:, None] - np.cumsum(np.take_along_axis(flat, top, 1), axis=1) / slope[:, None]
-            )
-        v_new = share_root_rows(a3, c_pre[:, 1:], start=guess)
-        m_pre = mn_pre = np.zeros_like(c_pre)
-        if self.mig is not None:
-            m_pre, mn_pre = self.gather(self.mig, rows, bb), self.gather(self.mig, rows, bb + 1)
-        cp, cnp, mp, mnp = c_pre[:, :-1], cn_pre[:, :-1], m_pre[:, :-1], mn_pre[:, :-1]
-        obj_lo = self.objective(rows, self.bounds(rows, v_new, cp, cnp), cp, cnp, mp, mnp)
-        exact = self.objective(rows, np.broadcast_to(v_new[..., None], cp.shape), cp, cnp, mp, mnp)
-        at = (np.arange(s)[:, None], step[None, :], dev)
-        exact = exact[at]
-        obj_lo[at] = np.inf
-        ok = np.all(obj_lo > exact[..., None] + _TIE * np.abs(exact[..., None]), axis=2)
-        ok &= step[None, :] < self.left[rows][:, None]
-        done = np.where(ok.all(axis=1), t, np.argmin(ok, axis=1))
-        go = np.flatnonzero(done > 0)
-        if go.size:
-            r, d = rows[go], done[go]
-            self.beta[r], self.c[r], self.cn[r] = bb[go, d], c_pre[go, d], cn_pre[go, d]
-            if self.mig is not None:
-                self.m[r], self.mn[r] = m_pre[go, d], mn_pre[go, d]
-            self.v[r] = v_new[go, d - 1]
-        return done
+    def step(self) -> None:
+        """One exact greedy step in every row (``_Greedy.step_exact``, SCCT Alg. 1 lines 5-12).
 
-    def step_exact(self, rows: IntArray) -> None:
-        """One exact greedy step in every row of ``rows`` (``_Greedy.step_exact``)."""
-        s, n = rows.size, self.n
-        ar = np.arange(s)
-        c, cn, m, mn, v = self.c[rows], self.cn[rows], self.m[rows], self.mn[rows], self.v[rows]
-        a = self.a[rows]
-        lower = self.bounds(rows, v, c, cn)
-        j = np.argmin(self.objective(rows, lower, c, cn, m, mn), axis=1)
+        The candidate with the lowest objective bound (one Newton step at V), its exact root;
+        rows where another candidate's bound comes within the tie tolerance get the bounds at
+        that root, and where one still does, the exact roots of those candidates decide
+        (:meth:`_tie_break`).
+        """
+        if self.tables is not None:  # the winner's next count is read at beta + 2
+            upto = np.minimum(self.beta.max(axis=1) + 2, self.k)
+            known = self.tables.known
+            if np.any(upto > known):  # with them, the rows within a quarter of their end
+                near = np.flatnonzero((upto + known // 4 > known) & (known < self.k))
+                self.tables.extend(near, upto[near])
+                self._watch_migration(near)
+        ar = self.rows
+        c, cn, v, const = self.c, self.cn, self.v, self.const[:, None]
+        floor, zmax, mig = self._fixed_terms(c, cn)
+        lower = self.bounds(v, c, cn, floor)
+        obj = self.objective(lower, zmax, mig, const)
+        j = np.argmin(obj, axis=1)
+        at = (ar, j)
         cj = c.copy()
-        cj[ar, j] = cn[ar, j]
-        v_j = share_root_rows(a, cj, start=lower[ar, j])
-        exact_j = self.objective(rows, np.repeat(v_j[:, None], n, axis=1), c, cn, m, mn)[ar, j]
-        obj2 = self.objective(rows, self.bounds(rows, v_j, c, cn), c, cn, m, mn)
-        obj2[ar, j] = np.inf
-        cands = obj2 <= (exact_j + _TIE * np.abs(exact_j))[:, None]
-        pick, v_pick = j.copy(), v_j
-        amb = np.flatnonzero(cands.any(axis=1))
-        if amb.size:  # exact roots of every candidate the bounds cannot exclude
-            ra = rows[amb]
-            ca, cna = c[amb], cn[amb]
-            trial = np.repeat(ca[:, None, :], n, axis=1)
-            trial[:, np.arange(n), np.arange(n)] = cna
-            roots = share_root_rows(a[amb][:, None, :], trial, start=lower[amb])
-            member = cands[amb]
-            member[np.arange(amb.size), j[amb]] = True
-            obj = np.where(member, self.objective(ra, roots, ca, cna, m[amb], mn[amb]), np.inf)
-            best = obj.min(axis=1, keepdims=True)
-            tied = member & (obj <= best + _TIE * np.abs(best))
-            drop = np.where(tied, ca - cna, -np.inf)
-            first = tied & (drop == drop.max(axis=1, keepdims=True))
-            pick[amb] = np.argmax(first, axis=1)
-            v_pick = v_pick.copy()
-            v_pick[amb] = roots[np.arange(amb.size), pick[amb]]
-        self._commit(rows, pick, v_pick)
+        cj[at] = cn[at]
+        v_j = share_root_rows(self.a, cj, start=lower[at])
+        exact_j = self.objective(v_j, zmax[at], mig[at], const[:, 0])
+        limit = exact_j + _TIE * np.abs(exact_j)
+        obj[at] = np.inf
+        # the bounds at V already exclude every other candidate in most rows; the others
+        # get the tighter bounds at the winner's root (both are lower bounds of each root)
+        maybe = np.flatnonzero(np.any(obj <= limit[:, None], axis=1))
+        pick, v_pick = j, v_j
+        if maybe.size:
+            jm = j[maybe]
+            low2 = self.bounds(v_j[maybe], c[maybe], cn[maybe], floor[maybe], maybe)
+            obj2 = self.objective(low2, zmax[maybe], mig[maybe], const[maybe])
+            obj2[np.arange(maybe.size), jm] = np.inf
+            close = obj2 <= limit[maybe][:, None]
+            some = close.any(axis=1)
+            amb, member = maybe[some], close[some]
+            if amb.size:
+                pick, v_pick = j.copy(), v_j.copy()
+                pick[amb], v_pick[amb] = self._tie_break(amb, member, j[amb], lower, zmax, mig)
+        self._commit(ar, pick, v_pick)
+
+    def _tie_break(
+        self, amb: IntArray, member: NDArray[np.bool_], j: IntArray, lower: Array, zmax: Array,
+        mig: Array,
+    ) -> tuple[IntArray, Array]:  # fmt: skip
+        """Exact roots of the candidates ``member`` and the winner ``j`` of rows ``amb``.
+
+        The lowest exact objective wins; within the tie tolerance, the largest drop of c_n,
+        then the lowest index (``_Greedy.step_exact``). Returns (pick, its root) per row.
+        """
+        n, ra = self.n, np.arange(amb.size)
+        ca, cna = self.c[amb], self.cn[amb]
+        trial = np.repeat(ca[:, None, :], n, axis=1)
+        trial[:, np.arange(n), np.arange(n)] = cna
+        roots = share_root_rows(self.a[amb][:, None, :], trial, start=lower[amb])
+        member[ra, j] = True
+        obj = self.objective(roots, zmax[amb], mig[amb], self.const[amb][:, None])
+        obj = np.where(member, obj, np.inf)
+        best = obj.min(axis=1, keepdims=True)
+        tied = member & (obj <= best + _TIE * np.abs(best))
+        drop = np.where(tied, ca - cna, -np.inf)
+        pick = np.argmax(tied & (drop == drop.max(axis=1, keepdims=True)), axis=1)
+        return pick, roots[ra, pick]
 
     def _commit(self, rows: IntArray, j: IntArray, v_new: Array) -> None:
         self.beta[rows, j] += 1
@@ -277,18 +282,11 @@ class _Lockstep:
             )
         self.v[rows] = v_new
 
-    def run(self, chunk: int = CHUNK) -> IntArray:
+    def run(self) -> IntArray:
         """Allocate the K - N subcarriers beyond one each in every row (SCCT Alg. 1, lines 4-13)."""
-        while True:
-            rows = np.flatnonzero(self.left > 0)
-            if not rows.size:
-                return self.beta
-            done = self.speculate(rows, chunk)
-            failed = rows[done == 0]
-            if failed.size:
-                self.step_exact(failed)
-                done[done == 0] = 1
-            self.left[rows] -= done
+        for _ in range(self.k - self.n):
+            self.step()
+        return self.beta
 
 
 def greedy_rows(
@@ -312,62 +310,76 @@ def greedy_rows(
     return _Lockstep(a, base, mig, const, w_mig, w_chain).run()
 
 
-def tables_rows(
-    scn: Scenario, states: StateBatch, split: IntArray
-) -> tuple[Array, Array, Array, Array, float, float]:
-    """The tables of ``scct_tables.build_tables`` for one split per row, all rows at once.
+class RowTables:
+    """The tables of ``scct_tables.build_tables`` for one split per row, built on demand.
 
-    Engine calls of at most :data:`TABLE_ELEMENTS` elements, each over (rows x beta = 0..K)
-    with alpha_n = 1, the state row repeated per beta.
-
-    Returns:
-        (a (R, N), base (R, K + 1, N), migration (R, K + 1, N), const (R,), w_mig, w_chain).
+    ``base[r, beta, n] = c_n(beta)`` (device compute + links), ``migration[r, beta, n]`` (d0)
+    and ``a[r, n]`` (edge time at full share) come from engine calls over (rows x a block of
+    beta values) with alpha_n = 1, the state row repeated per beta, at most
+    :data:`TABLE_ELEMENTS` elements each. The greedy only reads c_n at beta_n + 2 at most, so
+    the counts are tabulated in blocks: 0..2K/N + 2 first, doubling for the rows that need
+    more and, in the same engine call, the rows within a quarter of their end (the engine's
+    numbers do not depend on which call computed them). Unknown entries are NaN.
     """
-    check_scenario(scn)
-    r, n, k = states.batch_size, scn.n_devices, scn.network.n_subchannels
-    per = max(1, TABLE_ELEMENTS // ((k + 1) * n))
-    a, base, mig, const = (
-        np.empty((r, n)),
-        np.empty((r, k + 1, n)),
-        np.empty((r, k + 1, n)),
-        np.empty(r),
-    )
-    w_mig = w_chain = 0.0
-    betas = np.arange(k + 1)
-    for lo in range(0, r, per):
-        rows = np.arange(lo, min(lo + per, r))
-        g = rows.size
-        grid = np.repeat(rows, k + 1)
-        ev = evaluate_batch(
-            scn,
-            states.take(grid),
-            Decision(
-                split=split[grid],
-                subchannels=np.tile(betas, g)[:, None] * np.ones((1, n), dtype=np.int64),
-                compute_share=np.ones((1, n)),
-            ),
-        )
-        pd = ev.per_device
 
-        def cube(name: str, g: int = g, pd: Any = pd) -> Array:
-            return pd[name].reshape(g, k + 1, n)
+    def __init__(self, scn: Scenario, states: StateBatch, split: IntArray) -> None:
+        check_scenario(scn)
+        self.scn, self.states, self.split = scn, states, split
+        r, n, k = states.batch_size, scn.n_devices, scn.network.n_subchannels
+        self.k, self.n = k, n
+        self.base = np.full((r, k + 1, n), np.nan)
+        self.migration = np.full((r, k + 1, n), np.nan)
+        self.a, self.const = np.empty((r, n)), np.empty(r)
+        self.known = np.full(r, -1, dtype=np.int64)  # largest beta tabulated per row
+        self.w_mig = self.w_chain = 0.0
+        self.extend(np.arange(r), np.full(r, min(k, 2 * k // n + 2)))
 
-        link = cube("uplink_s") + cube("downlink_s") + cube("cloud_s")
-        a[rows] = cube("server_compute_s")[:, 0, :]
-        base[rows] = cube("device_compute_s")[:, 0, :][:, None, :] + link
-        mig[rows] = cube("pre_round_s")
-        for i, row in enumerate(rows):
-            w = _weights(
-                scn, {t: ev.terms[t][i * (k + 1) :] for t in ("shared_iteration_s", "adapter_s")}
+    def extend(self, rows: IntArray, upto: IntArray) -> None:
+        """Tabulate beta up to ``upto`` (doubling at least) in ``rows``; one call per level."""
+        for level in np.unique(self.known[rows]):
+            at = self.known[rows] == level
+            top = min(self.k, max(int(upto[at].max()), 2 * int(level)))
+            self._block(rows[at], int(level) + 1, top)
+
+    def _block(self, rows: IntArray, lo: int, hi: int) -> None:
+        """Engine calls for beta = lo..hi of ``rows``."""
+        scn, n, betas = self.scn, self.n, np.arange(lo, hi + 1)
+        b = betas.size
+        per = max(1, TABLE_ELEMENTS // (b * n))
+        for start in range(0, rows.size, per):
+            part = rows[start : start + per]
+            g = part.size
+            grid = np.repeat(part, b)
+            ev = evaluate_batch(
+                scn,
+                self.states.take(grid),
+                Decision(
+                    split=self.split[grid],
+                    subchannels=np.tile(betas, g)[:, None] * np.ones((1, n), dtype=np.int64),
+                    compute_share=np.ones((1, n)),
+                ),
             )
-            const[row], w_mig, w_chain = w.const, w.w_mig, w.w_chain
-    return a, base, mig, const, w_mig, w_chain
+            pd = ev.per_device
+
+            def cube(name: str, g: int = g, pd: Any = pd) -> Array:
+                return pd[name].reshape(g, b, n)
+
+            link = cube("uplink_s") + cube("downlink_s") + cube("cloud_s")
+            self.base[part, lo : hi + 1] = cube("device_compute_s")[:, :1, :] + link
+            self.migration[part, lo : hi + 1] = cube("pre_round_s")
+            if lo == 0:  # beta = 0 rows: a, and the weights as build_tables reads them
+                self.a[part] = cube("server_compute_s")[:, 0, :]
+                for i, row in enumerate(part):
+                    terms = ("shared_iteration_s", "adapter_s")
+                    w = _weights(scn, {t: ev.terms[t][i * b :] for t in terms})
+                    self.const[row], self.w_mig, self.w_chain = w.const, w.w_mig, w.w_chain
+        self.known[rows] = hi
 
 
 def alg1_rows(scn: Scenario, states: StateBatch, split: IntArray) -> dict[str, NDArray[Any]]:
     """SCCT Algorithm 1 for R rows with a fixed split per row: split, subcarriers, shares."""
-    a, base, mig, const, w_mig, w_chain = tables_rows(scn, states, split)
-    has_mig = w_mig > 0 and bool(np.any(mig > 0))
-    beta = greedy_rows(a, base, mig if has_mig else None, const, w_mig, w_chain)
-    c = np.take_along_axis(base, beta[:, None, :], axis=1)[:, 0, :]
-    return {"split": split, "subchannels": beta, "compute_share": optimal_shares_rows(a, c)}
+    tab = RowTables(scn, states, split)
+    greedy = _Lockstep(tab.a, tab.base, tab.migration, tab.const, tab.w_mig, tab.w_chain, tab)
+    beta = greedy.run()
+    c = np.take_along_axis(tab.base, beta[:, None, :], axis=1)[:, 0, :]
+    return {"split": split, "subchannels": beta, "compute_share": optimal_shares_rows(tab.a, c)}
