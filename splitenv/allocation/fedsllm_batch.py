@@ -20,6 +20,7 @@ from splitenv.allocation.fedsllm_comm import initial_point
 from splitenv.allocation.fedsllm_power import max_delay, rate_bps, solve_bisection
 from splitenv.allocation.fedsllm_tables import FedsTables, build_tables
 from splitenv.config import Scenario
+from splitenv.model import Decision, block_costs, evaluate_batch
 from splitenv.model.state import StateBatch
 
 Array = NDArray[np.float64]
@@ -61,6 +62,50 @@ def _pool(
     return best_counts, best_power
 
 
+#: elements (rows x grid x N) of one table-building engine call
+TABLE_ELEMENTS = 1 << 20
+
+
+def _picked_terms(
+    scn: Scenario, states: StateBatch, tab: FedsTables, si: IntArray, ri: IntArray
+) -> tuple[Array, Array, Array]:
+    """Each row's t_F, activation bits and LoRA bits at its (split, rank), (R, N) each.
+
+    ``fedsllm_tables.build_tables`` of every row (one engine pass over the rows' (split, rank)
+    grids, in chunks), read at the row's indices: the same elementwise operations, so the
+    same bits as the one-state tables.
+    """
+    r, n = states.batch_size, tab.n
+    s_grid, r_grid = np.meshgrid(tab.splits, tab.ranks, indexing="ij")
+    g = s_grid.size
+    grid_split = np.repeat(s_grid.reshape(-1, 1), n, axis=1)
+    cols = np.arange(n)
+    fwd, up = np.empty((r, n)), np.empty((r, n))
+    per = max(1, TABLE_ELEMENTS // (g * n))
+    for lo in range(0, r, per):
+        rows = np.arange(lo, min(lo + per, r))
+        decision = Decision(
+            split=np.tile(grid_split, (rows.size, 1)), rank=np.tile(r_grid.ravel(), rows.size)
+        )
+        ev = evaluate_batch(scn, states.take(np.repeat(rows, g)), decision)
+        pd, shape = ev.per_device, (rows.size, *s_grid.shape, n)
+        for name in ("downlink_s", "cloud_s", "pre_round_s"):
+            if np.any(pd[name] != 0):
+                raise ValueError(
+                    f"FedsLLM solvers assume no {name} (neglected by the paper); "
+                    f"got {pd[name].max()}"
+                )
+        compute = pd["device_compute_s"].reshape(shape)
+        memory = states.device_memory_bytes[rows][:, None, None, :]
+        too_big = pd["device_memory_bytes"].reshape(shape) > memory
+        forward = np.where(too_big, np.inf, compute / (1.0 + scn.workload.backward_ratio))
+        at = (np.arange(rows.size)[:, None], si[rows], ri[rows][:, None], cols)
+        fwd[rows], up[rows] = forward[at], pd["uplink_bits"].reshape(shape)[at]
+    lora = block_costs(scn).lora_bits(s_grid[..., None], r_grid[..., None])
+    lora = np.broadcast_to(lora, (*s_grid.shape, n))
+    return fwd, up, lora[si, ri[:, None], cols]
+
+
 def comm_block_rows(
     scn: Scenario, states: StateBatch, split: Any = None, rank: Any = None
 ) -> dict[str, NDArray[Any]]:
@@ -76,8 +121,7 @@ def comm_block_rows(
         ``subchannels``, ``power_w``, ``fed_subchannels``, ``fed_power_w``, each (R, N).
     """
     r = states.batch_size
-    tabs = [build_tables(scn, states.row(i)) for i in range(r)]
-    tab = tabs[0]
+    tab = build_tables(scn, states.row(0))  # the grid's axes, the pools and the start point
     start = initial_point(tab, scn)
     si = np.broadcast_to(start.si, (r, tab.n))
     if split is not None:
@@ -87,14 +131,9 @@ def comm_block_rows(
     ri = np.full(r, start.ri)
     if rank is not None:
         ri = np.searchsorted(tab.ranks, np.asarray(rank).reshape(r))
-    cols = np.arange(tab.n)
-
-    def pick(name: str) -> Array:
-        return np.stack([getattr(t, name)[si[i], ri[i], cols] for i, t in enumerate(tabs)])
-
-    fwd, up, fed = pick("fwd"), pick("up_bits"), pick("fed_bits")
-    snr_main = np.stack([t.main.snr_coeff for t in tabs])
-    snr_fed = np.stack([t.fed.snr_coeff for t in tabs])
+    fwd, up, fed = _picked_terms(scn, states, tab, si, ri)
+    noise = states.noise_psd_w_hz
+    snr_main, snr_fed = states.channel_gain / noise, states.fed_channel_gain / noise
     main, fpool = tab.main, tab.fed
     sub, power = _pool(
         tab, fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),

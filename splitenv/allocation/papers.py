@@ -169,21 +169,39 @@ def fedsllm_comm_rows(scn: Scenario, states: StateBatch, large: Fields) -> Field
 
 
 def sft_sqp_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
-    """:func:`sft_sqp` of R rows: SLSQP per row.
+    """:func:`sft_sqp` of R rows: the coefficients in one engine pass, SLSQP per row.
 
-    Alg. 3 stays SciPy's SLSQP run row by row: its result is SLSQP's last iterate (to its
+    Alg. 3 stays SciPy's SLSQP, run row by row: its result is SLSQP's last iterate (to its
     ``ftol``), which a batched solver of the same program (a bisection or Newton on the KKT
-    conditions of P3 (42)) reaches only to the tolerance, not bit for bit; the allocator's
-    numbers (and the SFT reproductions built on them) would change. The rows share nothing
-    else worth batching: the engine reads each row's coefficients in its own state.
+    conditions of P3 (42), as ``bisection_bandwidth_batch`` solves it exactly) reaches only
+    to the tolerance, not bit for bit: the allocator's numbers, and the SFT reproductions
+    built on them, would change.
     """
-    rows = [
-        sft_sqp(scn, states.row(r), Decision(**{k: v[r] for k, v in large.items()}))
-        for r in range(states.batch_size)
-    ]
-    from splitenv.allocation import stack_decisions  # the package imports this module
-
-    return stack_decisions(scn, rows)
+    fixed = _large_rows(large)
+    r, n, total = states.batch_size, scn.n_devices, scn.network.bandwidth_hz
+    configs = []
+    for i in range(r):
+        split = fixed.get("split")
+        configs.append(
+            SftConfig.default(
+                scn,
+                split=None if split is None else int(np.asarray(split[i]).reshape(-1)[0]),
+                keep_ratio=fixed["keep_ratio"][i] if "keep_ratio" in fixed else None,
+                quant_bits=fixed["quant_bits"][i] if "quant_bits" in fixed else None,
+            )
+        )
+    splits = np.array([cfg.split for cfg in configs])
+    keeps = np.array([cfg.keep_ratio for cfg in configs])
+    bits = np.array([cfg.quant_bits for cfg in configs])
+    a, c = device_coefficients(scn, states, splits, keeps, bits)
+    bandwidth = np.stack([sqp_bandwidth(a[i], c[i], total, float(total))[0] for i in range(r)])
+    fields = {
+        "split": np.repeat(splits[:, None], n, axis=1),
+        "keep_ratio": keeps,
+        "quant_bits": bits,
+        "bandwidth_hz": bandwidth,
+    }
+    return _completed_rows(scn, fields, fixed)
 
 
 def paper_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
