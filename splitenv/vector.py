@@ -14,9 +14,10 @@ envs bit for bit: observations, rewards, terminated / truncated and ``info`` (Gy
 ``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it.
 
 Every timescale: ``joint`` and ``epoch`` steps play one epoch (one engine call), ``round``
-steps play the round's epochs with the inner allocator (``equal`` vectorized; the papers'
-allocators, or any callable, run env by env on the same states, then one engine call per
-epoch). The native ``Dict`` action is batched along a leading K axis;
+steps play the round's epochs with the inner allocator (``equal`` vectorized; any other
+allocator decides the K x T rows of the step in one call of its batched form, which every
+paper's allocator has, or env by env for a callable without one,
+:func:`splitenv.allocation.allocate_rows`; then one engine call per epoch). The native ``Dict`` action is batched along a leading K axis;
 :mod:`splitenv.vector_wrappers` adds the ``MultiDiscreteAction`` (with (K, D)
 ``action_masks()``) and ``BoxAction`` encodings. Dynamics (fading, mobility, churn), accuracy
 providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x next-step mode

@@ -62,48 +62,29 @@ def _pool(
     return best_counts, best_power
 
 
-#: elements (rows x grid x N) of one table-building engine call
-TABLE_ELEMENTS = 1 << 20
-
-
 def _picked_terms(
     scn: Scenario, states: StateBatch, tab: FedsTables, si: IntArray, ri: IntArray
 ) -> tuple[Array, Array, Array]:
     """Each row's t_F, activation bits and LoRA bits at its (split, rank), (R, N) each.
 
-    ``fedsllm_tables.build_tables`` of every row (one engine pass over the rows' (split, rank)
-    grids, in chunks), read at the row's indices: the same elementwise operations, so the
-    same bits as the one-state tables.
+    The entries ``fedsllm_tables.build_tables`` would tabulate and the comm block reads,
+    from one engine call with each row's own split and rank. The engine's per-device terms
+    are elementwise over devices (a device's compute time, memory and bits depend on its own
+    split), so device k's numbers are those of the table row where every device has k's split:
+    the same bits (tests/allocation compares them with the one-state tables).
     """
-    r, n = states.batch_size, tab.n
-    s_grid, r_grid = np.meshgrid(tab.splits, tab.ranks, indexing="ij")
-    g = s_grid.size
-    grid_split = np.repeat(s_grid.reshape(-1, 1), n, axis=1)
-    cols = np.arange(n)
-    fwd, up = np.empty((r, n)), np.empty((r, n))
-    per = max(1, TABLE_ELEMENTS // (g * n))
-    for lo in range(0, r, per):
-        rows = np.arange(lo, min(lo + per, r))
-        decision = Decision(
-            split=np.tile(grid_split, (rows.size, 1)), rank=np.tile(r_grid.ravel(), rows.size)
-        )
-        ev = evaluate_batch(scn, states.take(np.repeat(rows, g)), decision)
-        pd, shape = ev.per_device, (rows.size, *s_grid.shape, n)
-        for name in ("downlink_s", "cloud_s", "pre_round_s"):
-            if np.any(pd[name] != 0):
-                raise ValueError(
-                    f"FedsLLM solvers assume no {name} (neglected by the paper); "
-                    f"got {pd[name].max()}"
-                )
-        compute = pd["device_compute_s"].reshape(shape)
-        memory = states.device_memory_bytes[rows][:, None, None, :]
-        too_big = pd["device_memory_bytes"].reshape(shape) > memory
-        forward = np.where(too_big, np.inf, compute / (1.0 + scn.workload.backward_ratio))
-        at = (np.arange(rows.size)[:, None], si[rows], ri[rows][:, None], cols)
-        fwd[rows], up[rows] = forward[at], pd["uplink_bits"].reshape(shape)[at]
-    lora = block_costs(scn).lora_bits(s_grid[..., None], r_grid[..., None])
-    lora = np.broadcast_to(lora, (*s_grid.shape, n))
-    return fwd, up, lora[si, ri[:, None], cols]
+    split, rank = tab.splits[si], tab.ranks[ri]
+    ev = evaluate_batch(scn, states, Decision(split=split, rank=rank))
+    pd = ev.per_device
+    for name in ("downlink_s", "cloud_s", "pre_round_s"):
+        if np.any(pd[name] != 0):
+            raise ValueError(
+                f"FedsLLM solvers assume no {name} (neglected by the paper); got {pd[name].max()}"
+            )
+    too_big = pd["device_memory_bytes"] > states.device_memory_bytes
+    fwd = np.where(too_big, np.inf, pd["device_compute_s"] / (1.0 + scn.workload.backward_ratio))
+    lora = block_costs(scn).lora_bits(split, rank[:, None])
+    return fwd, pd["uplink_bits"], np.broadcast_to(lora, split.shape)
 
 
 def comm_block_rows(
