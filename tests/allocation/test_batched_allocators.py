@@ -161,3 +161,29 @@ def test_share_roots_and_shares_match_the_one_row_kkt():
         np.testing.assert_allclose(v[r], share_root(a[r], c[r]), rtol=1e-14)
         np.testing.assert_allclose(alpha[r], optimal_shares(a[r], c[r])[0], rtol=1e-13, atol=1e-300)
         np.testing.assert_array_equal(share_root_rows(a[r : r + 1], c[r : r + 1]), v[r : r + 1])
+
+
+def test_vector_round_with_a_callable_without_batched_form_equals_single_envs():
+    """A plug-in without a batched form runs row by row in the vector env, as in the single env."""
+
+    def half_edge(scenario, state, large):
+        return large.replace(compute_share=np.full(scenario.n_devices, 1.0 / scenario.n_devices))
+
+    kwargs = {"timescale": "round", "inner_allocator": half_edge, "rounds": 2, "epochs_per_round": 2,
+              "network__n_devices": 4, "network__fading_correlation": 0.5}  # fmt: skip
+    k = 3
+    singles = [gym.make("splitenv/SCCT-v0", **kwargs) for _ in range(k)]
+    native = gym.make_vec("splitenv/SCCT-v0", num_envs=k, vectorization_mode="vector_entry_point",
+                          **kwargs)  # fmt: skip
+    obs, _ = native.reset(seed=5)
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(env.reset(seed=5 + i)[0], obs[i])
+    native.action_space.seed(5)
+    for _ in range(2):  # one episode of two rounds
+        action = native.action_space.sample()
+        obs, reward, term, trunc, _ = native.step(action)
+        for i, env in enumerate(singles):
+            one = {key: value[i] for key, value in action.items()}
+            o, r, te, tr, _ = env.step(one)
+            np.testing.assert_array_equal(o, obs[i])
+            assert (r, te, tr) == (reward[i], term[i], trunc[i])
