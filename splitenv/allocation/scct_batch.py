@@ -63,28 +63,36 @@ def share_root_rows(a: Array, c: Array, start: Array | None = None, max_iter: in
         (...) V; ``-inf`` where no device has edge work, ``inf`` where a working one has
         c = inf.
     """
-    pos = np.broadcast_to(a > 0, c.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ce = np.where(pos, c, -np.inf)
-        lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
-        hi = np.max(ce, axis=-1) + np.sum(a, axis=-1)
+        return _share_root(a, c, start, max_iter)
+
+
+def _share_root(a: Array, c: Array, start: Array | None, max_iter: int = 100) -> Array:
+    """:func:`share_root_rows` without its floating-point error state (the caller sets it)."""
+    pos = a > 0  # broadcasts against c
+    ce = np.where(pos, c, -np.inf)
+    lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
+    hi = np.max(ce, axis=-1) + np.sum(a, axis=-1)
     ok = np.isfinite(lo) & np.isfinite(hi)
     ce = np.where(ok[..., None], ce, -np.inf)
     lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
-    v = lo if start is None else np.clip(np.where(np.isnan(start), lo, start), lo, hi)
+    v = (
+        lo
+        if start is None
+        else np.minimum(np.maximum(np.where(np.isnan(start), lo, start), lo), hi)
+    )
     active = ok.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(max_iter):
-            if not active.any():
-                break
-            gap = v[..., None] - ce
-            term = a / gap
-            s = term.sum(axis=-1)
-            new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
-            new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
-            step = np.abs(new - v)
-            v = np.where(active, new, v)
-            active &= ~(step <= 4 * _EPS * np.abs(new))
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        gap = v[..., None] - ce
+        term = a / gap
+        s = term.sum(axis=-1)
+        new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
+        new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
+        step = np.abs(new - v)
+        v = np.where(active, new, v)
+        active &= ~(step <= 4 * _EPS * np.abs(new))
     return np.where(ok, v, np.where(pos.any(axis=-1), np.inf, -np.inf))
 
 
@@ -142,7 +150,7 @@ class _Lockstep:
         table = self._mig_table
         if self.mig is not None or not self.w_mig or table is None:
             return
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # NaN: counts not tabulated yet
             moving = bool(np.any(table[rows] > 0))
         if moving:
             self.mig = table
@@ -165,11 +173,8 @@ class _Lockstep:
         ``mig``: w_mig x the largest migration if n gets it (SCCT (18), (20)).
         """
         a, pos = self.a, self.pos
-        with np.errstate(invalid="ignore"):
-            p0 = np.where(pos, c + a, -np.inf)
-            floor = np.where(
-                pos, np.maximum(_max_without(p0), cn + a), p0.max(axis=-1, keepdims=True)
-            )
+        p0 = np.where(pos, c + a, -np.inf)
+        floor = np.where(pos, np.maximum(_max_without(p0), cn + a), p0.max(axis=-1, keepdims=True))
         zmax = np.full(c.shape, -np.inf)
         if self.idle:  # devices without edge work: their chains bound the objective
             zc = np.where(pos, -np.inf, c)
@@ -190,14 +195,13 @@ class _Lockstep:
         lies left of the root; outside the domain the floor max_k (c_k + a_k) holds.
         """
         a, pos = self.a[sel], self.pos[sel]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g0 = x[:, None] - np.where(pos, c, -np.inf)
-            g1 = x[:, None] - np.where(pos, cn, -np.inf)
-            t0, t1 = a / g0, a / g1
-            q0, q1 = t0 / g0, t1 / g1
-            s = t0.sum(axis=-1, keepdims=True) - t0 + t1
-            s2 = q0.sum(axis=-1, keepdims=True) - q0 + q1
-            newton = x[:, None] + s * (s - 1.0) / s2
+        g0 = x[:, None] - np.where(pos, c, -np.inf)
+        g1 = x[:, None] - np.where(pos, cn, -np.inf)
+        t0, t1 = a / g0, a / g1
+        q0, q1 = t0 / g0, t1 / g1
+        s = t0.sum(axis=-1, keepdims=True) - t0 + t1
+        s2 = q0.sum(axis=-1, keepdims=True) - q0 + q1
+        newton = x[:, None] + s * (s - 1.0) / s2
         bad = (g0 <= 0) & pos
         invalid = (
             (bad.sum(axis=-1, keepdims=True) - bad > 0) | (pos & (g1 <= 0)) | ~np.isfinite(newton)
@@ -228,7 +232,7 @@ class _Lockstep:
         at = (ar, j)
         cj = c.copy()
         cj[at] = cn[at]
-        v_j = share_root_rows(self.a, cj, start=lower[at])
+        v_j = _share_root(self.a, cj, lower[at])
         exact_j = self.objective(v_j, zmax[at], mig[at], const[:, 0])
         limit = exact_j + _TIE * np.abs(exact_j)
         obj[at] = np.inf
@@ -262,7 +266,7 @@ class _Lockstep:
         ca, cna = self.c[amb], self.cn[amb]
         trial = np.repeat(ca[:, None, :], n, axis=1)
         trial[:, np.arange(n), np.arange(n)] = cna
-        roots = share_root_rows(self.a[amb][:, None, :], trial, start=lower[amb])
+        roots = _share_root(self.a[amb][:, None, :], trial, lower[amb])
         member[ra, j] = True
         obj = self.objective(roots, zmax[amb], mig[amb], self.const[amb][:, None])
         obj = np.where(member, obj, np.inf)
@@ -288,8 +292,9 @@ class _Lockstep:
 
     def run(self) -> IntArray:
         """Allocate the K - N subcarriers beyond one each in every row (SCCT Alg. 1, lines 4-13)."""
-        for _ in range(self.k - self.n):
-            self.step()
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf / inf of unserved devices
+            for _ in range(self.k - self.n):
+                self.step()
         return self.beta
 
 
@@ -341,6 +346,8 @@ class RowTables:
     def extend(self, rows: IntArray, upto: IntArray) -> None:
         """Tabulate beta up to ``upto`` (doubling at least) in ``rows``; one call per level."""
         for level in np.unique(self.known[rows]):
+            if level >= self.k:  # complete
+                continue
             at = self.known[rows] == level
             top = min(self.k, max(int(upto[at].max()), 2 * int(level)))
             self._block(rows[at], int(level) + 1, top)
