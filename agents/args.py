@@ -90,6 +90,9 @@ class Args:
     """tanh or relu"""
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (box wrapper only)"""
+    policy: str = "mlp"
+    """mlp (networks over the flat observation) or device_set (one MLP shared by the devices and a
+    pooled context, agents.device_set: the same weights act for any N; ppo with the box wrapper)"""
 
     eval_freq: int = 2_000
     """environment steps (all envs together) between validation evaluations"""
@@ -116,9 +119,15 @@ class Args:
                 f"{', '.join(ALGO_WRAPPERS[self.algo])}"
             )
         _check_ranges(self)
+        if self.policy == "device_set" and (self.algo, self.wrapper) != ("ppo", "box"):
+            raise ValueError(
+                f"policy = 'device_set' needs algo ppo with the box wrapper, not "
+                f"{self.algo} with {self.wrapper}"
+            )
         for name, allowed in (
             ("lr_schedule", ("constant", "linear")),
             ("activation", ("tanh", "relu")),
+            ("policy", ("mlp", "device_set")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} = {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
@@ -132,19 +141,35 @@ class Args:
         )  # fmt: skip
 
     def sb3_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of PPO / MaskablePPO (JSON-able: the activation is a name)."""
+        """Keyword arguments of PPO / MaskablePPO (JSON-able: the activation is a name).
+
+        ``policy = device_set``: ``policy_class`` names it and ``policy_kwargs`` hold its
+        ``hidden`` width (the first of ``net_arch``) and activation; the trainer adds the
+        action ``layout`` from the env (:func:`agents.device_set.box_layout`).
+        """
+        if self.policy == "device_set":
+            return {n: getattr(self, n) for n in _SB3_NAMES} | {
+                "policy_class": "device_set",
+                "policy_kwargs": {
+                    "hidden": int(self.net_arch[0]),
+                    "activation": self.activation,
+                    "log_std_init": self.log_std_init,
+                },
+            }
         policy_kwargs: dict[str, Any] = {
             "net_arch": {"pi": list(self.net_arch), "vf": list(self.net_arch)},
             "activation_fn": self.activation,
         }
         if self.wrapper == "box":
             policy_kwargs["log_std_init"] = self.log_std_init
-        names = (
-            "n_steps", "batch_size", "n_epochs", "learning_rate", "gamma", "gae_lambda",
-            "clip_range", "ent_coef", "vf_coef", "max_grad_norm",
-        )  # fmt: skip
-        return {n: getattr(self, n) for n in names} | {"policy_kwargs": policy_kwargs}
+        return {n: getattr(self, n) for n in _SB3_NAMES} | {"policy_kwargs": policy_kwargs}
 
+
+#: Args fields passed to PPO / MaskablePPO as they are
+_SB3_NAMES = (
+    "n_steps", "batch_size", "n_epochs", "learning_rate", "gamma", "gae_lambda",
+    "clip_range", "ent_coef", "vf_coef", "max_grad_norm",
+)  # fmt: skip
 
 #: integer fields -> (lowest, highest) allowed: the highest bound what one machine can run
 INT_RANGES = {

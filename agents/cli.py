@@ -1,4 +1,4 @@
-"""The command agents adds to ``splitenv``: ``train`` (an entry point of ``splitenv.commands``)."""
+"""The commands agents adds to ``splitenv``: ``train`` and ``agents`` (entry points of ``splitenv.commands``)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,45 @@ def add_train(sub: Any) -> None:
         "-q", "--quiet", action="store_true", help="no progress bar and evaluation lines"
     )
     p.set_defaults(func=cmd_train)
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    """List the shipped agents (:mod:`agents.catalog`), as a table or JSON."""
+    import json
+
+    from agents.catalog import COLUMNS, agent_rows
+
+    rows = agent_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no shipped agents")
+        return 0
+    table = [list(COLUMNS)] + [
+        [str(r[c]) + (" (stale)" if c == "config" and r["stale"] else "") for c in COLUMNS]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    for line in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    if any(r["stale"] for r in rows):
+        print("(stale: the scenario config changed since training; the score may not hold)")
+    return 0
+
+
+def add_agents(sub: Any) -> None:
+    """``splitenv agents``."""
+    from splitenv.cli_util import examples
+
+    p = sub.add_parser(
+        "agents",
+        help="list the shipped agents",
+        description="The agents agents/pretrained ships: name (use it as ppo:@NAME; bare ppo in "
+        "`splitenv bench` is the scenario's), scenario, scenario version, timescale, the hash "
+        "of the scenario config it was trained on, training steps, seed and evaluation score "
+        "(mean normalized cost on the test instances, 95 % interval).",
+        epilog=examples("splitenv agents", "splitenv agents --json"),
+    )
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_agents)

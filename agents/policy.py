@@ -11,7 +11,8 @@ MaskablePPO models predict under the wrapper's ``action_masks()``.
 ``ppo_method`` and ``maskable_ppo_method`` are the factories registered in the
 ``splitenv.methods`` entry-point group, so ``baselines.harness.policy.resolve_method``
 resolves ``"ppo:PATH"`` (or ``"ppo:@scct_round_ppo"``, an agent this package ships)
-without importing this package.
+without importing this package; bare ``ppo`` is ``ppo:@<scenario>``, the scenario's shipped
+agent (:func:`agents.catalog.shipped_for`).
 
 Agent files are data, not code: models load through :mod:`agents.safe_load`, which never
 lets stable-baselines3 unpickle a field of the file (spaces and schedules are rebuilt from the
@@ -27,29 +28,34 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.catalog import SHIPPED, shipped_for, shipped_list
 from agents.envs import ALGO_WRAPPERS, EnvRecipe, algo_class, read_metadata
 from agents.safe_load import load_model
 from splitenv.cli_util import PROJECT_ROOT, find_file
 from splitenv.errors import FileFormatError
+from splitenv.scenarios import list_scenarios
 from splitenv.spaces import native_to_decision
 
-#: the agents this package ships, named ``@NAME`` (``ppo:@scct_round_ppo``)
-SHIPPED = Path(__file__).resolve().parent / "pretrained"
 
-
-def find_model(path: str | Path) -> Path:
+def find_model(path: str | Path, algo: str | None = None) -> Path:
     """The model file: ``@NAME`` is a shipped agent, else a path relative to the cwd or the project.
+
+    ``@NAME`` is the shipped file ``NAME.zip``, else, when ``NAME`` is a scenario, that
+    scenario's shipped agent of ``algo`` (:func:`agents.catalog.shipped_for`): bare ``ppo`` in
+    ``splitenv bench`` is ``ppo:@<scenario>``.
 
     Raises:
         FileNotFoundError: no such file; the message names where it looked.
+        ConfigError: ``@SCENARIO`` of a scenario without a shipped agent (or with several).
     """
     text = str(path)
     if text.startswith("@"):
         shipped = SHIPPED / f"{text[1:]}.zip"
-        if not shipped.is_file():
-            names = ", ".join(f"@{p.stem}" for p in sorted(SHIPPED.glob("*.zip"))) or "none"
-            raise FileNotFoundError(f"no shipped agent {text}; shipped: {names}")
-        return shipped
+        if shipped.is_file():
+            return shipped
+        if text[1:] in list_scenarios():
+            return shipped_for(text[1:], algo)
+        raise FileNotFoundError(f"no shipped agent {text}; shipped: {shipped_list()}")
     p = Path(path)
     for t in (p, p.with_name(p.name + ".zip")):
         found = find_file(t)
@@ -98,7 +104,7 @@ class AgentPolicy:
     def __init__(
         self, model_path: str | Path, algo: str | None = None, deterministic: bool = True
     ) -> None:
-        self.path = find_model(model_path)
+        self.path = find_model(model_path, algo)
         self.meta = read_metadata(self.path)
         self.algo = self.meta["algo"]
         if algo is not None and algo != self.algo:
@@ -110,6 +116,15 @@ class AgentPolicy:
         self.model = load_agent(self.algo, self.path, self.meta, self.recipe)
         self._base: Any = None
         self._decoder: Any = None
+
+    def _device_set(self, decoder: Any) -> Any:
+        """The device-set policy with this model's weights for the decoder's env (built once)."""
+        from agents.device_set import transfer
+
+        shape = decoder.observation_space.shape
+        if getattr(self, "_transferred", (None, None))[0] != shape:
+            self._transferred = (shape, transfer(self.model.policy, decoder))
+        return self._transferred[1]
 
     def decoder(self, env: gym.Env) -> Any:
         """The recipe's action wrapper around ``env`` (built once per env)."""
@@ -123,6 +138,11 @@ class AgentPolicy:
         decoder = self.decoder(env)
         obs = np.asarray(obs, dtype=np.float32)
         expected = self.model.observation_space.shape
+        if obs.shape != expected and self.meta.get("hyperparameters", {}).get("policy_class") == (
+            "device_set"
+        ):  # the same weights for this env's number of devices (agents.device_set)
+            action = self._device_set(decoder).predict(obs, deterministic=self.deterministic)[0]
+            return native_to_decision(decoder.scn, decoder.base.native_space, decoder.action(action))
         if obs.shape != expected:
             raise ValueError(
                 f"observation has shape {obs.shape}, the model expects {expected}: "

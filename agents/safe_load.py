@@ -123,12 +123,43 @@ def _schedule(value: Any, name: str, path: str | Path) -> Any:
     return FloatSchedule(ConstantSchedule(float(value)))
 
 
+#: plain JSON keys of policy_kwargs of the device-set policy (agents.device_set)
+DEVICE_SET_KWARGS = ("layout", "hidden", "activation", "log_std_init", "ortho_init")
+
+
+def _device_set_kwargs(given: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The device-set policy's keyword arguments, checked as plain data."""
+    unknown = sorted(set(given) - set(DEVICE_SET_KWARGS))
+    if unknown:
+        raise FileFormatError(
+            f"{path}: device-set policy_kwargs {unknown}; allowed: {', '.join(DEVICE_SET_KWARGS)}"
+        )
+    layout = given.get("layout")
+    if not (
+        isinstance(layout, list)
+        and layout
+        and all(
+            isinstance(f, list) and len(f) == 2 and isinstance(f[0], str) and isinstance(f[1], bool)
+            for f in layout
+        )
+    ):
+        raise FileFormatError(f"{path}: device-set layout must be a list of [field, per_device]")
+    hidden = given.get("hidden", 64)
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or not 1 <= hidden <= 65_536:
+        raise FileFormatError(f"{path}: device-set hidden = {hidden!r}; allowed: 1..65536")
+    if given.get("activation", "tanh") not in ("tanh", "relu"):
+        raise FileFormatError(f"{path}: device-set activation must be tanh or relu")
+    return {**given, "layout": [(name, per) for name, per in layout]}
+
+
 def _policy_kwargs(hyper: dict[str, Any], path: str | Path) -> dict[str, Any]:
     import torch.nn as nn
 
     given = hyper.get("policy_kwargs") or {}
     if not isinstance(given, dict):
         raise FileFormatError(f"{path}: hyperparameter policy_kwargs must be a JSON object")
+    if hyper.get("policy_class") == "device_set":
+        return _device_set_kwargs(given, path)
     unknown = sorted(set(given) - set(POLICY_KWARGS))
     if unknown:
         raise FileFormatError(
@@ -143,6 +174,20 @@ def _policy_kwargs(hyper: dict[str, Any], path: str | Path) -> dict[str, Any]:
             )
         kwargs["activation_fn"] = getattr(nn, ACTIVATIONS[name])
     return kwargs
+
+
+def _policy_class(algo_cls: Any, hyper: dict[str, Any], path: str | Path) -> Any:
+    """SB3's MlpPolicy of the algorithm, or the device-set policy (``policy_class``)."""
+    name = hyper.get("policy_class", "mlp")
+    if name == "device_set":
+        from agents.device_set import DeviceSetPolicy
+
+        if algo_cls.__name__ != "PPO":
+            raise FileFormatError(f"{path}: the device-set policy is for PPO only")
+        return DeviceSetPolicy
+    if name != "mlp":
+        raise FileFormatError(f"{path}: policy_class = {name!r}; allowed: mlp, device_set")
+    return algo_cls.policy_aliases["MlpPolicy"]
 
 
 def rebuilt_objects(
@@ -168,7 +213,7 @@ def rebuilt_objects(
     lr = _schedule(hyper.get("learning_rate", 3e-4), "learning_rate", path)
     objects: dict[str, Any] = dict.fromkeys(EMPTY)
     objects.update(
-        policy_class=algo_cls.policy_aliases["MlpPolicy"],
+        policy_class=_policy_class(algo_cls, hyper, path),
         policy_kwargs=_policy_kwargs(hyper, path),
         learning_rate=hyper.get("learning_rate", 3e-4),
         lr_schedule=lr,

@@ -14,7 +14,8 @@ naming the command that resumes; env worker processes ignore Ctrl-C and exit whe
 dies. Output of a run ``{scenario}__{algo}__{seed}__{time}`` (created once the envs and the
 model are built, so a setup error leaves no folder)::
 
-    run.json          args, env recipe, hyperparameters, versions, status, timing, best validation
+    run.json          args, env recipe, hyperparameters, versions, status, timing, best validation,
+                      scenario version and config hash, seed
     model.zip         the final model;  best_model.zip: best on the validation seeds
     evaluations.npz   EvalCallback's log;  progress.csv, events.out.tfevents.*: training logs
     checkpoints/      model_<steps>_steps.zip, for --resume
@@ -122,19 +123,31 @@ def _new_model(args: Args, envs: Any, hyper: dict[str, Any]) -> Any:
     import torch
 
     kwargs = json.loads(json.dumps(hyper))  # a copy: the activation name becomes the class
-    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[args.activation]
-    kwargs["policy_kwargs"]["activation_fn"] = act
+    policy: Any = "MlpPolicy"
+    if kwargs.pop("policy_class", None) == "device_set":
+        from agents.device_set import DeviceSetPolicy
+
+        policy = DeviceSetPolicy  # takes its activation by name
+    else:
+        act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[args.activation]
+        kwargs["policy_kwargs"]["activation_fn"] = act
     if args.lr_schedule == "linear":
         lr0 = args.learning_rate
         kwargs["learning_rate"] = lambda progress: lr0 * progress
     algo = algo_class(args.algo)
-    return algo("MlpPolicy", envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
+    return algo(policy, envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
 
 
 def _model(args: Args, envs: Any) -> tuple[Any, dict[str, Any], Path | None]:
     """The model (new, or a checkpoint with its own hyperparameters), those, and the checkpoint."""
     if not args.resume:
         hyper = args.sb3_kwargs()
+        if hyper.get("policy_class") == "device_set":  # its action layout, read from the env
+            from agents.device_set import box_layout
+
+            probe = args.recipe().make_wrapped()
+            hyper["policy_kwargs"]["layout"] = [list(f) for f in box_layout(probe)]
+            probe.close()
         return _new_model(args, envs, hyper), hyper, None
     resume_from = _resume_path(args.resume)
     hyper = read_metadata(resume_from).get("hyperparameters") or {}
@@ -162,7 +175,8 @@ def train(args: Args, command: str = "") -> Path:
 
     torch.set_num_threads(args.torch_threads)
     started = time.time()
-    preset = load_scenario(args.scenario, args.overrides).name
+    scenario = load_scenario(args.scenario, args.overrides)
+    preset = scenario.name
     run_name = f"{preset}__{args.algo}__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(args.out) / run_name
     recipe = args.recipe()
@@ -192,6 +206,10 @@ def train(args: Args, command: str = "") -> Path:
         meta: dict[str, Any] = {
             "run_name": run_name,
             "algo": args.algo,
+            # what `splitenv agents` lists (agents.catalog): the config the agent learned on
+            "scenario_version": scenario.version,
+            "config_sha256": scenario.sha256(),
+            "seed": args.seed,
             "env": recipe.to_dict(),
             "eval_env": eval_recipe.to_dict(),
             "validation_seeds": seeds,

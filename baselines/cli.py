@@ -216,7 +216,8 @@ def add_bench(sub: Any) -> None:
     )
     p.add_argument(
         "--methods", default="",
-        help="comma-separated solver names or KIND:ARG plug-ins such as ppo:PATH "
+        help="comma-separated solver names or KIND:ARG plug-ins such as ppo:PATH; bare ppo is "
+        "the scenario's shipped agent (`splitenv agents`) "
         "(default: the scenario's applicable solvers, exact references left out)",
     )  # fmt: skip
     p.add_argument("--seeds", default="0-9", help="0-19, 0,3,7, test or validation")

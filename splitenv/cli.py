@@ -43,9 +43,11 @@ INTERRUPTED = 130
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """List the presets."""
-    for name in list_scenarios():
+    names = list_scenarios()
+    width = max([10, *map(len, names)])
+    for name in names:
         scn = load_scenario(name)
-        print(f"{name:10s} v{scn.version}  N={scn.n_devices:<3d} {scn.description}")
+        print(f"{name:{width}s} v{scn.version}  N={scn.n_devices:<3d} {scn.description}")
     return 0
 
 

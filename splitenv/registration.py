@@ -32,7 +32,12 @@ VECTOR_ENTRY_POINT = "splitenv.vector:SplitLoRAVectorEnv"
 #: per-preset env defaults beyond the preset. FedsLLM's objective (17) is the time to reach the
 #: target, E(r) rounds: its episodes end there (surrogate accuracy), so the rank's effect on the
 #: number of rounds is in the return; `rounds` only bounds the episode.
-ENV_KWARGS: dict[str, dict[str, object]] = {"fedsllm": {"accuracy": "surrogate", "rounds": 100}}
+#: The dynamic flagship plays 10 rounds of its preset's 5 epochs: its fading keeps its memory for
+#: ~20 rounds, so a split migration can pay back over later rounds of the same episode.
+ENV_KWARGS: dict[str, dict[str, object]] = {
+    "fedsllm": {"accuracy": "surrogate", "rounds": 100},
+    "splitlora_dynamic": {"rounds": 10, "epochs_per_round": 5},
+}
 
 
 def env_id(scenario: str) -> str:

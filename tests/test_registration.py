@@ -23,6 +23,7 @@ def test_paper_ids():
     assert sorted(ENV_IDS) == [
         "splitenv/CARD-v0", "splitenv/FedsLLM-v0", "splitenv/SCCT-v0",
         "splitenv/SFT-v1", "splitenv/SplitLLM-v0", "splitenv/SplitLoRA-v0",
+        "splitenv/SplitLoRADynamic-v0",
     ]  # fmt: skip
     assert GENERIC_ID in gym.registry
 

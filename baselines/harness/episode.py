@@ -52,7 +52,7 @@ def play(job: Job, record: bool = False) -> Episode:
     """
     env = make_env(job)
     base: SplitLoRAEnv = env.unwrapped  # type: ignore[assignment]
-    policy = resolve_method(job.method, seed=job.seed)
+    policy = resolve_method(job.method, seed=job.seed, scenario=job.scenario)
     out = Episode(EpisodeResult(), base)
 
     def timed(e: gym.Env, obs: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from baselines.base import applicable_solvers, available, unavailable
 from baselines.harness.policy import resolve_method
-from splitenv import instances
+from splitenv import instances, plugins
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError
 from splitenv.scenarios import list_scenarios, load_scenario
@@ -30,7 +30,8 @@ class Job:
 
     Attributes:
         scenario: preset name or YAML path.
-        method: a solver name or ``KIND:ARG`` plug-in (:func:`~baselines.harness.policy.resolve_method`).
+        method: a solver name, ``KIND:ARG`` plug-in, or a bare kind (``ppo``: the scenario's
+            shipped agent) (:func:`~baselines.harness.policy.resolve_method`).
         seed: the instance seed (and the method's own seed).
         overrides: dotted config overrides as sorted ``(key, value)`` pairs.
         timescale: ``round``, ``epoch`` or ``joint``.
@@ -89,14 +90,18 @@ def default_methods(scn: Scenario) -> list[str]:
     return [m for m in applicable_solvers(scn) if not is_exact_reference(m)]
 
 
-def check_methods(scn: Scenario, methods: Sequence[str]) -> None:
-    """Raise a ConfigError naming the first method that is unknown or does not apply."""
+def check_methods(scn: Scenario, methods: Sequence[str], scenario: str | None = None) -> None:
+    """Raise a ConfigError naming the first method that is unknown or does not apply.
+
+    ``scenario``: the name the jobs use (default ``scn.name``); a bare plug-in kind (``ppo``)
+    is that scenario's shipped agent.
+    """
     known = available()
     applicable = applicable_solvers(scn)
     for m in methods:
-        if ":" in m:
+        if ":" in m or m in plugins.names("methods"):
             try:
-                resolve_method(m, 0)
+                resolve_method(m, 0, scenario=scenario or scn.name)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         elif m not in known:
@@ -141,7 +146,7 @@ def plan(
         chosen = list(methods) if methods else default_methods(scn)
         if len(set(chosen)) != len(chosen):
             raise ConfigError(f"--methods {','.join(chosen)}: a method is listed twice")
-        check_methods(scn, chosen)
+        check_methods(scn, chosen, name)
         if isinstance(seeds, str):
             seed_list = parse_seeds(seeds, name)
             if seeds in ("test", "validation") and not pairs and name in list_scenarios():

@@ -12,6 +12,12 @@ solver (it ignores ``obs``):
   fields, solved with the round's split passed as ``split=`` (solvers that
   optimize the split themselves ignore it; the env applies the round's split).
 
+Every solver is therefore a *snapshot* method: it re-solves at each round start on that round's
+first state alone (its previous split in ``state.prev_split``, so a split change pays its
+migration, SCCT (18), where the preset charges one), with no look-ahead at the rounds to come.
+On the dynamic flagship ``splitlora_dynamic`` (slow fading, churn, migration) the best general
+method run this way is the snapshot baseline a learned scheduler with foresight has to beat.
+
 :func:`run_episode` plays a whole episode and returns what the benchmark needs. It steps
 through every wrapper of the env: the policy's fields travel down the wrapper chain as a
 :class:`DecisionFields` action, which a :class:`StepFields` layer directly above the base env
@@ -148,17 +154,26 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
             return out
 
 
-def resolve_method(spec: str, seed: int = 0) -> Policy:
+def resolve_method(spec: str, seed: int = 0, scenario: str | None = None) -> Policy:
     """A benchmark method by name: a registered solver, or ``KIND:ARG`` from a plug-in.
 
     Plug-ins register a factory ``factory(arg, seed) -> Policy`` in the
     ``splitenv.methods`` entry-point group; ``agents`` registers ``ppo`` and
     ``maskable_ppo`` (``ppo:runs/scct__ppo__0/best_model.zip``), so this package
-    never imports it.
+    never imports it. A bare plug-in kind (``ppo``) is the scenario's shipped agent:
+    ``KIND:@SCENARIO`` (the plug-in resolves ``@SCENARIO``).
 
     Raises:
-        ValueError: unknown solver or plug-in kind, naming what is available.
+        ValueError: unknown solver or plug-in kind, naming what is available; a bare kind
+            without a scenario, or for a scenario that ships no agent.
     """
+    if ":" not in spec and spec in plugins.names("methods"):
+        if scenario is None:
+            raise ValueError(
+                f"method {spec!r} is the scenario's shipped agent: give the scenario, "
+                f"or {spec}:PATH"
+            )
+        spec = f"{spec}:@{scenario}"
     if ":" in spec:
         kind, arg = spec.split(":", 1)
         if kind not in plugins.names("methods"):

@@ -86,8 +86,9 @@ def run_jobs(
 
 def _abandon(pool: Any) -> None:
     """Cancel a pool's queued jobs and terminate its workers, waiting for no running job."""
-    pool.shutdown(wait=False, cancel_futures=True)
+    # read the workers first: shutdown() forgets them (``pool._processes = None``)
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         proc.terminate()
     for proc in processes:  # reaped at once: a terminated worker exits immediately

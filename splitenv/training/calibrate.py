@@ -359,8 +359,6 @@ def calibrate(
     if seeds:
         grid = replace(grid, seeds=tuple(seeds))
     cfg = setup.experiment if model is None else replace(setup.experiment, model=model)
-    if workers < 1:
-        raise ValueError(f"calibrate: workers = {workers}; allowed: an integer >= 1")
     points = grid_points(scenario, setup, grid)
     tasks = [(cut, rank, rho, q, seed) for cut, rank, rho, q in points for seed in grid.seeds]
     start = time.perf_counter()

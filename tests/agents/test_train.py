@@ -17,6 +17,7 @@ from agents.policy import AgentPolicy, find_model
 from agents.train import train
 from baselines.harness.policy import SolverPolicy, resolve_method, run_episode
 from splitenv.cli import main as cli_main
+from splitenv.scenarios import load_scenario
 
 PRETRAINED = "agents/pretrained/scct_round_ppo.zip"
 # the smallest run that exercises every output: 4 updates of 2 envs x 64 steps, 2 evaluations
@@ -43,6 +44,10 @@ def test_tiny_run_writes_model_metadata_logs_and_evaluations(tiny_run):
     assert meta["env"]["wrapper"] == "box" and meta["env"]["timescale"] == "round"
     assert meta["hyperparameters"]["n_steps"] == 64
     assert meta["validation_seeds"] == [10_000, 10_001]
+    # what `splitenv agents` lists of a shipped agent (agents.catalog)
+    scct = load_scenario("scct")
+    assert (meta["scenario_version"], meta["seed"]) == (scct.version, 0)
+    assert meta["config_sha256"] == scct.sha256()
     evals = np.load(tiny_run / "evaluations.npz")
     assert list(evals["timesteps"]) == [256, 512] and evals["results"].shape == (2, 2)
     assert np.all(evals["results"] < 0) and meta["best_validation"]["evaluations"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -89,4 +90,4 @@ def test_anytime_solves_give_every_general_method_the_same_budget():
         evals = [n for n, _ in curve]
         best = [b for _, b in curve]
         assert evals[-1] <= 120, name  # the shared budget bounds every curve
-        assert all(b2 <= b1 for b1, b2 in zip(best, best[1:])), name  # best so far never rises
+        assert all(b2 <= b1 for b1, b2 in itertools.pairwise(best)), name  # best so far never rises

@@ -154,7 +154,7 @@ def test_bad_input_exits_2_with_a_clear_message(capsys, tmp_path, argv, message)
 def test_a_failing_method_is_named_and_exits_1(capsys, tmp_path, monkeypatch):
     import baselines.harness.episode as bm
 
-    def broken(spec, seed=0):
+    def broken(spec, seed=0, scenario=None):
         def policy(env, obs):
             raise ZeroDivisionError("boom")
 

@@ -231,3 +231,30 @@ def test_two_benches_on_one_out_one_runs_one_is_refused(tmp_path):
     _, err1 = first.communicate(timeout=600)
     assert first.returncode == 0, err1
     assert len(read_csv(out / "results.csv")) == 24
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_abandon_terminates_running_workers_without_waiting_for_their_jobs():
+    """Ctrl-C waits for no running job: the workers are terminated, not joined after their job.
+
+    (``ProcessPoolExecutor.shutdown`` forgets its workers, so they must be read before it; a
+    regression once let an interrupted bench wait for every running job.)
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from baselines.harness.run import _abandon
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    futures = [pool.submit(_sleep, 60.0) for _ in range(8)]
+    wait_for(lambda: any(f.running() for f in futures), 60, "a running job")
+    workers = list(pool._processes.values())
+    _abandon(pool)
+    assert not any(w.is_alive() for w in workers), "a worker still runs its 60 s job"
+    wait_for(lambda: all(f.done() for f in futures), 30, "every future settled")
+    assert all(f.cancelled() or f.exception() is not None for f in futures), "a job ran to its end"
+    assert sum(f.cancelled() for f in futures) >= 4, "queued jobs were not cancelled"

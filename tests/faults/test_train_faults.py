@@ -180,7 +180,8 @@ def test_sigint_and_sigkill_at_random_points_then_resume(tmp_path):
     out = tmp_path / "runs"
     argv = ["train", "--scenario", "scct", "--timesteps", "3000", "--out", out,
             "--set", "n_steps=64", "--set", "n_envs=2", "--set", "eval_freq=100000",
-            "--set", "checkpoint_minutes=0.01", "--set", "checkpoint_freq=1000000"]  # fmt: skip
+            "--set", "checkpoint_minutes=0.01", "--set", "checkpoint_freq=1000000",
+            "--set", "vec_env=subproc"]  # fmt: skip  (env worker processes, which must not outlive it)
     # SIGINT: a checkpoint of the last step, exit 130, the env workers gone
     proc = start(*argv)
     wait_for(lambda: _checkpoints(_newest_run(out)) > 0, 180, "a first checkpoint")

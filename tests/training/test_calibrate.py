@@ -97,5 +97,5 @@ def test_workers_give_the_same_record(tmp_path):
         cal.merge(parts, tmp_path / "x", scenario="sft")
     with pytest.raises(ValueError, match="give two or more"):
         cal.merge(parts[:1], tmp_path / "x")
-    with pytest.raises(ValueError, match="workers = 0; allowed: an integer >= 1"):
+    with pytest.raises(ValueError, match=r"--workers 0; allowed: an integer in \[1, 1024\]"):
         cal.calibrate("sft", "small", tmp_path / "x", model="tiny", workers=0)

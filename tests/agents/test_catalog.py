@@ -1,0 +1,82 @@
+"""The shipped agents: `splitenv agents`, their sidecars, and bare `ppo` in `splitenv bench`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from agents import catalog
+from agents.catalog import COLUMNS, agent_rows, shipped_for
+from agents.envs import read_metadata
+from agents.policy import AgentPolicy, find_model
+from agents.safe_load import file_sha256
+from baselines.harness.jobs import plan
+from baselines.harness.policy import resolve_method
+from splitenv.cli import main as cli_main
+from splitenv.errors import ConfigError
+from splitenv.scenarios import load_scenario
+
+
+def test_every_shipped_agent_has_a_complete_sidecar():
+    for path, meta in catalog.shipped_agents():
+        scn = load_scenario(meta["env"]["scenario"], meta["env"]["overrides"])
+        assert meta["scenario_version"] == scn.version
+        assert meta["config_sha256"] == scn.sha256(), f"{path.name} is stale: retrain or re-score"
+        assert isinstance(meta["seed"], int) and meta["num_timesteps"] > 0
+        ev = meta["evaluation"]
+        assert ev["set"] == "test" and ev["seeds"] == 20
+        assert 0 < ev["mean_normalized_cost"] < 1.5 and ev["ci95"] > 0
+        assert meta["sha256"] == file_sha256(path)  # the load-time check still holds
+
+
+def test_splitenv_agents_lists_name_scenario_version_hash_steps_seed_score(capsys):
+    assert cli_main(["agents"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == list(COLUMNS)
+    row = next(line for line in out if line.startswith("scct_round_ppo"))
+    meta = read_metadata(find_model("@scct_round_ppo"))
+    for value in ("scct", "round", meta["config_sha256"][:12], "100352", "0.9520 +- 0.0027"):
+        assert value in row
+    assert cli_main(["agents", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == agent_rows() and set(COLUMNS) <= set(rows[0])
+
+
+def test_a_changed_config_marks_the_agent_stale(monkeypatch, tmp_path, capsys):
+    src = catalog.SHIPPED / "scct_round_ppo"
+    for ext in (".zip", ".json"):
+        shutil.copy(src.with_suffix(ext), tmp_path / f"scct_round_ppo{ext}")
+    meta = json.loads((tmp_path / "scct_round_ppo.json").read_text())
+    meta["config_sha256"] = "0" * 64
+    (tmp_path / "scct_round_ppo.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(catalog, "SHIPPED", tmp_path)
+    assert agent_rows()[0]["stale"]
+    cli_main(["agents"])
+    assert "(stale)" in capsys.readouterr().out
+
+
+def test_bare_ppo_is_the_scenarios_shipped_agent():
+    assert shipped_for("scct", "ppo") == catalog.SHIPPED / "scct_round_ppo.zip"
+    policy = resolve_method("ppo", scenario="scct")
+    assert isinstance(policy, AgentPolicy) and policy.path.name == "scct_round_ppo.zip"
+    jobs = plan(["scct"], ["ppo", "equal"], "0-1")
+    assert [j.method for j in jobs] == ["ppo", "ppo", "equal", "equal"]  # reported as `ppo`
+    with pytest.raises(ValueError, match="give the scenario"):
+        resolve_method("ppo")
+
+
+def test_bare_ppo_without_a_shipped_agent_names_the_scenario_and_the_shipped_ones():
+    with pytest.raises(
+        ConfigError, match=r"no shipped ppo agent for scenario 'sft'.*@scct_round_ppo"
+    ):
+        plan(["sft"], ["ppo"], "0")
+    with pytest.raises(ConfigError, match="no shipped maskable_ppo agent for scenario 'scct'"):
+        plan(["scct"], ["maskable_ppo"], "0")
+    with pytest.raises(
+        FileNotFoundError, match="no shipped agent @nothing; shipped: @scct_round_ppo"
+    ):
+        find_model("@nothing")
