@@ -44,6 +44,8 @@ _EPS = np.finfo(float).eps
 #: elements (rows x (K + 1) x N) of one table-building engine call
 TABLE_ELEMENTS = 1 << 20
 _TIE = 1e-12
+#: numbers of one table (rows x (K + 1) x N) of a chunk of rows solved together (32 MiB)
+GREEDY_ELEMENTS = 1 << 22
 
 
 def share_root_rows(a: Array, c: Array, start: Array | None = None, max_iter: int = 100) -> Array:
@@ -388,9 +390,19 @@ class RowTables:
 
 
 def alg1_rows(scn: Scenario, states: StateBatch, split: IntArray) -> dict[str, NDArray[Any]]:
-    """SCCT Algorithm 1 for R rows with a fixed split per row: split, subcarriers, shares."""
-    tab = RowTables(scn, states, split)
-    greedy = _Lockstep(tab.a, tab.base, tab.migration, tab.const, tab.w_mig, tab.w_chain, tab)
-    beta = greedy.run()
-    c = np.take_along_axis(tab.base, beta[:, None, :], axis=1)[:, 0, :]
-    return {"split": split, "subchannels": beta, "compute_share": optimal_shares_rows(tab.a, c)}
+    """SCCT Algorithm 1 for R rows with a fixed split per row: split, subcarriers, shares.
+
+    Rows are solved in chunks whose tables hold at most :data:`GREEDY_ELEMENTS` numbers
+    (rows x (K + 1) x N each; the rows are independent, so chunking changes no bit).
+    """
+    r, n, k = states.batch_size, scn.n_devices, scn.network.n_subchannels
+    per = max(1, GREEDY_ELEMENTS // ((k + 1) * n))
+    beta, alpha = np.empty((r, n), dtype=np.int64), np.empty((r, n))
+    for lo in range(0, r, per):
+        rows = np.arange(lo, min(lo + per, r))
+        tab = RowTables(scn, states.take(rows) if rows.size < r else states, split[rows])
+        greedy = _Lockstep(tab.a, tab.base, tab.migration, tab.const, tab.w_mig, tab.w_chain, tab)
+        beta[rows] = greedy.run()
+        c = np.take_along_axis(tab.base, beta[rows][:, None, :], axis=1)[:, 0, :]
+        alpha[rows] = optimal_shares_rows(tab.a, c)
+    return {"split": split, "subchannels": beta, "compute_share": alpha}

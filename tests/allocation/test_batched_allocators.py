@@ -187,3 +187,16 @@ def test_vector_round_with_a_callable_without_batched_form_equals_single_envs():
             o, r, te, tr, _ = env.step(one)
             np.testing.assert_array_equal(o, obs[i])
             assert (r, te, tr) == (reward[i], term[i], trunc[i])
+
+
+def test_scct_rows_in_chunks_equal_one_chunk(monkeypatch):
+    from splitenv.allocation import scct_batch
+
+    scn, states, _ = _rows("splitenv/SCCT-v0", episodes=3)
+    rows, split = StateBatch.stack(states), np.full((len(states), scn.n_devices), 4)
+    whole = scct_batch.alg1_rows(scn, rows, split)
+    monkeypatch.setattr(
+        scct_batch, "GREEDY_ELEMENTS", 4 * (scn.network.n_subchannels + 1) * scn.n_devices
+    )
+    for name, value in scct_batch.alg1_rows(scn, rows, split).items():
+        np.testing.assert_array_equal(value, whole[name], err_msg=name)
