@@ -14,7 +14,15 @@ from splitenv import render
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
-from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
+from splitenv.model import (
+    Decision,
+    EpochPart,
+    Evaluation,
+    State,
+    StateBatch,
+    compose_round,
+    evaluate_batch,
+)
 from splitenv.model.engine import feasible_splits
 from splitenv.model.types import complete, enabled_fields
 from splitenv.model.validation import assemble
@@ -393,13 +401,21 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
 
     def _play_round(self):
         """All epochs of a round: the inner allocator decides each epoch's small fields."""
-        plays = []
+        states = []
         for t in range(self.epochs_per_round):
             if t > 0:  # within a round the split does not move: no migration after epoch 0
                 self._split = self._large.split if self._large.split is not None else self._split
-            state = self._state if t == 0 else self._state_at(self._round, t)
-            plays.append((state, self.inner_allocator(self.scenario, state, self._large)))
-        return self._play_epochs(plays)
+            states.append(self._state if t == 0 else self._state_at(self._round, t))
+        allocator = self.inner_allocator
+        if allocators.batched_form(allocator) is None:
+            decisions = [allocator(self.scenario, s, self._large) for s in states]
+        else:  # the round's epochs in one call of the kernel the vector env runs
+            large = allocators.tile_fields(self._large, len(states))
+            fields = allocators.allocate_rows(
+                allocator, self.scenario, StateBatch.stack(states), large
+            )
+            decisions = allocators.row_decisions(fields, len(states))
+        return self._play_epochs(list(zip(states, decisions, strict=True)))
 
     def _play_epochs(self, plays: list[tuple[State, Decision]], trusted: bool = False):
         """Evaluate consecutive epochs of the current round, each with its state and decision.

@@ -14,9 +14,10 @@ envs bit for bit: observations, rewards, terminated / truncated and ``info`` (Gy
 ``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it.
 
 Every timescale: ``joint`` and ``epoch`` steps play one epoch (one engine call), ``round``
-steps play the round's epochs with the inner allocator (``equal`` vectorized; the papers'
-allocators, or any callable, run env by env on the same states, then one engine call per
-epoch). The native ``Dict`` action is batched along a leading K axis;
+steps play the round's epochs with the inner allocator (``equal`` vectorized; any other
+allocator decides the K x T rows of the step in one call of its batched form, which every
+paper's allocator has, or env by env for a callable without one,
+:func:`splitenv.allocation.allocate_rows`; then one engine call per epoch). The native ``Dict`` action is batched along a leading K axis;
 :mod:`splitenv.vector_wrappers` adds the ``MultiDiscreteAction`` (with (K, D)
 ``action_masks()``) and ``BoxAction`` encodings. Dynamics (fading, mobility, churn), accuracy
 providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x next-step mode
@@ -47,11 +48,9 @@ from numpy.typing import NDArray
 from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
 from splitenv.batch_actions import batch_rows, decode_native_batch
-from splitenv.config import Scenario
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
-from splitenv.model import Decision, Evaluation
-from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.model import Decision, Evaluation, StateBatch
 from splitenv.scenarios import (
     StateSampler,
     epoch_stream,
@@ -267,7 +266,9 @@ class SplitLoRAVectorEnv(VectorEnv):
         ep, scn = self._ep, self.scenario
         if self.template.timescale == "round":
             ep.set_large(rows, fields)
-            return ep.book(rows, lambda t: self._round_epoch(rows, t), ep.epochs_per_round)
+            if self.template.inner_allocator is allocation.equal:
+                return ep.book(rows, lambda t: self._round_epoch(rows, t), ep.epochs_per_round)
+            return self._play_round(rows)
         starting = rows[ep.epoch[rows] == 0]
         if starting.size:
             ep.set_large(starting, self._round_start_fields(starting, rows, fields))
@@ -275,20 +276,56 @@ class SplitLoRAVectorEnv(VectorEnv):
         return ep.book(rows, lambda _: evaluate_rows(scn, ep, rows, small))
 
     def _round_epoch(self, rows: NDArray[np.int64], t: int) -> Evaluation:
-        """Epoch ``t`` of a round step: its state, the inner allocator, the engine.
+        """Epoch ``t`` of a round step with the ``equal`` inner allocator: its state, the engine.
 
         ``SplitLoRAEnv._play_round``: within a round the split does not move, so epochs after
         the first are drawn with the round's split as their previous split.
         """
-        ep, scn = self._ep, self.scenario
+        ep = self._ep
         if t > 0:
             ep.split[rows] = ep.large["split"][rows]
             self._advance(rows, np.zeros(rows.size, dtype=bool))
-        allocator = self.template.inner_allocator
-        if allocator is allocation.equal:  # the round's large fields, equal shares of the rest
-            return evaluate_rows(scn, ep, rows, {}, trusted=False)
-        decisions = [allocator(scn, ep.state_row(int(i)), ep.large_row(int(i))) for i in rows]
-        return evaluate_rows(scn, ep, rows, _stack_decisions(scn, decisions), trusted=False)
+        # the round's large fields, equal shares of the rest
+        return evaluate_rows(self.scenario, ep, rows, {}, trusted=False)
+
+    def _play_round(self, rows: NDArray[np.int64]) -> EpochResult:
+        """A round step with an inner allocator: ONE allocator call for the P x T rows.
+
+        The states of the round's T epochs do not depend on the allocation
+        (``SplitLoRAEnv._play_round`` draws them first too), so they are drawn up front, the
+        allocator decides all P x T rows at once (:func:`splitenv.allocation.allocate_rows`:
+        its batched form, or row by row), then the epochs are booked one engine call each.
+        """
+        ep, scn, p, e = self._ep, self.scenario, rows.size, self._ep.epochs_per_round
+        snaps = []
+        for t in range(e):
+            if t > 0:
+                ep.epoch[rows] = t  # the counters the draw of epoch t reads
+                ep.split[rows] = ep.large["split"][rows]
+                self._advance(rows, np.zeros(rows.size, dtype=bool))
+            snaps.append(
+                ({k: v[rows].copy() for k, v in ep.state.items()}, ep.state_prev[rows].copy())
+            )
+        ep.epoch[rows] = 0
+        states = StateBatch(
+            **{k: np.concatenate([s[k] for s, _ in snaps]) for k in ep.state},
+            prev_split=np.concatenate([prev for _, prev in snaps]),
+            round_index=np.tile(ep.round[rows], e),
+            epoch_index=np.repeat(np.arange(e, dtype=np.int64), p),
+        )
+        large = {k: np.tile(ep.large[k][rows], (e, *([1] * (ep.large[k].ndim - 1))))
+                 for k in ep.large_given}  # fmt: skip
+        fields = allocation.allocate_rows(self.template.inner_allocator, scn, states, large)
+
+        def epoch(t: int) -> Evaluation:
+            state, prev = snaps[t]
+            for k, v in state.items():
+                ep.state[k][rows] = v
+            ep.state_prev[rows] = prev
+            part = {k: v[t * p : (t + 1) * p] for k, v in fields.items()}
+            return evaluate_rows(scn, ep, rows, part, trusted=False)
+
+        return ep.book(rows, epoch, e)
 
     def _round_start_fields(
         self, starting: NDArray[np.int64], rows: NDArray[np.int64], fields: dict[str, Any]
@@ -373,21 +410,6 @@ class SplitLoRAVectorEnv(VectorEnv):
 
     def close_extras(self, **kwargs: Any) -> None:
         """Nothing to release (no processes, no files)."""
-
-
-def _stack_decisions(scn: Scenario, decisions: list[Decision]) -> dict[str, NDArray[Any]]:
-    """The allocator's decisions of the rows, field by field.
-
-    A field that some rows leave unset takes the preset default there (as ``_stack`` does in
-    the single env); a field no row sets is left to :func:`evaluate_rows`.
-    """
-    defaults = default_values(scn)
-    out: dict[str, NDArray[Any]] = {}
-    for f in DECISION_FIELDS:
-        given = [getattr(d, f) for d in decisions]
-        if any(g is not None for g in given):
-            out[f] = np.stack([np.asarray(defaults[f] if g is None else g) for g in given])
-    return out
 
 
 def _mask(k: int, rows: NDArray[np.int64]) -> NDArray[np.bool_]:

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.model import State, card_bounds
+from splitenv.model import State, StateBatch, card_bounds
 
 Array = NDArray[np.float64]
 
@@ -31,7 +31,7 @@ def require_card(scn: Scenario) -> None:
         )
 
 
-def card_frequency(scn: Scenario, state: State) -> Array:
+def card_frequency(scn: Scenario, state: State | StateBatch) -> Array:
     """Per-device server frequency f* of CARD (16).
 
     ``Q = cbrt(w (E_max - E_min) / (2 xi (1 - w)(D_max - D_min)))`` clipped to
@@ -44,10 +44,10 @@ def card_frequency(scn: Scenario, state: State) -> Array:
 
     Args:
         scn: a CARD scenario.
-        state: the round's state.
+        state: the round's state, or R states (a :class:`StateBatch`, one f* per row).
 
     Returns:
-        f* in Hz, shape (N,).
+        f* in Hz, shape (N,) (or (R, N)).
     """
     require_card(scn)
     f_lo, f_hi = scn.compute.server_freq_hz

@@ -15,6 +15,14 @@ entry-point group (pyproject) like any plug-in:
 
 Allocators are deterministic: they take no random generator. Each returns the decision the
 engine completes (``evaluate(...).decision``) for its fields, with the round's fields kept.
+
+Batched forms (``allocator.batched``, :func:`splitenv.allocation.allocate_rows`): R states
+at once, row r equal to the one-row call. ``scct_alg1`` runs Alg. 1's greedy in lockstep
+across rows (:mod:`.scct_batch`); ``card_frequency`` evaluates (16) on every row;
+``fedsllm_comm`` runs Alg. 2 and the bisection of (25) on all rows (:mod:`.fedsllm_batch`);
+``sft_sqp`` reads the rows' coefficients in one engine call and keeps SciPy's SLSQP per row
+(see :func:`sft_sqp_rows`); ``paper`` dispatches to the batched form of its choice. The env
+(single and vector) runs these forms, so the single env is the vector env with one env.
 """
 
 from __future__ import annotations
@@ -25,14 +33,18 @@ from typing import Any
 import numpy as np
 
 from splitenv.allocation.card import card_frequency as f_star
+from splitenv.allocation.fedsllm_batch import comm_block_rows
 from splitenv.allocation.fedsllm_comm import comm_block, initial_point
 from splitenv.allocation.fedsllm_tables import build_tables as feds_tables
 from splitenv.allocation.scct_alg1 import alg1_decision
+from splitenv.allocation.scct_batch import alg1_rows
 from splitenv.allocation.scct_tables import check_scenario
 from splitenv.allocation.sft_bandwidth import SftConfig, device_coefficients, sqp_bandwidth
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate
+from splitenv.model.state import StateBatch
 from splitenv.model.types import enabled_fields
+from splitenv.model.validation import complete
 from splitenv.spaces import LARGE
 
 
@@ -94,18 +106,132 @@ def fedsllm_comm(scn: Scenario, state: State, large: Decision) -> Decision:
 
 
 def paper(scn: Scenario, state: State, large: Decision) -> Decision:
-    """The paper's own allocator for the scenario's structure; equal shares where there is none."""
+    """The paper's own allocator for the scenario's structure; equal shares where there is none.
+
+    SCCT's structure only (not the flagship's power, clock, compression or energy): Alg. 1;
+    FedsLLM's pools: its comm block; SFT's compression: its SQP; CARD's cost: f* (16).
+    """
+    pick = _paper_choice(scn)
+    return large if pick is None else pick(scn, state, large)
+
+
+# --- batched forms: R rows at once (splitenv.allocation.allocate_rows) -----------------------
+
+Fields = dict[str, Any]
+
+
+def _large_rows(large: Fields) -> Fields:
+    """The rows' large-timescale fields that are set."""
+    return {k: np.asarray(v) for k, v in large.items() if k in LARGE}
+
+
+def _per_device(value: Any, rows: int, n: int, dtype: Any) -> Any:
+    """A per-row value (R,), (R, 1) or (R, N) as (R, N)."""
+    return np.broadcast_to(np.asarray(value, dtype=dtype).reshape(rows, -1), (rows, n)).copy()
+
+
+def _completed_rows(scn: Scenario, fields: Fields, fixed: Fields) -> Fields:
+    """:func:`_completed` of R rows: the engine's completed fields, the round's kept."""
+    done = complete(scn, Decision(**fields))
+    rows = next(iter(fields.values())).shape[0]
+    out: Fields = {}
+    for f in enabled_fields(scn):
+        value = np.asarray(getattr(done, f))
+        out[f] = np.broadcast_to(value, (rows, *value.shape[1:])).copy()
+    out.update(fixed)
+    return out
+
+
+def scct_alg1_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
+    """:func:`scct_alg1` of R rows: Alg. 1's greedy in lockstep (:mod:`.scct_batch`)."""
+    fixed = _large_rows(large)
+    r, n = states.batch_size, scn.n_devices
+    split = fixed.get("split", np.full(r, scn.decision.default_split))
+    fields = alg1_rows(scn, states, _per_device(split, r, n, np.int64))
+    return _completed_rows(scn, fields, fixed)
+
+
+def card_frequency_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
+    """:func:`card_frequency` of R rows: (16) evaluated on every row's bounds at once."""
+    out = {k: np.asarray(v) for k, v in large.items()}
+    out["server_freq_hz"] = f_star(scn, states)
+    return out
+
+
+def fedsllm_comm_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
+    """:func:`fedsllm_comm` of R rows: Alg. 2 and (25) on all rows (:mod:`.fedsllm_batch`)."""
+    fixed = _large_rows(large)
+    out = {k: np.asarray(v) for k, v in large.items()}
+    out.update(comm_block_rows(scn, states, fixed.get("split"), fixed.get("rank")))
+    if "power_w" not in enabled_fields(scn):
+        out.pop("power_w"), out.pop("fed_power_w")
+    return out
+
+
+def sft_sqp_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
+    """:func:`sft_sqp` of R rows: the coefficients in one engine pass, SLSQP per row.
+
+    Alg. 3 stays SciPy's SLSQP, run row by row: its result is SLSQP's last iterate (to its
+    ``ftol``), which a batched solver of the same program (a bisection or Newton on the KKT
+    conditions of P3 (42), as ``bisection_bandwidth_batch`` solves it exactly) reaches only
+    to the tolerance, not bit for bit: the allocator's numbers, and the SFT reproductions
+    built on them, would change.
+    """
+    fixed = _large_rows(large)
+    r, n, total = states.batch_size, scn.n_devices, scn.network.bandwidth_hz
+    configs = []
+    for i in range(r):
+        split = fixed.get("split")
+        configs.append(
+            SftConfig.default(
+                scn,
+                split=None if split is None else int(np.asarray(split[i]).reshape(-1)[0]),
+                keep_ratio=fixed["keep_ratio"][i] if "keep_ratio" in fixed else None,
+                quant_bits=fixed["quant_bits"][i] if "quant_bits" in fixed else None,
+            )
+        )
+    splits = np.array([cfg.split for cfg in configs])
+    keeps = np.array([cfg.keep_ratio for cfg in configs])
+    bits = np.array([cfg.quant_bits for cfg in configs])
+    a, c = device_coefficients(scn, states, splits, keeps, bits)
+    bandwidth = np.stack([sqp_bandwidth(a[i], c[i], total, float(total))[0] for i in range(r)])
+    fields = {
+        "split": np.repeat(splits[:, None], n, axis=1),
+        "keep_ratio": keeps,
+        "quant_bits": bits,
+        "bandwidth_hz": bandwidth,
+    }
+    return _completed_rows(scn, fields, fixed)
+
+
+def paper_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
+    """:func:`paper` of R rows: the batched form of the allocator :func:`paper` picks."""
+    pick = _paper_choice(scn)
+    if pick is None:
+        return {k: np.asarray(v) for k, v in large.items()}
+    return pick.batched(scn, states, large)  # type: ignore[attr-defined]
+
+
+def _paper_choice(scn: Scenario) -> Any:
+    """The allocator :func:`paper` runs for the scenario's structure (None: keep ``large``)."""
     fields = set(enabled_fields(scn))
     if "compute_share" in fields and "subchannels" in fields:
-        try:  # SCCT's structure only: not the flagship's power, clock, compression or energy
+        try:
             check_scenario(scn)
         except ValueError:
-            return large
-        return scct_alg1(scn, state, large)
+            return None
+        return scct_alg1
     if "fed_subchannels" in fields:
-        return fedsllm_comm(scn, state, large)
+        return fedsllm_comm
     if "bandwidth_hz" in fields and scn.compression.enabled:
-        return sft_sqp(scn, state, large)
+        return sft_sqp
     if "server_freq_hz" in fields and scn.objective.kind == "card_cost":
-        return card_frequency(scn, state, large)
-    return large
+        return card_frequency
+    return None
+
+
+scct_alg1.batched = scct_alg1_rows  # type: ignore[attr-defined]
+card_frequency.batched = card_frequency_rows  # type: ignore[attr-defined]
+fedsllm_comm.batched = fedsllm_comm_rows  # type: ignore[attr-defined]
+sft_sqp.batched = sft_sqp_rows  # type: ignore[attr-defined]
+paper.batched = paper_rows  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ The solvers built on these (``sft_sqp``, ``sft_bisection``, ``sft_equal_bw``,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from scipy.optimize import minimize
 
 from splitenv.config import Scenario
 from splitenv.errors import FitError
-from splitenv.model import Decision, State, evaluate_batch
+from splitenv.model import Decision, State, StateBatch, evaluate_batch
 
 Array = NDArray[np.float64]
 
@@ -87,7 +88,17 @@ def _check_scope(scn: Scenario) -> None:
         )
 
 
-def device_latency(scn: Scenario, state: State, decision: Decision) -> tuple[Array, Array]:
+def _at_round(state: State | StateBatch, index: int) -> State | StateBatch:
+    """``state`` (every row of a batch) in round ``index``."""
+    if isinstance(state, StateBatch):
+        rounds = np.full(state.batch_size, index, dtype=np.int64)
+        return dataclasses.replace(state, round_index=rounds)
+    return state.replace(round_index=index)
+
+
+def device_latency(
+    scn: Scenario, state: State | StateBatch, decision: Decision
+) -> tuple[Array, Array]:
     """Per-device share tau_n of the engine's objective, and the objective, for a batch.
 
     For ``objective_scope = total`` (SFT (28)), tau_n = round-0 time + (R - 1) x later-round
@@ -102,8 +113,8 @@ def device_latency(scn: Scenario, state: State, decision: Decision) -> tuple[Arr
     _check_scope(scn)
     scope = scn.schedule.objective_scope
     if scope == "total":
-        ev0 = evaluate_batch(scn, state.replace(round_index=0), decision)
-        ev1 = evaluate_batch(scn, state.replace(round_index=1), decision)
+        ev0 = evaluate_batch(scn, _at_round(state, 0), decision)
+        ev1 = evaluate_batch(scn, _at_round(state, 1), decision)
         rounds = ev0.terms["rounds"][:, None]
         tau = ev0.per_device["round_s"] + (rounds - 1.0) * ev1.per_device["round_s"]
         return tau, ev0.objective
@@ -125,7 +136,11 @@ def _relative(value: Array, reference: Array) -> Array:
 
 
 def device_coefficients(
-    scn: Scenario, state: State, split: ArrayLike, keep_ratio: ArrayLike, quant_bits: ArrayLike
+    scn: Scenario,
+    state: State | StateBatch,
+    split: ArrayLike,
+    keep_ratio: ArrayLike,
+    quant_bits: ArrayLike,
 ) -> tuple[Array, Array]:
     """(a_n, c_n) with tau_n(b) = a_n + c_n / b for K configurations, read from the engine.
 
@@ -136,7 +151,7 @@ def device_coefficients(
 
     Args:
         scn: the scenario.
-        state: the state.
+        state: the state, or K states (a :class:`StateBatch`: configuration k in row k).
         split: (K,) cuts l.
         keep_ratio: (K,) keep ratios rho.
         quant_bits: (K,) quantization bits q.
@@ -169,7 +184,10 @@ def device_coefficients(
             quant_bits=np.repeat(bits[sl], 3),
             bandwidth_hz=np.tile(probe, (k, 1)),
         )
-        tau, obj = device_latency(scn, state, dec)
+        rows = state
+        if isinstance(state, StateBatch):  # configuration i in state row i
+            rows = state.take(np.repeat(np.arange(lo, lo + k), 3))
+        tau, obj = device_latency(scn, rows, dec)
         tau, obj = tau.reshape(k, 3, n), obj.reshape(k, 3)
         c = (tau[:, 0] - tau[:, 1]) / (1.0 / probe[0] - 1.0 / probe[1])
         a = tau[:, 0] - c / probe[0]

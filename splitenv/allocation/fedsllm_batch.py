@@ -1,0 +1,127 @@
+"""FedsLLM's communication block on R states at once (the env's kernel).
+
+The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: per pool,
+Alg. 2's greedy assigns the free subchannels in lockstep (step s gives, in every row at once,
+one subchannel to that row's slowest client, ties to the lowest index), the power control
+of (25) is the exact bisection of :func:`~splitenv.allocation.fedsllm_power.solve_bisection`
+on all rows (its brackets stop per row), and each row keeps the best of (greedy counts,
+re-optimized power), (current counts, re-optimized power) and the current point. Every
+operation is elementwise or reduces along clients, so row r equals the one-row call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from splitenv.allocation.fedsllm_comm import initial_point
+from splitenv.allocation.fedsllm_power import max_delay, rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import FedsTables, build_tables
+from splitenv.config import Scenario
+from splitenv.model import Decision, block_costs, evaluate_batch
+from splitenv.model.state import StateBatch
+
+Array = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+def greedy_rows(
+    rest: Array, bits: Array, power: Array, n_sub: int, sub_hz: float, snr: Array
+) -> IntArray:
+    """FedsLLM Alg. 2 per row: one subchannel each, then each free one to the slowest client."""
+    r, n = rest.shape
+    if n_sub < n:
+        raise ValueError(f"{n_sub} subchannels cannot give each of {n} clients one")
+    counts = np.ones((r, n), dtype=np.int64)
+    rows = np.arange(r)
+    for _ in range(n_sub - n):
+        with np.errstate(divide="ignore"):
+            delay = rest + np.where(bits > 0, bits / rate_bps(counts * sub_hz, snr, power), 0.0)
+        counts[rows, np.argmax(delay, axis=1)] += 1
+    return counts
+
+
+def _pool(
+    tab: FedsTables, rest: Array, bits: Array, counts: IntArray, power: Array, n_sub: int,
+    sub_hz: float, snr: Array,
+) -> tuple[IntArray, Array]:  # fmt: skip
+    """One pool of every row: the best of the current point and the two re-optimized ones."""
+    best = max_delay(rest, bits, counts * sub_hz, snr, power)
+    best_counts, best_power = counts.copy(), power.copy()
+    greedy = greedy_rows(rest, bits, power, n_sub, sub_hz, snr)
+    for cand in (greedy, counts):
+        width = cand * sub_hz
+        _, p = solve_bisection(rest, bits, width, snr, tab.p_max, tab.p_total)
+        delay = max_delay(rest, bits, width, snr, p)
+        better = delay < best
+        best = np.where(better, delay, best)
+        best_counts = np.where(better[:, None], cand, best_counts)
+        best_power = np.where(better[:, None], p, best_power)
+    return best_counts, best_power
+
+
+def _picked_terms(
+    scn: Scenario, states: StateBatch, tab: FedsTables, si: IntArray, ri: IntArray
+) -> tuple[Array, Array, Array]:
+    """Each row's t_F, activation bits and LoRA bits at its (split, rank), (R, N) each.
+
+    The entries ``fedsllm_tables.build_tables`` would tabulate and the comm block reads,
+    from one engine call with each row's own split and rank. The engine's per-device terms
+    are elementwise over devices (a device's compute time, memory and bits depend on its own
+    split), so device k's numbers are those of the table row where every device has k's split:
+    the same bits (tests/allocation compares them with the one-state tables).
+    """
+    split, rank = tab.splits[si], tab.ranks[ri]
+    ev = evaluate_batch(scn, states, Decision(split=split, rank=rank))
+    pd = ev.per_device
+    for name in ("downlink_s", "cloud_s", "pre_round_s"):
+        if np.any(pd[name] != 0):
+            raise ValueError(
+                f"FedsLLM solvers assume no {name} (neglected by the paper); got {pd[name].max()}"
+            )
+    too_big = pd["device_memory_bytes"] > states.device_memory_bytes
+    fwd = np.where(too_big, np.inf, pd["device_compute_s"] / (1.0 + scn.workload.backward_ratio))
+    lora = block_costs(scn).lora_bits(split, rank[:, None])
+    return fwd, pd["uplink_bits"], np.broadcast_to(lora, split.shape)
+
+
+def comm_block_rows(
+    scn: Scenario, states: StateBatch, split: Any = None, rank: Any = None
+) -> dict[str, NDArray[Any]]:
+    """``fedsllm_comm`` for R rows from the preset's start point with the rows' split and rank.
+
+    Args:
+        scn: a FedsLLM scenario.
+        states: the R rows' states.
+        split: (R, N) split per client, or None (the preset's default).
+        rank: (R,) rank, or None (the default).
+
+    Returns:
+        ``subchannels``, ``power_w``, ``fed_subchannels``, ``fed_power_w``, each (R, N).
+    """
+    r = states.batch_size
+    tab = build_tables(scn, states.row(0))  # the grid's axes, the pools and the start point
+    start = initial_point(tab, scn)
+    si = np.broadcast_to(start.si, (r, tab.n))
+    if split is not None:
+        si = np.searchsorted(tab.splits, np.asarray(split).reshape(r, -1)) * np.ones(
+            (1, tab.n), dtype=np.int64
+        )
+    ri = np.full(r, start.ri)
+    if rank is not None:
+        ri = np.searchsorted(tab.ranks, np.asarray(rank).reshape(r))
+    fwd, up, fed = _picked_terms(scn, states, tab, si, ri)
+    noise = states.noise_psd_w_hz
+    snr_main, snr_fed = states.channel_gain / noise, states.fed_channel_gain / noise
+    main, fpool = tab.main, tab.fed
+    sub, power = _pool(
+        tab, fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
+        main.n_subchannels, main.subchannel_hz, snr_main,
+    )  # fmt: skip
+    fsub, fpower = _pool(
+        tab, np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)), np.tile(start.fpower, (r, 1)),
+        fpool.n_subchannels, fpool.subchannel_hz, snr_fed,
+    )  # fmt: skip
+    return {"subchannels": sub, "power_w": power, "fed_subchannels": fsub, "fed_power_w": fpower}

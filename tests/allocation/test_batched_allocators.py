@@ -1,0 +1,202 @@
+"""Batched inner allocators (splitenv.allocation.allocate_rows) against the one-state kernels."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import splitenv  # noqa: F401  (registers the ids)
+from splitenv import allocation
+from splitenv.allocation.scct_alg1 import _Greedy
+from splitenv.allocation.scct_batch import greedy_rows, optimal_shares_rows, share_root_rows
+from splitenv.allocation.scct_kkt import optimal_shares, share_root
+from splitenv.allocation.scct_tables import Weights
+from splitenv.model import Decision, StateBatch
+from splitenv.model.decision import DECISION_FIELDS
+from splitenv.registration import ENV_IDS
+
+PAPERS = ("scct_alg1", "card_frequency", "fedsllm_comm", "sft_sqp", "paper")
+#: the registered id whose preset each paper's allocator is written for
+HOME = {
+    "scct_alg1": "splitenv/SCCT-v0",
+    "card_frequency": "splitenv/CARD-v0",
+    "fedsllm_comm": "splitenv/FedsLLM-v0",
+    "sft_sqp": "splitenv/SFT-v1",
+}
+
+
+def _rows(env_id: str, episodes: int = 3, **kwargs):
+    """States and round decisions met in a few random episodes with dynamics."""
+    env = gym.make(env_id, rounds=3, **kwargs).unwrapped
+    states, larges = [], []
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        while True:
+            states.append(env.current_state)
+            _, _, term, trunc, _ = env.step(env.action_space.sample())
+            larges.append(env.large_decision)
+            if term or trunc:
+                break
+    return env.scenario, states, larges
+
+
+def _large_rows(larges: list[Decision]) -> dict[str, np.ndarray]:
+    names = [f for f in DECISION_FIELDS if getattr(larges[0], f) is not None]
+    return {f: np.stack([np.asarray(getattr(d, f)) for d in larges]) for f in names}
+
+
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_every_paper_allocator_has_a_batched_form(env_id):
+    for name in PAPERS:
+        assert allocation.batched_form(allocation.resolve(name)) is not None, name
+    assert allocation.batched_form(allocation.equal) is not None
+
+
+@pytest.mark.parametrize("name", PAPERS)
+def test_batched_form_equals_the_one_state_allocator_bit_for_bit(name):
+    env_id = HOME.get(name, "splitenv/SCCT-v0")
+    dynamics = {"network__fading_correlation": 0.5, "network__mobility_step_m": 5.0}
+    scn, states, larges = _rows(env_id, **dynamics)
+    fn = allocation.resolve(name)
+    rows = StateBatch.stack(states)
+    large = _large_rows(larges)
+    got = allocation.allocate_rows(fn, scn, rows, large)
+    ref = allocation.stack_decisions(
+        scn,
+        [fn(scn, s, Decision(**{k: v[i] for k, v in large.items()})) for i, s in enumerate(states)],
+    )
+    assert set(got) == set(ref)
+    for f, want in ref.items():
+        assert got[f].dtype == want.dtype and got[f].shape == want.shape, f
+        np.testing.assert_array_equal(got[f], want, err_msg=f)
+    # row-independent: a one-row call gives row r's bits
+    for r in (0, len(states) // 2, len(states) - 1):
+        one = allocation.allocate_rows(
+            fn, scn, rows.take(np.array([r])), {k: v[r : r + 1] for k, v in large.items()}
+        )
+        for f in got:
+            np.testing.assert_array_equal(one[f][0], got[f][r], err_msg=f)
+
+
+def test_allocate_rows_without_batched_form_runs_row_by_row():
+    scn, states, larges = _rows("splitenv/SCCT-v0", episodes=1)
+    calls = []
+
+    def half_edge(scenario, state, large):  # a plug-in callable without a batched form
+        calls.append(state)
+        return large.replace(compute_share=np.full(scenario.n_devices, 0.05))
+
+    out = allocation.allocate_rows(half_edge, scn, StateBatch.stack(states), _large_rows(larges))
+    assert len(calls) == len(states)
+    np.testing.assert_array_equal(out["compute_share"], np.full((len(states), scn.n_devices), 0.05))
+    np.testing.assert_array_equal(out["split"], _large_rows(larges)["split"])
+
+
+def _synthetic(rng, n: int, k: int, idle: int = 0, tie: bool = False, mig: bool = False):
+    """SCCT-shaped tables: a_n, c_n(beta) = device_n + load_n / beta, migration, with ties."""
+    a = rng.uniform(0.5, 2.0, n)
+    a[rng.choice(n, idle, replace=False)] = 0.0  # devices without edge work
+    dev, load = rng.uniform(0.0, 1.0, n), rng.uniform(5.0, 50.0, n)
+    if tie:  # devices 0 and 1 (and 2 and 3) identical: exact ties in every step
+        a[1], dev[1], load[1] = a[0], dev[0], load[0]
+        a[3], dev[3], load[3] = a[2], dev[2], load[2]
+    beta = np.arange(k + 1)[:, None]
+    with np.errstate(divide="ignore"):
+        base = dev + load / beta
+    table = None
+    if mig:
+        with np.errstate(divide="ignore"):
+            table = rng.uniform(0.0, 3.0, n) * 20.0 / beta
+    return a, base, table
+
+
+@pytest.mark.parametrize("case", ["plain", "ties", "idle", "migration", "idle+migration+ties"])
+def test_lockstep_greedy_equals_the_step_by_step_greedy(case):
+    rng = np.random.default_rng(
+        ["plain", "ties", "idle", "migration", "idle+migration+ties"].index(case)
+    )
+    n, k, rows = 6, 40, 24
+    a, base, mig = [], [], []
+    for r in range(rows):
+        ar, br, mr = _synthetic(
+            rng,
+            n,
+            k,
+            idle=(r % 3 if "idle" in case else 0) + (n if "idle" in case and r == 0 else 0) * 0,
+            tie="ties" in case,
+            mig="migration" in case,
+        )
+        a.append(ar), base.append(br), mig.append(mr)
+    if "idle" in case:  # one row without any edge work
+        a[1] = np.zeros(n)
+    a_, base_ = np.stack(a), np.stack(base)
+    mig_ = np.stack(mig) if "migration" in case else None
+    const = rng.uniform(0.0, 1.0, rows)
+    w_mig, w_chain = (2.0, 1.5) if mig_ is not None else (0.0, 1.5)
+    beta = greedy_rows(a_, base_, mig_, const, w_mig, w_chain)
+    for r in range(rows):
+        ref = _Greedy(
+            a[r], base[r], None if mig_ is None else mig[r], Weights(const[r], w_mig, w_chain)
+        )
+        for _ in range(k - n):
+            ref.step_exact()
+        np.testing.assert_array_equal(beta[r], ref.beta, err_msg=f"row {r}")
+        one = greedy_rows(a_[r : r + 1], base_[r : r + 1], None if mig_ is None else mig_[r : r + 1],
+                          const[r : r + 1], w_mig, w_chain)  # fmt: skip
+        np.testing.assert_array_equal(one[0], beta[r])
+    assert np.all(beta.sum(axis=1) == k)
+
+
+def test_share_roots_and_shares_match_the_one_row_kkt():
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0.0, 2.0, (50, 7))
+    a[rng.random((50, 7)) < 0.2] = 0.0
+    a[4] = 0.0
+    c = rng.uniform(0.0, 3.0, (50, 7))
+    v = share_root_rows(a, c)
+    alpha = optimal_shares_rows(a, c)
+    for r in range(50):
+        np.testing.assert_allclose(v[r], share_root(a[r], c[r]), rtol=1e-14)
+        np.testing.assert_allclose(alpha[r], optimal_shares(a[r], c[r])[0], rtol=1e-13, atol=1e-300)
+        np.testing.assert_array_equal(share_root_rows(a[r : r + 1], c[r : r + 1]), v[r : r + 1])
+
+
+def test_vector_round_with_a_callable_without_batched_form_equals_single_envs():
+    """A plug-in without a batched form runs row by row in the vector env, as in the single env."""
+
+    def half_edge(scenario, state, large):
+        return large.replace(compute_share=np.full(scenario.n_devices, 1.0 / scenario.n_devices))
+
+    kwargs = {"timescale": "round", "inner_allocator": half_edge, "rounds": 2, "epochs_per_round": 2,
+              "network__n_devices": 4, "network__fading_correlation": 0.5}  # fmt: skip
+    k = 3
+    singles = [gym.make("splitenv/SCCT-v0", **kwargs) for _ in range(k)]
+    native = gym.make_vec("splitenv/SCCT-v0", num_envs=k, vectorization_mode="vector_entry_point",
+                          **kwargs)  # fmt: skip
+    obs, _ = native.reset(seed=5)
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(env.reset(seed=5 + i)[0], obs[i])
+    native.action_space.seed(5)
+    for _ in range(2):  # one episode of two rounds
+        action = native.action_space.sample()
+        obs, reward, term, trunc, _ = native.step(action)
+        for i, env in enumerate(singles):
+            one = {key: value[i] for key, value in action.items()}
+            o, r, te, tr, _ = env.step(one)
+            np.testing.assert_array_equal(o, obs[i])
+            assert (r, te, tr) == (reward[i], term[i], trunc[i])
+
+
+def test_scct_rows_in_chunks_equal_one_chunk(monkeypatch):
+    from splitenv.allocation import scct_batch
+
+    scn, states, _ = _rows("splitenv/SCCT-v0", episodes=3)
+    rows, split = StateBatch.stack(states), np.full((len(states), scn.n_devices), 4)
+    whole = scct_batch.alg1_rows(scn, rows, split)
+    monkeypatch.setattr(
+        scct_batch, "GREEDY_ELEMENTS", 4 * (scn.network.n_subchannels + 1) * scn.n_devices
+    )
+    for name, value in scct_batch.alg1_rows(scn, rows, split).items():
+        np.testing.assert_array_equal(value, whole[name], err_msg=name)
