@@ -22,6 +22,7 @@ import yaml
 
 from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
+from splitenv.batch_draws import Segment
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
@@ -220,10 +221,7 @@ class StateSampler:
         self.scenario = scenario
         self.seed = int(seed)
         self.epochs_per_round = int(epochs_per_round or scenario.schedule.epochs_per_round)
-        net = scenario.network
-        self.dynamic = bool(
-            net.fading_correlation > 0 or net.mobility_step_m > 0 or net.churn_leave_prob > 0
-        )
+        self.dynamic = has_dynamics(scenario)
         self._trajectory: tuple[int, dict[str, np.ndarray]] | None = None
 
     def _rng(self, *key: int) -> np.random.Generator:
@@ -369,6 +367,12 @@ class StateSampler:
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
 
 
+def has_dynamics(scn: Scenario) -> bool:
+    """Whether fading, positions or presence evolve as Markov processes over an episode."""
+    net = scn.network
+    return bool(net.fading_correlation > 0 or net.mobility_step_m > 0 or net.churn_leave_prob > 0)
+
+
 def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """An episode's static stream's draws, in their order (:func:`static_values` uses them)."""
     net, n = scn.network, scn.n_devices
@@ -386,6 +390,38 @@ def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarra
     d_lo, d_hi = scn.workload.samples_per_device
     out["data"] = rng.uniform(d_lo, d_hi + 1e-9, n)
     return out
+
+
+def static_segments(scn: Scenario) -> tuple[tuple[str, Segment], ...]:
+    """:func:`static_draws` as named segments of draws, in their order (for K streams at once)."""
+    net, n = scn.network, scn.n_devices
+    lo, hi = net.distance_m
+    out: list[tuple[str, Segment]] = []
+    if net.placement == "disk":
+        out += [
+            ("radius_sq", Segment("uniform", n, lo**2, hi**2)),
+            ("angle", Segment("uniform", n, 0.0, 2 * np.pi)),
+        ]
+    else:
+        out.append(("distance", Segment("uniform", n, lo, hi)))
+    if net.shadowing_db > 0:
+        out.append(("shadow", Segment("normal", n, 0.0, net.shadowing_db)))
+        out.append(("fed_shadow", Segment("normal", n, 0.0, net.shadowing_db)))
+    out.append(("memory", Segment("uniform", n, *scn.memory.device_memory_bytes)))
+    d_lo, d_hi = scn.workload.samples_per_device
+    out.append(("data", Segment("uniform", n, d_lo, d_hi + 1e-9)))
+    return tuple(out)
+
+
+def epoch_segments(scn: Scenario) -> tuple[tuple[str, Segment], ...]:
+    """:func:`epoch_stream` as named segments of draws, in their order (for K streams at once)."""
+    n = scn.n_devices
+    out: list[tuple[str, Segment]] = []
+    if scn.network.fading == "rayleigh":
+        out.append(("fadings", Segment("exponential", 2 * n)))
+    if draws_flops(scn):
+        out.append(("flops", Segment("uniform", n, *scn.compute.device_flops)))
+    return tuple(out)
 
 
 def static_values(scn: Scenario, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -82,10 +82,10 @@ def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return (w[0::2] | (w[1::2] << np.uint64(32))).T
 
 
-def pcg64_states(
+def seed_words(
     seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
-) -> list[tuple[int, int]]:
-    """PCG64's (state, inc) after ``PCG64(SeedSequence([seeds[i], *key_i]))``, for every i.
+) -> NDArray[np.uint64]:
+    """``SeedSequence([seeds[i], *key_i]).generate_state(4, uint64)`` of every i, (K, 4).
 
     ``key`` holds ints or arrays over the rows; every value must lie in [0, 2**32) (one
     32-bit word each, as numpy splits larger ones into more words).
@@ -99,8 +99,26 @@ def pcg64_states(
     entropy = np.stack(cols, axis=1)
     if entropy.size and (entropy.min() < 0 or entropy.max() > _M32):
         raise ValueError("stream keys must lie in [0, 2**32) for the batched streams")
+    return _words(entropy.astype(np.uint64))
+
+
+def pcg64_states(
+    seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
+) -> list[tuple[int, int]]:
+    """PCG64's (state, inc) after ``PCG64(SeedSequence([seeds[i], *key_i]))``, for every i.
+
+    ``key`` as in :func:`seed_words`.
+
+    Raises:
+        ValueError: a value outside [0, 2**32).
+    """
+    return states_of_words(seed_words(seeds, key))
+
+
+def states_of_words(words: NDArray[np.uint64]) -> list[tuple[int, int]]:
+    """PCG64's (state, inc) seeded from each row of :func:`seed_words`."""
     out = []
-    for s0, s1, s2, s3 in _words(entropy.astype(np.uint64)).tolist():
+    for s0, s1, s2, s3 in words.tolist():
         inc = ((((s2 << 64) | s3) << 1) | 1) & _M128
         out.append(((((inc + ((s0 << 64) | s1)) * _PCG_MULT) + inc) & _M128, inc))
     return out
