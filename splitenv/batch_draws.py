@@ -10,7 +10,8 @@ turned into numpy's doubles as numpy's ``random_uniform`` (``low + (high - low) 
 * 2^-53``) and its ziggurat samplers of the standard exponential and normal do. The
 ziggurat's fast path takes one output per draw (about 99 % of draws); a stream that leaves
 it in any draw is redrawn by numpy itself (:class:`~splitenv.streams.Streams`), so every
-value is numpy's own.
+value is numpy's own. Fewer than :data:`VECTOR_MIN_STREAMS` streams are drawn by numpy one
+by one (seeded at once all the same).
 
 The ziggurat's tables are numpy's, read from numpy at first use (one crafted output per
 table entry: a draw returns the entry, or tells on which side of the threshold it lies), and
@@ -29,6 +30,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.streams import Streams, seed_words, states_of_words
+
+#: fewer streams are drawn by numpy one by one: the batched path's fixed cost (about 60
+#: array operations) and its redraws (a third of the streams leave the exponential's fast
+#: path in 20 draws) outweigh numpy's 3 us per stream below about 100 streams
+VECTOR_MIN_STREAMS = 96
 
 _U = np.uint64
 _M32 = _U(0xFFFFFFFF)
@@ -200,7 +206,7 @@ class BatchDraws:
         if not k or not self.width:
             return [np.zeros((k, s.count)) for s in self.segments]
         tables = ziggurat_tables()
-        if tables is None:
+        if tables is None or k < VECTOR_MIN_STREAMS:
             return self._numpy(np.arange(k), states_of_words(words), k)
         s0, s1, s2, s3 = words.T
         inc_hi, inc_lo = (s2 << _U(1)) | (s3 >> _U(63)), (s3 << _U(1)) | _U(1)

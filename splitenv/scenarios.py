@@ -22,7 +22,7 @@ import yaml
 
 from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
-from splitenv.batch_draws import Segment
+from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
@@ -204,6 +204,9 @@ class StateSampler:
         seed: the episode's seed; the same seed gives the same states everywhere.
         epochs_per_round: epochs of a round, to order the processes in time
             (default: the scenario's ``schedule.epochs_per_round``).
+        presample: rounds whose epochs are drawn at once, when first asked for
+            (:mod:`splitenv.batch_draws`; 0: epoch by epoch). The same states either way;
+            scenarios with dynamics or noise states are always drawn epoch by epoch.
     """
 
     def __init__(
@@ -213,6 +216,7 @@ class StateSampler:
         epochs_per_round: int | None = None,
         *,
         check_memory: bool = True,
+        presample: int = 0,
     ) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"seed = {seed!r} must be a non-negative integer")
@@ -223,6 +227,9 @@ class StateSampler:
         self.epochs_per_round = int(epochs_per_round or scenario.schedule.epochs_per_round)
         self.dynamic = has_dynamics(scenario)
         self._trajectory: tuple[int, dict[str, np.ndarray]] | None = None
+        simple = not (self.dynamic or scenario.network.noise_states_dbm_hz)
+        self._presample = int(presample) if simple and self.seed < 2**32 else 0
+        self._block: tuple[int, dict[str, np.ndarray]] | None = None
 
     def _rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
@@ -287,8 +294,13 @@ class StateSampler:
         if prev.shape != (n,):
             raise StateError(f"prev_split has shape {prev.shape}, expected ({n},)")
         st = self.statics
+        arrays = (
+            self._block_arrays(round_index, epoch_index)
+            if self._presample
+            else self.epoch_arrays(round_index, epoch_index)
+        )
         return State.trusted(
-            **self.epoch_arrays(round_index, epoch_index),
+            **arrays,
             device_memory_bytes=st["memory"],
             data_size=st["data"],
             edge_of=st["edge_of"],
@@ -296,6 +308,36 @@ class StateSampler:
             round_index=round_index,
             epoch_index=epoch_index,
         )
+
+    def _block_arrays(self, round_index: int, epoch_index: int) -> dict[str, np.ndarray]:
+        """:meth:`epoch_arrays` from the block of ``presample`` rounds that holds the epoch.
+
+        The block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned
+        into states by the same elementwise operations (:func:`epoch_values`).
+        """
+        scn, e = self.scenario, self.epochs_per_round
+        block = round_index // self._presample
+        if self._block is None or self._block[0] != block:
+            first = block * self._presample
+            rounds = np.repeat(np.arange(first, first + self._presample), e)
+            epochs = np.tile(np.arange(e), self._presample)
+            plan = epoch_segments(scn)
+            batch = scn.memo("epoch_draws", lambda: BatchDraws(tuple(s for _, s in plan)))
+            drawn = batch.draw(np.full(rounds.size, self.seed), (_STREAM_EPOCH, rounds, epochs))
+            named = {name: v for (name, _), v in zip(plan, drawn, strict=True)}
+            n, st = scn.n_devices, self.statics
+            fadings = named.get("fadings")
+            draws = {
+                "gain_db": st["gain_db"], "fed_gain_db": st["fed_gain_db"],
+                "fading": self._ones if fadings is None else fadings[:, :n],
+                "fed_fading": self._ones if fadings is None else fadings[:, n:],
+                "noise_dbm": flat_noise_dbm(scn), "distance_m": st["distance"],
+                "device_flops": named["flops"] if "flops" in named else level_flops(scn),
+                "active": self._all_active,
+            }  # fmt: skip
+            self._block = (block, epoch_values(draws))
+        row = (round_index - block * self._presample) * e + epoch_index
+        return {k: v[row] if v.ndim == 2 else v for k, v in self._block[1].items()}
 
     def epoch_arrays(
         self, round_index: int, epoch_index: int, rng: np.random.Generator | None = None

@@ -31,7 +31,7 @@ from splitenv.model import (
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.types import enabled_fields
-from splitenv.model.validation import assemble, complete
+from splitenv.model.validation import assemble
 from splitenv.scenarios import epoch_values
 from splitenv.spaces import LARGE
 
@@ -303,7 +303,7 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     out = []
     for start in range(0, r, step):
         rows = np.arange(start, min(start + step, r))
-        decision = complete(scn, Decision(split=np.tile(split, (rows.size, 1))))
+        decision = assemble(scn, {"split": np.tile(split, (rows.size, 1))})  # built here
         device = tier_memory(scn, states.take(np.repeat(rows, s)), decision)["device"]
         memory = np.repeat(states.device_memory_bytes[rows], s, axis=0)
         out.append((device <= memory).reshape(rows.size, s, n))

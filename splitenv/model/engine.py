@@ -34,7 +34,7 @@ from splitenv.model.objectives import card_bounds
 from splitenv.model.phases import Phases, phases, round_energy
 from splitenv.model.schedule import EpochPart, Latencies, compose_round, latencies
 from splitenv.model.state import State, StateBatch
-from splitenv.model.validation import complete
+from splitenv.model.validation import assemble, complete
 from splitenv.model.workload import block_costs
 
 __all__ = [
@@ -226,6 +226,7 @@ def feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
     lo, hi = scn.decision.split_range
     values = np.arange(lo, hi + 1)
     split = np.repeat(values[:, None], scn.n_devices, axis=1)
-    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone
-    device = constraints.tier_memory(scn, state, complete(scn, Decision(split=split)))["device"]
+    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone; the
+    # grid of splits is built here, within the range: assembled without validation
+    device = constraints.tier_memory(scn, state, assemble(scn, {"split": split}))["device"]
     return device <= state.device_memory_bytes[None, :]

@@ -31,9 +31,11 @@ def safe_div(num: Array, den: Array) -> Array:
     """Num / den with 0 / x = 0 and x / 0 = inf for x > 0."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den
-    return np.where(num == 0, 0.0, np.where(den > 0, out, np.inf))
+    # divides only where den > 0 (so no division by zero to silence): the same quotients
+    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.inf)
+    np.divide(num, den, out=out, where=den > 0)
+    np.copyto(out, 0.0, where=num == 0)
+    return out
 
 
 @dataclass
