@@ -13,6 +13,8 @@ them on random keys).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -33,6 +35,16 @@ def _chain(init: int, mult: int, count: int) -> list[int]:
         h = (h * mult) & _M32
         out.append(h)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _chains(width: int) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """The mixing and the output chains of an entropy of ``width`` words (constants)."""
+    a = np.array(_chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL))
+    b = np.array(_chain(_INIT_B, _MULT_B, 8), dtype=np.uint64)
+    a, b = a.astype(np.uint64), b
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
 
 
 def _hashmix(values: NDArray[np.uint64], chain: NDArray[np.uint64], k: int) -> NDArray[np.uint64]:
@@ -58,8 +70,7 @@ def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
     other are independent within each source word, so they run as one operation.
     """
     k_rows, width = entropy.shape
-    a = np.array(_chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL))
-    a = a.astype(np.uint64)
+    a, b = _chains(width)
     ent = entropy.T
     first = (
         ent[:_POOL]
@@ -77,7 +88,6 @@ def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
         src = np.broadcast_to(ent[i_src], (_POOL, k_rows))
         pool = _mix(pool, _hashmix(src, a, k))
         k += _POOL
-    b = np.array(_chain(_INIT_B, _MULT_B, 8), dtype=np.uint64)
     w = _hashmix(pool[[0, 1, 2, 3, 0, 1, 2, 3]], b, 0)
     return (w[0::2] | (w[1::2] << np.uint64(32))).T
 

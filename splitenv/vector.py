@@ -56,7 +56,6 @@ from splitenv.model.decision import DECISION_FIELDS, default_values
 from splitenv.scenarios import (
     StateSampler,
     epoch_segments,
-    flat_noise_dbm,
     has_dynamics,
     level_flops,
     static_segments,
@@ -346,7 +345,7 @@ class SplitLoRAVectorEnv(VectorEnv):
         if not rows.size:
             return
         if self._simple and self._seeds[rows].max() < 2**32:  # the K epoch streams at once
-            ep.draw(rows, self._stream_draws(rows))
+            ep.draw_faded(rows, *self._stream_draws(rows))
             return
         streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
         draws = []
@@ -365,11 +364,11 @@ class SplitLoRAVectorEnv(VectorEnv):
             self._samplers[i] = sampler
         return sampler
 
-    def _stream_draws(self, rows: NDArray[np.int64]) -> dict[str, Any]:
-        """``epoch_draws`` of ``rows`` without dynamics or noise states.
+    def _stream_draws(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], ...]:
+        """Fading, federated fading and compute of ``rows``' epochs (no dynamics, no noise states).
 
-        The epoch streams' draws of all rows at once (:mod:`splitenv.batch_draws`); the rest
-        comes from the episodes' statics.
+        Their epoch streams' draws at once (:mod:`splitenv.batch_draws`), as
+        :meth:`StateSampler.epoch_draws` draws them one by one.
         """
         scn, ep = self.scenario, self._ep
         p, n = rows.size, scn.n_devices
@@ -377,13 +376,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         drawn = self._epoch_draws.draw(self._seeds[rows], key)
         values = {name: v for (name, _), v in zip(self._epoch_plan, drawn, strict=True)}
         fadings = values["fadings"] if "fadings" in values else np.ones((p, 2 * n))
-        flops = values["flops"] if "flops" in values else np.tile(level_flops(scn), (p, 1))
-        fading, fed_fading = fadings[:, :n], fadings[:, n:]
-        return {
-            "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
-            "fed_fading": fed_fading, "noise_dbm": flat_noise_dbm(scn), "device_flops": flops,
-            "distance_m": ep.distance[rows], "active": np.ones((p, n), dtype=bool),
-        }  # fmt: skip
+        flops = values["flops"] if "flops" in values else level_flops(scn)
+        return fadings[:, :n], fadings[:, n:], flops
 
     def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
         """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""

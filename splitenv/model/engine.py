@@ -153,7 +153,9 @@ def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluati
     mem = constraints.tier_memory(scn, state, d)
     energy_scope = objectives.scoped_energy(scn, energy_dev.sum(axis=1), lat.rounds)
     violations = constraints.violations(scn, state, d, mem, energy=energy_scope)
-    feasible = np.isfinite(lat.objective) & np.all([v == 0 for v in violations.values()], axis=0)
+    feasible = np.isfinite(lat.objective)
+    for amount in violations.values():
+        feasible &= amount == 0
     costs = objectives.Costs(lat.objective, lat.device_round, energy_dev, energy_scope)
     objective, objective_terms = objectives.objective(scn, state, d, costs)
     terms = _terms(scn, ph, lat, server_energy, device_energy, mem)

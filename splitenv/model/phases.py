@@ -32,7 +32,8 @@ def safe_div(num: Array, den: Array) -> Array:
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     # divides only where den > 0 (so no division by zero to silence): the same quotients
-    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.inf)
+    shape = num.shape if num.shape == den.shape else np.broadcast_shapes(num.shape, den.shape)
+    out = np.full(shape, np.inf)
     np.divide(num, den, out=out, where=den > 0)
     np.copyto(out, 0.0, where=num == 0)
     return out
@@ -153,7 +154,7 @@ def _link(
     net = scn.network
     return channel.link_rate(
         net.rate_model, width, gain=gain, power_w=power_w, noise_psd_w_hz=state.noise_psd_w_hz,
-        fixed_snr=float(channel.db_to_linear(net.fixed_snr_db)),
+        fixed_snr=scn.memo("fixed_snr", lambda: float(channel.db_to_linear(net.fixed_snr_db))),
     )  # fmt: skip
 
 

@@ -118,8 +118,19 @@ def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latenc
     epoch = single_state_epoch(scn, state, ph)
     pre_now = pre_round(state, ph)
     round_s, device_round = compose_round(scn, pre_now, [epoch], ph.post)
-    first, _ = compose_round(scn, ph.pre_first, [epoch], ph.post)
-    steady, _ = compose_round(scn, ph.pre_steady, [epoch], ph.post)
+    # the same parts give the same round: composed once (SCCT's start is the same every round)
+    first = (
+        round_s
+        if ph.pre_first is pre_now
+        else compose_round(scn, ph.pre_first, [epoch], ph.post)[0]
+    )
+    steady = (
+        first
+        if ph.pre_steady is ph.pre_first
+        else round_s
+        if ph.pre_steady is pre_now
+        else compose_round(scn, ph.pre_steady, [epoch], ph.post)[0]
+    )
     n_rounds = rounds_needed(scn, d)
     # rounds after the first; written so that one round with an unserved device is inf, not 0 * inf
     total = first + np.where(n_rounds > 1.0, (n_rounds - 1.0) * steady, 0.0)
