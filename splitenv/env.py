@@ -15,9 +15,9 @@ from splitenv import render
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
-from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round, evaluate_batch
+from splitenv.model import Decision, EpochPart, Evaluation, State, compose_round
 from splitenv.model.decision import DECISION_FIELDS, default_values
-from splitenv.model.engine import feasible_splits
+from splitenv.model.engine import evaluate_own, feasible_splits
 from splitenv.model.types import complete, enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.observation import Features
@@ -420,7 +420,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         for state, decision in plays:
             t = self._epoch
             self._state = state
-            ev = evaluate_batch(scn, self._state, _stack(scn, decision, trusted))
+            # the env's own state (its sampler) and decision (checked or validated): no re-check
+            ev = evaluate_own(scn, self._state, _stack(scn, decision, trusted))
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
             # an epoch spends 1/T of the round's energy (objectives.scoped_energy)

@@ -27,10 +27,10 @@ from splitenv.model import (
     StateBatch,
     channel,
     compose_round,
-    evaluate_batch,
 )
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
+from splitenv.model.engine import evaluate_own
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.scenarios import epoch_values, flat_noise_dbm
@@ -327,7 +327,8 @@ def evaluate_rows(
             given = np.broadcast_to(default, (p, *default.shape))
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
     decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
-    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), decision)
+    # the episodes' own states and decisions (assembled, or validated by evaluate_own)
+    return evaluate_own(scn, ep.state_rows(rows, repeat=2), decision)
 
 
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:

@@ -45,6 +45,7 @@ __all__ = [
     "compose_round",
     "evaluate",
     "evaluate_batch",
+    "evaluate_own",
     "feasible_splits",
 ]
 
@@ -136,6 +137,24 @@ def evaluate_batch(
             f"state batch has {state.batch_size} rows but the decision batch has "
             f"{d.batch_size}; allowed: one state row per decision row"
         )
+    return _evaluate_checked(scn, state, d)
+
+
+def evaluate_own(scn: Scenario, state: State | StateBatch, decision: Decision) -> Evaluation:
+    """:func:`evaluate_batch` of a state and a decision splitenv built itself.
+
+    For the envs' own inputs: states drawn by their :class:`~splitenv.scenarios.StateSampler`
+    (one per decision row for a ``StateBatch``, ``prev_split`` from their own decisions) and
+    decisions their decoders assembled from checked actions. Their input checks
+    (``State.check``, the batch sizes) are skipped; a decision that is not completed for
+    ``scn`` is still completed and validated (:func:`complete`), and the memory cap and the NaN
+    check stay. Inputs from outside go through :func:`evaluate_batch`.
+    """
+    return _evaluate_checked(scn, state, complete(scn, decision))
+
+
+def _evaluate_checked(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluation:
+    """The evaluation of a completed decision, within the memory cap, refusing NaN."""
     limits.check(scn, d.batch_size)  # n_devices x batch within the memory cap, before evaluating
     # an unserved device (no band, no share) makes a latency infinite: a valid, infeasible result
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
