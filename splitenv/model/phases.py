@@ -210,7 +210,8 @@ def _pre_round(
     if sch.migration:  # SCCT (18): incremental layer transfer after a split change
         prev = state.prev_split.astype(np.float64)
         moved = np.where(prev >= 0, np.abs(x.s - prev), 0.0) * costs.block_param_bits()
-        migration = np.where(x.s > prev, safe_div(moved, rate_down), safe_div(moved, rate_up))
+        # moving layers down to the device uses the downlink, back up the uplink
+        migration = safe_div(moved, np.where(x.s > prev, rate_down, rate_up))
         pre_first = pre_steady = migration
     if sch.model_distribution:  # SFT (19): device blocks in round 1, then their LoRA
         full_band = _link(scn, state, net.bandwidth_hz, net.edge_power_w, state.channel_gain)

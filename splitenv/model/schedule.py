@@ -62,10 +62,15 @@ def compose_round(
     return pre.max(axis=1) + body + post.max(axis=1), device
 
 
-def iteration_latency(scn: Scenario, state: AnyState, ph: Phases) -> Array:
-    """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring)."""
+def iteration_latency(
+    scn: Scenario, state: AnyState, ph: Phases, chain: Array | None = None
+) -> Array:
+    """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring).
+
+    ``chain``: ``ph.chain`` if the caller has it already.
+    """
     sync = scn.schedule.sync
-    chain = ph.chain
+    chain = ph.chain if chain is None else chain
     if sync == "phased":  # FedsLLM (16)
         return (
             (ph.dev_fwd + ph.up).max(axis=1)
@@ -85,8 +90,9 @@ def iteration_latency(scn: Scenario, state: AnyState, ph: Phases) -> Array:
 
 def single_state_epoch(scn: Scenario, state: AnyState, ph: Phases) -> EpochPart:
     """The round's T epochs as one part, every epoch in this state."""
-    iteration = iteration_latency(scn, state, ph)
-    return EpochPart(ph.chain, iteration, ph.shared, scn.schedule.epochs_per_round)
+    chain = ph.chain
+    iteration = iteration_latency(scn, state, ph, chain)
+    return EpochPart(chain, iteration, ph.shared, scn.schedule.epochs_per_round)
 
 
 def pre_round(state: AnyState, ph: Phases) -> Array:
