@@ -47,20 +47,30 @@ def _chains(width: int) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
     return a, b
 
 
-def _hashmix(values: NDArray[np.uint64], chain: NDArray[np.uint64], k: int) -> NDArray[np.uint64]:
+_U32, _S16, _S32 = np.uint64(_M32), np.uint64(16), np.uint64(32)
+_UMIX_L, _UMIX_R = np.uint64(_MIX_L), np.uint64(_MIX_R)
+#: the pool words a source word mixes into, by source
+_DST = [np.array([d for d in range(_POOL) if d != i]) for i in range(_POOL)]
+_OUT = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+
+
+def _hashmix(
+    values: NDArray[np.uint64], chain: NDArray[np.uint64], k: int, lanes: int | None = None
+) -> NDArray[np.uint64]:
     """Numpy's hashmixes number k, k + 1, ... of a chain, one per lane (row) of ``values``.
 
     Each xors with its constant, multiplies by the next one and folds the high half in.
+    ``lanes``: the number of lanes when ``values`` is one row broadcast to all of them.
     """
-    lanes = values.shape[0]
+    lanes = values.shape[0] if lanes is None else lanes
     before, after = chain[k : k + lanes, None], chain[k + 1 : k + lanes + 1, None]
-    v = ((values ^ before) * after) & np.uint64(_M32)
-    return v ^ (v >> np.uint64(16))
+    v = ((values ^ before) * after) & _U32
+    return v ^ (v >> _S16)
 
 
 def _mix(x: NDArray[np.uint64], y: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    r = (np.uint64(_MIX_L) * x - np.uint64(_MIX_R) * y) & np.uint64(_M32)
-    return r ^ (r >> np.uint64(16))
+    r = (_UMIX_L * x - _UMIX_R * y) & _U32
+    return r ^ (r >> _S16)
 
 
 def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -80,16 +90,14 @@ def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
     pool = _hashmix(first, a, 0)
     k = _POOL
     for i_src in range(_POOL):
-        dst = [d for d in range(_POOL) if d != i_src]
-        src = np.broadcast_to(pool[i_src], (_POOL - 1, k_rows))
-        pool[dst] = _mix(pool[dst], _hashmix(src, a, k))
+        dst = _DST[i_src]
+        pool[dst] = _mix(pool[dst], _hashmix(pool[i_src], a, k, _POOL - 1))
         k += _POOL - 1
     for i_src in range(_POOL, width):
-        src = np.broadcast_to(ent[i_src], (_POOL, k_rows))
-        pool = _mix(pool, _hashmix(src, a, k))
+        pool = _mix(pool, _hashmix(ent[i_src], a, k, _POOL))
         k += _POOL
-    w = _hashmix(pool[[0, 1, 2, 3, 0, 1, 2, 3]], b, 0)
-    return (w[0::2] | (w[1::2] << np.uint64(32))).T
+    w = _hashmix(pool[_OUT], b, 0)
+    return (w[0::2] | (w[1::2] << _S32)).T
 
 
 def seed_words(
