@@ -340,16 +340,23 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     """
     lo, hi = scn.decision.split_range
     r, s, n = states.batch_size, hi - lo + 1, scn.n_devices
-    step = max(1, CHUNK_ELEMENTS // (s * n))
     split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
-    out = []
-    for start in range(0, r, step):
-        rows = np.arange(start, min(start + step, r))
+    ok = np.empty((r, s, n), dtype=bool)
+    present = states.active.all(axis=1)
+    if present.any():
+        # with every device present the engine's device memory is the split grid's alone
+        # (tier_memory reads of the state only who is present): one grid for all such rows
+        row = np.full(s, np.flatnonzero(present)[0])
+        device = tier_memory(scn, states.take(row), assemble(scn, {"split": split}))["device"]
+        ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
+    rest = np.flatnonzero(~present)
+    step = max(1, CHUNK_ELEMENTS // (s * n))
+    for start in range(0, rest.size, step):
+        rows = rest[start : start + step]
         decision = assemble(scn, {"split": np.tile(split, (rows.size, 1))})  # built here
         device = tier_memory(scn, states.take(np.repeat(rows, s)), decision)["device"]
         memory = np.repeat(states.device_memory_bytes[rows], s, axis=0)
-        out.append((device <= memory).reshape(rows.size, s, n))
-    ok = np.concatenate(out)
+        ok[rows] = (device <= memory).reshape(rows.size, s, n)
     if scn.decision.shared_split:
         return np.asarray(ok.all(axis=2))
     return ok.transpose(0, 2, 1)
