@@ -319,7 +319,7 @@ def largest_remainder(shares: NDArray[np.float64], total: int, minimum: int) -> 
     short = rest - counts.sum(axis=1, keepdims=True)
     order = np.argsort(-(exact - counts), axis=1, kind="stable")
     rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(n)[None, :], axis=1)
+    rank[np.arange(rows.shape[0])[:, None], order] = np.arange(n)  # each row's inverse order
     counts += rank < short  # the `short` largest remainders get one more
     out = counts + minimum
     return out if shares.ndim == 2 else out[0]

@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 
 from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
-from splitenv.batch_actions import batch_rows, decode_native_batch
+from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
 from splitenv.batch_draws import BatchDraws
 from splitenv.config import Scenario
 from splitenv.env import SplitLoRAEnv
@@ -231,6 +231,24 @@ class SplitLoRAVectorEnv(VectorEnv):
         batched = batch_rows(tpl.native_space, actions, self.num_envs)
         play = np.flatnonzero(~self._autoreset)
         fields = decode_native_batch(self.scenario, tpl.native_space, batched, tpl.fixed, play)
+        return self._step_fields(play, fields)
+
+    def step_decoded(self, rows: NDArray[np.int64], decoded: dict[str, NDArray[Any]]):
+        """:meth:`step` with native rows splitenv's vector wrappers decoded themselves.
+
+        ``decoded``: the native actions of env rows ``rows`` (the envs that play, not
+        resetting), built by :mod:`splitenv.vector_wrappers` from actions they checked, so
+        inside the native space by construction: converted without checking them again
+        (:func:`~splitenv.batch_actions.decode_native_batch` checks actions from outside).
+        """
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        tpl = self.template
+        fields = convert_native_batch(self.scenario, tpl.native_space, decoded, tpl.fixed, rows)
+        return self._step_fields(rows, fields)
+
+    def _step_fields(self, play: NDArray[np.int64], fields: dict[str, NDArray[Any]]):
+        """The step of :meth:`step` once the playing rows' fields are decoded."""
         result = self._play(play, fields) if play.size else None
         resets = np.flatnonzero(self._autoreset)
         infos = step_info(self._ep, result, self.num_envs)
