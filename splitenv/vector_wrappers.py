@@ -70,7 +70,7 @@ class _VectorDecoder(VectorWrapper):
             return self.base.step_decoded(
                 rows, {k: np.asarray(v, dtype=native[k].dtype) for k, v in decoded.items()}
             )
-        return self._play(decoded, rows)
+        return self.env.step(self._native(decoded, rows))
 
     def _native(self, decoded: dict[str, NDArray[Any]], rows: NDArray[np.int64]) -> dict[str, Any]:
         """The native batch: decoded rows where envs play, zeros (ignored) where they reset."""

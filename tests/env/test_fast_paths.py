@@ -207,3 +207,30 @@ def test_reset_masks_with_and_without_absent_devices(name):
         want = feasible_splits(scn, state)
         want = want.all(axis=1) if scn.decision.shared_split else want.T
         np.testing.assert_array_equal(got[i], want)
+
+
+@pytest.mark.parametrize("wrapper", ["box", "multidiscrete"])
+def test_vector_wrappers_step_alike_with_a_wrapper_between(wrapper):
+    """Directly on the native env (step_decoded, unchecked) or through another vector wrapper
+    (the native batch, checked): the same steps."""
+    from gymnasium.vector import AutoresetMode, VectorWrapper
+
+    from splitenv.vector_wrappers import VectorBoxAction, VectorMultiDiscreteAction
+
+    wrap = VectorBoxAction if wrapper == "box" else VectorMultiDiscreteAction
+
+    def make():
+        return gym.make_vec(
+            "splitenv/SCCT-v0", num_envs=3, vectorization_mode="vector_entry_point",
+            timescale="joint", rounds=2, epochs_per_round=2, autoreset_mode=AutoresetMode.SAME_STEP,
+        )  # fmt: skip
+
+    direct, between = wrap(make()), wrap(VectorWrapper(make()))
+    assert direct.env is direct.base and between.env is not between.base
+    a, b = direct.reset(seed=4), between.reset(seed=4)
+    np.testing.assert_array_equal(a[0], b[0])
+    direct.action_space.seed(4)
+    for _ in range(9):
+        action = direct.action_space.sample()
+        for x, y in zip(direct.step(action)[:4], between.step(action)[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
