@@ -356,6 +356,12 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     # --- stepping --------------------------------------------------------------------------
 
     def step(self, action: Any):
+        """Play one step of a native action (checked here: the env's one public boundary).
+
+        The checked action's fields are trusted from there on: stacked with the reference
+        without revalidation (:func:`_stack_trusted`) and evaluated with the env's own state
+        without re-checking either (:func:`~splitenv.model.engine.evaluate_own`).
+        """
         if self._sampler is None:
             raise RuntimeError("call reset() before step()")
         if self._round >= self.rounds:

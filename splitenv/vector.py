@@ -24,9 +24,16 @@ providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x nex
 naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the
 ``Disabled`` autoreset mode.
 
-Speed: the K episodes' epoch streams are seeded at once (:mod:`splitenv.streams`, numpy's
-``SeedSequence`` hashing vectorized) and drawn row by row into (K, N) arrays; everything else
-in a step is array arithmetic over the K rows. ``benchmarks/env_step.py`` measures it.
+Speed: the K episodes' streams are seeded at once (:mod:`splitenv.streams`, numpy's
+``SeedSequence`` hashing vectorized) and, without dynamics or noise states, drawn at once
+(:mod:`splitenv.batch_draws`: PCG64 and numpy's samplers in uint64 arithmetic, numpy itself
+for the streams that leave a ziggurat's fast path); an epoch then writes only the gains (the
+episode's linear gain times the fading) and the compute. Everything else in a step is array
+arithmetic over the K rows. Validation happens once, at the boundary: actions from outside
+are checked (:func:`~splitenv.batch_actions.decode_native_batch`), the rows the vector
+wrappers decode themselves are not checked again (:meth:`SplitLoRAVectorEnv.step_decoded`),
+and the engine evaluates the episodes' own states and decisions without re-checking them
+(:func:`splitenv.model.engine.evaluate_own`). ``benchmarks/env_step.py`` measures it.
 
 Bad input raises :class:`~splitenv.errors.ActionError` naming the env index and the field
 (an action batch with the wrong leading size, NaN in one env's action), and a reset with the
