@@ -659,15 +659,16 @@ def _stack_plan(scn: Scenario) -> _StackPlan:
     ref = complete(scn, None)
     defaults = default_values(scn)
     enabled = enabled_fields(scn)
-    fields, constant = [], {}
+    fields: list[tuple[str, NDArray[np.float64], type]] = []
+    constant: dict[str, Any] = {}
     for name, (_, integer) in DECISION_FIELDS.items():
         default = np.asarray(defaults[name], dtype=np.float64)
         if name in enabled:  # the reference row: the completed default (as _stack stacks it)
             row = np.asarray(getattr(ref, name)[0], dtype=np.float64)
             fields.append((name, row, np.int64 if integer else np.float64))
         elif name in ("edge_split", "power_w", "fed_power_w"):
-            arr = np.broadcast_to(default, (2, *default.shape))
-            arr = arr.astype(np.int64) if integer else np.array(arr)
+            rows = np.broadcast_to(default, (2, *default.shape))
+            arr: NDArray[Any] = rows.astype(np.int64) if integer else np.array(rows)
             arr.flags.writeable = False
             constant[name] = arr
         else:

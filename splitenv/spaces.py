@@ -261,7 +261,7 @@ def _decode_plain(
             top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
             if (
                 value.dtype.kind not in "iu"
-                or np.any(sub.start)
+                or np.any(sub.start)  # type: ignore[attr-defined]
                 or not ((value >= 0).all() and (value < top).all())
             ):
                 return None

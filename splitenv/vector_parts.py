@@ -165,7 +165,7 @@ class Episodes:
     def state_rows(self, rows: NDArray[np.int64], repeat: int = 1) -> StateBatch:
         """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
         if rows.size == self.k:  # every env: whole arrays, no gather
-            arrays = {**self.state, "prev_split": self.state_prev}
+            arrays: dict[str, NDArray[Any]] = {**self.state, "prev_split": self.state_prev}
             arrays.update(round_index=self.round, epoch_index=self.epoch)
             return StateBatch(
                 **{name: np.concatenate([arr] * repeat) for name, arr in arrays.items()}  # type: ignore[arg-type]
