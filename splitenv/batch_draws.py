@@ -205,8 +205,8 @@ class BatchDraws:
         k = words.shape[0]
         if not k or not self.width:
             return [np.zeros((k, s.count)) for s in self.segments]
-        tables = ziggurat_tables()
-        if tables is None or k < VECTOR_MIN_STREAMS:
+        tables = ziggurat_tables() if k >= VECTOR_MIN_STREAMS else None  # (read when needed)
+        if tables is None:
             return self._numpy(np.arange(k), states_of_words(words), k)
         s0, s1, s2, s3 = words.T
         inc_hi, inc_lo = (s2 << _U(1)) | (s3 >> _U(63)), (s3 << _U(1)) | _U(1)
