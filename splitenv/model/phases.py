@@ -74,15 +74,19 @@ class _Inputs:
     s: Array  # device layers, (B, N)
     e: Array  # last edge layer, (B, N)
     r: Array  # LoRA rank, (B, 1)
+    layer: Array  # forward FLOPs of one block at rank r (BlockCosts.tier_forward_flops), (B, 1)
 
 
 def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     """Per-device phase times for every decision of the batch."""
+    costs = block_costs(scn)
+    r = d.rank.astype(np.float64)[:, None]
     x = _Inputs(
-        costs=block_costs(scn),
+        costs=costs,
         s=d.split.astype(np.float64),
         e=d.edge_split.astype(np.float64),
-        r=d.rank.astype(np.float64)[:, None],
+        r=r,
+        layer=costs.block_forward_flops + costs.lora_forward_flops(r),
     )
     dev_fwd, dev_bwd, server, server_flops = _compute(scn, state, d, x)
     up_bits, down_bits = _wire_bits(scn, d, x)
@@ -107,9 +111,10 @@ def _compute(scn: Scenario, state: AnyState, d: Decision, x: _Inputs) -> tuple[A
 
     SCCT (12), (16); SFT (20), (22), (24); CARD (7)-(8); FedsLLM (8), (11)-(13).
     """
-    costs, ratio = x.costs, scn.workload.backward_ratio
-    dev_fwd_flops = costs.tier_forward_flops(x.s, x.r)
-    edge_fwd = costs.tier_forward_flops(x.e - x.s, x.r) + _head_flops(scn, x, on_cloud=False)
+    ratio = scn.workload.backward_ratio
+    # tier_forward_flops(n, r) = n * (block + LoRA FLOPs at r), the bracket computed once
+    dev_fwd_flops = x.s * x.layer
+    edge_fwd = (x.e - x.s) * x.layer + _head_flops(scn, x, on_cloud=False)
     server_flops = edge_fwd * (1.0 + ratio)
     dev_fwd = safe_div(dev_fwd_flops, state.device_flops)
     dev_bwd = ratio * dev_fwd
@@ -182,9 +187,9 @@ def _cloud(scn: Scenario, x: _Inputs) -> Array:
     cloud_values_bits = np.where(x.e < L, costs.activation_values * w.activation_bits, 0.0)
     cloud = 2 * cloud_values_bits / net.cloud_link_bps
     if comp.cloud_flops > 0:
-        cloud_flops = (
-            costs.tier_forward_flops(L - x.e, x.r) + _head_flops(scn, x, on_cloud=True)
-        ) * (1.0 + w.backward_ratio)
+        cloud_flops = ((L - x.e) * x.layer + _head_flops(scn, x, on_cloud=True)) * (
+            1.0 + w.backward_ratio
+        )
         cloud = cloud + cloud_flops / comp.cloud_flops
     return cloud
 
