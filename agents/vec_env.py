@@ -70,13 +70,21 @@ class NativeVecEnv(VecEnv):
         final = info.get("final_info", {})  # the step's info of the envs that ended
         for key in STEP_KEYS:
             for where in (info, final):
-                if key in where:
-                    for i in np.flatnonzero(where[f"_{key}"]).tolist():
-                        infos[i][key] = where[key][i]
-        for i in range(self.num_envs):  # as DummyVecEnv: in every env's info
-            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        for i in np.flatnonzero(dones).tolist():
-            infos[i]["terminal_observation"] = info["final_obs"][i]
+                if key not in where:
+                    continue
+                values, mask = where[key], where[f"_{key}"]
+                if mask.all():  # every env: the values in order (numpy scalars, as indexed)
+                    for one, value in zip(infos, values, strict=True):
+                        one[key] = value
+                else:
+                    for i in np.flatnonzero(mask).tolist():
+                        infos[i][key] = values[i]
+        cut = (truncated & ~terminated).tolist()
+        for one, flag in zip(infos, cut, strict=True):  # as DummyVecEnv: in every env's info
+            one["TimeLimit.truncated"] = flag
+        if dones.any():
+            for i in np.flatnonzero(dones).tolist():
+                infos[i]["terminal_observation"] = info["final_obs"][i]
         return obs, rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:

@@ -68,6 +68,22 @@ def decode_native_batch(
     return {k: np.stack([d[k] for d in decoded]) for k in decoded[0]} if decoded else {}
 
 
+def convert_native_batch(
+    scn: Scenario,
+    space: spaces.Dict,
+    decoded: dict[str, NDArray[Any]],
+    fixed: dict[str, NDArray[Any]],
+    rows: NDArray[np.int64],
+) -> dict[str, NDArray[Any]]:
+    """:func:`decode_native_batch` of rows splitenv decoded itself (inside the space): no checks.
+
+    ``decoded`` holds the native actions of the rows ``rows`` only, (len(rows), ...) each.
+    """
+    if rows.size == 0:
+        return {}
+    return _convert(scn, space, decoded, fixed, len(rows))
+
+
 def _well_formed(sub: spaces.Space[Any], value: NDArray[Any]) -> bool:
     """Whether every row lies in ``sub`` (a conservative form of the single env's checks)."""
     if value.dtype.kind not in "iuf" or value.shape[1:] != sub.shape:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -14,16 +15,9 @@ from splitenv import render
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
-from splitenv.model import (
-    Decision,
-    EpochPart,
-    Evaluation,
-    State,
-    StateBatch,
-    compose_round,
-    evaluate_batch,
-)
-from splitenv.model.engine import feasible_splits
+from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch, compose_round
+from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.model.engine import evaluate_own, feasible_splits
 from splitenv.model.types import complete, enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.observation import Features
@@ -37,6 +31,8 @@ from splitenv.spaces import (
 )
 
 REWARD_MODES = ("normalized", "raw")
+#: epochs whose states a reset draws at once (about; whole rounds)
+PRESAMPLE_EPOCHS = 64
 
 
 class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
@@ -307,7 +303,11 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         else:
             episode_seed = int(self.np_random.integers(2**31 - 1))
         self.episode_seed = episode_seed
-        self._sampler = StateSampler(self.scenario, episode_seed, self.epochs_per_round)
+        # the episode's epochs are drawn a block of rounds at a time (the same states)
+        block = min(self.rounds, max(1, PRESAMPLE_EPOCHS // self.epochs_per_round))
+        self._sampler = StateSampler(
+            self.scenario, episode_seed, self.epochs_per_round, presample=block
+        )
         self._round, self._epoch = 0, 0
         self._large = Decision()
         self._split = None
@@ -356,6 +356,12 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     # --- stepping --------------------------------------------------------------------------
 
     def step(self, action: Any):
+        """Play one step of a native action (checked here: the env's one public boundary).
+
+        The checked action's fields are trusted from there on: stacked with the reference
+        without revalidation (:func:`_stack_trusted`) and evaluated with the env's own state
+        without re-checking either (:func:`~splitenv.model.engine.evaluate_own`).
+        """
         if self._sampler is None:
             raise RuntimeError("call reset() before step()")
         if self._round >= self.rounds:
@@ -428,7 +434,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         for state, decision in plays:
             t = self._epoch
             self._state = state
-            ev = evaluate_batch(scn, self._state, _stack(scn, decision, trusted))
+            # the env's own state (its sampler) and decision (checked or validated): no re-check
+            ev = evaluate_own(scn, self._state, _stack(scn, decision, trusted))
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
             # an epoch spends 1/T of the round's energy (objectives.scoped_energy)
@@ -587,8 +594,12 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 def _stack(scn: Scenario, decision: Decision, trusted: bool = False) -> Decision:
     """The decision and the reference (preset default) as one batch of two.
 
-    ``trusted``: completed without validation (:func:`~splitenv.model.validation.assemble`).
+    ``trusted``: completed without validation, for decisions the env built itself from a
+    checked action: :func:`_stack_trusted`, the arrays :func:`~splitenv.model.validation.assemble`
+    builds from the same fields.
     """
+    if trusted:
+        return _stack_trusted(scn, decision)
     ref = complete(scn, None)  # cached per scenario
     values = {}
     for f in enabled_fields(scn):
@@ -610,3 +621,64 @@ def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> ND
         scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
     )
     return total
+
+
+def _stack_trusted(scn: Scenario, decision: Decision) -> Decision:
+    """:func:`_stack` of a trusted decision: the arrays ``assemble`` builds, written directly.
+
+    Row 0 is the decision's field (or the default), row 1 the default, cast to the field's
+    type (int64, float64) as ``assemble`` casts its float64 stack. Fields the scenario does
+    not expose hold the shared read-only default rows (the engine never writes them).
+    """
+    plan = scn.memo("stack_plan", lambda: _stack_plan(scn))
+    arrays: dict[str, Any] = dict(plan.constant)
+    for name, default, dtype in plan.fields:
+        given = getattr(decision, name)
+        arr = np.empty((2, *default.shape), dtype=dtype)
+        if given is None:
+            arr[0] = default
+        else:
+            given = np.asarray(given)
+            if given.shape != default.shape:  # let the engine's validation name the problem
+                complete(scn, decision)
+            arr[0] = given.astype(np.float64) if dtype is np.int64 else given
+        arr[1] = default
+        arr.flags.writeable = False
+        arrays[name] = arr
+    if plan.raise_edge:  # as assemble: the default edge split, raised to the split
+        edge = np.maximum(arrays["edge_split"], arrays["split"])
+        edge.flags.writeable = False
+        arrays["edge_split"] = edge
+    out = Decision(**arrays, batch_size=2)
+    object.__setattr__(out, "_completed_for", scn)
+    return out
+
+
+@dataclass(frozen=True)
+class _StackPlan:
+    """Per scenario: the enabled fields (name, float64 default, dtype), the constant rest."""
+
+    fields: tuple[tuple[str, NDArray[np.float64], type], ...]
+    constant: dict[str, Any]
+    raise_edge: bool
+
+
+def _stack_plan(scn: Scenario) -> _StackPlan:
+    ref = complete(scn, None)
+    defaults = default_values(scn)
+    enabled = enabled_fields(scn)
+    fields: list[tuple[str, NDArray[np.float64], type]] = []
+    constant: dict[str, Any] = {}
+    for name, (_, integer) in DECISION_FIELDS.items():
+        default = np.asarray(defaults[name], dtype=np.float64)
+        if name in enabled:  # the reference row: the completed default (as _stack stacks it)
+            row = np.asarray(getattr(ref, name)[0], dtype=np.float64)
+            fields.append((name, row, np.int64 if integer else np.float64))
+        elif name in ("edge_split", "power_w", "fed_power_w"):
+            rows = np.broadcast_to(default, (2, *default.shape))
+            arr: NDArray[Any] = rows.astype(np.int64) if integer else np.array(rows)
+            arr.flags.writeable = False
+            constant[name] = arr
+        else:
+            constant[name] = None
+    return _StackPlan(tuple(fields), constant, "edge_split" not in enabled)

@@ -79,21 +79,34 @@ class Features:
         last_ratio: float,
         mode: str,
     ) -> NDArray[np.float32] | dict[str, NDArray[np.float32]]:
-        """The observation of ``state`` with the env's counters (:meth:`observe_batch`, one row)."""
+        """The observation of ``state`` with the env's counters (:meth:`observe_batch`, one row).
+
+        The same elementwise operations on the (N,) arrays, in the same order.
+        """
         n = self.scn.n_devices
         current = np.full(n, self.scn.decision.default_split) if split is None else split
-        obs = self.observe_batch(
-            {name: getattr(state, name)[None] for name in _STATE_FEATURES},
-            split=np.asarray(current)[None],
-            round_progress=np.array([round_progress]),
-            epoch_progress=np.array([epoch_progress]),
-            round_start=np.array([round_start]),
-            last_ratio=np.array([last_ratio]),
-            mode=mode,
+        with np.errstate(divide="ignore"):
+            snr_db = 10.0 * np.log10(state.channel_gain / state.noise_psd_w_hz)
+        devices = np.empty((n, len(DEVICE_FEATURES)))
+        devices[:, 0] = (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo)
+        devices[:, 1] = state.device_flops / self.max_flops
+        devices[:, 2] = state.device_memory_bytes / self.max_memory
+        devices[:, 3] = np.asarray(current) / self.scn.model.n_layers
+        devices[:, 4] = state.data_size / self.max_data
+        devices[:, 5] = state.distance_m / self.max_distance
+        devices[:, 6] = state.active
+        glob = np.array(
+            [round_progress, epoch_progress, float(round_start), last_ratio / _LAST_RATIO_MAX]
         )
+        np.clip(devices, 0.0, 1.0, out=devices)
+        np.copyto(devices, 0.0, where=np.isnan(devices))
+        np.clip(glob, 0.0, 1.0, out=glob)
         if mode == "dict":
-            return {k: v[0] for k, v in obs.items()}  # type: ignore[union-attr]
-        return obs[0]  # type: ignore[index]
+            return {"devices": devices.astype(np.float32), "globals": glob.astype(np.float32)}
+        out = np.empty(n * len(DEVICE_FEATURES) + len(GLOBAL_FEATURES), dtype=np.float32)
+        out[: n * len(DEVICE_FEATURES)] = devices.reshape(-1)
+        out[n * len(DEVICE_FEATURES) :] = glob
+        return out
 
     def observe_batch(
         self,
@@ -110,31 +123,29 @@ class Features:
 
         Row k equals :meth:`observe` of row k (elementwise arithmetic, the same operations).
         """
+        k, n = split.shape
         with np.errstate(divide="ignore"):
             snr_db = 10.0 * np.log10(state["channel_gain"] / state["noise_psd_w_hz"])
-        devices = np.stack(
-            [
-                (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo),
-                state["device_flops"] / self.max_flops,
-                state["device_memory_bytes"] / self.max_memory,
-                split / self.scn.model.n_layers,
-                state["data_size"] / self.max_data,
-                state["distance_m"] / self.max_distance,
-                state["active"].astype(np.float64),
-            ],
-            axis=2,
-        )
-        glob = np.stack(
-            [
-                np.asarray(round_progress, dtype=np.float64),
-                np.asarray(epoch_progress, dtype=np.float64),
-                np.asarray(round_start, dtype=np.float64),
-                np.asarray(last_ratio, dtype=np.float64) / _LAST_RATIO_MAX,
-            ],
-            axis=1,
-        )
-        dev32 = np.clip(np.nan_to_num(devices, nan=0.0), 0.0, 1.0).astype(np.float32)
-        glob32 = np.clip(glob, 0.0, 1.0).astype(np.float32)
+        devices = np.empty((k, n, len(DEVICE_FEATURES)))
+        devices[:, :, 0] = (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo)
+        devices[:, :, 1] = state["device_flops"] / self.max_flops
+        devices[:, :, 2] = state["device_memory_bytes"] / self.max_memory
+        devices[:, :, 3] = split / self.scn.model.n_layers
+        devices[:, :, 4] = state["data_size"] / self.max_data
+        devices[:, :, 5] = state["distance_m"] / self.max_distance
+        devices[:, :, 6] = state["active"]
+        glob = np.empty((k, len(GLOBAL_FEATURES)))
+        glob[:, 0] = round_progress
+        glob[:, 1] = epoch_progress
+        glob[:, 2] = round_start
+        glob[:, 3] = np.asarray(last_ratio, dtype=np.float64) / _LAST_RATIO_MAX
+        # into [0, 1]; NaN (a 0 / 0 SNR) as 0: the values of nan_to_num, then clip
+        np.clip(devices, 0.0, 1.0, out=devices)
+        np.copyto(devices, 0.0, where=np.isnan(devices))
+        np.clip(glob, 0.0, 1.0, out=glob)
         if mode == "dict":
-            return {"devices": dev32, "globals": glob32}
-        return np.concatenate([dev32.reshape(dev32.shape[0], -1), glob32], axis=1)
+            return {"devices": devices.astype(np.float32), "globals": glob.astype(np.float32)}
+        out = np.empty((k, n * len(DEVICE_FEATURES) + len(GLOBAL_FEATURES)), dtype=np.float32)
+        out[:, : n * len(DEVICE_FEATURES)] = devices.reshape(k, -1)
+        out[:, n * len(DEVICE_FEATURES) :] = glob
+        return out

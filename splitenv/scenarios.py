@@ -22,6 +22,7 @@ import yaml
 
 from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
+from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
@@ -203,6 +204,9 @@ class StateSampler:
         seed: the episode's seed; the same seed gives the same states everywhere.
         epochs_per_round: epochs of a round, to order the processes in time
             (default: the scenario's ``schedule.epochs_per_round``).
+        presample: rounds whose epochs are drawn at once, when first asked for
+            (:mod:`splitenv.batch_draws`; 0: epoch by epoch). The same states either way;
+            scenarios with dynamics or noise states are always drawn epoch by epoch.
     """
 
     def __init__(
@@ -212,6 +216,7 @@ class StateSampler:
         epochs_per_round: int | None = None,
         *,
         check_memory: bool = True,
+        presample: int = 0,
     ) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"seed = {seed!r} must be a non-negative integer")
@@ -220,11 +225,11 @@ class StateSampler:
         self.scenario = scenario
         self.seed = int(seed)
         self.epochs_per_round = int(epochs_per_round or scenario.schedule.epochs_per_round)
-        net = scenario.network
-        self.dynamic = bool(
-            net.fading_correlation > 0 or net.mobility_step_m > 0 or net.churn_leave_prob > 0
-        )
+        self.dynamic = has_dynamics(scenario)
         self._trajectory: tuple[int, dict[str, np.ndarray]] | None = None
+        simple = not (self.dynamic or scenario.network.noise_states_dbm_hz)
+        self._presample = int(presample) if simple and self.seed < 2**32 else 0
+        self._block: tuple[int, dict[str, np.ndarray]] | None = None
 
     def _rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
@@ -289,8 +294,13 @@ class StateSampler:
         if prev.shape != (n,):
             raise StateError(f"prev_split has shape {prev.shape}, expected ({n},)")
         st = self.statics
+        arrays = (
+            self._block_arrays(round_index, epoch_index)
+            if self._presample
+            else self.epoch_arrays(round_index, epoch_index)
+        )
         return State.trusted(
-            **self.epoch_arrays(round_index, epoch_index),
+            **arrays,
             device_memory_bytes=st["memory"],
             data_size=st["data"],
             edge_of=st["edge_of"],
@@ -298,6 +308,36 @@ class StateSampler:
             round_index=round_index,
             epoch_index=epoch_index,
         )
+
+    def _block_arrays(self, round_index: int, epoch_index: int) -> dict[str, np.ndarray]:
+        """:meth:`epoch_arrays` from the block of ``presample`` rounds that holds the epoch.
+
+        The block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned
+        into states by the same elementwise operations (:func:`epoch_values`).
+        """
+        scn, e = self.scenario, self.epochs_per_round
+        block = round_index // self._presample
+        if self._block is None or self._block[0] != block:
+            first = block * self._presample
+            rounds = np.repeat(np.arange(first, first + self._presample), e)
+            epochs = np.tile(np.arange(e), self._presample)
+            plan = epoch_segments(scn)
+            batch = scn.memo("epoch_draws", lambda: BatchDraws(tuple(s for _, s in plan)))
+            drawn = batch.draw(np.full(rounds.size, self.seed), (_STREAM_EPOCH, rounds, epochs))
+            named = {name: v for (name, _), v in zip(plan, drawn, strict=True)}
+            n, st = scn.n_devices, self.statics
+            fadings = named.get("fadings")
+            draws = {
+                "gain_db": st["gain_db"], "fed_gain_db": st["fed_gain_db"],
+                "fading": self._ones if fadings is None else fadings[:, :n],
+                "fed_fading": self._ones if fadings is None else fadings[:, n:],
+                "noise_dbm": flat_noise_dbm(scn), "distance_m": st["distance"],
+                "device_flops": named["flops"] if "flops" in named else level_flops(scn),
+                "active": self._all_active,
+            }  # fmt: skip
+            self._block = (block, epoch_values(draws))
+        row = (round_index - block * self._presample) * e + epoch_index
+        return {k: v[row] if v.ndim == 2 else v for k, v in self._block[1].items()}
 
     def epoch_arrays(
         self, round_index: int, epoch_index: int, rng: np.random.Generator | None = None
@@ -369,6 +409,12 @@ class StateSampler:
         return [[self.state(r, t) for t in range(n_epochs)] for r in range(n_rounds)]
 
 
+def has_dynamics(scn: Scenario) -> bool:
+    """Whether fading, positions or presence evolve as Markov processes over an episode."""
+    net = scn.network
+    return bool(net.fading_correlation > 0 or net.mobility_step_m > 0 or net.churn_leave_prob > 0)
+
+
 def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """An episode's static stream's draws, in their order (:func:`static_values` uses them)."""
     net, n = scn.network, scn.n_devices
@@ -386,6 +432,38 @@ def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarra
     d_lo, d_hi = scn.workload.samples_per_device
     out["data"] = rng.uniform(d_lo, d_hi + 1e-9, n)
     return out
+
+
+def static_segments(scn: Scenario) -> tuple[tuple[str, Segment], ...]:
+    """:func:`static_draws` as named segments of draws, in their order (for K streams at once)."""
+    net, n = scn.network, scn.n_devices
+    lo, hi = net.distance_m
+    out: list[tuple[str, Segment]] = []
+    if net.placement == "disk":
+        out += [
+            ("radius_sq", Segment("uniform", n, lo**2, hi**2)),
+            ("angle", Segment("uniform", n, 0.0, 2 * np.pi)),
+        ]
+    else:
+        out.append(("distance", Segment("uniform", n, lo, hi)))
+    if net.shadowing_db > 0:
+        out.append(("shadow", Segment("normal", n, 0.0, net.shadowing_db)))
+        out.append(("fed_shadow", Segment("normal", n, 0.0, net.shadowing_db)))
+    out.append(("memory", Segment("uniform", n, *scn.memory.device_memory_bytes)))
+    d_lo, d_hi = scn.workload.samples_per_device
+    out.append(("data", Segment("uniform", n, d_lo, d_hi + 1e-9)))
+    return tuple(out)
+
+
+def epoch_segments(scn: Scenario) -> tuple[tuple[str, Segment], ...]:
+    """:func:`epoch_stream` as named segments of draws, in their order (for K streams at once)."""
+    n = scn.n_devices
+    out: list[tuple[str, Segment]] = []
+    if scn.network.fading == "rayleigh":
+        out.append(("fadings", Segment("exponential", 2 * n)))
+    if draws_flops(scn):
+        out.append(("flops", Segment("uniform", n, *scn.compute.device_flops)))
+    return tuple(out)
 
 
 def static_values(scn: Scenario, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -179,7 +179,13 @@ def native_to_decision(
     """Physical decision fields from a native action, after checking it lies in the space.
 
     ``fixed`` (the env's :func:`fixed_values`) is merged in before the edge-split repair.
+    An action of numpy values of the space's shapes is checked and converted in one pass
+    (:func:`_decode_plain`); anything else goes through the checks below, which name what is
+    wrong. Both accept the same actions and give the same fields.
     """
+    plain = _decode_plain(scn, space, action, fixed)
+    if plain is not None:
+        return plain
     if not isinstance(action, dict):
         raise ActionError(
             f"action must be a dict with keys {sorted(space.spaces)}, got {type(action).__name__}"
@@ -226,6 +232,63 @@ def native_to_decision(
     return out
 
 
+def _decode_plain(
+    scn: Scenario, space: spaces.Dict, action: Any, fixed: dict[str, NDArray[Any]] | None
+) -> dict[str, NDArray[Any]] | None:
+    """:func:`native_to_decision` of a plainly well-formed action, else None (then checked there).
+
+    Plain: a dict with exactly the space's keys, each a numpy array or scalar of integers
+    (discrete keys) or of integers or floats (Box keys) with the key's exact shape, finite and
+    within its bounds. The conversions are :func:`native_to_decision`'s.
+    """
+    if type(action) is not dict or len(action) != len(space.spaces):
+        return None
+    values = []
+    for name, sub in space.spaces.items():
+        value = action.get(name)
+        if not isinstance(value, (np.ndarray, np.number)):
+            return None
+        value = np.asarray(value)
+        if value.shape != sub.shape:
+            return None
+        if isinstance(sub, spaces.Box):
+            if value.dtype.kind not in "iuf" or not np.isfinite(value).all():
+                return None
+            value = value.astype(np.float64)
+            if not ((value >= sub.low).all() and (value <= sub.high).all()):
+                return None
+        else:
+            top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
+            if (
+                value.dtype.kind not in "iu"
+                or np.any(sub.start)  # type: ignore[attr-defined]
+                or not ((value >= 0).all() and (value < top).all())
+            ):
+                return None
+        values.append(value)
+    lo = scn.decision.split_range[0]
+    out: dict[str, NDArray[Any]] = dict(fixed or {})
+    for (name, sub), value in zip(space.spaces.items(), values, strict=True):
+        if name in ("split", "edge_split"):
+            out[name] = value.astype(np.int64) + lo
+        elif name == "rank":
+            out[name] = np.asarray(scn.workload.rank_choices[int(value)])
+        elif name == "quant_bits":
+            out[name] = np.asarray(scn.compression.quant_bits_range[0] + int(value))
+        elif name == "keep_ratio":
+            out[name] = np.asarray(float(from_fraction(scn, name, value.reshape(-1)[0])))
+        elif isinstance(sub, spaces.Box):
+            out[name] = from_fraction(scn, name, value)
+        else:
+            out[name] = value
+    if "split" in out and out["split"].ndim == 0:
+        out["split"] = np.full(scn.n_devices, out["split"])
+    if "edge_split" in out:  # documented repair: the edge part cannot end before the device part
+        split = out.get("split", np.full(scn.n_devices, scn.decision.default_split))
+        out["edge_split"] = np.maximum(out["edge_split"], split)
+    return out
+
+
 def numeric(value: Any, label: str) -> NDArray[Any]:
     """``value`` as a real-valued array, or an ActionError naming ``label``.
 
@@ -256,7 +319,7 @@ def largest_remainder(shares: NDArray[np.float64], total: int, minimum: int) -> 
     short = rest - counts.sum(axis=1, keepdims=True)
     order = np.argsort(-(exact - counts), axis=1, kind="stable")
     rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(n)[None, :], axis=1)
+    rank[np.arange(rows.shape[0])[:, None], order] = np.arange(n)  # each row's inverse order
     counts += rank < short  # the `short` largest remainders get one more
     out = counts + minimum
     return out if shares.ndim == 2 else out[0]

@@ -13,6 +13,8 @@ them on random keys).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -35,20 +37,40 @@ def _chain(init: int, mult: int, count: int) -> list[int]:
     return out
 
 
-def _hashmix(values: NDArray[np.uint64], chain: NDArray[np.uint64], k: int) -> NDArray[np.uint64]:
+@functools.lru_cache(maxsize=16)
+def _chains(width: int) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """The mixing and the output chains of an entropy of ``width`` words (constants)."""
+    a = np.array(_chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL))
+    b = np.array(_chain(_INIT_B, _MULT_B, 8), dtype=np.uint64)
+    a, b = a.astype(np.uint64), b
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
+
+
+_U32, _S16, _S32 = np.uint64(_M32), np.uint64(16), np.uint64(32)
+_UMIX_L, _UMIX_R = np.uint64(_MIX_L), np.uint64(_MIX_R)
+#: the pool words a source word mixes into, by source
+_DST = [np.array([d for d in range(_POOL) if d != i]) for i in range(_POOL)]
+_OUT = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+
+
+def _hashmix(
+    values: NDArray[np.uint64], chain: NDArray[np.uint64], k: int, lanes: int | None = None
+) -> NDArray[np.uint64]:
     """Numpy's hashmixes number k, k + 1, ... of a chain, one per lane (row) of ``values``.
 
     Each xors with its constant, multiplies by the next one and folds the high half in.
+    ``lanes``: the number of lanes when ``values`` is one row broadcast to all of them.
     """
-    lanes = values.shape[0]
+    lanes = values.shape[0] if lanes is None else lanes
     before, after = chain[k : k + lanes, None], chain[k + 1 : k + lanes + 1, None]
-    v = ((values ^ before) * after) & np.uint64(_M32)
-    return v ^ (v >> np.uint64(16))
+    v = ((values ^ before) * after) & _U32
+    return v ^ (v >> _S16)
 
 
 def _mix(x: NDArray[np.uint64], y: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    r = (np.uint64(_MIX_L) * x - np.uint64(_MIX_R) * y) & np.uint64(_M32)
-    return r ^ (r >> np.uint64(16))
+    r = (_UMIX_L * x - _UMIX_R * y) & _U32
+    return r ^ (r >> _S16)
 
 
 def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -58,8 +80,7 @@ def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
     other are independent within each source word, so they run as one operation.
     """
     k_rows, width = entropy.shape
-    a = np.array(_chain(_INIT_A, _MULT_A, _POOL * _POOL + max(0, width - _POOL) * _POOL))
-    a = a.astype(np.uint64)
+    a, b = _chains(width)
     ent = entropy.T
     first = (
         ent[:_POOL]
@@ -69,23 +90,20 @@ def _words(entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
     pool = _hashmix(first, a, 0)
     k = _POOL
     for i_src in range(_POOL):
-        dst = [d for d in range(_POOL) if d != i_src]
-        src = np.broadcast_to(pool[i_src], (_POOL - 1, k_rows))
-        pool[dst] = _mix(pool[dst], _hashmix(src, a, k))
+        dst = _DST[i_src]
+        pool[dst] = _mix(pool[dst], _hashmix(pool[i_src], a, k, _POOL - 1))
         k += _POOL - 1
     for i_src in range(_POOL, width):
-        src = np.broadcast_to(ent[i_src], (_POOL, k_rows))
-        pool = _mix(pool, _hashmix(src, a, k))
+        pool = _mix(pool, _hashmix(ent[i_src], a, k, _POOL))
         k += _POOL
-    b = np.array(_chain(_INIT_B, _MULT_B, 8), dtype=np.uint64)
-    w = _hashmix(pool[[0, 1, 2, 3, 0, 1, 2, 3]], b, 0)
-    return (w[0::2] | (w[1::2] << np.uint64(32))).T
+    w = _hashmix(pool[_OUT], b, 0)
+    return (w[0::2] | (w[1::2] << _S32)).T
 
 
-def pcg64_states(
+def seed_words(
     seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
-) -> list[tuple[int, int]]:
-    """PCG64's (state, inc) after ``PCG64(SeedSequence([seeds[i], *key_i]))``, for every i.
+) -> NDArray[np.uint64]:
+    """``SeedSequence([seeds[i], *key_i]).generate_state(4, uint64)`` of every i, (K, 4).
 
     ``key`` holds ints or arrays over the rows; every value must lie in [0, 2**32) (one
     32-bit word each, as numpy splits larger ones into more words).
@@ -99,8 +117,26 @@ def pcg64_states(
     entropy = np.stack(cols, axis=1)
     if entropy.size and (entropy.min() < 0 or entropy.max() > _M32):
         raise ValueError("stream keys must lie in [0, 2**32) for the batched streams")
+    return _words(entropy.astype(np.uint64))
+
+
+def pcg64_states(
+    seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
+) -> list[tuple[int, int]]:
+    """PCG64's (state, inc) after ``PCG64(SeedSequence([seeds[i], *key_i]))``, for every i.
+
+    ``key`` as in :func:`seed_words`.
+
+    Raises:
+        ValueError: a value outside [0, 2**32).
+    """
+    return states_of_words(seed_words(seeds, key))
+
+
+def states_of_words(words: NDArray[np.uint64]) -> list[tuple[int, int]]:
+    """PCG64's (state, inc) seeded from each row of :func:`seed_words`."""
     out = []
-    for s0, s1, s2, s3 in _words(entropy.astype(np.uint64)).tolist():
+    for s0, s1, s2, s3 in words.tolist():
         inc = ((((s2 << 64) | s3) << 1) | 1) & _M128
         out.append(((((inc + ((s0 << 64) | s1)) * _PCG_MULT) + inc) & _M128, inc))
     return out

@@ -25,9 +25,16 @@ providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x nex
 naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the
 ``Disabled`` autoreset mode.
 
-Speed: the K episodes' epoch streams are seeded at once (:mod:`splitenv.streams`, numpy's
-``SeedSequence`` hashing vectorized) and drawn row by row into (K, N) arrays; everything else
-in a step is array arithmetic over the K rows. ``benchmarks/env_step.py`` measures it.
+Speed: the K episodes' streams are seeded at once (:mod:`splitenv.streams`, numpy's
+``SeedSequence`` hashing vectorized) and, without dynamics or noise states, drawn at once
+(:mod:`splitenv.batch_draws`: PCG64 and numpy's samplers in uint64 arithmetic, numpy itself
+for the streams that leave a ziggurat's fast path); an epoch then writes only the gains (the
+episode's linear gain times the fading) and the compute. Everything else in a step is array
+arithmetic over the K rows. Validation happens once, at the boundary: actions from outside
+are checked (:func:`~splitenv.batch_actions.decode_native_batch`), the rows the vector
+wrappers decode themselves are not checked again (:meth:`SplitLoRAVectorEnv.step_decoded`),
+and the engine evaluates the episodes' own states and decisions without re-checking them
+(:func:`splitenv.model.engine.evaluate_own`). ``benchmarks/env_step.py`` measures it.
 
 Bad input raises :class:`~splitenv.errors.ActionError` naming the env index and the field
 (an action batch with the wrong leading size, NaN in one env's action), and a reset with the
@@ -47,16 +54,17 @@ from numpy.typing import NDArray
 
 from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
-from splitenv.batch_actions import batch_rows, decode_native_batch
+from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
+from splitenv.batch_draws import BatchDraws
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation, StateBatch
 from splitenv.scenarios import (
     StateSampler,
-    epoch_stream,
-    flat_noise_dbm,
+    epoch_segments,
+    has_dynamics,
     level_flops,
-    static_draws,
+    static_segments,
     static_values,
 )
 from splitenv.spaces import LARGE
@@ -115,6 +123,14 @@ class SplitLoRAVectorEnv(VectorEnv):
         self.scenario = self.template.scenario
         limits.check(self.scenario)  # once: the K samplers skip it
         self._streams = Streams()
+        #: no dynamics, one noise state: an epoch's state is its epoch stream's draws alone
+        self._simple = not (
+            self.scenario.network.noise_states_dbm_hz or has_dynamics(self.scenario)
+        )
+        self._statics_plan = static_segments(self.scenario)
+        self._epoch_plan = epoch_segments(self.scenario)
+        self._static_draws = BatchDraws(tuple(seg for _, seg in self._statics_plan))
+        self._epoch_draws = BatchDraws(tuple(seg for _, seg in self._epoch_plan))
         self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
         self.single_action_space = self.template.action_space
         self.single_observation_space = self.template.observation_space
@@ -175,21 +191,29 @@ class SplitLoRAVectorEnv(VectorEnv):
             assert rng is not None
             episode_seed = int(instance["seed"]) if instance else int(rng.integers(2**31 - 1))
             self._seeds[i] = episode_seed
-            self._samplers[i] = StateSampler(
-                scn, episode_seed, ep.epochs_per_round, check_memory=False
+            # the sampler draws what the batched streams do not: dynamics, noise states, and
+            # seeds beyond one word (a stored instance's)
+            self._samplers[i] = (
+                StateSampler(scn, episode_seed, ep.epochs_per_round, check_memory=False)
+                if not self._simple or episode_seed >= 2**32
+                else None
             )
             provider = self.providers[i]
             if provider is not None:
                 provider.reset(scn, episode_seed)
-        streams = self._streams_of(rows, (0,))
-        if streams is None:  # numpy seeds each sampler's static stream
-            values = [s.statics for s in (self._samplers[i] for i in rows) if s is not None]
+        if self._seeds[rows].max() >= 2**32:  # numpy seeds each sampler's static stream
+            values = [self._sampler(i).statics for i in rows]
             statics = {k: np.stack([v[k] for v in values]) for k in values[0]}
-        else:  # the static streams' draws row by row, their values for all rows at once
-            draws = [static_draws(scn, self._streams.load(st)) for st in streams]
-            statics = static_values(scn, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
-            for j, i in enumerate(rows):  # what the sampler's own dynamics start from
-                self._samplers[i].__dict__["statics"] = {k: v[j] for k, v in statics.items()}  # type: ignore[union-attr]
+        else:  # the K static streams at once, their values for all rows at once
+            drawn = self._static_draws.draw(self._seeds[rows], (0,))
+            draws = {name: v for (name, _), v in zip(self._statics_plan, drawn, strict=True)}
+            for name in ("shadow", "fed_shadow"):  # not drawn without shadowing
+                draws.setdefault(name, np.zeros((rows.size, scn.n_devices)))
+            statics = static_values(scn, draws)
+            for j, i in enumerate(rows):  # what a sampler's own dynamics start from
+                sampler = self._samplers[i]
+                if sampler is not None:
+                    sampler.__dict__["statics"] = {k: v[j] for k, v in statics.items()}
         ep.start(rows, statics)
         self._advance(rows, np.zeros(rows.size, dtype=bool))
         if ep.masks is not None:
@@ -213,6 +237,24 @@ class SplitLoRAVectorEnv(VectorEnv):
         batched = batch_rows(tpl.native_space, actions, self.num_envs)
         play = np.flatnonzero(~self._autoreset)
         fields = decode_native_batch(self.scenario, tpl.native_space, batched, tpl.fixed, play)
+        return self._step_fields(play, fields)
+
+    def step_decoded(self, rows: NDArray[np.int64], decoded: dict[str, NDArray[Any]]):
+        """:meth:`step` with native rows splitenv's vector wrappers decoded themselves.
+
+        ``decoded``: the native actions of env rows ``rows`` (the envs that play, not
+        resetting), built by :mod:`splitenv.vector_wrappers` from actions they checked, so
+        inside the native space by construction: converted without checking them again
+        (:func:`~splitenv.batch_actions.decode_native_batch` checks actions from outside).
+        """
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        tpl = self.template
+        fields = convert_native_batch(self.scenario, tpl.native_space, decoded, tpl.fixed, rows)
+        return self._step_fields(rows, fields)
+
+    def _step_fields(self, play: NDArray[np.int64], fields: dict[str, NDArray[Any]]):
+        """The step of :meth:`step` once the playing rows' fields are decoded."""
         result = self._play(play, fields) if play.size else None
         resets = np.flatnonzero(self._autoreset)
         infos = step_info(self._ep, result, self.num_envs)
@@ -364,38 +406,40 @@ class SplitLoRAVectorEnv(VectorEnv):
         rows = rows[~ended]
         if not rows.size:
             return
-        streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
-        net = self.scenario.network
-        simple = not (net.noise_states_dbm_hz or self._samplers[rows[0]].dynamic)  # type: ignore[union-attr]
-        if streams is not None and simple:  # the epoch stream only: draw into the K rows
-            ep.draw(rows, self._stream_draws(rows, streams))
+        if self._simple and self._seeds[rows].max() < 2**32:  # the K epoch streams at once
+            ep.draw_faded(rows, *self._stream_draws(rows))
             return
+        streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
         draws = []
         for j, i in enumerate(rows):
-            sampler = self._samplers[i]
-            assert sampler is not None
             rng = None if streams is None else self._streams.load(streams[j])
-            draws.append(sampler.epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
+            draws.append(self._sampler(i).epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
         ep.draw(rows, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
 
-    def _stream_draws(self, rows: NDArray[np.int64], streams: list[Any]) -> dict[str, Any]:
-        """``epoch_draws`` of ``rows`` without dynamics or noise states.
+    def _sampler(self, i: int) -> StateSampler:
+        """Env ``i``'s sampler (built when first needed: the batched streams need none)."""
+        sampler = self._samplers[i]
+        if sampler is None:
+            sampler = StateSampler(
+                self.scenario, int(self._seeds[i]), self._ep.epochs_per_round, check_memory=False
+            )
+            self._samplers[i] = sampler
+        return sampler
 
-        The epoch stream's draws are written row by row into (K', N) arrays, the rest comes
-        from the episodes' statics.
+    def _stream_draws(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], ...]:
+        """Fading, federated fading and compute of ``rows``' epochs (no dynamics, no noise states).
+
+        Their epoch streams' draws at once (:mod:`splitenv.batch_draws`), as
+        :meth:`StateSampler.epoch_draws` draws them one by one.
         """
         scn, ep = self.scenario, self._ep
         p, n = rows.size, scn.n_devices
-        fadings = np.ones((p, 2 * n))
-        flops = np.tile(level_flops(scn), (p, 1))
-        for j in range(p):
-            epoch_stream(scn, self._streams.load(streams[j]), fadings[j], flops[j])
-        fading, fed_fading = fadings[:, :n], fadings[:, n:]
-        return {
-            "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
-            "fed_fading": fed_fading, "noise_dbm": flat_noise_dbm(scn), "device_flops": flops,
-            "distance_m": ep.distance[rows], "active": np.ones((p, n), dtype=bool),
-        }  # fmt: skip
+        key = (1, ep.round[rows], ep.epoch[rows])
+        drawn = self._epoch_draws.draw(self._seeds[rows], key)
+        values = {name: v for (name, _), v in zip(self._epoch_plan, drawn, strict=True)}
+        fadings = values["fadings"] if "fadings" in values else np.ones((p, 2 * n))
+        flops = values["flops"] if "flops" in values else level_flops(scn)
+        return fadings[:, :n], fadings[:, n:], flops
 
     def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
         """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""

@@ -23,16 +23,22 @@ def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any
     if result is None:
         return infos
     rows, p, ev = result.rows, result.rows.size, result.evaluation
+    every = np.ones(k, dtype=bool)
 
     def put(into: dict[str, Any], key: str, values: NDArray[Any], where: NDArray[np.int64]) -> None:
         if values.dtype == bool and values.ndim == 1:  # np.bool_ is no np.number: an object array
             arr = np.full(k, None, dtype=object)
             arr[where] = _objects(values)
+        elif where.size == k:  # every env (rows are sorted and distinct): a copy in order
+            arr = np.array(values, dtype=values.dtype)
         else:
             arr = np.zeros((k, *values.shape[1:]), dtype=values.dtype)
             arr[where] = values
-        mask = np.zeros(k, dtype=bool)
-        mask[where] = True
+        if where.size == k:
+            mask = every.copy()
+        else:
+            mask = np.zeros(k, dtype=bool)
+            mask[where] = True
         into[key], into[f"_{key}"] = arr, mask
 
     for key, values in (

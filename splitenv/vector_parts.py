@@ -25,14 +25,15 @@ from splitenv.model import (
     Evaluation,
     State,
     StateBatch,
+    channel,
     compose_round,
-    evaluate_batch,
 )
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
+from splitenv.model.engine import evaluate_own
 from splitenv.model.types import enabled_fields
-from splitenv.model.validation import assemble, complete
-from splitenv.scenarios import epoch_values
+from splitenv.model.validation import assemble
+from splitenv.scenarios import epoch_values, flat_noise_dbm
 from splitenv.spaces import LARGE
 
 _FLOAT_STATE = (
@@ -74,6 +75,8 @@ class Episodes:
         self.state_prev = np.full((k, n), -1, dtype=np.int64)  # the state's prev_split
         # the episodes' statics the epochs start from (without mobility)
         self.gain_db, self.fed_gain_db, self.distance = np.zeros((3, k, n))
+        # their linear gains (the epoch's gain is this times the epoch's fading)
+        self.gain, self.fed_gain = np.zeros((2, k, n))
         self.round = np.zeros(k, dtype=np.int64)
         self.epoch = np.zeros(k, dtype=np.int64)
         self.default_split = np.full(n, scn.decision.default_split, dtype=np.int64)
@@ -106,6 +109,12 @@ class Episodes:
         """
         self.gain_db[rows], self.fed_gain_db[rows] = statics["gain_db"], statics["fed_gain_db"]
         self.distance[rows] = statics["distance"]
+        self.gain[rows] = channel.db_to_linear(statics["gain_db"])
+        self.fed_gain[rows] = channel.db_to_linear(statics["fed_gain_db"])
+        # what stays as it starts without dynamics or noise states (else draw() sets it)
+        self.state["distance_m"][rows] = statics["distance"]
+        self.state["noise_psd_w_hz"][rows] = channel.dbm_to_watt(flat_noise_dbm(self.scn))
+        self.state["active"][rows] = True
         self.state["device_memory_bytes"][rows] = statics["memory"]
         self.state["data_size"][rows] = statics["data"]
         self.state["edge_of"][rows] = statics["edge_of"]
@@ -123,12 +132,44 @@ class Episodes:
         """
         for name, value in epoch_values(draws).items():
             self.state[name][rows] = value
+        self._prev(rows)
+
+    def draw_faded(
+        self,
+        rows: NDArray[np.int64],
+        fading: NDArray[np.float64],
+        fed_fading: NDArray[np.float64],
+        flops: NDArray[np.float64],
+    ) -> None:
+        """:meth:`draw` of an epoch without dynamics or noise states, from its stream's draws.
+
+        Only the fading and the compute change; the gains are the episode's linear gains times
+        the fading (:func:`epoch_values`'s operations), the rest stays as :meth:`start` set it.
+        """
+        if rows.size == self.k:  # every env (rows are sorted and distinct)
+            np.multiply(self.gain, fading, out=self.state["channel_gain"])
+            np.multiply(self.fed_gain, fed_fading, out=self.state["fed_channel_gain"])
+            self.state["device_flops"][...] = flops
+        else:
+            self.state["channel_gain"][rows] = self.gain[rows] * fading
+            self.state["fed_channel_gain"][rows] = self.fed_gain[rows] * fed_fading
+            self.state["device_flops"][rows] = flops
+        self._prev(rows)
+
+    def _prev(self, rows: NDArray[np.int64]) -> None:
+        """The states' previous split: the last round's at a round start, else the split."""
         self.state_prev[rows] = np.where(
             (self.epoch[rows] == 0)[:, None], self.prev_split[rows], self.split[rows]
         )
 
     def state_rows(self, rows: NDArray[np.int64], repeat: int = 1) -> StateBatch:
         """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
+        if rows.size == self.k:  # every env: whole arrays, no gather
+            arrays: dict[str, NDArray[Any]] = {**self.state, "prev_split": self.state_prev}
+            arrays.update(round_index=self.round, epoch_index=self.epoch)
+            return StateBatch(
+                **{name: np.concatenate([arr] * repeat) for name, arr in arrays.items()}  # type: ignore[arg-type]
+            )
         take = rows if repeat == 1 else np.tile(rows, repeat)
         return StateBatch(
             **{name: arr[take] for name, arr in self.state.items()},  # type: ignore[arg-type]
@@ -281,12 +322,13 @@ def evaluate_rows(
         if f in fields:
             given = fields[f]
         elif f in ep.large:
-            given = ep.large[f][rows]
+            given = ep.large[f] if p == ep.k else ep.large[f][rows]
         else:
             given = np.broadcast_to(default, (p, *default.shape))
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
     decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
-    return evaluate_batch(scn, ep.state_rows(rows, repeat=2), decision)
+    # the episodes' own states and decisions (assembled, or validated by evaluate_own)
+    return evaluate_own(scn, ep.state_rows(rows, repeat=2), decision)
 
 
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:
@@ -298,16 +340,23 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     """
     lo, hi = scn.decision.split_range
     r, s, n = states.batch_size, hi - lo + 1, scn.n_devices
-    step = max(1, CHUNK_ELEMENTS // (s * n))
     split = np.repeat(np.arange(lo, hi + 1)[:, None], n, axis=1)
-    out = []
-    for start in range(0, r, step):
-        rows = np.arange(start, min(start + step, r))
-        decision = complete(scn, Decision(split=np.tile(split, (rows.size, 1))))
+    ok = np.empty((r, s, n), dtype=bool)
+    present = states.active.all(axis=1)
+    if present.any():
+        # with every device present the engine's device memory is the split grid's alone
+        # (tier_memory reads of the state only who is present): one grid for all such rows
+        row = np.full(s, np.flatnonzero(present)[0])
+        device = tier_memory(scn, states.take(row), assemble(scn, {"split": split}))["device"]
+        ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
+    rest = np.flatnonzero(~present)
+    step = max(1, CHUNK_ELEMENTS // (s * n))
+    for start in range(0, rest.size, step):
+        rows = rest[start : start + step]
+        decision = assemble(scn, {"split": np.tile(split, (rows.size, 1))})  # built here
         device = tier_memory(scn, states.take(np.repeat(rows, s)), decision)["device"]
         memory = np.repeat(states.device_memory_bytes[rows], s, axis=0)
-        out.append((device <= memory).reshape(rows.size, s, n))
-    ok = np.concatenate(out)
+        ok[rows] = (device <= memory).reshape(rows.size, s, n)
     if scn.decision.shared_split:
         return np.asarray(ok.all(axis=2))
     return ok.transpose(0, 2, 1)

@@ -58,6 +58,20 @@ class _VectorDecoder(VectorWrapper):
     def _check_one(self, action: Any) -> None:
         raise NotImplementedError
 
+    def _play(self, decoded: dict[str, NDArray[Any]], rows: NDArray[np.int64]) -> Any:
+        """Step with the decoded rows of the playing envs.
+
+        Into the native env unchecked when it is the next env
+        (:meth:`SplitLoRAVectorEnv.step_decoded`: the decoders build actions inside the
+        native space from checked actions), else as a native batch through the wrappers between.
+        """
+        if self.env is self.base:
+            native = self.base.template.native_space.spaces
+            return self.base.step_decoded(
+                rows, {k: np.asarray(v, dtype=native[k].dtype) for k, v in decoded.items()}
+            )
+        return self.env.step(self._native(decoded, rows))
+
     def _native(self, decoded: dict[str, NDArray[Any]], rows: NDArray[np.int64]) -> dict[str, Any]:
         """The native batch: decoded rows where envs play, zeros (ignored) where they reset."""
         out = {}
@@ -95,7 +109,7 @@ class VectorMultiDiscreteAction(_VectorDecoder):
         scn, layout = self.base.scenario, self.single.layout
         decoded = multidiscrete_rows(scn, layout, self.levels, play) if rows.size else {}
         before = self.action_masks()  # an episode that ends reports its own masks
-        obs, reward, terminated, truncated, info = self.env.step(self._native(decoded, rows))
+        obs, reward, terminated, truncated, info = self._play(decoded, rows)
         if "final_info" in info:  # same-step autoreset
             ended = info["_final_info"]
             info["final_info"]["action_mask"] = np.where(ended[:, None], before, False)
@@ -142,4 +156,4 @@ class VectorBoxAction(_VectorDecoder):
         masks = {k: v[rows] for k, v in self.base.action_mask().items()}
         scn, layout = self.base.scenario, self.single.layout
         decoded = box_rows(scn, layout, masks, play) if rows.size else {}
-        return self.env.step(self._native(decoded, rows))
+        return self._play(decoded, rows)

@@ -34,7 +34,7 @@ from splitenv.model.objectives import card_bounds
 from splitenv.model.phases import Phases, phases, round_energy
 from splitenv.model.schedule import EpochPart, Latencies, compose_round, latencies
 from splitenv.model.state import State, StateBatch
-from splitenv.model.validation import complete
+from splitenv.model.validation import assemble, complete
 from splitenv.model.workload import block_costs
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "compose_round",
     "evaluate",
     "evaluate_batch",
+    "evaluate_own",
     "feasible_splits",
 ]
 
@@ -136,6 +137,24 @@ def evaluate_batch(
             f"state batch has {state.batch_size} rows but the decision batch has "
             f"{d.batch_size}; allowed: one state row per decision row"
         )
+    return _evaluate_checked(scn, state, d)
+
+
+def evaluate_own(scn: Scenario, state: State | StateBatch, decision: Decision) -> Evaluation:
+    """:func:`evaluate_batch` of a state and a decision splitenv built itself.
+
+    For the envs' own inputs: states drawn by their :class:`~splitenv.scenarios.StateSampler`
+    (one per decision row for a ``StateBatch``, ``prev_split`` from their own decisions) and
+    decisions their decoders assembled from checked actions. Their input checks
+    (``State.check``, the batch sizes) are skipped; a decision that is not completed for
+    ``scn`` is still completed and validated (:func:`complete`), and the memory cap and the NaN
+    check stay. Inputs from outside go through :func:`evaluate_batch`.
+    """
+    return _evaluate_checked(scn, state, complete(scn, decision))
+
+
+def _evaluate_checked(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluation:
+    """The evaluation of a completed decision, within the memory cap, refusing NaN."""
     limits.check(scn, d.batch_size)  # n_devices x batch within the memory cap, before evaluating
     # an unserved device (no band, no share) makes a latency infinite: a valid, infeasible result
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -153,7 +172,9 @@ def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluati
     mem = constraints.tier_memory(scn, state, d)
     energy_scope = objectives.scoped_energy(scn, energy_dev.sum(axis=1), lat.rounds)
     violations = constraints.violations(scn, state, d, mem, energy=energy_scope)
-    feasible = np.isfinite(lat.objective) & np.all([v == 0 for v in violations.values()], axis=0)
+    feasible = np.isfinite(lat.objective)
+    for amount in violations.values():
+        feasible &= amount == 0
     costs = objectives.Costs(lat.objective, lat.device_round, energy_dev, energy_scope)
     objective, objective_terms = objectives.objective(scn, state, d, costs)
     terms = _terms(scn, ph, lat, server_energy, device_energy, mem)
@@ -226,6 +247,7 @@ def feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
     lo, hi = scn.decision.split_range
     values = np.arange(lo, hi + 1)
     split = np.repeat(values[:, None], scn.n_devices, axis=1)
-    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone
-    device = constraints.tier_memory(scn, state, complete(scn, Decision(split=split)))["device"]
+    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone; the
+    # grid of splits is built here, within the range: assembled without validation
+    device = constraints.tier_memory(scn, state, assemble(scn, {"split": split}))["device"]
     return device <= state.device_memory_bytes[None, :]

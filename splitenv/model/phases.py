@@ -31,9 +31,12 @@ def safe_div(num: Array, den: Array) -> Array:
     """Num / den with 0 / x = 0 and x / 0 = inf for x > 0."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den
-    return np.where(num == 0, 0.0, np.where(den > 0, out, np.inf))
+    # divides only where den > 0 (so no division by zero to silence): the same quotients
+    shape = num.shape if num.shape == den.shape else np.broadcast_shapes(num.shape, den.shape)
+    out = np.full(shape, np.inf)
+    np.divide(num, den, out=out, where=den > 0)
+    np.copyto(out, 0.0, where=num == 0)
+    return out
 
 
 @dataclass
@@ -71,15 +74,19 @@ class _Inputs:
     s: Array  # device layers, (B, N)
     e: Array  # last edge layer, (B, N)
     r: Array  # LoRA rank, (B, 1)
+    layer: Array  # forward FLOPs of one block at rank r (BlockCosts.tier_forward_flops), (B, 1)
 
 
 def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     """Per-device phase times for every decision of the batch."""
+    costs = block_costs(scn)
+    r = d.rank.astype(np.float64)[:, None]
     x = _Inputs(
-        costs=block_costs(scn),
+        costs=costs,
         s=d.split.astype(np.float64),
         e=d.edge_split.astype(np.float64),
-        r=d.rank.astype(np.float64)[:, None],
+        r=r,
+        layer=costs.block_forward_flops + costs.lora_forward_flops(r),
     )
     dev_fwd, dev_bwd, server, server_flops = _compute(scn, state, d, x)
     up_bits, down_bits = _wire_bits(scn, d, x)
@@ -104,9 +111,10 @@ def _compute(scn: Scenario, state: AnyState, d: Decision, x: _Inputs) -> tuple[A
 
     SCCT (12), (16); SFT (20), (22), (24); CARD (7)-(8); FedsLLM (8), (11)-(13).
     """
-    costs, ratio = x.costs, scn.workload.backward_ratio
-    dev_fwd_flops = costs.tier_forward_flops(x.s, x.r)
-    edge_fwd = costs.tier_forward_flops(x.e - x.s, x.r) + _head_flops(scn, x, on_cloud=False)
+    ratio = scn.workload.backward_ratio
+    # tier_forward_flops(n, r) = n * (block + LoRA FLOPs at r), the bracket computed once
+    dev_fwd_flops = x.s * x.layer
+    edge_fwd = (x.e - x.s) * x.layer + _head_flops(scn, x, on_cloud=False)
     server_flops = edge_fwd * (1.0 + ratio)
     dev_fwd = safe_div(dev_fwd_flops, state.device_flops)
     dev_bwd = ratio * dev_fwd
@@ -151,7 +159,7 @@ def _link(
     net = scn.network
     return channel.link_rate(
         net.rate_model, width, gain=gain, power_w=power_w, noise_psd_w_hz=state.noise_psd_w_hz,
-        fixed_snr=float(channel.db_to_linear(net.fixed_snr_db)),
+        fixed_snr=scn.memo("fixed_snr", lambda: float(channel.db_to_linear(net.fixed_snr_db))),
     )  # fmt: skip
 
 
@@ -179,9 +187,9 @@ def _cloud(scn: Scenario, x: _Inputs) -> Array:
     cloud_values_bits = np.where(x.e < L, costs.activation_values * w.activation_bits, 0.0)
     cloud = 2 * cloud_values_bits / net.cloud_link_bps
     if comp.cloud_flops > 0:
-        cloud_flops = (
-            costs.tier_forward_flops(L - x.e, x.r) + _head_flops(scn, x, on_cloud=True)
-        ) * (1.0 + w.backward_ratio)
+        cloud_flops = ((L - x.e) * x.layer + _head_flops(scn, x, on_cloud=True)) * (
+            1.0 + w.backward_ratio
+        )
         cloud = cloud + cloud_flops / comp.cloud_flops
     return cloud
 
@@ -207,7 +215,8 @@ def _pre_round(
     if sch.migration:  # SCCT (18): incremental layer transfer after a split change
         prev = state.prev_split.astype(np.float64)
         moved = np.where(prev >= 0, np.abs(x.s - prev), 0.0) * costs.block_param_bits()
-        migration = np.where(x.s > prev, safe_div(moved, rate_down), safe_div(moved, rate_up))
+        # moving layers down to the device uses the downlink, back up the uplink
+        migration = safe_div(moved, np.where(x.s > prev, rate_down, rate_up))
         pre_first = pre_steady = migration
     if sch.model_distribution:  # SFT (19): device blocks in round 1, then their LoRA
         full_band = _link(scn, state, net.bandwidth_hz, net.edge_power_w, state.channel_gain)

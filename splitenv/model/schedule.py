@@ -62,10 +62,15 @@ def compose_round(
     return pre.max(axis=1) + body + post.max(axis=1), device
 
 
-def iteration_latency(scn: Scenario, state: AnyState, ph: Phases) -> Array:
-    """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring)."""
+def iteration_latency(
+    scn: Scenario, state: AnyState, ph: Phases, chain: Array | None = None
+) -> Array:
+    """Latency of one iteration, (B,), by ``schedule.sync`` (see the module docstring).
+
+    ``chain``: ``ph.chain`` if the caller has it already.
+    """
     sync = scn.schedule.sync
-    chain = ph.chain
+    chain = ph.chain if chain is None else chain
     if sync == "phased":  # FedsLLM (16)
         return (
             (ph.dev_fwd + ph.up).max(axis=1)
@@ -85,8 +90,9 @@ def iteration_latency(scn: Scenario, state: AnyState, ph: Phases) -> Array:
 
 def single_state_epoch(scn: Scenario, state: AnyState, ph: Phases) -> EpochPart:
     """The round's T epochs as one part, every epoch in this state."""
-    iteration = iteration_latency(scn, state, ph)
-    return EpochPart(ph.chain, iteration, ph.shared, scn.schedule.epochs_per_round)
+    chain = ph.chain
+    iteration = iteration_latency(scn, state, ph, chain)
+    return EpochPart(chain, iteration, ph.shared, scn.schedule.epochs_per_round)
 
 
 def pre_round(state: AnyState, ph: Phases) -> Array:
@@ -118,8 +124,19 @@ def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latenc
     epoch = single_state_epoch(scn, state, ph)
     pre_now = pre_round(state, ph)
     round_s, device_round = compose_round(scn, pre_now, [epoch], ph.post)
-    first, _ = compose_round(scn, ph.pre_first, [epoch], ph.post)
-    steady, _ = compose_round(scn, ph.pre_steady, [epoch], ph.post)
+    # the same parts give the same round: composed once (SCCT's start is the same every round)
+    first = (
+        round_s
+        if ph.pre_first is pre_now
+        else compose_round(scn, ph.pre_first, [epoch], ph.post)[0]
+    )
+    steady = (
+        first
+        if ph.pre_steady is ph.pre_first
+        else round_s
+        if ph.pre_steady is pre_now
+        else compose_round(scn, ph.pre_steady, [epoch], ph.post)[0]
+    )
     n_rounds = rounds_needed(scn, d)
     # rounds after the first; written so that one round with an unserved device is inf, not 0 * inf
     total = first + np.where(n_rounds > 1.0, (n_rounds - 1.0) * steady, 0.0)

@@ -218,7 +218,11 @@ def assemble(scn: Scenario, values: dict[str, Any]) -> Decision:
     arrays: dict[str, Any] = {}
     for name, (_, integer) in DECISION_FIELDS.items():
         if name in values:
-            arr = np.asarray(values[name], dtype=np.float64)
+            given = np.asarray(values[name])
+            if given.dtype == (np.int64 if integer else np.float64):  # one copy, same values
+                arrays[name] = np.array(given)
+                continue
+            arr = given.astype(np.float64, copy=False)
         elif name in enabled or name in ("edge_split", "power_w", "fed_power_w"):
             default = np.asarray(defaults[name], dtype=np.float64)
             arr = np.broadcast_to(default, (batch, *default.shape))
