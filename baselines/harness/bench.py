@@ -107,6 +107,10 @@ def bench(
                     progress=progress, job_fn=job_fn or run_job, on_result=record,
                 )  # fmt: skip
         except KeyboardInterrupt:
+            # the journal is the record: an interrupt may land between a job's append and
+            # ``rows`` learning of it, so the partial result is read back from the journal
+            stored = journal.read()
+            rows = {i: stored[k] for i, k in enumerate(keys) if k in stored}
             _write_partial(folder, jobs, rows, figures=False, hint=resume_hint)
             raise Interrupted(
                 f"{len(rows)} of {len(jobs)} jobs done; partial results in {folder.path} "
