@@ -314,21 +314,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume, overwrite=args.overwrite, command=_command(),
     )  # fmt: skip
     _print_bench(result)
+    if not args.no_arena:
+        arena = main_job.run_arena(
+            Path(args.out) / main_job.ARENA_DIR, n_seeds=args.seeds, workers=args.workers,
+            progress=not args.quiet, resume=args.resume, overwrite=args.overwrite,
+            command=_command(),
+        )  # fmt: skip
+        _print_bench(arena)
     return 0
 
 
 def add_run(sub: Any) -> None:
     """``splitenv run``: the main job."""
     p = sub.add_parser(
-        "run", help="main job: short benchmark of the SCCT methods",
+        "run", help="main job: the SCCT methods, then every method on every scenario",
         description="The main job (`make run`): the SCCT methods on the first test instances "
         "at the joint timescale (the papers' comparison) and at the round timescale (where "
         "learned schedulers act, with the shipped PPO agent), with the tables explained and "
-        "a conclusion from the paired intervals.",
+        "a conclusion from the paired intervals; then the arena (in OUT/arena): equal, the "
+        "general methods and each paper's own method on every scenario at the joint "
+        "timescale, one decision per episode, ending with the methods x scenarios matrix.",
         epilog=examples("splitenv run", "splitenv run --seeds 10 --workers 1 --out results/run10"),
     )  # fmt: skip
     p.add_argument("--out", default="results/run", help="output folder")
     p.add_argument("--seeds", type=int, default=5, help="first seeds of the test set")
+    p.add_argument(
+        "--no-arena", action="store_true",
+        help="skip the arena (every method on every scenario) (default: off)",
+    )  # fmt: skip
     _out_args(p)
     _runner_args(p, workers=2)
     p.set_defaults(func=cmd_run)

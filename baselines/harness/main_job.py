@@ -12,6 +12,13 @@ same instances:
   split each round and the env's inner allocator, SCCT's Alg. 1, allocates every epoch
   for every method (so ``scct_alg1`` would equal ``equal`` and is left out).
 
+* the **arena** (written to ``OUT/arena``): every scenario (:func:`splitenv.list_scenarios`)
+  at the ``joint`` timescale, ``equal``, the general methods (:data:`ARENA_METHODS`) and
+  the paper's own method where the scenario is a paper's preset, on the first seeds of each
+  scenario's test set, one decision per episode (:data:`ARENA_ROUNDS` x
+  :data:`ARENA_EPOCHS`); its summary ends with the methods x scenarios matrix, the
+  README's main results table.
+
 PPO hook: the agent the installed ``agents`` package ships for this block
 (:data:`PRETRAINED`, ``ppo:@scct_round_ppo``) joins the ``round`` block, resolved through
 the ``splitenv.methods`` plug-ins. Only the package's own agents are used (never a file of
@@ -42,6 +49,14 @@ N_SEEDS = 5
 DEFAULT_OUT = Path("results/run")
 #: methods plug-in kind -> the shipped agent of the round block (``@NAME``: the package's own)
 PRETRAINED = {"ppo": "@scct_round_ppo"}
+
+
+#: the arena's methods on every scenario, and the paper's own method on its preset
+ARENA_METHODS = ("equal", "alns", "sqp", "bcd", "de", "random_search")
+PAPER_METHODS = {"scct": "scctt", "sft": "sft", "card": "card", "fedsllm": "fedsllm_bcd"}
+#: one decision per arena episode: the general methods solve the whole instance at once
+ARENA_ROUNDS, ARENA_EPOCHS = 1, 1
+ARENA_DIR = "arena"
 
 
 def learned_methods() -> list[str]:
@@ -89,4 +104,35 @@ def run(
     return bench(
         jobs, out, workers=workers, progress=progress, resume=resume, overwrite=overwrite,
         command=command,
+    )  # fmt: skip
+
+
+def arena_jobs(n_seeds: int = N_SEEDS) -> list:
+    """The arena's jobs: every scenario at ``joint``, the first ``n_seeds`` of its test set."""
+    from splitenv.scenarios import list_scenarios
+
+    jobs = []
+    for name in list_scenarios():
+        seeds = instance_set(name, "test")[:n_seeds]
+        chosen = [*ARENA_METHODS, *([PAPER_METHODS[name]] if name in PAPER_METHODS else [])]
+        jobs += plan([name], chosen, seeds, timescale="joint", rounds=ARENA_ROUNDS,
+                     epochs_per_round=ARENA_EPOCHS)  # fmt: skip
+    return jobs
+
+
+def run_arena(
+    out: str | Path = DEFAULT_OUT / ARENA_DIR,
+    n_seeds: int = N_SEEDS,
+    workers: int = 1,
+    progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+    command: str = "",
+) -> BenchOutput:
+    """Run the arena (module doc) and write its CSV, summary (with the matrix) and figures."""
+    if isinstance(n_seeds, bool) or not 1 <= n_seeds <= len(instance_set(SCENARIO, "test")):
+        raise ConfigError(f"--seeds {n_seeds!r}; allowed: 1..{len(instance_set(SCENARIO))}")
+    return bench(
+        arena_jobs(n_seeds), out, workers=workers, progress=progress, resume=resume,
+        overwrite=overwrite, command=command,
     )  # fmt: skip

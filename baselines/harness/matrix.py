@@ -2,7 +2,7 @@
 
 The matrix pivots the per-scenario summary (:func:`baselines.harness.summary.summarize`):
 one row per method, one column per scenario, each cell the mean normalized cost (episode
-cost / equal allocation on the same episode) with its 95 % t interval, the paired gap to
+cost / the reference's, the preset's default decision, on the same episode) with its 95 % t interval, the paired gap to
 the exact reference where one ran, and the mean decision time per step. Every number is
 recomputed from the benchmark's rows.
 
@@ -64,9 +64,10 @@ def matrix_markdown(cells: Sequence[Cell]) -> str:
     lines = [
         "### Methods x scenarios",
         "",
-        "Mean normalized cost (cost / equal allocation on the same episode) ± 95 % CI, the "
-        "paired gap to the exact reference where it ran, and the mean decision time per step; "
-        "n/a: the method does not apply to the scenario.",
+        "Mean normalized cost (cost / the reference's on the same episode: the preset's "
+        "default decision, so `equal` is 1 at the joint timescale; lower is better) ± 95 % CI, "
+        "the paired gap to the exact reference where it ran, and the mean decision time per "
+        "step; n/a: the method was not run on the scenario.",
         "",
         "| method | " + " | ".join(scenarios) + " |",
         "| --- |" + " --- |" * len(scenarios),
