@@ -158,6 +158,22 @@ def _model(args: Args, envs: Any) -> tuple[Any, dict[str, Any], Path | None]:
     return model, hyper, resume_from
 
 
+def _new_run_dir(run_dir: Path) -> Path:
+    """Create ``run_dir``, or ``run_dir-2``, ``-3``, ... when a run of the same second has it.
+
+    (A resume started within the second of the run it continues would otherwise collide.)
+    """
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = run_dir if n == 1 else run_dir.with_name(f"{run_dir.name}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{run_dir}: 999 runs of the same name in one second")
+
+
 def train(args: Args, command: str = "") -> Path:
     """Run the training described by ``args``; return the run folder.
 
@@ -199,7 +215,8 @@ def train(args: Args, command: str = "") -> Path:
         stack.callback(_close, eval_env)
         model, hyper, resume_from = _model(args, envs)
 
-        run_dir.mkdir(parents=True, exist_ok=False)  # only now: a failed setup leaves no folder
+        run_dir = _new_run_dir(run_dir)  # only now: a failed setup leaves no folder
+        run_name = run_dir.name
         model.set_logger(
             configure(str(run_dir), ["csv", "tensorboard"] + ["stdout"] * (args.verbose > 0))
         )

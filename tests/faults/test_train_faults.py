@@ -210,3 +210,13 @@ def test_sigint_and_sigkill_at_random_points_then_resume(tmp_path):
     assert final["status"] == "finished" and final["num_timesteps"] >= 3000
     assert "checkpoints" in final["resumed_from"] and str(second) in final["resumed_from"]
     assert "best evaluation:" in stdout
+
+
+def test_runs_of_the_same_second_get_their_own_folders(tmp_path):
+    """A resume started within the second of the run it continues once hit FileExistsError."""
+    from agents.train import _new_run_dir
+
+    base = tmp_path / "runs" / "scct__ppo__0__20261205-084710"
+    made = [_new_run_dir(base) for _ in range(3)]
+    assert [p.name for p in made] == [base.name, f"{base.name}-2", f"{base.name}-3"]
+    assert all(p.is_dir() for p in made)
