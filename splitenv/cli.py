@@ -24,6 +24,7 @@ config paths, e.g. ``--set network.n_devices=6 --set network.bandwidth_hz=1e7``.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import sys
@@ -340,6 +341,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:  # an optional extra (matplotlib, tqdm, torch, ...) is missing
         print(f"splitenv {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in _BAD_PATH:
+            raise
+        # a path given on the command line no file can have or reach (too long, a directory
+        # where a file is due, no permission): one line naming it, as for any bad input
+        name = str(exc.filename or "")
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        print(f"splitenv {args.command}: error: {shown!r}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+#: errnos of a bad path (input), not of a failing machine (disk full, I/O error)
+_BAD_PATH = frozenset(
+    {errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.ELOOP, errno.EPERM}
+)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,11 @@ def preset_file(name: str) -> Path | None:
     """The YAML file of the preset ``name`` (first match in :func:`config_dirs`), or None."""
     for d in config_dirs():
         path = d / f"{name.lower()}.yaml"
-        if path.is_file():
-            return path
+        try:
+            if path.is_file():
+                return path
+        except OSError:  # a name no file can have (too long, ...): not a preset
+            return None
     return None
 
 

@@ -172,9 +172,14 @@ def open_out(out: str | Path, resume: bool = False, overwrite: bool = False) -> 
     path = Path(out)
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other: choose one")
-    if path.exists() and not path.is_dir():
+    try:
+        exists = path.exists()
+        is_dir = path.is_dir()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ConfigError(f"--out {str(path)[:80]!r}: not a usable path ({exc.strerror})") from None
+    if exists and not is_dir:
         raise ConfigError(f"--out {path} is a file; give a folder (created if missing)")
-    created = not path.exists()
+    created = not exists
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
