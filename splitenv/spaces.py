@@ -224,12 +224,7 @@ def native_to_decision(
             out[name] = from_fraction(scn, name, value.astype(np.float64))
         else:
             out[name] = value
-    if "split" in out and out["split"].ndim == 0:
-        out["split"] = np.full(scn.n_devices, out["split"])
-    if "edge_split" in out:  # documented repair: the edge part cannot end before the device part
-        split = out.get("split", np.full(scn.n_devices, scn.decision.default_split))
-        out["edge_split"] = np.maximum(out["edge_split"], split)
-    return out
+    return _per_device_splits(scn, out)
 
 
 def _decode_plain(
@@ -281,6 +276,11 @@ def _decode_plain(
             out[name] = from_fraction(scn, name, value)
         else:
             out[name] = value
+    return _per_device_splits(scn, out)
+
+
+def _per_device_splits(scn: Scenario, out: dict[str, Any]) -> dict[str, Any]:
+    """A scalar split broadcast to every device; the edge split raised to the device split."""
     if "split" in out and out["split"].ndim == 0:
         out["split"] = np.full(scn.n_devices, out["split"])
     if "edge_split" in out:  # documented repair: the edge part cannot end before the device part
