@@ -1,7 +1,8 @@
 """Training callbacks: validation with best-model saving, checkpoints, budgets, stop requests, progress.
 
 * :func:`eval_callback`: validation on the preset's fixed seeds, saving ``best_model.zip``;
-  :func:`final_evaluation` evaluates once more at the end, so a run shorter than
+  :class:`InitialEvaluation` evaluates the untrained policy first (the curve starts at step
+  0); :func:`final_evaluation` evaluates once more at the end, so a run shorter than
   ``eval_freq`` has a best model too;
 * :class:`Checkpoints`: ``checkpoints/model_<steps>_steps.zip`` every ``checkpoint_freq``
   steps *and* every ``checkpoint_minutes`` of wall time, each written to a temporary name and
@@ -107,6 +108,34 @@ def final_evaluation(callback: EvalCallback) -> None:
         callback.on_step()
     finally:
         callback.eval_freq = every
+
+
+class InitialEvaluation(BaseCallback):
+    """Evaluates ``evaluator`` once before a fresh run's first step: its curve starts at step 0.
+
+    The validation is what the untrained policy scores (a resumed run has it already). It plays
+    only the validation env with the deterministic policy, so the training (its envs, its
+    random numbers, the weights it ends with) is the same as without it; the evaluator's call
+    count is restored, so its periodic evaluations fall where they would.
+    """
+
+    def __init__(self, evaluator: EvalCallback) -> None:
+        super().__init__()
+        self.evaluator = evaluator
+
+    def _on_training_start(self) -> None:
+        ev = self.evaluator
+        if ev.model.num_timesteps or ev.evaluations_timesteps:
+            return
+        every = ev.eval_freq
+        ev.eval_freq = 1  # the next call evaluates
+        try:
+            ev.on_step()
+        finally:
+            ev.eval_freq, ev.n_calls = every, ev.n_calls - 1
+
+    def _on_step(self) -> bool:
+        return True
 
 
 def save_atomically(model: Any, path: Path) -> Path:

@@ -9,7 +9,9 @@ steps, seed, and its evaluation score (``evaluation``: the mean normalized cost 
 instances with its 95 % interval, from ``splitenv bench``).
 
 ``@NAME`` names a shipped agent (``ppo:@scct_round_ppo``); ``@SCENARIO`` the scenario's own
-(:func:`shipped_for`), which is what bare ``ppo`` means in ``splitenv bench``.
+(:func:`shipped_for`: the one trained on the preset without overrides; agents trained on a
+variant, such as another number of devices, are named by ``@NAME``), which is what bare
+``ppo`` means in ``splitenv bench``.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ def shipped_for(scenario: str, algo: str | None = None) -> Path:
     found = [
         p
         for p, m in shipped_agents()
-        if m["env"].get("scenario") == scenario and (algo is None or m["algo"] == algo)
+        if m["env"].get("scenario") == scenario
+        and (algo is None or m["algo"] == algo)
+        and not m["env"].get("overrides")  # trained on the preset itself, not a variant of it
     ]
     kind = f"{algo} agent" if algo else "agent"
     if not found:

@@ -255,6 +255,7 @@ def _learn(
 
     from agents.callbacks import (
         Checkpoints,
+        InitialEvaluation,
         Progress,
         StopRequest,
         WallClock,
@@ -269,7 +270,7 @@ def _learn(
     folder = run_dir / "checkpoints"
     stop = StopRequest()
     chain: list[BaseCallback] = [
-        evaluator, Checkpoints(folder, per_env(args.checkpoint_freq), args.checkpoint_minutes),
+        InitialEvaluation(evaluator), evaluator, Checkpoints(folder, per_env(args.checkpoint_freq), args.checkpoint_minutes),
         WallClock(args.max_minutes), stop,
     ]  # fmt: skip
     progress = Progress(args.timesteps, evaluator) if args.progress_bar else None

@@ -69,7 +69,12 @@ def test_bare_ppo_is_the_scenarios_shipped_agent():
         resolve_method("ppo")
 
 
-def test_bare_ppo_without_a_shipped_agent_names_the_scenario_and_the_shipped_ones():
+def test_bare_ppo_without_a_shipped_agent_names_the_scenario_and_the_shipped_ones(
+    monkeypatch, tmp_path
+):
+    shutil.copy(catalog.SHIPPED / "scct_round_ppo.zip", tmp_path)
+    shutil.copy(catalog.SHIPPED / "scct_round_ppo.json", tmp_path)
+    monkeypatch.setattr(catalog, "SHIPPED", tmp_path)  # a catalog holding only the SCCT agent
     with pytest.raises(
         ConfigError, match=r"no shipped ppo agent for scenario 'sft'.*@scct_round_ppo"
     ):
@@ -80,3 +85,19 @@ def test_bare_ppo_without_a_shipped_agent_names_the_scenario_and_the_shipped_one
         FileNotFoundError, match="no shipped agent @nothing; shipped: @scct_round_ppo"
     ):
         find_model("@nothing")
+
+
+def test_an_agent_trained_on_a_variant_is_not_the_scenarios_own(monkeypatch, tmp_path):
+    """Bare ``ppo`` is the agent trained on the preset itself; one trained with overrides
+    (another N, ...) is only reachable by its name, so it never makes ``ppo`` ambiguous."""
+    for ext in (".zip", ".json"):
+        shutil.copy(catalog.SHIPPED / f"scct_round_ppo{ext}", tmp_path / f"scct_round_ppo{ext}")
+        shutil.copy(catalog.SHIPPED / f"scct_round_ppo{ext}", tmp_path / f"scct_n5{ext}")
+    meta = json.loads((tmp_path / "scct_n5.json").read_text())
+    meta["env"]["overrides"] = {"network.n_devices": 5}
+    (tmp_path / "scct_n5.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(catalog, "SHIPPED", tmp_path)
+    assert shipped_for("scct", "ppo") == tmp_path / "scct_round_ppo.zip"
+    (tmp_path / "scct_round_ppo.zip").unlink()
+    with pytest.raises(ConfigError, match="no shipped ppo agent for scenario 'scct'"):
+        shipped_for("scct", "ppo")

@@ -13,7 +13,7 @@ pytest.importorskip("sb3_contrib")
 
 from agents.args import make_args, parse_settings
 from agents.envs import EnvRecipe, SeedCycle, read_metadata
-from agents.policy import AgentPolicy, find_model
+from agents.policy import AgentPolicy, find_model, ppo_method
 from agents.train import train
 from baselines.harness.policy import SolverPolicy, resolve_method, run_episode
 from splitenv.cli import main as cli_main
@@ -49,8 +49,20 @@ def test_tiny_run_writes_model_metadata_logs_and_evaluations(tiny_run):
     assert (meta["scenario_version"], meta["seed"]) == (scct.version, 0)
     assert meta["config_sha256"] == scct.sha256()
     evals = np.load(tiny_run / "evaluations.npz")
-    assert list(evals["timesteps"]) == [256, 512] and evals["results"].shape == (2, 2)
-    assert np.all(evals["results"] < 0) and meta["best_validation"]["evaluations"] == 2
+    # the untrained policy at step 0 (agents.callbacks.InitialEvaluation), then every 256
+    assert list(evals["timesteps"]) == [0, 256, 512] and evals["results"].shape == (3, 2)
+    assert np.all(evals["results"] < 0) and meta["best_validation"]["evaluations"] == 3
+
+
+def test_the_initial_evaluation_does_not_change_the_training(tiny_run, tmp_path, monkeypatch):
+    import agents.callbacks
+
+    monkeypatch.setattr(agents.callbacks.InitialEvaluation, "_on_training_start", lambda self: None)
+    run = train(make_args("scct", "ppo", out=str(tmp_path), **TINY))
+    assert list(np.load(run / "evaluations.npz")["timesteps"]) == [256, 512]
+    a = ppo_method(str(tiny_run / "model.zip")).model.policy.state_dict()
+    b = ppo_method(str(run / "model.zip")).model.policy.state_dict()
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)  # bit-identical
 
 
 def test_resume_continues_from_the_latest_checkpoint(tiny_run, tmp_path):
