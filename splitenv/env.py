@@ -108,7 +108,12 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     energy in J (or CARD's normalized cost U (12) for presets whose objective is
     ``card_cost``), and ``reference`` is the same cost of the preset's default
     decision (its default split, equal shares of everything) on the same states:
-    -1.0 means "as good as equal allocation". An epoch step costs its epochs'
+    -1.0 means "as good as equal allocation". The reference keeps its own split
+    history: it never changes its split, so its previous split is none at the
+    episode's start (as the policy's) and its own, the default, from then on, and it
+    never pays a split migration (SCCT (18)) whatever the policy plays
+    (:func:`reference_prev_split`). So an episode's reference costs are the same for
+    every policy on the same seed. An epoch step costs its epochs'
     iterations, plus the round's start (migration SCCT (18), model distribution SFT
     (19)) at a round start and its end (adapter exchange) at the round's last epoch;
     a round step costs the round (:func:`splitenv.model.compose_round`). For
@@ -128,7 +133,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     | latency_s | float64 | () | s, the step's latency (round start and end included) | every step |
     | energy_j | float64 | () | J, the step's epochs' energy (1/T of the engine's round energy each) | every step |
     | cost | float64 | () | s (+ energy_weight J), or CARD's U, of the step | every step |
-    | reference_cost | float64 | () | the same as cost, of the preset's default decision | every step |
+    | reference_cost | float64 | () | the same as cost, of the preset's default decision (its own split history) | every step |
     | feasible | bool | () | - | every step |
     | violations.<constraint> | float64 | () | amount exceeded, in the constraint's unit | a constraint broken |
     | terms.<name> | float64 | () | see Info Terms | every step |
@@ -214,6 +219,11 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     * v0: first release. Since issue 10 a decision with one possible value is no action
       key (SCCT, SFT, CARD and SplitLLM lost their ``Discrete(1)`` rank), ``info`` values
       are numpy, ``render_mode="rgb_array"`` exists and unknown keywords are TypeErrors.
+      Since issue 13 the reference keeps its own previous split: before, it was evaluated
+      with the policy's and paid the migration from the policy's split to the default one,
+      so in presets with ``schedule.migration`` (SCCT, SplitLoRADynamic) rewards and
+      normalized costs of policies off the default split were flattered (SCCT: references
+      0.1-0.3 % too high; SplitLoRADynamic, 10 rounds, every device held at split 2: 39 %).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
@@ -434,8 +444,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         for state, decision in plays:
             t = self._epoch
             self._state = state
-            # the env's own state (its sampler) and decision (checked or validated): no re-check
-            ev = evaluate_own(scn, self._state, _stack(scn, decision, trusted))
+            # the env's own state (its sampler) and decision (checked or validated): no re-check;
+            # the reference row with its own previous split
+            ev = evaluate_own(scn, _with_reference(scn, state), _stack(scn, decision, trusted))
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
             # an epoch spends 1/T of the round's energy (objectives.scoped_energy)
@@ -610,6 +621,36 @@ def _stack(scn: Scenario, decision: Decision, trusted: bool = False) -> Decision
             complete(scn, decision)
         values[f] = np.stack([given, default])
     return assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
+
+
+def reference_prev_split(scn: Scenario, prev_split: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The reference's previous split where the policy's is ``prev_split``, (N,) or (K, N).
+
+    The reference (the preset's default decision) never changes its split: from its first
+    epoch on, its previous split is its own split, the default, whatever the policy played.
+    Where the policy has none (-1: round 0's start, SCCT (18) moves nothing) it has none either,
+    so round 0 costs the reference what it always did.
+    """
+    return np.where(prev_split < 0, -1, scn.decision.default_split)
+
+
+def _with_reference(scn: Scenario, state: State) -> State | StateBatch:
+    """The state of the two rows :func:`_stack` builds: the policy's, then the reference's.
+
+    Both rows live in ``state``; the reference's row has its own previous split
+    (:func:`reference_prev_split`), so it never pays a migration (SCCT (18)) from the policy's
+    split. Where that changes nothing the one state serves both rows: without migration (the
+    previous split enters no other cost) and while the two previous splits agree (the policy
+    at the default split, round 0's start). The engine's rows are bit for bit those of one
+    state per row (:class:`~splitenv.model.state.StateBatch`), so both ways agree.
+    """
+    if not scn.schedule.migration:  # prev_split costs nothing else (tests/model/test_state_batch)
+        return state
+    prev = state.prev_split
+    own = reference_prev_split(scn, prev)
+    if (own == prev).all():
+        return state
+    return StateBatch.with_prev_splits(state, np.array((prev, own)))
 
 
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:

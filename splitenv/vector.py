@@ -4,9 +4,9 @@
 :class:`SplitLoRAVectorEnv` for every registered id. The K episodes live in arrays with a
 leading K axis (states, counters, the round's large decision, the parts of the round played
 so far); a step decodes the K actions at once (:mod:`splitenv.batch_actions`), evaluates the
-K decisions and the K reference decisions (the preset default on the same states) in ONE
-call of :func:`splitenv.evaluate_batch` (one state per batch row,
-:class:`~splitenv.model.state.StateBatch`), and computes rewards, info and observations as
+K decisions and the K reference decisions (the preset default on the same states, each with
+its own previous split as in the single env) in ONE call of :func:`splitenv.evaluate_batch`
+(one state per batch row, :class:`~splitenv.model.state.StateBatch`), and computes rewards, info and observations as
 array operations. Each episode draws its states from its own
 :class:`~splitenv.scenarios.StateSampler` (the single env's streams, so dynamics come from
 the same seeds), and the results equal those of ``SyncVectorEnv`` over K ``gym.make(id)``

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.env import SplitLoRAEnv
+from splitenv.env import SplitLoRAEnv, reference_prev_split
 from splitenv.model import (
     Decision,
     EpochPart,
@@ -162,21 +162,42 @@ class Episodes:
             (self.epoch[rows] == 0)[:, None], self.prev_split[rows], self.split[rows]
         )
 
-    def state_rows(self, rows: NDArray[np.int64], repeat: int = 1) -> StateBatch:
-        """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch."""
+    def state_rows(
+        self, rows: NDArray[np.int64], repeat: int = 1, prev_split: NDArray[np.int64] | None = None
+    ) -> StateBatch:
+        """The states of ``rows`` (each repeated ``repeat`` times in a row) as a StateBatch.
+
+        ``prev_split``: the batch's previous splits, (repeat x P, N), instead of the states'.
+        """
         if rows.size == self.k:  # every env: whole arrays, no gather
             arrays: dict[str, NDArray[Any]] = {**self.state, "prev_split": self.state_prev}
             arrays.update(round_index=self.round, epoch_index=self.epoch)
-            return StateBatch(
-                **{name: np.concatenate([arr] * repeat) for name, arr in arrays.items()}  # type: ignore[arg-type]
-            )
-        take = rows if repeat == 1 else np.tile(rows, repeat)
-        return StateBatch(
-            **{name: arr[take] for name, arr in self.state.items()},  # type: ignore[arg-type]
-            prev_split=self.state_prev[take],
-            round_index=self.round[take],
-            epoch_index=self.epoch[take],
-        )
+            if prev_split is not None:
+                del arrays["prev_split"]
+            out = {name: np.concatenate([arr] * repeat) for name, arr in arrays.items()}
+        else:
+            take = rows if repeat == 1 else np.tile(rows, repeat)
+            out = {name: arr[take] for name, arr in self.state.items()}
+            if prev_split is None:
+                out["prev_split"] = self.state_prev[take]
+            out.update(round_index=self.round[take], epoch_index=self.epoch[take])
+        if prev_split is not None:
+            out["prev_split"] = prev_split
+        return StateBatch(**out)  # type: ignore[arg-type]
+
+    def reference_states(self, rows: NDArray[np.int64]) -> StateBatch:
+        """The states of ``rows`` for their decisions (rows 0..P-1), then for their references.
+
+        A reference row differs from its env's row in its previous split alone: the reference
+        keeps its own (:func:`~splitenv.env.reference_prev_split`), as ``SplitLoRAEnv`` does.
+        Without migration the previous split costs nothing, so the states' serve both.
+        """
+        if self.scn.schedule.migration:
+            prev = self.state_prev if rows.size == self.k else self.state_prev[rows]
+            own = reference_prev_split(self.scn, prev)
+            if not (own == prev).all():
+                return self.state_rows(rows, 2, prev_split=np.concatenate([prev, own]))
+        return self.state_rows(rows, repeat=2)
 
     def state_row(self, i: int) -> State:
         """Row ``i``'s state as a (validated) :class:`State`, for policies that take one."""
@@ -328,7 +349,7 @@ def evaluate_rows(
         values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
     decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
     # the episodes' own states and decisions (assembled, or validated by evaluate_own)
-    return evaluate_own(scn, ep.state_rows(rows, repeat=2), decision)
+    return evaluate_own(scn, ep.reference_states(rows), decision)
 
 
 def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]:

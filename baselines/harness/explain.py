@@ -61,6 +61,11 @@ def reference_text(scn: Scenario, references: Sequence[float]) -> str:
         "equal shares of every resource) evaluated on the same states; normalized 1.0 = as good "
         "as it, below 1 = better"
     )
+    if scn.schedule.migration:
+        text += (
+            "; it keeps its split, so it pays no split migration (SCCT (18)) whatever the "
+            "method plays and is one value per seed for every method"
+        )
     constant = len(references) > 1 and max(references) == min(references)
     if scn.objective.kind == "card_cost":
         w = scn.objective.delay_weight

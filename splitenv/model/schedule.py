@@ -97,6 +97,8 @@ def single_state_epoch(scn: Scenario, state: AnyState, ph: Phases) -> EpochPart:
 
 def pre_round(state: AnyState, ph: Phases) -> Array:
     """Time before this round: round 0 pays the first round's extras (SFT (19))."""
+    if ph.pre_first is ph.pre_steady:  # every round starts alike (SCCT (18)): nothing to choose
+        return ph.pre_first
     first = np.asarray(state.round_index) == 0
     if first.ndim == 1:  # one state per row
         return np.where(first[:, None], ph.pre_first, ph.pre_steady)

@@ -30,6 +30,9 @@ _STATE_ARRAYS = (
     "prev_split",
 )
 
+#: what :meth:`StateBatch.with_prev_splits` repeats per row: every per-device array but prev_split
+_REPEATED = (*(name for name in _STATE_ARRAYS if name != "prev_split"), "active")
+
 
 @dataclass(frozen=True)
 class State:
@@ -215,6 +218,32 @@ class StateBatch:
         for arr in values.values():
             arr.setflags(write=False)
         return cls(**values)
+
+    @classmethod
+    def with_prev_splits(cls, state: State, prev_split: NDArray[np.int64]) -> StateBatch:
+        """``state`` once per row of ``prev_split`` (B, N): rows that differ in their previous split.
+
+        One world, decisions with their own split histories (the envs evaluate the preset's
+        default decision with its own previous split, SCCT (18), next to the policy's, in every
+        step). The other arrays are the state's, copied once per row (for two rows cheaper than
+        broadcast views; writable, as the vector env's batches: the engine only reads states);
+        ``prev_split`` is taken as given, its values are checked by :meth:`check`.
+
+        Raises:
+            StateError: ``prev_split`` not (B, N) for the state's N devices.
+        """
+        prev = np.asarray(prev_split, dtype=np.int64)
+        n = state.n_devices
+        if prev.ndim != 2 or prev.shape[1] != n:
+            raise StateError(f"prev_split has shape {prev.shape}; allowed: (B, {n})")
+        b = prev.shape[0]
+        rows = {name: np.array((getattr(state, name),) * b) for name in _REPEATED}
+        return cls(
+            **rows,
+            prev_split=prev,
+            round_index=np.array((state.round_index,) * b, dtype=np.int64),
+            epoch_index=np.array((state.epoch_index,) * b, dtype=np.int64),
+        )
 
     @property
     def n_devices(self) -> int:

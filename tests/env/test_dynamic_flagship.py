@@ -3,6 +3,7 @@ and the classical methods on it as snapshot re-solvers."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import gymnasium as gym
@@ -130,17 +131,96 @@ def test_classical_methods_are_snapshot_re_solvers(solver):
     assert result.total_cost < result.total_reference  # it beats the default decision
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 finding: the env evaluates the reference (default) decision on the policy's "
-    "state, whose prev_split is the policy's split, so the reference pays the migration from the "
-    "policy's split to the default one every round (splitenv/env.py _play_epochs, and the vector "
-    "env): the normalized reward and bench's normalized cost favour policies far from the default "
-    "split. Fix: the reference row with its own previous split (the default, -1 in round 0).",
-)
 def test_the_reference_cost_does_not_depend_on_the_policys_splits():
     totals = []
     for method in ("equal", "fixed_split"):
         env = make(NAME, rounds=3, epochs_per_round=2)
         totals.append(run_episode(env, SolverPolicy(method), seed=20000).total_reference)
     assert totals[1] == pytest.approx(totals[0], rel=1e-9)  # the same states, the same reference
+
+
+def _reference_by_round(splits, seed=3):
+    """Play splitlora_dynamic (equal shares inside) with a split per round; per round: the
+    reference cost, the episode seed and the states' previous splits."""
+    env = make(NAME, rounds=len(splits), epochs_per_round=2, inner_allocator="equal")
+    _, info = env.reset(seed=seed)
+    base, out = env.unwrapped, []
+    for split in splits:
+        prev = base.current_state.prev_split.copy()
+        _, _, _, _, step = base.step_decision({"split": np.asarray(split), "rank": np.int64(8)})
+        out.append((float(step["reference_cost"]), prev))
+    return out, int(info["episode_seed"]), base
+
+
+def test_a_moving_policy_gets_the_reference_of_a_policy_keeping_the_default_split():
+    """By hand: the reference (default split 1, equal shares) keeps its own split, so its
+    migration SCCT (18) |1 - 1| = 0 in every round, and its cost is the one of the policy that
+    never moves; before the fix it paid |s_prev - 1| blocks from the moving policy's split."""
+    n = 6
+    moving = [np.full(n, 1 + 2 * r) for r in range(1, 5)]  # 3, 5, 7, 9 layers: moves each round
+    keeping = [np.ones(n, dtype=np.int64)] * 4  # the default split, every round
+    moved, seed, base = _reference_by_round(moving)
+    kept, _, _ = _reference_by_round(keeping)
+    assert [ref for ref, _ in moved] == [ref for ref, _ in kept]  # bit for bit, every round
+    assert all(np.all(prev == moving[r - 1]) for r, (_, prev) in enumerate(moved) if r)
+    # the reference's round, composed by hand from the engine's terms (the env docstring's
+    # Rewards): max_n pre_n at the round start, J iteration_t per epoch, max_n post_n at the
+    # end, and 1/T of the round's energy per epoch (T: the preset's epochs per round)
+    scn = base.scenario
+    j, weight = scn.schedule.iterations_per_epoch, scn.objective.energy_weight
+    sampler = splitenv.StateSampler(scn, seed, 2)
+    for r, (ref, prev) in enumerate(moved):
+        own = np.full(n, -1 if r == 0 else 1)  # no split before round 0, then its own
+        total = 0.0
+        for t in range(2):
+            state = sampler.state(r, t, prev_split=own if t == 0 else np.ones(n, dtype=np.int64))
+            ev = evaluate_batch(scn, state, Decision())
+            assert np.all(ev.per_device["pre_round_s"] == 0)  # the reference never migrates
+            pre = ev.per_device["pre_round_s"][0].max() if t == 0 else 0.0
+            post = ev.per_device["adapter_s"][0].max() if t == 1 else 0.0
+            energy = float(ev.energy_j[0]) / scn.schedule.epochs_per_round
+            total += pre + j * float(ev.terms["iteration_s"][0]) + post + weight * energy
+        assert ref == pytest.approx(total, rel=1e-12)
+        if r:  # what the bug charged: the default split on the moving policy's state
+            state = sampler.state(r, 0, prev_split=prev)
+            biased = evaluate_batch(scn, state, Decision())
+            assert biased.per_device["pre_round_s"][0][state.active].min() > 1.0  # seconds
+
+
+def test_the_vector_env_gives_the_reference_its_own_split_too():
+    """The native vector env's reference rows: the single env's, bit for bit, with a moving
+    policy in one env and the default split (index 0) in the other, the same seed."""
+    kwargs = {"rounds": 3, "epochs_per_round": 2, "inner_allocator": "equal"}
+    vec = make_vec(NAME, 2, **kwargs)
+    vec.reset(seed=[3, 3])
+    single = make(NAME, **kwargs)
+    single.reset(seed=3)
+    n, refs = 6, []
+    for r in range(3):
+        moving = {"split": np.full(n, 2 + 2 * r), "rank": 0, "quant_bits": 0, "keep_ratio": [1.0]}
+        keeping = {**moving, "split": np.zeros(n, dtype=np.int64)}
+        both = {k: np.stack([np.asarray(moving[k]), np.asarray(keeping[k])]) for k in moving}
+        _, _, _, _, info = vec.step(both)
+        _, _, _, _, one = single.step({k: np.asarray(v) for k, v in moving.items()})
+        refs.append((*info["reference_cost"], one["reference_cost"]))
+    vec.close()
+    refs = np.array(refs)
+    np.testing.assert_array_equal(refs[:, 0], refs[:, 1])  # moving or not: the same reference
+    np.testing.assert_array_equal(refs[:, 0], refs[:, 2])  # the single env's
+
+
+def test_the_vector_envs_reference_rows_of_some_envs_are_those_of_all():
+    """The rows of the envs that play (autoreset leaves some out) as in the whole batch: the
+    policy's previous splits, then the reference's own (the default, 1, after round 0)."""
+    vec = make_vec(NAME, 4, rounds=3, epochs_per_round=2, inner_allocator="equal")
+    vec.action_space.seed(0)
+    vec.reset(seed=5)
+    for _ in range(2):  # into round 2: the previous splits are the policies' round-1 splits
+        vec.step(vec.action_space.sample())
+    ep, some = vec.unwrapped._ep, np.array([1, 3])
+    every, part = ep.reference_states(np.arange(4)), ep.reference_states(some)
+    rows = np.concatenate([some, some + 4])
+    for field in dataclasses.fields(every):
+        np.testing.assert_array_equal(getattr(every, field.name)[rows], getattr(part, field.name))
+    assert np.all(part.prev_split[2:] == 1) and np.any(part.prev_split[:2] != 1)
+    vec.close()

@@ -5,7 +5,7 @@
 
 ``cost`` is read from ``info``; ``reference`` is recomputed here with an independent call
 of the engine (``splitenv.evaluate``) on the step's state(s) with the preset's default
-decision, composed into the step's latency as the docstring says: an epoch's iterations,
+decision and its own previous split (the default; none at the episode's start), composed into the step's latency as the docstring says: an epoch's iterations,
 plus the round's start (SCCT (18), SFT (19)) at a round start and its end (adapter
 exchange) at its last epoch; barrier sync: ``max_n pre + J iteration + max_n post``
 (SCCT (19)-(20), FedsLLM (16)-(17)); independent devices:
@@ -65,12 +65,19 @@ def epoch_cost(scn, ev, first, last, energy_weight=0.0):
 
 
 def reference_cost(env, states, first_epoch, energy_weight=0.0):
-    """Cost of the preset's default decision on the step's states (one per epoch played)."""
+    """Cost of the preset's default decision on the step's states (one per epoch played).
+
+    The reference keeps its own split history: its previous split is the default split from
+    the episode's first epoch on (no split before it: -1), whatever the policy played.
+    """
     scn = env.unwrapped.scenario
     total = 0.0
     for k, state in enumerate(states):
         t = first_epoch + k
-        ev = evaluate(scn, state, Decision())  # the default: default split, equal shares
+        start = state.round_index == 0 and t == 0
+        own = np.full(scn.n_devices, -1 if start else scn.decision.default_split)
+        # the default: default split, equal shares, with its own previous split
+        ev = evaluate(scn, state.replace(prev_split=own), Decision())
         total += epoch_cost(scn, ev, t == 0, t == EPOCHS - 1, energy_weight)
     return total
 

@@ -74,3 +74,54 @@ def test_stack_refuses_mixed_device_counts():
     large = StateSampler(load_scenario("scct"), 0).state()
     with pytest.raises(StateError, match="one device count"):
         StateBatch.stack([small, large])
+
+
+@pytest.mark.parametrize("preset", list_scenarios())
+def test_rows_with_their_own_previous_splits_equal_single_state_calls(preset):
+    """``with_prev_splits``: one state, each row its own previous split (none, or a split)."""
+    scn = load_scenario(preset, DYNAMICS)
+    lo, hi = scn.decision.split_range
+    n, rng = scn.n_devices, np.random.default_rng(1)
+    state = StateSampler(scn, 7, 3).state(1, 0, prev_split=rng.integers(lo, hi + 1, n))
+    prevs = np.stack([state.prev_split, np.full(n, -1), rng.integers(lo, hi + 1, n)])
+    batch = StateBatch.with_prev_splits(state, prevs)
+    assert batch.batch_size == 3
+    assert not np.shares_memory(batch.channel_gain, state.channel_gain)  # copies, not views
+    split = np.repeat(rng.integers(lo, hi + 1, (1, n)), 3, axis=0)
+    if scn.decision.shared_split:
+        split = np.repeat(split[:, :1], n, axis=1)
+    batched = evaluate_batch(scn, batch, Decision(split=split))
+    for row in range(3):
+        assert batch.row(row).to_dict() == state.replace(prev_split=prevs[row]).to_dict()
+        single = evaluate_batch(
+            scn, state.replace(prev_split=prevs[row]), Decision(split=split[row])
+        )
+        _assert_same(batched, single, row)
+    if scn.schedule.migration:  # the rows differ in their migration alone (SCCT (18))
+        moved = batched.per_device["pre_round_s"]
+        assert np.all(moved[1] == 0) and moved[0].sum() > 0
+
+
+def test_with_prev_splits_refuses_a_wrong_shape():
+    state = StateSampler(load_scenario("scct"), 0).state()
+    with pytest.raises(StateError, match=r"prev_split has shape \(2, 3\); allowed: \(B, 10\)"):
+        StateBatch.with_prev_splits(state, np.zeros((2, 3), dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    "preset", [p for p in list_scenarios() if not load_scenario(p).schedule.migration]
+)
+def test_without_migration_the_previous_split_costs_nothing(preset):
+    """What lets the envs evaluate the reference on the policy's state without migration
+    (``splitenv.env._with_reference``): prev_split enters SCCT (18) alone."""
+    scn = load_scenario(preset, DYNAMICS)
+    lo, hi = scn.decision.split_range
+    n, rng = scn.n_devices, np.random.default_rng(2)
+    state = StateSampler(scn, 7, 3).state(1, 0)
+    prevs = np.stack([np.full(n, -1), np.full(n, lo), rng.integers(lo, hi + 1, n)])
+    split = rng.integers(lo, hi + 1, (3, n))
+    if scn.decision.shared_split:
+        split = np.repeat(split[:, :1], n, axis=1)
+    batched = evaluate_batch(scn, StateBatch.with_prev_splits(state, prevs), Decision(split=split))
+    for row in range(3):
+        _assert_same(batched, evaluate_batch(scn, state, Decision(split=split[row])), row)
