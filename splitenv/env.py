@@ -616,7 +616,7 @@ def _stack(scn: Scenario, decision: Decision, trusted: bool = False) -> Decision
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:
     """One epoch's latency, with the round's start and end where they fall (compose_round)."""
     per = ev.per_device
-    zeros = None if first and last else np.zeros(per["chain_s"].shape)
+    zeros = np.zeros(per["chain_s"].shape)
     part = record(
         EpochPart, chain=per["chain_s"], iteration=ev.terms["iteration_s"],
         shared=ev.terms["shared_iteration_s"],

@@ -285,7 +285,7 @@ def _plain_keys(space: spaces.Dict) -> tuple[tuple[Any, ...], ...]:
     """
     keys = space.__dict__.get("_splitenv_plain_keys")
     if keys is None:
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for name, sub in space.spaces.items():
             if isinstance(sub, spaces.Box):
                 finite = bool(np.isfinite(sub.low).all() and np.isfinite(sub.high).all())

@@ -115,9 +115,7 @@ class Decision:
             for name in DECISION_FIELDS
         }
         # a slice stays validated
-        return record(
-            type(self), **values, batch_size=1, _completed_for=self._completed_for
-        )
+        return record(type(self), **values, batch_size=1, _completed_for=self._completed_for)
 
 
 #: the keywords of ``Decision(...)``

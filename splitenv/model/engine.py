@@ -199,8 +199,11 @@ def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluati
 
 
 def _energies(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, ...]:
-    """Round energy (:func:`round_energy`) per device of the server, the device and both (B, N),
-    then the sum over devices of both, of the server and of the device (B,)."""
+    """Round energy (:func:`round_energy`) per device and its sums over devices.
+
+    Server, device and both per device (B, N), then the sums of both, of the server and of
+    the device (B,).
+    """
     if not spends_energy(scn):  # all zero whatever the decision: built once per batch size
         b = ph.server_flops.shape[0]
         return per_batch(scn, "no_energy", b, lambda: _read_only(_energy_sums(scn, d, ph)))
