@@ -16,8 +16,9 @@ from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
 from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch, compose_round
-from splitenv.model.decision import DECISION_FIELDS, default_values
+from splitenv.model.decision import DECISION_FIELDS, completed_decision, default_values
 from splitenv.model.engine import evaluate_own, feasible_splits
+from splitenv.model.records import record
 from splitenv.model.types import complete, enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.observation import Features
@@ -656,8 +657,11 @@ def _with_reference(scn: Scenario, state: State) -> State | StateBatch:
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:
     """One epoch's latency, with the round's start and end where they fall (compose_round)."""
     per = ev.per_device
-    zeros = np.zeros_like(per["chain_s"])
-    part = EpochPart(per["chain_s"], ev.terms["iteration_s"], ev.terms["shared_iteration_s"])
+    zeros = np.zeros(per["chain_s"].shape)
+    part = record(
+        EpochPart, chain=per["chain_s"], iteration=ev.terms["iteration_s"],
+        shared=ev.terms["shared_iteration_s"],
+    )  # fmt: skip
     total, _ = compose_round(
         scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
     )
@@ -690,9 +694,7 @@ def _stack_trusted(scn: Scenario, decision: Decision) -> Decision:
         edge = np.maximum(arrays["edge_split"], arrays["split"])
         edge.flags.writeable = False
         arrays["edge_split"] = edge
-    out = Decision(**arrays, batch_size=2)
-    object.__setattr__(out, "_completed_for", scn)
-    return out
+    return completed_decision(scn, arrays, 2)
 
 
 @dataclass(frozen=True)

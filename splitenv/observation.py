@@ -98,9 +98,9 @@ class Features:
         glob = np.array(
             [round_progress, epoch_progress, float(round_start), last_ratio / _LAST_RATIO_MAX]
         )
-        np.clip(devices, 0.0, 1.0, out=devices)
+        devices.clip(0.0, 1.0, out=devices)  # np.clip's own method, without its dispatch
         np.copyto(devices, 0.0, where=np.isnan(devices))
-        np.clip(glob, 0.0, 1.0, out=glob)
+        glob.clip(0.0, 1.0, out=glob)
         if mode == "dict":
             return {"devices": devices.astype(np.float32), "globals": glob.astype(np.float32)}
         out = np.empty(n * len(DEVICE_FEATURES) + len(GLOBAL_FEATURES), dtype=np.float32)

@@ -232,7 +232,7 @@ class StateSampler:
         self._trajectory: tuple[int, dict[str, np.ndarray]] | None = None
         simple = not (self.dynamic or scenario.network.noise_states_dbm_hz)
         self._presample = int(presample) if simple and self.seed < 2**32 else 0
-        self._block: tuple[int, dict[str, np.ndarray]] | None = None
+        self._block: tuple[int, list[dict[str, np.ndarray]]] | None = None
 
     def _rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
@@ -316,7 +316,8 @@ class StateSampler:
         """:meth:`epoch_arrays` from the block of ``presample`` rounds that holds the epoch.
 
         The block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned
-        into states by the same elementwise operations (:func:`epoch_values`).
+        into states by the same elementwise operations (:func:`epoch_values`). The dict is the
+        block's own (read, not modified, by :meth:`state`).
         """
         scn, e = self.scenario, self.epochs_per_round
         block = round_index // self._presample
@@ -338,9 +339,14 @@ class StateSampler:
                 "device_flops": named["flops"] if "flops" in named else level_flops(scn),
                 "active": self._all_active,
             }  # fmt: skip
-            self._block = (block, epoch_values(draws))
-        row = (round_index - block * self._presample) * e + epoch_index
-        return {k: v[row] if v.ndim == 2 else v for k, v in self._block[1].items()}
+            values = epoch_values(draws)
+            # each epoch's arrays (its rows, the per-episode ones shared), sliced once per block
+            rows = [
+                {k: v[i] if v.ndim == 2 else v for k, v in values.items()}
+                for i in range(rounds.size)
+            ]
+            self._block = (block, rows)
+        return self._block[1][(round_index - block * self._presample) * e + epoch_index]
 
     def epoch_arrays(
         self, round_index: int, epoch_index: int, rng: np.random.Generator | None = None

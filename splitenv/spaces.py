@@ -239,31 +239,29 @@ def _decode_plain(
     if type(action) is not dict or len(action) != len(space.spaces):
         return None
     values = []
-    for name, sub in space.spaces.items():
+    for name, box, shape, low, high, finite, top in _plain_keys(space):
         value = action.get(name)
         if not isinstance(value, (np.ndarray, np.number)):
             return None
         value = np.asarray(value)
-        if value.shape != sub.shape:
+        if value.shape != shape:
             return None
-        if isinstance(sub, spaces.Box):
-            if value.dtype.kind not in "iuf" or not np.isfinite(value).all():
+        if box:
+            # NaN and inf fail finite bounds: only unbounded boxes test them on their own
+            if value.dtype.kind not in "iuf" or not (finite or np.isfinite(value).all()):
                 return None
             value = value.astype(np.float64)
-            if not ((value >= sub.low).all() and (value <= sub.high).all()):
+            if not ((value >= low).all() and (value <= high).all()):
                 return None
-        else:
-            top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
-            if (
-                value.dtype.kind not in "iu"
-                or np.any(sub.start)  # type: ignore[attr-defined]
-                or not ((value >= 0).all() and (value < top).all())
-            ):
-                return None
+        elif (
+            value.dtype.kind not in "iu" or top is None  # a nonzero start: the checked path
+            or not ((value >= 0).all() and (value < top).all())
+        ):  # fmt: skip
+            return None
         values.append(value)
     lo = scn.decision.split_range[0]
     out: dict[str, NDArray[Any]] = dict(fixed or {})
-    for (name, sub), value in zip(space.spaces.items(), values, strict=True):
+    for (name, box, *_), value in zip(_plain_keys(space), values, strict=True):
         if name in ("split", "edge_split"):
             out[name] = value.astype(np.int64) + lo
         elif name == "rank":
@@ -272,11 +270,32 @@ def _decode_plain(
             out[name] = np.asarray(scn.compression.quant_bits_range[0] + int(value))
         elif name == "keep_ratio":
             out[name] = np.asarray(float(from_fraction(scn, name, value.reshape(-1)[0])))
-        elif isinstance(sub, spaces.Box):
+        elif box:
             out[name] = from_fraction(scn, name, value)
         else:
             out[name] = value
     return _per_device_splits(scn, out)
+
+
+def _plain_keys(space: spaces.Dict) -> tuple[tuple[Any, ...], ...]:
+    """Per key of a native space, what :func:`_decode_plain` checks (computed once per space).
+
+    ``(name, is_box, shape, low, high, finite_bounds, top)``: a Box's bounds, or a discrete
+    key's exclusive upper bound (None for a nonzero ``start``, left to the checked path).
+    """
+    keys = space.__dict__.get("_splitenv_plain_keys")
+    if keys is None:
+        rows: list[tuple[Any, ...]] = []
+        for name, sub in space.spaces.items():
+            if isinstance(sub, spaces.Box):
+                finite = bool(np.isfinite(sub.low).all() and np.isfinite(sub.high).all())
+                rows.append((name, True, sub.shape, sub.low, sub.high, finite, None))
+            else:
+                top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
+                start = np.any(sub.start)  # type: ignore[attr-defined]
+                rows.append((name, False, sub.shape, None, None, True, None if start else top))
+        keys = space.__dict__["_splitenv_plain_keys"] = tuple(rows)
+    return keys  # type: ignore[no-any-return]
 
 
 def _per_device_splits(scn: Scenario, out: dict[str, Any]) -> dict[str, Any]:

@@ -111,10 +111,11 @@ def seed_words(
     Raises:
         ValueError: a value outside [0, 2**32).
     """
-    cols = [np.asarray(seeds, dtype=np.int64)] + [
-        np.broadcast_to(np.asarray(c, dtype=np.int64), np.shape(seeds)) for c in key
-    ]
-    entropy = np.stack(cols, axis=1)
+    seeds = np.asarray(seeds, dtype=np.int64)
+    entropy = np.empty((*seeds.shape, 1 + len(key)), dtype=np.int64)  # column i: word i
+    entropy[..., 0] = seeds
+    for i, c in enumerate(key, 1):  # an int or a row of values, broadcast over the rows
+        entropy[..., i] = np.asarray(c, dtype=np.int64)
     if entropy.size and (entropy.min() < 0 or entropy.max() > _M32):
         raise ValueError("stream keys must lie in [0, 2**32) for the batched streams")
     return _words(entropy.astype(np.uint64))

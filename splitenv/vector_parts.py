@@ -30,7 +30,7 @@ from splitenv.model import (
 )
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
-from splitenv.model.engine import evaluate_own
+from splitenv.model.engine import evaluate_own, split_grid
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.scenarios import epoch_values, flat_noise_dbm
@@ -368,7 +368,7 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
         # with every device present the engine's device memory is the split grid's alone
         # (tier_memory reads of the state only who is present): one grid for all such rows
         row = np.full(s, np.flatnonzero(present)[0])
-        device = tier_memory(scn, states.take(row), assemble(scn, {"split": split}))["device"]
+        device = tier_memory(scn, states.take(row), split_grid(scn))["device"]
         ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
     rest = np.flatnonzero(~present)
     step = max(1, CHUNK_ELEMENTS // (s * n))

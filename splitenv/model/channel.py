@@ -89,4 +89,8 @@ def link_rate(
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.asarray(gain) * np.asarray(power_w) / (np.asarray(noise_psd_w_hz) * w)
         rate = w * spectral_efficiency(rate_model, snr)
-    return np.where(w > 0, rate, 0.0)
+    if not isinstance(rate, np.ndarray):  # scalars
+        return np.where(w > 0, rate, 0.0)
+    if not (w.size and np.minimum.reduce(w, axis=None) > 0):  # (every w > 0: nothing to zero)
+        np.copyto(rate, 0.0, where=~(w > 0))  # np.where(w > 0, rate, 0), in the fresh array
+    return rate

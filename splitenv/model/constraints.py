@@ -32,7 +32,6 @@ def tier_memory(scn: Scenario, state: AnyState, d: Decision) -> dict[str, Array]
     L = m.n_layers
     s = d.split.astype(np.float64)
     e = d.edge_split.astype(np.float64)
-    r = d.rank.astype(np.float64)[:, None]
     per_block: float | Array
     if mem.model == "params":
         per_block = costs.block_params * w.param_bits / 8.0
@@ -42,13 +41,14 @@ def tier_memory(scn: Scenario, state: AnyState, d: Decision) -> dict[str, Array]
         edge_dev = (e - s) * per_block
         cloud_dev = (L - e) * per_block
     else:
-        per_block = costs.block_training_bytes(mem, r)
+        per_block = costs.block_training_bytes(mem, d.rank.astype(np.float64)[:, None])
         device = costs.device_fixed_bytes(mem) + s * per_block
         head = mem.head_bnd * w.batch_size * m.seq_len * m.hidden_dim
         edge_dev = (e - s) * per_block + np.where(e >= L, head, 0.0)
         cloud_dev = (L - e) * per_block + np.where(e < L, head, 0.0)
-    on = device_rows(state.active)
-    device, edge_dev, cloud_dev = (np.where(on, x, 0.0) for x in (device, edge_dev, cloud_dev))
+    if not state.active.all():  # an absent device holds nothing
+        on = device_rows(state.active)
+        device, edge_dev, cloud_dev = (np.where(on, x, 0.0) for x in (device, edge_dev, cloud_dev))
     # edge servers keep one server-side model per device they serve at once (SCCT 21-7);
     # serving in turn (SplitLLM, sequential) needs only the largest.
     if scn.schedule.sync == "sequential":
@@ -63,7 +63,17 @@ def tier_memory(scn: Scenario, state: AnyState, d: Decision) -> dict[str, Array]
 def _excess(value: Array, budget: float | Array) -> Array:
     """``value - budget`` where it exceeds the budget by more than BUDGET_RTOL, else 0."""
     over = np.asarray(value, dtype=np.float64) - budget
-    return np.where(over > BUDGET_RTOL * np.abs(budget), over, 0.0)
+    scale = abs(budget) if isinstance(budget, float) else np.abs(budget)  # the same |budget|
+    tol = BUDGET_RTOL * scale
+    if not isinstance(over, np.ndarray):  # scalars
+        return np.where(over > tol, over, 0.0)
+    # over where over > tol, else 0 (NaN too): np.where's values, written into the fresh `over`
+    hit = over > tol
+    if np.logical_or.reduce(hit, axis=None):
+        np.copyto(over, 0.0, where=~hit)
+    else:  # nothing exceeds (the usual case)
+        over.fill(0.0)
+    return over
 
 
 def violations(

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from splitenv.config import Scenario
 from splitenv.errors import DecisionError
+from splitenv.model.records import record
 
 #: Decision fields: name -> (per device?, integer?).
 DECISION_FIELDS: dict[str, tuple[bool, bool]] = {
@@ -102,8 +103,10 @@ class Decision:
         return cls(**data)
 
     def replace(self, **changes: Any) -> Decision:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (not completed, as a new ``Decision(...)``)."""
+        if not changes.keys() <= _INIT_FIELDS:  # dataclasses' TypeError naming the field
+            return dataclasses.replace(self, **changes)
+        return record(type(self), **{**self.__dict__, **changes, "_completed_for": None})
 
     def take(self, index: int) -> Decision:
         """Decision ``index`` of a completed batch, as a batch of one."""
@@ -111,9 +114,21 @@ class Decision:
             name: None if getattr(self, name) is None else getattr(self, name)[index : index + 1]
             for name in DECISION_FIELDS
         }
-        out = Decision(**values, batch_size=1)
-        object.__setattr__(out, "_completed_for", self._completed_for)  # a slice stays validated
-        return out
+        # a slice stays validated
+        return record(type(self), **values, batch_size=1, _completed_for=self._completed_for)
+
+
+#: the keywords of ``Decision(...)``
+_INIT_FIELDS = frozenset((*DECISION_FIELDS, "batch_size"))
+
+
+def completed_decision(scn: Scenario, arrays: dict[str, Any], batch: int) -> Decision:
+    """``Decision(**arrays, batch_size=batch)`` marked completed for ``scn``, built directly.
+
+    For :func:`~splitenv.model.validation.complete`, :func:`~splitenv.model.validation.assemble`
+    and the env's trusted stack, whose arrays are the completed fields (missing ones are None).
+    """
+    return record(Decision, **arrays, batch_size=batch, _completed_for=scn)
 
 
 def enabled_fields(scn: Scenario) -> tuple[str, ...]:

@@ -31,7 +31,8 @@ from splitenv.errors import StateError
 from splitenv.model import constraints, objectives
 from splitenv.model.decision import Decision
 from splitenv.model.objectives import card_bounds
-from splitenv.model.phases import Phases, phases, round_energy
+from splitenv.model.phases import Phases, per_batch, phases, round_energy, spends_energy
+from splitenv.model.records import record
 from splitenv.model.schedule import EpochPart, Latencies, compose_round, latencies
 from splitenv.model.state import State, StateBatch
 from splitenv.model.validation import assemble, complete
@@ -159,7 +160,9 @@ def _evaluate_checked(scn: Scenario, state: State | StateBatch, d: Decision) -> 
     # an unserved device (no band, no share) makes a latency infinite: a valid, infeasible result
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ev = _evaluate(scn, state, d)
-    if np.isnan(ev.objective).any() or np.isnan(ev.latency_s).any():
+    if np.isnan(ev.objective).any() or (
+        ev.latency_s is not ev.objective and np.isnan(ev.latency_s).any()
+    ):
         raise FloatingPointError(f"NaN in the evaluation of {scn.name!r}: terms {ev.terms}")
     return ev
 
@@ -167,21 +170,25 @@ def _evaluate_checked(scn: Scenario, state: State | StateBatch, d: Decision) -> 
 def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluation:
     ph = phases(scn, state, d)
     lat = latencies(scn, state, d, ph)
-    server_energy, device_energy = round_energy(scn, d, ph)
-    energy_dev = server_energy + device_energy
+    energies = _energies(scn, d, ph)
+    energy_dev, energy = energies[2], energies[3]
     mem = constraints.tier_memory(scn, state, d)
-    energy_scope = objectives.scoped_energy(scn, energy_dev.sum(axis=1), lat.rounds)
+    energy_scope = objectives.scoped_energy(scn, energy, lat.rounds)
     violations = constraints.violations(scn, state, d, mem, energy=energy_scope)
     feasible = np.isfinite(lat.objective)
-    for amount in violations.values():
-        feasible &= amount == 0
-    costs = objectives.Costs(lat.objective, lat.device_round, energy_dev, energy_scope)
+    # and every amount 0: one comparison of the stacked amounts (k, B), reduced over k
+    feasible &= (np.array(list(violations.values())) == 0).all(axis=0)
+    costs = record(
+        objectives.Costs, latency=lat.objective, device_round=lat.device_round,
+        device_energy=energy_dev, energy=energy_scope,
+    )  # fmt: skip
     objective, objective_terms = objectives.objective(scn, state, d, costs)
-    terms = _terms(scn, ph, lat, server_energy, device_energy, mem)
+    terms = _terms(scn, ph, lat, energies, mem)
     per_device = _per_device(ph, lat, energy_dev, mem) | objective_terms
-    return Evaluation(
+    return record(
+        Evaluation,
         latency_s=lat.objective,
-        energy_j=energy_dev.sum(axis=1),
+        energy_j=energy,
         objective=objective,
         feasible=feasible,
         violations=violations,
@@ -191,12 +198,35 @@ def _evaluate(scn: Scenario, state: State | StateBatch, d: Decision) -> Evaluati
     )
 
 
+def _energies(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, ...]:
+    """Round energy (:func:`round_energy`) per device and its sums over devices.
+
+    Server, device and both per device (B, N), then the sums of both, of the server and of
+    the device (B,).
+    """
+    if not spends_energy(scn):  # all zero whatever the decision: built once per batch size
+        b = ph.server_flops.shape[0]
+        return per_batch(scn, "no_energy", b, lambda: _read_only(_energy_sums(scn, d, ph)))
+    return _energy_sums(scn, d, ph)
+
+
+def _energy_sums(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, ...]:
+    server, device = round_energy(scn, d, ph)
+    both = server + device
+    return server, device, both, both.sum(axis=1), server.sum(axis=1), device.sum(axis=1)
+
+
+def _read_only(arrays: tuple[Array, ...]) -> tuple[Array, ...]:
+    for arr in arrays:
+        arr.flags.writeable = False
+    return arrays
+
+
 def _terms(
     scn: Scenario,
     ph: Phases,
     lat: Latencies,
-    server_energy: Array,
-    device_energy: Array,
+    energies: tuple[Array, ...],
     mem: dict[str, Array],
 ) -> dict[str, Array]:
     """The named scalar terms of :attr:`Evaluation.terms`, (B,) each."""
@@ -210,10 +240,10 @@ def _terms(
         "total_s": lat.total,
         "rounds": lat.rounds,
         "shared_iteration_s": ph.shared,
-        "pre_round_s": lat.pre.max(axis=1),
-        "adapter_s": ph.post.max(axis=1),
-        "server_energy_j": server_energy.sum(axis=1),
-        "device_energy_j": device_energy.sum(axis=1),
+        "pre_round_s": lat.pre_max,
+        "adapter_s": lat.post_max,
+        "server_energy_j": energies[4],
+        "device_energy_j": energies[5],
         "comm_bits": comm,
         "edge_memory_bytes": mem["edge"],
         "cloud_memory_bytes": mem["cloud"],
@@ -244,10 +274,20 @@ def _per_device(
 
 def feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
     """(n_split_values, N) mask: split value ``lo + k`` fits device n's memory (this engine's model)."""
-    lo, hi = scn.decision.split_range
-    values = np.arange(lo, hi + 1)
-    split = np.repeat(values[:, None], scn.n_devices, axis=1)
-    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone; the
-    # grid of splits is built here, within the range: assembled without validation
-    device = constraints.tier_memory(scn, state, assemble(scn, {"split": split}))["device"]
+    # the engine's device memory (Evaluation.per_device["device_memory_bytes"]) alone
+    device = constraints.tier_memory(scn, state, split_grid(scn))["device"]
     return device <= state.device_memory_bytes[None, :]
+
+
+def split_grid(scn: Scenario) -> Decision:
+    """Every split value of the range on every device, (n_split_values, N), the rest default.
+
+    Built here, within the range: assembled without validation, once per scenario (read-only).
+    """
+
+    def build() -> Decision:
+        lo, hi = scn.decision.split_range
+        split = np.repeat(np.arange(lo, hi + 1)[:, None], scn.n_devices, axis=1)
+        return assemble(scn, {"split": split})
+
+    return scn.memo("split_grid", build)

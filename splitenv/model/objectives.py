@@ -54,13 +54,16 @@ def scoped_energy(scn: Scenario, round_energy: Array, rounds: Array) -> Array:
     of :func:`splitenv.model.schedule.latencies`.
     """
     sch = scn.schedule
-    per_scope = {
-        "iteration": round_energy / (sch.iterations_per_epoch * sch.epochs_per_round),
-        "epoch": round_energy / sch.epochs_per_round,
-        "round": round_energy,
-        "total": round_energy * rounds,
-    }
-    return per_scope[sch.objective_scope]
+    scope = sch.objective_scope
+    if scope == "iteration":
+        return round_energy / (sch.iterations_per_epoch * sch.epochs_per_round)
+    if scope == "epoch":
+        return round_energy / sch.epochs_per_round
+    if scope == "round":
+        return round_energy
+    if scope == "total":
+        return round_energy * rounds
+    raise KeyError(scope)
 
 
 #: (scenario, state, completed decision, costs) -> (objective (B,), per-device terms (B, N))

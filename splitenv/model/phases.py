@@ -13,7 +13,9 @@ CARD (9), FedsLLM (15)). Every array is (B, N): B decisions, N devices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,22 +23,49 @@ from numpy.typing import ArrayLike, NDArray
 from splitenv.config import Scenario
 from splitenv.model import channel, compression
 from splitenv.model.decision import Decision
+from splitenv.model.records import record
 from splitenv.model.state import AnyState, active_count, device_rows
 from splitenv.model.workload import BlockCosts, block_costs
 
 Array = NDArray[np.float64]
+T = TypeVar("T")
+#: the reductions of ndarray.min / ndarray.all, without their Python wrappers
+_min, _all = np.minimum.reduce, np.logical_and.reduce
 
 
 def safe_div(num: Array, den: Array) -> Array:
     """Num / den with 0 / x = 0 and x / 0 = inf for x > 0."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
+    if den.size and _all(num, axis=None) and _min(den, axis=None) > 0:
+        # every den > 0 (not NaN) and no num = 0: the quotients below, without their masks
+        return num / den
     # divides only where den > 0 (so no division by zero to silence): the same quotients
-    shape = num.shape if num.shape == den.shape else np.broadcast_shapes(num.shape, den.shape)
+    shape = num.shape if num.shape == den.shape else np.broadcast(num, den).shape
     out = np.full(shape, np.inf)
     np.divide(num, den, out=out, where=den > 0)
     np.copyto(out, 0.0, where=num == 0)
     return out
+
+
+def per_batch(scn: Scenario, key: str, batch: int, build: Callable[[], T]) -> T:
+    """A value of ``scn`` that depends on the batch size only, built once per size (read-only).
+
+    For terms that no decision or state changes (the wire bits of a fixed compression, the
+    rounds of a fixed schedule): the engine builds them with the same expressions once, then
+    reuses them. Holds the last few sizes (callers use a handful).
+    """
+    cache: dict[int, T] = scn.memo(key, dict)
+    value = cache.get(batch)
+    if value is None:
+        if len(cache) >= _PER_BATCH_SIZES:
+            cache.clear()
+        value = cache[batch] = build()
+    return value
+
+
+#: batch sizes :func:`per_batch` keeps per key
+_PER_BATCH_SIZES = 16
 
 
 @dataclass
@@ -81,7 +110,8 @@ def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     """Per-device phase times for every decision of the batch."""
     costs = block_costs(scn)
     r = d.rank.astype(np.float64)[:, None]
-    x = _Inputs(
+    x = record(
+        _Inputs,
         costs=costs,
         s=d.split.astype(np.float64),
         e=d.edge_split.astype(np.float64),
@@ -92,7 +122,7 @@ def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     up_bits, down_bits = _wire_bits(scn, d, x)
     rate_up, rate_down = _link_rates(scn, state, d)
     pre_first, pre_steady = _pre_round(scn, state, x, rate_up, rate_down)
-    adapter_bits = np.broadcast_to(x.costs.lora_bits(x.s, x.r), x.s.shape)
+    adapter_bits = x.costs.lora_bits(x.s, x.r)  # (B, N): the split is
     ph = Phases(
         dev_fwd=dev_fwd, dev_bwd=dev_bwd, up=safe_div(up_bits, rate_up), server=server,
         cloud=_cloud(scn, x), down=safe_div(down_bits, rate_down),
@@ -141,6 +171,13 @@ def _wire_bits(scn: Scenario, d: Decision, x: _Inputs) -> tuple[Array, Array]:
 
     SCCT (15), SFT (21)/(23) with the compression model, CARD (9) phi.
     """
+    if not scn.compression.enabled:  # no decision changes them: built once per batch size
+        return per_batch(scn, "wire_bits", x.s.shape[0], lambda: _bits_on_wire(scn, d, x))
+    return _bits_on_wire(scn, d, x)
+
+
+def _bits_on_wire(scn: Scenario, d: Decision, x: _Inputs) -> tuple[Array, Array]:
+    """:func:`_wire_bits`, computed."""
     w, costs = scn.workload, x.costs
     act_bits = costs.activation_values * _bits_per_value(scn, d)
     raw_bits = (costs.activation_values + costs.label_values) * w.activation_bits
@@ -157,9 +194,14 @@ def _link(
 ) -> Array:
     """Rate of a link of ``width`` Hz under the scenario's rate model (channel.link_rate)."""
     net = scn.network
+    fixed_snr = (  # read by the fixed_snr model only
+        scn.memo("fixed_snr", lambda: float(channel.db_to_linear(net.fixed_snr_db)))
+        if net.rate_model == "fixed_snr"
+        else 0.0
+    )
     return channel.link_rate(
         net.rate_model, width, gain=gain, power_w=power_w, noise_psd_w_hz=state.noise_psd_w_hz,
-        fixed_snr=scn.memo("fixed_snr", lambda: float(channel.db_to_linear(net.fixed_snr_db))),
+        fixed_snr=fixed_snr,
     )  # fmt: skip
 
 
@@ -179,7 +221,7 @@ def _link_rates(scn: Scenario, state: AnyState, d: Decision) -> tuple[Array, Arr
 
 def _cloud(scn: Scenario, x: _Inputs) -> Array:
     """Three tiers: the edge forwards activations to the cloud and gets gradients back."""
-    cloud = np.zeros_like(x.s)
+    cloud = np.zeros(x.s.shape)
     if not scn.decision.three_tier:
         return cloud
     w, net, comp, costs = scn.workload, scn.network, scn.compute, x.costs
@@ -210,7 +252,7 @@ def _pre_round(
 ) -> tuple[Array, Array]:
     """Time before the first and before a later round: migration and model distribution."""
     sch, net, w, costs = scn.schedule, scn.network, scn.workload, x.costs
-    zeros = np.zeros_like(x.s)
+    zeros = np.zeros(x.s.shape)
     pre_first, pre_steady = zeros, zeros
     if sch.migration:  # SCCT (18): incremental layer transfer after a split change
         prev = state.prev_split.astype(np.float64)
@@ -241,7 +283,7 @@ def _adapter_exchange(
     if mode == "federated":  # FedsLLM (14)-(15)
         width = d.fed_subchannels * net.fed_subchannel_hz
         return safe_div(bits, _link(scn, state, width, d.fed_power_w, state.fed_channel_gain))
-    return np.zeros_like(bits)
+    return np.zeros(bits.shape)
 
 
 def _drop_inactive(ph: Phases, active: NDArray[np.bool_]) -> None:
@@ -267,13 +309,14 @@ def _bandwidth(scn: Scenario, d: Decision) -> Array:
 def _server_speed(scn: Scenario, d: Decision) -> Array:
     """FLOP/s the edge spends on each device: alpha_n C_e (SCCT 16), C_e, or f_s delta sigma (CARD 8)."""
     comp = scn.compute
-    if comp.has_frequency_control:
-        full: Array = d.server_freq_hz * comp.server_flops_per_cycle
-    else:
-        full = np.full(d.split.shape, comp.edge_flops)
+    full: Array | float = (
+        d.server_freq_hz * comp.server_flops_per_cycle
+        if comp.has_frequency_control
+        else comp.edge_flops  # the same for every device: the products below are the same
+    )
     if scn.schedule.server_mode == "share":
         return d.compute_share * full
-    return full
+    return full if isinstance(full, np.ndarray) else np.full(d.split.shape, full)
 
 
 def _bits_per_value(scn: Scenario, d: Decision) -> Array:
@@ -292,10 +335,20 @@ def _bits_per_value(scn: Scenario, d: Decision) -> Array:
 def server_energy(scn: Scenario, d: Decision, server_flops: Array) -> Array:
     """Server compute energy per iteration, CARD (11): xi f^2 (eta - eta_D(c)) / (delta sigma)."""
     comp = scn.compute
-    if not comp.has_frequency_control or comp.server_power_coeff == 0:
-        return np.zeros_like(server_flops)
+    if not _counts_server_energy(scn):
+        return np.zeros(np.shape(server_flops))
     cycles = server_flops / comp.server_flops_per_cycle
     return comp.server_power_coeff * d.server_freq_hz**2 * cycles
+
+
+def _counts_server_energy(scn: Scenario) -> bool:
+    comp = scn.compute
+    return comp.has_frequency_control and comp.server_power_coeff != 0
+
+
+def spends_energy(scn: Scenario) -> bool:
+    """Whether :func:`round_energy` can be other than zero (server or device energy counted)."""
+    return _counts_server_energy(scn) or scn.objective.device_energy
 
 
 def round_energy(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, Array]:
@@ -309,7 +362,7 @@ def round_energy(scn: Scenario, d: Decision, ph: Phases) -> tuple[Array, Array]:
     sch = scn.schedule
     iters = sch.iterations_per_epoch * sch.epochs_per_round
     server = server_energy(scn, d, ph.server_flops) * iters
-    device = np.zeros_like(server)
+    device = np.zeros(server.shape)
     if scn.objective.device_energy:
         # no link (no power or no band) sends nothing: 0 J, its infinite latency says the rest
         transmit = np.where(ph.rate_up > 0, d.power_w * ph.up, 0.0)

@@ -22,7 +22,8 @@ from numpy.typing import NDArray
 from splitenv.config import Scenario
 from splitenv.model import accuracy
 from splitenv.model.decision import Decision
-from splitenv.model.phases import Phases
+from splitenv.model.phases import Phases, per_batch
+from splitenv.model.records import record
 from splitenv.model.state import AnyState
 
 Array = NDArray[np.float64]
@@ -51,15 +52,29 @@ def compose_round(
     Independent devices (SFT (26)-(27), CARD (10)):
     ``max_n (pre_n + sum_t J (chain_{n,t} + shared_t) + post_n)``.
     """
+    round_s, device, _ = _compose(scn, pre, epochs, post)
+    return round_s, device
+
+
+def _compose(
+    scn: Scenario, pre: Array, epochs: list[EpochPart], post: Array
+) -> tuple[Array, Array, tuple[Array, Array] | None]:
+    """:func:`compose_round`, and ``(max_n pre_n, max_n post_n)`` where it takes them (barriers)."""
     j = scn.schedule.iterations_per_epoch
     if scn.schedule.sync == "independent":
         device = pre + post
         for part in epochs:
             device = device + part.epochs * j * (part.chain + part.shared[:, None])
-        return device.max(axis=1), device
-    body = sum(part.epochs * j * part.iteration for part in epochs)
-    device = pre + post + sum(part.epochs * j * part.chain for part in epochs)
-    return pre.max(axis=1) + body + post.max(axis=1), device
+        return device.max(axis=1), device, None
+    # sum_t J iteration_t and sum_t J chain_t, added in epoch order
+    body = chains = None
+    for part in epochs:
+        scale = part.epochs * j
+        body = scale * part.iteration if body is None else body + scale * part.iteration
+        chains = scale * part.chain if chains is None else chains + scale * part.chain
+    device = pre + post + (0 if chains is None else chains)
+    pre_max, post_max = pre.max(axis=1), post.max(axis=1)
+    return pre_max + (0 if body is None else body) + post_max, device, (pre_max, post_max)
 
 
 def iteration_latency(
@@ -92,15 +107,18 @@ def single_state_epoch(scn: Scenario, state: AnyState, ph: Phases) -> EpochPart:
     """The round's T epochs as one part, every epoch in this state."""
     chain = ph.chain
     iteration = iteration_latency(scn, state, ph, chain)
-    return EpochPart(chain, iteration, ph.shared, scn.schedule.epochs_per_round)
+    return record(
+        EpochPart, chain=chain, iteration=iteration, shared=ph.shared,
+        epochs=scn.schedule.epochs_per_round,
+    )  # fmt: skip
 
 
 def pre_round(state: AnyState, ph: Phases) -> Array:
     """Time before this round: round 0 pays the first round's extras (SFT (19))."""
     if ph.pre_first is ph.pre_steady:  # every round starts alike (SCCT (18)): nothing to choose
         return ph.pre_first
-    first = np.asarray(state.round_index) == 0
-    if first.ndim == 1:  # one state per row
+    first = state.round_index == 0
+    if isinstance(first, np.ndarray) and first.ndim == 1:  # one state per row
         return np.where(first[:, None], ph.pre_first, ph.pre_steady)
     return ph.pre_first if first else ph.pre_steady
 
@@ -118,6 +136,8 @@ class Latencies:
     rounds: Array  # rounds needed
     pre: Array  # (B, N) time before this round
     objective: Array  # the one of the above that ``schedule.objective_scope`` names
+    pre_max: Array  # the slowest device's time before this round
+    post_max: Array  # the slowest device's time after this round (adapter exchange)
 
 
 def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latencies:
@@ -125,7 +145,7 @@ def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latenc
     sch = scn.schedule
     epoch = single_state_epoch(scn, state, ph)
     pre_now = pre_round(state, ph)
-    round_s, device_round = compose_round(scn, pre_now, [epoch], ph.post)
+    round_s, device_round, maxes = _compose(scn, pre_now, [epoch], ph.post)
     # the same parts give the same round: composed once (SCCT's start is the same every round)
     first = (
         round_s
@@ -148,15 +168,25 @@ def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latenc
         "round": round_s,
         "total": total,
     }
-    return Latencies(
+    return record(
+        Latencies,
         chain=epoch.chain, iteration=epoch.iteration, epoch=scope["epoch"], round=round_s, device_round=device_round,
         total=total, rounds=n_rounds, pre=pre_now, objective=scope[sch.objective_scope],
+        pre_max=pre_now.max(axis=1) if maxes is None else maxes[0],
+        post_max=ph.post.max(axis=1) if maxes is None else maxes[1],
     )  # fmt: skip
 
 
 def rounds_needed(scn: Scenario, d: Decision) -> Array:
     """Rounds to train, (B,): FedsLLM (17) E(r) when fitted by rank, else ``schedule.rounds``."""
-    rank = d.rank.astype(np.float64)
     if scn.accuracy.rounds_by_rank:
+        rank = d.rank.astype(np.float64)
         return accuracy.rounds_for_rank(scn.accuracy.rounds_by_rank, rank)
-    return np.full(rank.shape, float(scn.schedule.rounds))
+    # the same for every decision: built once per batch size (read-only)
+    return per_batch(scn, "rounds_needed", d.rank.shape[0], lambda: _rounds(scn, d.rank.shape))
+
+
+def _rounds(scn: Scenario, shape: tuple[int, ...]) -> Array:
+    out = np.full(shape, float(scn.schedule.rounds))
+    out.flags.writeable = False
+    return out

@@ -34,6 +34,10 @@ _STATE_ARRAYS = (
 _REPEATED = (*(name for name in _STATE_ARRAYS if name != "prev_split"), "active")
 
 
+_INT_ARRAYS = ("edge_of", "prev_split")
+_INT, _FLOAT = np.dtype(np.int64), np.dtype(np.float64)
+
+
 @dataclass(frozen=True)
 class State:
     """The world during one epoch, per device (arrays of length N).
@@ -113,17 +117,18 @@ class State:
         arrays are already float64 / int64 / bool of length N, non-negative and finite, and
         nobody else holds them. They are made read-only here, as the constructor does.
         """
-        self = object.__new__(cls)
+        values: dict[str, Any] = {}
         for name in _STATE_ARRAYS:
-            dtype = np.int64 if name in ("edge_of", "prev_split") else np.float64
-            arr = np.asarray(arrays[name], dtype=dtype)
+            arr = np.asarray(arrays[name], dtype=_INT if name in _INT_ARRAYS else _FLOAT)
             arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
+            values[name] = arr
         active = np.asarray(arrays["active"], dtype=bool)
         active.flags.writeable = False
-        object.__setattr__(self, "active", active)
-        object.__setattr__(self, "round_index", round_index)
-        object.__setattr__(self, "epoch_index", epoch_index)
+        values["active"] = active
+        values["round_index"] = round_index
+        values["epoch_index"] = epoch_index
+        self = object.__new__(cls)
+        self.__dict__.update(values)  # the fields the frozen dataclass's __init__ would set
         return self
 
     @property
@@ -293,7 +298,8 @@ def device_rows(values: NDArray[Any]) -> NDArray[Any]:
 
 def active_count(state: State | StateBatch) -> Any:
     """Active devices: an int for a ``State``, (B,) for a ``StateBatch``."""
-    return state.active.sum(axis=-1) if state.active.ndim == 2 else int(state.active.sum())
+    active = state.active
+    return active.sum(axis=-1) if active.ndim == 2 else int(np.count_nonzero(active))
 
 
 #: what the engine's steps take: one state, or one state per batch row

@@ -20,7 +20,13 @@ from numpy.typing import NDArray
 
 from splitenv.config import Scenario
 from splitenv.errors import DecisionError
-from splitenv.model.decision import DECISION_FIELDS, Decision, default_values, enabled_fields
+from splitenv.model.decision import (
+    DECISION_FIELDS,
+    Decision,
+    completed_decision,
+    default_values,
+    enabled_fields,
+)
 
 
 def allowed_text(scn: Scenario, name: str) -> str:
@@ -148,9 +154,7 @@ def complete(scn: Scenario, decision: Decision | dict[str, Any] | None) -> Decis
     for arr in arrays.values():
         if arr is not None:
             arr.setflags(write=False)
-    out = Decision(**arrays, batch_size=batch)
-    object.__setattr__(out, "_completed_for", scn)
-    return out
+    return completed_decision(scn, arrays, batch)
 
 
 def _default_decision(scn: Scenario) -> Decision:
@@ -235,6 +239,4 @@ def assemble(scn: Scenario, values: dict[str, Any]) -> Decision:
     for arr in arrays.values():
         if arr is not None:
             arr.setflags(write=False)
-    out = Decision(**arrays, batch_size=batch)
-    object.__setattr__(out, "_completed_for", scn)
-    return out
+    return completed_decision(scn, arrays, batch)

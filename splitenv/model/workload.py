@@ -87,7 +87,7 @@ class BlockCosts:
     def lora_forward_flops(self, rank: ArrayLike) -> NDArray[np.float64]:
         """LoRA forward FLOPs of one block for the batch at rank r (FedsLLM (8): r phi)."""
         if not self.workload.count_lora_flops:
-            return np.zeros_like(np.asarray(rank, dtype=np.float64))
+            return np.zeros(np.shape(rank))
         m = self.model
         per_rank = m.lora_flops_per_mac * m.seq_len * self.lora_params_per_rank
         return self.workload.batch_size * per_rank * np.asarray(rank, dtype=np.float64)
