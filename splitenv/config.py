@@ -387,6 +387,30 @@ class ComputeSpec(Record):
     device_power_compute_w: float = spec(
         0.0, ge=0, unit="W", doc="device compute power (extension)"
     )
+    device_availability: tuple[float, float] = spec(
+        (1.0, 1.0),
+        gt=0,
+        le=1,
+        doc="range of the fraction of each device's FLOP/s left to training (background load,"
+        " thermal throttling); (1, 1) = all of it, always",
+    )
+    availability_step: float = spec(
+        0.0,
+        ge=0,
+        doc="std of the per-epoch step of each device's availability, a random walk reflected"
+        " at the ends of device_availability (0 = constant over an episode)",
+    )
+    availability_start: str = spec(
+        "uniform",
+        choices=("uniform", "high"),
+        doc="each device's availability at the episode's start: uniform in device_availability"
+        " (the walk's stationary law) or the range's top (devices start idle and cool)",
+    )
+
+    @property
+    def varies_availability(self) -> bool:
+        """Whether each device's available compute moves over an episode (a Markov process)."""
+        return self.device_availability != (1.0, 1.0)
 
     @property
     def has_frequency_control(self) -> bool:
@@ -397,6 +421,12 @@ class ComputeSpec(Record):
         lo, hi = self.device_flops
         if lo > hi:
             raise ConfigError(f"compute.device_flops = {self.device_flops} must be (low, high)")
+        a_lo, a_hi = self.device_availability
+        if a_lo > a_hi:
+            raise ConfigError(
+                f"compute.device_availability = {self.device_availability} must be (low, high)"
+                " with low <= high"
+            )
         f_lo, f_hi = self.server_freq_hz
         if f_lo > f_hi:
             raise ConfigError(f"compute.server_freq_hz = {self.server_freq_hz} must be (low, high)")

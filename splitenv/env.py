@@ -86,9 +86,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     | index | name | unit | bounds before scaling |
     | --- | --- | --- | --- |
     | 7n + 0 | snr_db | dB of gain / N0 (W/Hz per W) | channel range of the preset |
-    | 7n + 1 | compute | FLOP/s | [0, max device FLOP/s] |
+    | 7n + 1 | compute | FLOP/s available (its peak x availability, where it drifts) | [0, max device FLOP/s] |
     | 7n + 2 | memory | bytes | [0, max device memory] |
-    | 7n + 3 | split | layers | [0, L] |
+    | 7n + 3 | split | layers in force (at a round start: the last round's, the migration's origin) | [0, L] |
     | 7n + 4 | data_size | samples | [0, max samples] |
     | 7n + 5 | distance | m | [0, max distance] |
     | 7n + 6 | active | - | {0, 1} (churn) |
@@ -182,9 +182,13 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     ``reset(seed=s)`` fixes the whole episode: device positions, shadowing,
     memory and data sizes, and every epoch's fading and compute
     (:class:`~splitenv.scenarios.StateSampler`), including, where the scenario
-    enables them, Gauss-Markov correlated fading, mobility and churn
-    (``network.fading_correlation``, ``mobility_step_m``, ``churn_leave_prob`` /
-    ``churn_join_prob``; an absent device costs nothing).
+    enables them, Gauss-Markov correlated fading, mobility, churn and each device's
+    available compute drifting as a reflected random walk (``network.fading_correlation``,
+    ``mobility_step_m``, ``churn_leave_prob`` / ``churn_join_prob``,
+    ``compute.device_availability`` / ``availability_step`` / ``availability_start``; an
+    absent device costs nothing). The observation carries what a policy with foresight needs
+    on such a scenario: the slowly moving quantities (``compute``, ``snr_db``, ``active``),
+    the split in force (a move's migration) and ``round_progress`` (the rounds left).
     ``reset(options={"instance": {"seed": k}})``
     replays the stored instance ``k`` (see :mod:`splitenv.instances`).
 
@@ -225,6 +229,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
       so in presets with ``schedule.migration`` (SCCT, SplitLoRADynamic) rewards and
       normalized costs of policies off the default split were flattered (SCCT: references
       0.1-0.3 % too high; SplitLoRADynamic, 10 rounds, every device held at split 2: 39 %).
+    * A preset's version is its id's: SFT-v1 (accuracy coefficients), SplitLoRADynamic-v1
+      (issue 13: a Jetson AGX Orin edge and drifting device compute, so the best split moves).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)

@@ -23,7 +23,7 @@ import yaml
 from splitenv import limits, plugins
 from splitenv._fields import NumberLoader
 from splitenv.batch_draws import BatchDraws, Segment
-from splitenv.config import Scenario
+from splitenv.config import ComputeSpec, Scenario
 from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
 from splitenv.model.types import State
@@ -195,12 +195,15 @@ class StateSampler:
     """Seeded states of one episode of a scenario.
 
     Without dynamics every epoch is drawn on its own (block fading, device compute).
-    With ``network.fading_correlation``, ``mobility_step_m`` or churn set, those
-    evolve as Markov processes over the epochs of the episode (Gauss-Markov
-    complex fading ``h_g = rho h_{g-1} + sqrt(1 - rho^2) w_g``, a Gaussian random
-    walk of positions kept inside the distance range, and devices that leave and
-    rejoin with the given probabilities), with their own random streams so that
-    switching them on leaves the other draws unchanged.
+    With ``network.fading_correlation``, ``mobility_step_m``, churn or
+    ``compute.device_availability`` set, those evolve as Markov processes over the epochs
+    of the episode (Gauss-Markov complex fading ``h_g = rho h_{g-1} + sqrt(1 - rho^2) w_g``,
+    a Gaussian random walk of positions kept inside the distance range, devices that leave
+    and rejoin with the given probabilities, and each device's available fraction of its
+    FLOP/s as a random walk reflected inside ``compute.device_availability``,
+    :func:`availability`), with their own random streams so that switching them on leaves
+    the other draws unchanged (each process draws after those listed before it in the
+    epoch's dynamics stream).
 
     Args:
         scenario: the scenario.
@@ -270,6 +273,11 @@ class StateSampler:
                 "xy": np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1),
                 "active": np.ones(n, dtype=bool),
             }
+            if scn.compute.varies_availability:  # drawn last: the draws above stay as they were
+                lo, hi = scn.compute.device_availability
+                proc["u"] = rng.uniform(lo, hi, n)  # drawn either way: later draws stay put
+                if scn.compute.availability_start == "high":
+                    proc["u"] = np.full(n, hi)
             self._trajectory = (0, proc)
         k, proc = self._trajectory
         proc = {key: v.copy() for key, v in proc.items()}
@@ -287,6 +295,8 @@ class StateSampler:
             proc["active"] = np.where(
                 proc["active"], u >= net.churn_leave_prob, u < net.churn_join_prob
             )
+            if "u" in proc:  # each device's available fraction of its FLOP/s
+                proc["u"] = availability(scn.compute, proc["u"], rng)
         self._trajectory = (g, proc)
         return proc
 
@@ -394,6 +404,8 @@ class StateSampler:
                 gain_db = self._mean_gain_db(distance, st["shadow_db"])
                 fed_gain_db = self._mean_gain_db(fed_distance, st["fed_shadow_db"])
             active = proc["active"]
+            if "u" in proc:
+                flops = flops * proc["u"]
         if net.noise_states_dbm_hz:
             round_rng = self._rng(_STREAM_ROUND, round_index)
             noise_dbm = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
@@ -419,9 +431,41 @@ class StateSampler:
 
 
 def has_dynamics(scn: Scenario) -> bool:
-    """Whether fading, positions or presence evolve as Markov processes over an episode."""
+    """Whether fading, positions, presence or compute evolve as Markov processes over an episode."""
     net = scn.network
-    return bool(net.fading_correlation > 0 or net.mobility_step_m > 0 or net.churn_leave_prob > 0)
+    return bool(
+        net.fading_correlation > 0
+        or net.mobility_step_m > 0
+        or net.churn_leave_prob > 0
+        or scn.compute.varies_availability
+    )
+
+
+def availability(comp: ComputeSpec, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each device's available fraction of its FLOP/s one epoch after ``u`` (ours, issue 13).
+
+    A random walk reflected at the ends of ``[a_lo, a_hi] = compute.device_availability``:
+    ``u_g = reflect(u_{g-1} + e_g)``, ``e_g ~ N(0, compute.availability_step)`` per device, one
+    draw of (N,) from the epoch's dynamics stream. The walk keeps the uniform law on the range
+    (its stationary law: a walk started uniform stays uniform); started at ``a_hi``
+    (``availability_start: high``) it drifts down at first, as devices that start the training
+    idle and cool take on background load and heat. Elementwise over the last axis.
+    """
+    lo, hi = comp.device_availability
+    return reflect(u + rng.normal(0.0, comp.availability_step, u.shape[-1]), lo, hi)
+
+
+def reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``x`` folded into [lo, hi] by reflection at both ends (a reflected random walk's step).
+
+    ``y = (x - lo) mod 2W`` with ``W = hi - lo``, then ``lo + y`` on the way up and
+    ``lo + 2W - y`` on the way down, so a step of any size lands inside. Elementwise.
+    """
+    width = hi - lo
+    if width <= 0:
+        return np.full_like(x, lo)
+    y = np.mod(x - lo, 2.0 * width)
+    return lo + np.where(y > width, 2.0 * width - y, y)
 
 
 def static_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:

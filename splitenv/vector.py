@@ -19,7 +19,7 @@ allocator decides the K x T rows of the step in one call of its batched form, wh
 paper's allocator has, or env by env for a callable without one,
 :func:`splitenv.allocation.allocate_rows`; then one engine call per epoch). The native ``Dict`` action is batched along a leading K axis;
 :mod:`splitenv.vector_wrappers` adds the ``MultiDiscreteAction`` (with (K, D)
-``action_masks()``) and ``BoxAction`` encodings. Dynamics (fading, mobility, churn), accuracy
+``action_masks()``) and ``BoxAction`` encodings. Dynamics (fading, mobility, churn, drifting device compute), accuracy
 providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x next-step mode
 (default) or same-step (``final_obs`` / ``final_info``). Refused with ``NotImplementedError``
 naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the

@@ -102,3 +102,89 @@ def test_env_with_dynamics_runs_and_observes_presence():
         if term or trunc:
             break
     assert seen_absent
+
+
+# --- device availability: a reflected random walk of each device's FLOP/s (issue 13) ---------
+
+
+def _avail(**over):
+    values = {"compute.device_availability": (0.2, 1.0), "compute.availability_step": 0.06}
+    values.update({f"compute.{k}": v for k, v in over.items()})
+    return se.load_scenario("scct", values)
+
+
+def test_reflect_folds_any_step_into_the_range_by_hand():
+    from splitenv.scenarios import reflect
+
+    x = np.array([0.5, 1.05, 0.1, 2.0, -0.7, 1.0, 0.2])
+    # 1.05 -> 0.95; 0.1 -> 0.3; 2.0: (1.8 mod 1.6) = 0.2 -> 0.4; -0.7: (-0.9 mod 1.6) = 0.7 -> 0.9
+    np.testing.assert_allclose(reflect(x, 0.2, 1.0), [0.5, 0.95, 0.3, 0.4, 0.9, 1.0, 0.2])
+    np.testing.assert_array_equal(reflect(x, 0.5, 0.5), np.full(7, 0.5))
+
+
+def test_availability_walk_by_hand_from_the_dynamics_stream():
+    """Epoch 0: the static draws' order, then U(lo, hi) (or the top); epoch g: its stream's
+    fading and churn draws, then one N(0, step) per device, reflected; FLOP/s = drawn x u."""
+    from splitenv.scenarios import reflect
+
+    seed, n = 11, 10  # scct's ten devices
+    for start in ("uniform", "high"):
+        scn = _avail(availability_start=start)
+        sm, flat = StateSampler(scn, seed, 3), StateSampler(se.load_scenario("scct"), seed, 3)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 3, 0]))
+        rng.uniform(size=n), rng.normal(size=(2, n)), rng.normal(size=(2, n))  # angle, fading
+        u = rng.uniform(0.2, 1.0, n) if start == "uniform" else np.full(n, 1.0)
+        for g in range(6):
+            if g:
+                rng = np.random.default_rng(np.random.SeedSequence([seed, 3, g]))
+                rng.normal(size=(2, n)), rng.normal(size=(2, n)), rng.uniform(size=n)
+                u = reflect(u + rng.normal(0.0, 0.06, n), 0.2, 1.0)
+            state, plain = sm.state(g // 3, g % 3), flat.state(g // 3, g % 3)
+            np.testing.assert_allclose(state.device_flops, plain.device_flops * u, rtol=1e-15)
+            np.testing.assert_array_equal(state.channel_gain, plain.channel_gain)  # untouched
+
+
+def test_availability_is_stationary_uniform_and_strongly_correlated():
+    """Started uniform, the walk stays uniform on [0.2, 1]; one epoch moves it by ~step."""
+    from scipy import stats
+
+    scn = _avail().with_overrides({"network.n_devices": 300, "compute.device_flops": [1e12, 1e12]})
+    sm = StateSampler(scn, 5, 10)
+    u = np.array([sm.state(r, t).device_flops / 1e12 for r in range(4) for t in range(10)])
+    assert u.min() >= 0.2 - 1e-12 and u.max() <= 1.0 + 1e-12
+    for g in (0, 39):  # uniform at the start and 39 epochs later
+        assert stats.kstest(u[g], stats.uniform(0.2, 0.8).cdf).pvalue > 0.01
+    steps = np.diff(u, axis=0)
+    inside = (u[:-1] > 0.35) & (u[:-1] < 0.85)  # reflection can only shorten a step
+    assert steps[inside].std() == pytest.approx(0.06, rel=0.05)
+    assert np.corrcoef(u[:-1].ravel(), u[1:].ravel())[0, 1] > 0.9  # i.i.d. draws give ~0
+    lag10 = np.corrcoef(u[0], u[10])[0, 1]
+    assert 0.6 < lag10 < 0.95  # ten steps (one round of ten epochs): moved, not forgotten
+    assert np.corrcoef(u[0], u[39])[0, 1] < lag10
+
+
+def test_availability_leaves_the_other_draws_and_a_constant_walk_stays():
+    plain, walk = (
+        _scn(churn_leave_prob=0.3, churn_join_prob=0.5),
+        _avail().with_overrides({"network.churn_leave_prob": 0.3, "network.churn_join_prob": 0.5}),
+    )
+    a, b = StateSampler(plain, 4, 3).state(2, 1), StateSampler(walk, 4, 3).state(2, 1)
+    np.testing.assert_array_equal(a.channel_gain, b.channel_gain)
+    np.testing.assert_array_equal(a.active, b.active)
+    assert np.all(b.device_flops <= a.device_flops) and np.any(b.device_flops < a.device_flops)
+    still = StateSampler(_avail(availability_step=0.0), 4, 3)
+    u = [
+        still.state(r, 0).device_flops / StateSampler(plain, 4, 3).state(r, 0).device_flops
+        for r in range(3)
+    ]
+    np.testing.assert_allclose(u[0], u[2])  # drawn once per episode, then constant
+    assert not StateSampler(se.load_scenario("scct"), 4, 3).dynamic  # off by default
+
+
+def test_availability_range_is_validated():
+    with pytest.raises(se.ConfigError, match="device_availability"):
+        _avail(device_availability=(0.9, 0.5))
+    with pytest.raises(se.ConfigError, match="device_availability"):
+        _avail(device_availability=(0.0, 1.0))
+    with pytest.raises(se.ConfigError, match="availability_start"):
+        _avail(availability_start="low")

@@ -19,11 +19,12 @@ def test_every_scenario_has_an_id_whose_version_is_the_presets(name):
 
 
 def test_paper_ids():
-    # SFT's preset is version 1 (v0 had no accuracy coefficients): its id follows it
+    # SFT's preset is version 1 (v0 had no accuracy coefficients), SplitLoRADynamic too (v0 had
+    # the flagship's L4 and no drifting compute): their ids follow them
     assert sorted(ENV_IDS) == [
         "splitenv/CARD-v0", "splitenv/FedsLLM-v0", "splitenv/SCCT-v0",
         "splitenv/SFT-v1", "splitenv/SplitLLM-v0", "splitenv/SplitLoRA-v0",
-        "splitenv/SplitLoRADynamic-v0",
+        "splitenv/SplitLoRADynamic-v1",
     ]  # fmt: skip
     assert GENERIC_ID in gym.registry
 

@@ -15,8 +15,11 @@ solver (it ignores ``obs``):
 Every solver is therefore a *snapshot* method: it re-solves at each round start on that round's
 first state alone (its previous split in ``state.prev_split``, so a split change pays its
 migration, SCCT (18), where the preset charges one), with no look-ahead at the rounds to come.
-On the dynamic flagship ``splitlora_dynamic`` (slow fading, churn, migration) the best general
-method run this way is the snapshot baseline a learned scheduler with foresight has to beat.
+On the dynamic flagship ``splitlora_dynamic`` (drifting device compute, slow fading, churn,
+migration) the best general method run this way is the snapshot baseline a learned scheduler
+with foresight has to beat. The exception is a solver that declares ``plans_ahead``
+(:mod:`baselines.methods.lookahead`): it gets the rounds left (``rounds_left``, this one
+included) and, at the round timescale, the env's inner allocator (``allocator``).
 
 :func:`run_episode` plays a whole episode and returns what the benchmark needs. It steps
 through every wrapper of the env: the policy's fields travel down the wrapper chain as a
@@ -70,6 +73,12 @@ class SolverPolicy:
                 )
             else:
                 options.setdefault("split", split)
+        if getattr(self.solver, "plans_ahead", False) and not fixed_split:
+            # a planner (lookahead) weighs a split change against the rounds left (this one
+            # included) and scores candidates with the env's own inner allocator
+            options.setdefault("rounds_left", base.rounds - int(base.current_state.round_index))
+            if base.timescale == "round":
+                options.setdefault("allocator", base.inner_allocator)
         sol = self.solver.solve(scenario, base.current_state, self.rng, **options)
         d = sol.decision.take(0)
         return {f: np.asarray(getattr(d, f))[0] for f in base.fields if getattr(d, f) is not None}

@@ -20,19 +20,35 @@ NAME = "splitlora_dynamic"
 
 def test_preset_loads_as_the_flagship_with_dynamics_and_migration():
     dyn, flag = splitenv.load_scenario(NAME), splitenv.load_scenario("splitlora")
-    assert (dyn.name, dyn.version, dyn.id_name) == (NAME, 0, "SplitLoRADynamic")
+    assert (dyn.name, dyn.version, dyn.id_name) == (NAME, 1, "SplitLoRADynamic")
     assert dyn.network.fading_correlation == 0.99 > flag.network.fading_correlation
     assert (dyn.network.churn_leave_prob, dyn.network.churn_join_prob) == (0.02, 0.2)
     assert dyn.schedule.migration and not flag.schedule.migration
     assert dyn.schedule.objective_scope == "round"
+    comp = dyn.compute  # a Jetson AGX Orin 64GB edge, counted as the device classes are
+    assert comp.server_flops_per_cycle * comp.server_freq_hz[1] == pytest.approx(5.32e12, rel=1e-3)
+    assert comp.server_power_coeff * comp.server_freq_hz[1] ** 3 == pytest.approx(60.0, rel=1e-3)
+    assert dyn.memory.edge_memory_bytes == 48e9
+    assert (comp.device_availability, comp.availability_step) == ((0.2, 1.0), 0.06)
+    assert comp.availability_start == "high"
     # everything else is the flagship's (base: splitlora)
     assert dyn.model == flag.model and dyn.devices == flag.devices and dyn.decision == flag.decision
+    assert dyn.workload == flag.workload and dyn.objective == flag.objective
     assert splitenv.StateSampler(dyn, 0).dynamic
+
+
+def test_an_equal_share_of_the_edge_is_comparable_to_a_device():
+    """Six equal shares of 5.32 TFLOP/s: 0.89 each, between a phone's 1.0 x 0.2 and 1.0."""
+    scn = splitenv.load_scenario(NAME)
+    share = scn.compute.edge_flops / scn.n_devices
+    lo, hi = scn.compute.device_availability
+    for flops in scn.devices.flops[:2]:  # phone, Jetson Orin Nano
+        assert lo * flops < share < hi * flops
 
 
 def test_env_id_works_in_make_and_make_vec():
     eid = env_id(NAME)
-    assert eid == "splitenv/SplitLoRADynamic-v0"
+    assert eid == "splitenv/SplitLoRADynamic-v1"
     env = gym.make(eid)
     base = env.unwrapped
     assert base.scenario.name == NAME
@@ -55,6 +71,67 @@ def test_fading_is_strongly_correlated_and_devices_churn():
     assert lag1 > 0.9  # i.i.d. fading gives ~0 (tests/test_dynamics.py)
     active = np.array([s.active for s in states])
     assert not active.all() and active.mean() > 0.7  # some leave, most are present
+
+
+def test_device_compute_starts_at_its_class_peak_and_wanders_down_by_hand():
+    """Availability 1 at the start (idle, cool devices), then a walk of N(0, 0.06) steps per
+    epoch reflected in [0.2, 1] (splitenv.scenarios.availability), from the dynamics stream
+    after the fading and churn draws; the device's FLOP/s is its class's times it."""
+    from splitenv.scenarios import reflect
+
+    scn = splitenv.load_scenario(NAME)
+    seed, n = 20000, scn.n_devices
+    peak = np.asarray(scn.devices.flops)[list(scn.devices.of_devices(n))]
+    sampler = splitenv.StateSampler(scn, seed, 5)
+    u = np.ones(n)
+    for g in range(4):
+        if g:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 3, g]))
+            rng.normal(size=(2, n)), rng.normal(size=(2, n)), rng.uniform(size=n)
+            u = reflect(u + rng.normal(0.0, 0.06, n), 0.2, 1.0)
+        np.testing.assert_allclose(sampler.state(0, g).device_flops, peak * u, rtol=1e-15)
+    # over the 50 epochs of the test set's episodes: down from 1 on average, inside the range
+    u = np.array(
+        [
+            splitenv.StateSampler(scn, s, 5).state(r, t).device_flops / peak
+            for s in range(20000, 20020)
+            for r in (0, 9)
+            for t in (0, 4)
+        ]
+    ).reshape(20, 4, n)
+    assert np.all(u[:, 0] == 1.0) and u.min() >= 0.2
+    assert 0.6 < u[:, 3].mean() < 0.85  # E|walk| after 49 steps of 0.06 from the top: ~0.33
+
+
+def test_the_best_split_moves_and_a_move_pays_over_the_rounds_left_only():
+    """Test seed 20004: the split planned at round 0 (phones 12 layers, their memory's limit;
+    Jetsons an interior 5; laptops 15) is no longer the best at round 1, where phone 3 slowed to
+    0.66 of its peak. Moving (phone 3 and the Jetsons give their layers back) gains G per round
+    and costs a migration M with G < M < 9 G: a snapshot (one round left) stays, ``lookahead``
+    with the 9 rounds left moves."""
+    from baselines.base import make_solver
+    from baselines.methods.lookahead import _Plan
+    from splitenv import allocation
+
+    scn = splitenv.load_scenario(NAME)
+    sampler, rng = splitenv.StateSampler(scn, 20004, 5), np.random.default_rng(0)
+    planner = make_solver("lookahead")
+    first = planner.solve(scn, sampler.state(0, 0), rng, rounds_left=10).decision.split[0]
+    np.testing.assert_array_equal(first, [12, 5, 15, 12, 5, 15])
+    state = sampler.state(1, 0, prev_split=first)
+    snapshot = planner.solve(scn, state, rng, rounds_left=1).decision.split[0]
+    np.testing.assert_array_equal(snapshot, first)  # one round's gain does not pay the move
+    moved = planner.solve(scn, state, rng, rounds_left=9).decision.split[0]
+    np.testing.assert_array_equal(moved, [12, 1, 15, 1, 1, 15])
+    snap = make_solver("bcd").solve(scn, state, rng)
+    plan = _Plan(scn, state, snap.decision, allocation.resolve("paper"), 0)
+    gain = plan.steady(first[None])[0] - plan.steady(moved[None])[0]
+    migration = (
+        plan.round_cost(plan._first, moved[None], first[None])[0]
+        - plan.round_cost(plan._first, moved[None], moved[None])[0]
+    )
+    assert 0 < gain < migration < 9 * gain
+    assert migration > 100.0  # s: 11 layers of 0.973 Gbit over the phone's uplink
 
 
 def test_a_split_change_costs_the_migration_of_scct_18_by_hand():

@@ -17,12 +17,15 @@ from splitenv.wrappers import BoxAction, MultiDiscreteAction
 K = 3
 STEPS = 11  # two 4-step episodes, each followed by its next-step autoreset, and more
 KWARGS = {"rounds": 2, "epochs_per_round": 2}
-#: correlated fading, mobility and churn (states from the same StateSampler streams)
+#: correlated fading, mobility, churn and drifting device compute (states from the same
+#: StateSampler streams)
 DYNAMICS = {
     "network__fading_correlation": 0.5,
     "network__mobility_step_m": 5.0,
     "network__churn_leave_prob": 0.3,
     "network__churn_join_prob": 0.3,
+    "compute__device_availability": (0.3, 1.0),
+    "compute__availability_step": 0.1,
 }
 
 

@@ -9,12 +9,15 @@ from splitenv.errors import StateError
 from splitenv.model import Decision, StateBatch, evaluate_batch
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario
 
-#: churn, mobility and correlated fading on, so rows differ in ``active`` and distances too
+#: churn, mobility, correlated fading and drifting compute on, so rows differ in ``active``,
+#: distances and compute too
 DYNAMICS = {
     "network.fading_correlation": 0.5,
     "network.mobility_step_m": 5.0,
     "network.churn_leave_prob": 0.3,
     "network.churn_join_prob": 0.3,
+    "compute.device_availability": (0.3, 1.0),
+    "compute.availability_step": 0.1,
 }
 
 
