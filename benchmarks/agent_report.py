@@ -114,7 +114,6 @@ def ship(run_dir: Path, bench_dir: Path, name: str | None, note: str) -> Path:
         meta["validation_lines"] = old["validation_lines"]  # the same run: its lines still hold
     # the run's command with the run folder in the default place and no flags of the session
     command = re.sub(r" --out \S+", " --out runs", meta["command"]).replace(" -q", "")
-    sets = "".join(f" --set {k}={v}" for k, v in sorted(meta["env"]["overrides"].items()))
     shutil.copyfile(run_dir / "best_model.zip", target)
     best = meta.get("best_validation") or {}
     meta.update(
@@ -127,23 +126,7 @@ def ship(run_dir: Path, bench_dir: Path, name: str | None, note: str) -> Path:
             f"best_model.zip agents/pretrained/{target.name}",
             "note": note,
         },
-        evaluation={
-            "set": "test",
-            "seeds": mine["seeds"],
-            "mean_normalized_cost": mine["mean_normalized_cost"],
-            "ci95": mine["ci95"],
-            "decision_ms": mine["decision_ms"],
-            "timescale": mine["timescale"],
-            "rounds": mine["rounds"],
-            "epochs_per_round": mine["epochs_per_round"],
-            "per_seed": mine["per_seed"],
-            "compared": {
-                m: {k: s[k] for k in ("mean_normalized_cost", "ci95", "decision_ms", "per_seed")}
-                for m, s in scores.items()
-            },
-            "command": f"splitenv bench --scenario {scenario} --seeds test --methods "
-            f"ppo:@{name},{','.join(scores)}{sets} --out results/agents/{name}",
-        },
+        evaluation=_evaluation(mine, scores, name, meta),
         curve=validation_curve(run_dir),
         sha256=file_sha256(target),
     )
@@ -151,6 +134,70 @@ def ship(run_dir: Path, bench_dir: Path, name: str | None, note: str) -> Path:
     target.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"shipped {target} ({mine['mean_normalized_cost']:.4f} +- {mine['ci95']:.4f} on test)")
     return target
+
+
+def _evaluation(mine: dict[str, Any], scores: dict[str, Any], name: str, meta: dict[str, Any]):
+    """The sidecar's ``evaluation`` from a bench's scores (``mine``: the agent's)."""
+    scenario = meta["env"]["scenario"]
+    sets = "".join(f" --set {k}={v}" for k, v in sorted(meta["env"]["overrides"].items()))
+    return {
+        "set": "test",
+        "seeds": mine["seeds"],
+        "mean_normalized_cost": mine["mean_normalized_cost"],
+        "ci95": mine["ci95"],
+        "decision_ms": mine["decision_ms"],
+        "timescale": mine["timescale"],
+        "rounds": mine["rounds"],
+        "epochs_per_round": mine["epochs_per_round"],
+        "per_seed": mine["per_seed"],
+        "compared": {
+            m: {k: s[k] for k in ("mean_normalized_cost", "ci95", "decision_ms", "per_seed")}
+            for m, s in scores.items()
+        },
+        "command": f"splitenv bench --scenario {scenario} --seeds test --methods "
+        f"ppo:@{name},{','.join(scores)}{sets} --out results/agents/{name}",
+    }
+
+
+def rescore(model: Path, bench_dir: Path | None) -> None:
+    """Re-measure a shipped agent on the env as it is now.
+
+    With ``bench_dir`` (a bench that played ``ppo:@NAME`` on the test seeds): its evaluation
+    is replaced by the bench's. Without: two recorded test seeds are replayed and must give
+    the recorded costs (the scenario's config changed in fields the agent's env does not use);
+    then only the recorded config hash is brought up to date.
+    """
+    from agents.catalog import current_config_sha256
+
+    path = model.with_suffix(".json")
+    meta = json.loads(path.read_text())
+    now = current_config_sha256(meta)
+    if bench_dir is not None:
+        scores = bench_scores(bench_dir)
+        agent = [m for m in scores if m.startswith("ppo")]
+        if len(agent) != 1 or scores[agent[0]]["config_sha256"] != now:
+            raise SystemExit(f"{bench_dir}: needs one ppo method on the current config {now}")
+        mine = scores.pop(agent[0])
+        meta["evaluation"] = _evaluation(mine, scores, model.stem, meta)
+        how = f"re-scored by {bench_dir.name} on the test seeds"
+    else:
+        from baselines.harness.episode import play
+        from baselines.harness.jobs import Job
+
+        ev = meta["evaluation"]
+        for seed in sorted(ev["per_seed"])[:2]:
+            job = Job(scenario=meta["env"]["scenario"], method=f"ppo:{model}", seed=int(seed),
+                      timescale=ev["timescale"], rounds=ev["rounds"],
+                      epochs_per_round=ev["epochs_per_round"])  # fmt: skip
+            r = play(job).result
+            got = r.total_cost / r.total_reference
+            if not math.isclose(got, ev["per_seed"][seed], rel_tol=1e-7):
+                raise SystemExit(f"seed {seed}: {got} now, {ev['per_seed'][seed]} recorded")
+        how = "replayed seeds give the recorded costs"
+    meta["evaluation"]["measured"] = f"config {now[:12]}: {how}"
+    meta["config_sha256"] = now
+    path.write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"{model.name}: config {now[:12]}, {how}")
 
 
 def _episode_ratio(env: Any, policy: SolverPolicy, seed: int) -> float:
@@ -284,11 +331,16 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("model", type=Path)
     c.add_argument("--methods", default="equal,bcd,sqp,alns")
     c.add_argument("--out", type=Path, default=None)
+    r = sub.add_parser("rescore", help="re-measure a shipped agent on the env as it is now")
+    r.add_argument("model", type=Path)
+    r.add_argument("--bench", type=Path, default=None, help="a bench that played ppo:@NAME")
     sub.add_parser("table", help="markdown table of the shipped agents vs the classical methods")
     sub.add_parser("readme", help="write the table and the curves into README.md's agents block")
     a = parser.parse_args(argv)
     if a.command == "table":
         print(table())
+    elif a.command == "rescore":
+        rescore(a.model, a.bench)
     elif a.command == "readme":
         write_readme()
     elif a.command == "ship":

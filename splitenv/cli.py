@@ -131,7 +131,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         rate, per_call = engine_throughput(args.scenario, n, args.batch, args.seconds)
         print(
             f"{args.scenario} N={n:<4d} batch={args.batch}: {rate:,.0f} device-evaluations/s "
-            f"({per_call * 1e3:.2f} ms per batched call, single thread)"
+            f"({per_call * 1e3:.4g} ms per batched call, single thread)"
         )
     return 0
 

@@ -90,8 +90,8 @@ def test_train_a_few_hundred_steps(capsys, tmp_path):
     assert record["hyperparameters"]["n_steps"] == 128
     with open(folder / "progress.csv") as f:
         rows = list(csv.DictReader(f))
-    # a run shorter than eval_freq is evaluated at its end: a best model for every run length
-    assert [int(p["time/total_timesteps"]) for p in rows if p["eval/mean_reward"]] == [256]
+    # the untrained policy at step 0, and a run shorter than eval_freq is evaluated at its end
+    assert [int(p["time/total_timesteps"]) for p in rows if p["eval/mean_reward"]] == [0, 256]
     assert (folder / "best_model.zip").is_file() and record["status"] == "finished"
     assert f"saved as {folder / 'best_model.zip'}" in out
     progress = [p for p in rows if p["rollout/ep_len_mean"]]

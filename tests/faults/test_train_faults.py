@@ -107,6 +107,8 @@ def only_run(out):
 
 
 def test_a_failure_before_any_model_leaves_no_folder(tmp_path, monkeypatch):
+    # without the step-0 evaluation (it saves the untrained policy as best_model.zip)
+    monkeypatch.setattr(callbacks.InitialEvaluation, "_on_training_start", lambda self: None)
     fail_at(monkeypatch, 40, RuntimeError("boom"))
     with pytest.raises(RuntimeError, match="boom"):
         train(make_args("scct", "ppo", out=str(tmp_path), **TINY))
