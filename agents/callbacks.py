@@ -102,6 +102,11 @@ def final_evaluation(callback: EvalCallback) -> None:
     done = callback.evaluations_timesteps
     if done and done[-1] == callback.model.num_timesteps:
         return
+    _evaluate_now(callback)
+
+
+def _evaluate_now(callback: EvalCallback) -> None:
+    """One evaluation of ``callback`` now, whatever its schedule (``eval_freq`` is restored)."""
     every = callback.eval_freq
     callback.eval_freq = 1  # the next call evaluates
     try:
@@ -127,12 +132,10 @@ class InitialEvaluation(BaseCallback):
         ev = self.evaluator
         if ev.model.num_timesteps or ev.evaluations_timesteps:
             return
-        every = ev.eval_freq
-        ev.eval_freq = 1  # the next call evaluates
         try:
-            ev.on_step()
+            _evaluate_now(ev)
         finally:
-            ev.eval_freq, ev.n_calls = every, ev.n_calls - 1
+            ev.n_calls -= 1  # not a training step: the periodic evaluations keep their steps
 
     def _on_step(self) -> bool:
         return True
