@@ -93,6 +93,10 @@ class Args:
     policy: str = "mlp"
     """mlp (networks over the flat observation) or device_set (one MLP shared by the devices and a
     pooled context, agents.device_set: the same weights act for any N; ppo with the box wrapper)"""
+    action_prior: str = "none"
+    """none, or default: the policy's mean action starts at the preset's default decision (the
+    reward's reference, splitenv.wrappers.box_default) and training learns a residual around it
+    (ppo with the box wrapper and the mlp policy)"""
 
     eval_freq: int = 2_000
     """environment steps (all envs together) between validation evaluations"""
@@ -124,7 +128,13 @@ class Args:
                 f"policy = 'device_set' needs algo ppo with the box wrapper, not "
                 f"{self.algo} with {self.wrapper}"
             )
+        if self.action_prior == "default" and (self.wrapper, self.policy) != ("box", "mlp"):
+            raise ValueError(
+                f"action_prior = 'default' needs the box wrapper and the mlp policy, not "
+                f"{self.wrapper} with {self.policy}"
+            )
         for name, allowed in (
+            ("action_prior", ("none", "default")),
             ("lr_schedule", ("constant", "linear")),
             ("activation", ("tanh", "relu")),
             ("policy", ("mlp", "device_set")),

@@ -124,3 +124,27 @@ def agent_row(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
 def agent_rows() -> list[dict[str, Any]]:
     """Every shipped agent as a row of ``splitenv agents``."""
     return [agent_row(p, m) for p, m in shipped_agents()]
+
+
+def replay_test_seeds(
+    path: Path, meta: dict[str, Any], count: int = 2
+) -> list[tuple[int, float, float]]:
+    """``(seed, normalized cost now, recorded)`` of the first ``count`` recorded test seeds.
+
+    Each seed is replayed through the bench's own path (:func:`baselines.harness.episode.play`)
+    at the timescale and episode length the sidecar's ``evaluation`` was measured at.
+    """
+    from baselines.harness.episode import play
+    from baselines.harness.jobs import Job
+
+    ev = meta["evaluation"]
+    out = []
+    for seed in sorted(int(s) for s in ev["per_seed"])[:count]:
+        job = Job(
+            scenario=meta["env"]["scenario"], method=f"ppo:{path}", seed=seed,
+            timescale=ev["timescale"], rounds=ev["rounds"],
+            epochs_per_round=ev["epochs_per_round"],
+        )  # fmt: skip
+        result = play(job).result
+        out.append((seed, result.total_cost / result.total_reference, ev["per_seed"][str(seed)]))
+    return out

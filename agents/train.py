@@ -135,7 +135,32 @@ def _new_model(args: Args, envs: Any, hyper: dict[str, Any]) -> Any:
         lr0 = args.learning_rate
         kwargs["learning_rate"] = lambda progress: lr0 * progress
     algo = algo_class(args.algo)
-    return algo(policy, envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
+    model = algo(policy, envs, seed=args.seed, device="cpu", verbose=args.verbose, **kwargs)
+    if args.action_prior == "default":
+        _start_at_default(args, model)
+    return model
+
+
+def _start_at_default(args: Args, model: Any) -> None:
+    """Move the policy's mean action to the preset's default decision (``action_prior``).
+
+    SB3 initializes the action head with orthogonal weights of gain 0.01, so its output is
+    about its bias: setting the bias to the BoxAction encoding of the default decision makes
+    the untrained policy play the reward's reference (reward about -1), and training learns
+    the residual from there.
+    """
+    import torch
+
+    probe = args.recipe().make_wrapped()
+    try:
+        layer: Any = probe
+        while not hasattr(layer, "default_action"):
+            layer = layer.env
+        target = torch.as_tensor(layer.default_action(), dtype=torch.float32)
+    finally:
+        probe.close()
+    with torch.no_grad():
+        model.policy.action_net.bias.copy_(target)
 
 
 def _model(args: Args, envs: Any) -> tuple[Any, dict[str, Any], Path | None]:

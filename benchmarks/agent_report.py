@@ -41,7 +41,7 @@ import numpy as np
 
 from agents.envs import EnvRecipe, metadata_path
 from agents.safe_load import file_sha256
-from baselines.harness.policy import SolverPolicy, route_fields
+from baselines.harness.policy import SolverPolicy, run_episode
 from splitenv.instances import InstanceReset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,18 +181,11 @@ def rescore(model: Path, bench_dir: Path | None) -> None:
         meta["evaluation"] = _evaluation(mine, scores, model.stem, meta)
         how = f"re-scored by {bench_dir.name} on the test seeds"
     else:
-        from baselines.harness.episode import play
-        from baselines.harness.jobs import Job
+        from agents.catalog import replay_test_seeds
 
-        ev = meta["evaluation"]
-        for seed in sorted(ev["per_seed"])[:2]:
-            job = Job(scenario=meta["env"]["scenario"], method=f"ppo:{model}", seed=int(seed),
-                      timescale=ev["timescale"], rounds=ev["rounds"],
-                      epochs_per_round=ev["epochs_per_round"])  # fmt: skip
-            r = play(job).result
-            got = r.total_cost / r.total_reference
-            if not math.isclose(got, ev["per_seed"][seed], rel_tol=1e-7):
-                raise SystemExit(f"seed {seed}: {got} now, {ev['per_seed'][seed]} recorded")
+        for seed, got, recorded in replay_test_seeds(model, meta):
+            if not math.isclose(got, recorded, rel_tol=1e-7):
+                raise SystemExit(f"seed {seed}: {got} now, {recorded} recorded")
         how = "replayed seeds give the recorded costs"
     meta["evaluation"]["measured"] = f"config {now[:12]}: {how}"
     meta["config_sha256"] = now
@@ -202,16 +195,8 @@ def rescore(model: Path, bench_dir: Path | None) -> None:
 
 def _episode_ratio(env: Any, policy: SolverPolicy, seed: int) -> float:
     """Mean cost ratio per decision of one episode (minus its reward over its steps)."""
-    from baselines.harness.policy import DecisionFields
-
-    env = route_fields(env)
-    obs, _ = env.reset(seed=seed)
-    total, steps = 0.0, 0
-    while True:
-        obs, reward, terminated, truncated, _ = env.step(DecisionFields(policy(env, obs)))
-        total, steps = total - reward, steps + 1
-        if terminated or truncated:
-            return total / steps
+    result = run_episode(env, policy, seed)
+    return -result.total_reward / result.steps
 
 
 def classical_lines(meta: dict[str, Any], methods: list[str]) -> dict[str, float]:

@@ -160,6 +160,49 @@ def box_rows(
     return native_rows(scn, layout, parts, fractions=True)
 
 
+def box_default(scn: Scenario, layout: Layout) -> NDArray[np.float64]:
+    """The :class:`BoxAction` vector whose decoding is the preset's default decision.
+
+    The reference of the reward (:func:`splitenv.model.decision.default_values`): index
+    fields at the middle of their default value's bin (exact for the split where every split
+    fits in memory: a memory mask narrows the split's bins to the feasible values, so the
+    decoded split can be lower than the default), shared resources equal (equal shares),
+    powers at the default's fraction of the device maximum, the server clock and the
+    keep ratio at their default's place in their range. A policy whose mean starts here
+    (``agents`` ``action_prior = default``) starts from the reference and learns a residual.
+    """
+    from splitenv.model.decision import default_values
+
+    d, dec = default_values(scn), scn.decision
+    lo = {"split": dec.split_range[0], "edge_split": dec.split_range[0],
+          "quant_bits": scn.compression.quant_bits_range[0]}  # fmt: skip
+    parts = []
+    for fs, dims in layout:
+        if not dims:
+            continue
+        if fs.name == "rank":
+            u = np.full(dims, (scn.workload.rank_choices.index(int(d["rank"])) + 0.5) / fs.n)
+        elif fs.n:
+            value = np.asarray(d[fs.name]).reshape(-1)
+            idx = (value if fs.per_device else value[:1]) - lo[fs.name]
+            u = (np.clip(idx, 0, fs.n - 1) + 0.5) / fs.n
+        elif fs.name in RESOURCE:
+            u = np.full(dims, 0.5)
+        elif fs.name in POWER:  # decoded as 0.01 + 0.99 u of the device maximum
+            frac = float(np.max(d[fs.name])) / scn.network.device_power_w
+            u = np.full(dims, (min(frac, 1.0) - 0.01) / 0.99)
+        else:  # server clock and keep ratio: their default's place in [lo, hi]
+            r_lo, r_hi = (
+                scn.compute.server_freq_hz
+                if fs.name == "server_freq_hz"
+                else scn.compression.keep_ratio_range
+            )
+            v = float(np.max(d[fs.name]))
+            u = np.full(dims, 0.5 if r_hi == r_lo else (v - r_lo) / (r_hi - r_lo))
+        parts.append(np.clip(u, 0.0, 1.0))
+    return 2.0 * np.concatenate(parts) - 1.0
+
+
 class MultiDiscreteAction(_Decoder, gym.utils.RecordConstructorArgs):
     """Every field as integer levels; ``action_masks()`` for sb3-contrib's MaskablePPO.
 
@@ -226,3 +269,7 @@ class BoxAction(_Decoder, gym.utils.RecordConstructorArgs):
             raise ActionError(f"action has shape {a.shape}; expected {self.action_space.shape}")
         masks = {k: v[None] for k, v in self.base.action_mask().items()}
         return self._one(box_rows(self.scn, self.layout, masks, a[None]))
+
+    def default_action(self) -> NDArray[np.float32]:
+        """The action that decodes to the preset's default decision (:func:`box_default`)."""
+        return box_default(self.scn, self.layout).astype(np.float32)

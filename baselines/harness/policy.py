@@ -94,6 +94,7 @@ class EpisodeResult:
     energy_j: float = 0.0
     steps: int = 0
     infeasible_steps: int = 0
+    total_reward: float = 0.0  # the env's rewards summed (minus the capped cost ratios)
     round_latencies_s: list[float] = field(default_factory=list)
 
 
@@ -150,7 +151,8 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
     obs, _ = env.reset(seed=seed)
     out = EpisodeResult()
     while True:
-        obs, _, terminated, truncated, info = env.step(DecisionFields(policy(env, obs)))
+        obs, reward, terminated, truncated, info = env.step(DecisionFields(policy(env, obs)))
+        out.total_reward += float(reward)
         out.total_cost += info["cost"]
         out.total_reference += info["reference_cost"]
         out.latency_s += info["latency_s"]

@@ -2,7 +2,7 @@
 
 ``benchmarks/agent_report.py ship`` writes, per test seed, the normalized cost the agent got in
 ``splitenv bench``; replaying two of those seeds through the bench's own path
-(:func:`baselines.harness.episode.play`) must give the same numbers, so a sidecar's score is a
+(:func:`agents.catalog.replay_test_seeds`) must give the same numbers, so a sidecar's score is a
 measurement of the file it ships with, on the env as it is now.
 """
 
@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.catalog import shipped_agents
-from baselines.harness.episode import play
-from baselines.harness.jobs import Job
+from agents.catalog import replay_test_seeds, shipped_agents
 from splitenv.instances import instance_set
 
 AGENTS = shipped_agents()
@@ -34,13 +32,7 @@ def test_sidecar_score_is_the_mean_of_its_per_seed_costs_on_the_test_set(path, m
 
 @pytest.mark.parametrize("path,meta", AGENTS, ids=[p.stem for p, _ in AGENTS])
 def test_replaying_two_test_seeds_gives_the_recorded_costs(path, meta):
-    ev = meta["evaluation"]
-    for seed in sorted(int(s) for s in ev["per_seed"])[:2]:
-        job = Job(
-            scenario=meta["env"]["scenario"], method=f"ppo:{path}", seed=seed,
-            timescale=ev["timescale"], rounds=ev["rounds"],
-            epochs_per_round=ev["epochs_per_round"],
-        )  # fmt: skip
-        result = play(job).result
-        got = result.total_cost / result.total_reference
-        assert got == pytest.approx(ev["per_seed"][str(seed)], rel=1e-7), (path.name, seed)
+    replayed = replay_test_seeds(path, meta)
+    assert len(replayed) == 2
+    for seed, got, recorded in replayed:
+        assert got == pytest.approx(recorded, rel=1e-7), (path.name, seed)

@@ -159,3 +159,33 @@ def test_cli_train_reports_bad_settings(capsys):
     )
     assert code == 2
     assert "unknown training settings ['lr']" in capsys.readouterr().err
+
+
+def test_action_prior_default_starts_the_policy_at_the_reference_decision(tmp_path):
+    """``action_prior=default``: the untrained deterministic policy plays the default decision.
+
+    FedsLLM's default (every device one block, rank 8) is a corner of the action space that a
+    policy centred at 0 (split 6, rank 4) is far from; with equal shares inside, the step-0
+    policy's rounds cost exactly the reference (reward -1 each).
+    """
+    from agents.train import _new_model
+
+    args = make_args(
+        "fedsllm", "ppo", out=str(tmp_path), action_prior="default", log_std_init=-1.5,
+        **{**TINY, "rounds": 3},
+    )  # fmt: skip
+    env = args.recipe().make_wrapped()
+    model = _new_model(args, env, args.sb3_kwargs())
+    obs, _ = env.reset(seed=5)
+    rewards = []
+    for _ in range(3):
+        action, _ = model.predict(obs, deterministic=True)
+        native = env.action(action)
+        assert list(native["split"]) == [0] * 5 and native["rank"] == 4  # split 1, rank 8
+        obs, reward, *_ = env.step(action)
+        rewards.append(reward)
+    assert rewards == pytest.approx([-1.0] * 3, rel=1e-6)
+    with pytest.raises(ValueError, match="action_prior = 'default' needs the box wrapper"):
+        make_args("fedsllm", "maskable_ppo", action_prior="default")
+    with pytest.raises(ValueError, match="action_prior = 'mean'; allowed: none, default"):
+        make_args("fedsllm", "ppo", action_prior="mean")

@@ -377,3 +377,30 @@ def test_box_split_top_is_the_largest_split_that_fits_memory():
     np.testing.assert_array_equal(info["decision"]["split"], ok.sum(axis=0) - 1 + lo)
     assert info["decision"]["rank"] == base.scenario.workload.rank_choices[-1]
     assert "device_memory" not in info["violations"]
+
+
+@pytest.mark.parametrize("timescale", ["round", "joint"])
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_box_default_action_decodes_to_the_reference_decision(env_id, timescale):
+    """``BoxAction.default_action()`` plays the reward's reference: reward -1 exactly.
+
+    With equal shares inside (round) the step's decision is the preset's default decision,
+    so its cost is the reference's. SCCT's memory masks narrow the split's bins (documented
+    in splitenv.wrappers.box_default): there the decoded split is at most the default one.
+    """
+    env = BoxAction(make(env_id, timescale, inner_allocator="equal"))
+    env.reset(seed=3)
+    action = env.default_action()
+    assert action.dtype == np.float32 and env.action_space.contains(action)
+    native = env.action(action)
+    scn = env.unwrapped.scenario
+    lo = scn.decision.split_range[0]
+    _, reward, *_ = env.step(action)
+    if env_id == "splitenv/SCCT-v0":
+        assert np.all(np.asarray(native["split"]) + lo <= scn.decision.default_split)
+        assert np.asarray(native["split"]).max() + lo == scn.decision.default_split
+    else:
+        assert np.all(np.asarray(native["split"]) + lo == scn.decision.default_split)
+        if "rank" in native:
+            assert scn.workload.rank_choices[native["rank"]] == scn.decision.default_rank
+        assert reward == pytest.approx(-1.0, rel=1e-6)
