@@ -290,6 +290,7 @@ def transfer(policy: DeviceSetPolicy, env: gym.Env) -> DeviceSetPolicy:
     other = DeviceSetPolicy(
         env.observation_space, env.action_space, lambda _: 0.0, layout=layout,
         hidden=policy.hidden, activation=policy.activation, log_std_init=policy.log_std_init,
+        ortho_init=False,  # every weight is overwritten below: skip SB3's QR initialization
     )  # fmt: skip
     other.load_state_dict(policy.state_dict())
     return other

@@ -20,7 +20,7 @@ fresh clone without the run folder.
 ``curve`` plays each classical method (``baselines.SolverPolicy``, a snapshot re-solver) on
 the agent's validation env (its evaluation recipe and validation seeds, the env the curve was
 measured in) and plots the curve with each method's value as a horizontal line, to
-``docs/img/agents/<scenario>.png``. The measure on both: the mean over validation episodes of
+``docs/img/agents/<agent name>.png``. The measure on both: the mean over validation episodes of
 the per-decision cost ratio (minus the episode reward over its steps: ``cost / reference``
 capped as the env's reward is, ``splitenv.env.SplitLoRAEnv``), lower is better.
 """
@@ -227,23 +227,32 @@ def curve(model: Path, methods: list[str], out: Path | None) -> Path:
         meta["validation_lines"] = lines
         path.write_text(json.dumps(meta, indent=1) + "\n")
     data = meta["curve"]
-    scenario = meta["env"]["scenario"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot(data["timesteps"], data["cost_ratio"], marker="o", ms=3, color="k", label="ppo")
     for i, (method, value) in enumerate(sorted(lines.items(), key=lambda kv: kv[1])):
         ax.axhline(value, ls="--", lw=1, color=f"C{i}", label=method)
     ax.set_xlabel("training steps")
     ax.set_ylabel("cost / reference per decision")
-    ax.set_title(f"{scenario}, {meta['env']['timescale']} timescale (validation seeds)")
+    ax.set_title(f"{scenario_label(meta)}, {meta['env']['timescale']} timescale (validation seeds)")
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = out or FIGURES / f"{scenario}.png"
+    out = out or FIGURES / f"{model.stem}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     print(f"wrote {out}")
     return out
+
+
+def scenario_label(meta: dict[str, Any]) -> str:
+    """The agent's scenario, with the overrides it was trained on (``splitllm (n_devices=10)``)."""
+    env = meta["env"]
+    overrides = env.get("overrides") or {}
+    if not overrides:
+        return str(env["scenario"])
+    sets = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(overrides.items()))
+    return f"{env['scenario']} ({sets})"
 
 
 #: the general classical methods (every scenario), among which "the best" is taken
@@ -274,7 +283,7 @@ def table() -> str:
         gap, ci = paired_gap(ev["per_seed"], general[best]["per_seed"])
         alns = general.get("alns", {}).get("decision_ms", math.nan)
         rows.append(
-            f"| {meta['env']['scenario']} | `{path.stem}` | {ev['timescale']} | "
+            f"| {scenario_label(meta)} | `{path.stem}` | {ev['timescale']} | "
             f"{ev['mean_normalized_cost']:.4f} ± {ev['ci95']:.4f} | {best} | "
             f"{general[best]['mean_normalized_cost']:.4f} ± {general[best]['ci95']:.4f} | "
             f"{gap:+.2f} ± {ci:.2f} % | {ev['decision_ms']:.1f} / {alns:.0f} |"

@@ -16,9 +16,9 @@ the lowest index. The one-state kernel's speculation (chunks of proposed steps v
 once) is not used: across rows it accepts about three steps per chunk, so the chunks' (rows x
 chunk x N) arrays cost more than the plain steps' (rows x N).
 
-Newton's iterations (:func:`share_root_rows`) stop per element, never per batch. The tables
-come from the engine in blocks of subcarrier counts, as the greedy reaches them
-(:class:`RowTables`).
+Newton's iterations (:func:`splitenv.allocation.scct_kkt.share_root`, the one implementation
+of the root) stop per element, never per batch. The tables come from the engine in blocks of
+subcarrier counts, as the greedy reaches them (:class:`RowTables`).
 
 Cost (N = 10, K = 200, one core): about 0.5 ms per row at R >= 384 rows, half the greedy's
 190 steps of ~100 numpy operations on (R, N) arrays (elementwise divisions, where,
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from splitenv.allocation.scct_kkt import optimal_shares_rows, share_root, share_root_nd
 from splitenv.allocation.scct_tables import _weights, check_scenario
 from splitenv.config import Scenario
 from splitenv.model import Decision, evaluate_batch
@@ -40,74 +41,11 @@ from splitenv.model.state import StateBatch
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-_EPS = np.finfo(float).eps
 #: elements (rows x (K + 1) x N) of one table-building engine call
 TABLE_ELEMENTS = 1 << 20
 _TIE = 1e-12
 #: numbers of one table (rows x (K + 1) x N) of a chunk of rows solved together (32 MiB)
 GREEDY_ELEMENTS = 1 << 22
-
-
-def share_root_rows(a: Array, c: Array, start: Array | None = None, max_iter: int = 100) -> Array:
-    """V with ``sum_{a_n > 0} a_n / (V - c_n) = 1`` per row of the last axis (SCCT (24), KKT).
-
-    The iteration of :func:`splitenv.allocation.scct_kkt.share_root` (Newton on the concave
-    reciprocal, bracketed), with one difference: each element stops at its own convergence
-    (a step below 4 ulp), so an element's value never depends on the others in the batch.
-
-    Args:
-        a: (..., N) edge time at full share (broadcasts against ``c``).
-        c: (..., N) the rest of each device's chain.
-        start: optional (...) start.
-        max_iter: iterations at most.
-
-    Returns:
-        (...) V; ``-inf`` where no device has edge work, ``inf`` where a working one has
-        c = inf.
-    """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return _share_root(a, c, start, max_iter)
-
-
-def _share_root(a: Array, c: Array, start: Array | None, max_iter: int = 100) -> Array:
-    """:func:`share_root_rows` without its floating-point error state (the caller sets it)."""
-    pos = a > 0  # broadcasts against c
-    ce = np.where(pos, c, -np.inf)
-    lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
-    hi = np.max(ce, axis=-1) + np.sum(a, axis=-1)
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    ce = np.where(ok[..., None], ce, -np.inf)
-    lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
-    v = (
-        lo
-        if start is None
-        else np.minimum(np.maximum(np.where(np.isnan(start), lo, start), lo), hi)
-    )
-    active = ok.copy()
-    for _ in range(max_iter):
-        if not active.any():
-            break
-        gap = v[..., None] - ce
-        term = a / gap
-        s = term.sum(axis=-1)
-        new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
-        new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
-        step = np.abs(new - v)
-        v = np.where(active, new, v)
-        active &= ~(step <= 4 * _EPS * np.abs(new))
-    return np.where(ok, v, np.where(pos.any(axis=-1), np.inf, -np.inf))
-
-
-def optimal_shares_rows(a: Array, c: Array) -> Array:
-    """Shares ``a_n / (V - c_n)`` of SCCT P1-3 (24) per row, (R, N) (``scct_kkt.optimal_shares``)."""
-    v = share_root_rows(a, c)
-    pos = a > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.minimum(np.where(pos, a / np.where(pos, v[:, None] - c, 1.0), 0.0), 1.0)
-        total = alpha.sum(axis=-1, keepdims=True)
-        alpha = np.where(total > 1.0, alpha / total, alpha)  # never more than the whole edge
-        fallback = np.where(pos.any(axis=-1, keepdims=True), a / a.sum(axis=-1, keepdims=True), 0.0)
-    return np.where(np.isfinite(v)[:, None], alpha, fallback)
 
 
 def _max_without(x: Array) -> Array:
@@ -145,7 +83,7 @@ class _Lockstep:
         self._mig_table = mig
         self.mig: Array | None = None
         self._watch_migration(rows)
-        self.v = share_root_rows(a, self.c)
+        self.v = share_root(a, self.c)
 
     def _watch_migration(self, rows: IntArray) -> None:
         """Switch the migration terms on once a tabulated row of ``rows`` has migration."""
@@ -234,7 +172,7 @@ class _Lockstep:
         at = (ar, j)
         cj = c.copy()
         cj[at] = cn[at]
-        v_j = _share_root(self.a, cj, lower[at])
+        v_j = share_root_nd(self.a, cj, lower[at])
         exact_j = self.objective(v_j, zmax[at], mig[at], const[:, 0])
         limit = exact_j + _TIE * np.abs(exact_j)
         obj[at] = np.inf
@@ -268,7 +206,7 @@ class _Lockstep:
         ca, cna = self.c[amb], self.cn[amb]
         trial = np.repeat(ca[:, None, :], n, axis=1)
         trial[:, np.arange(n), np.arange(n)] = cna
-        roots = _share_root(self.a[amb][:, None, :], trial, lower[amb])
+        roots = share_root_nd(self.a[amb][:, None, :], trial, lower[amb])
         member[ra, j] = True
         obj = self.objective(roots, zmax[amb], mig[amb], self.const[amb][:, None])
         obj = np.where(member, obj, np.inf)

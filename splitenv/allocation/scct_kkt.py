@@ -31,12 +31,16 @@ def share_root(a: Array, c: Array, start: Array | None = None, max_iter: int = 1
     point left of the root the iterates rise monotonically to it; from a point right of it
     one step lands left of it (concavity). Iterates are kept in the bracket
     ``[max_n (c_n + a_n), max_n c_n + sum_n a_n]``, whose ends bound the root (alpha_n <= 1;
-    every term <= a_n / sum a), and the loop stops when a step is below 4 ulp.
+    every term <= a_n / sum a). Each element stops at its own convergence (a step below
+    4 ulp), never when the whole batch has: an element's value does not depend on the other
+    elements it is solved with, so the one-state kernel (:mod:`splitenv.allocation.scct_alg1`)
+    and the batched one (:mod:`splitenv.allocation.scct_batch`) give the same bits.
 
     Args:
-        a: (..., N) edge time at full share, >= 0 (zeros take no share).
+        a: (..., N) edge time at full share, >= 0 (zeros take no share); broadcasts
+            against ``c``.
         c: (..., N) the rest of each device's chain.
-        start: optional (...) starting point, on either side of the root.
+        start: optional (...) starting point, on either side of the root (NaN: no start).
         max_iter: Newton iterations at most.
 
     Returns:
@@ -46,30 +50,41 @@ def share_root(a: Array, c: Array, start: Array | None = None, max_iter: int = 1
     c = np.asarray(c, dtype=np.float64)
     if a.ndim == 1 and c.ndim == 1:
         return np.asarray(_root_1d(a, c, start))
-    pos = a > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return share_root_nd(a, c, None if start is None else np.asarray(start), max_iter)
+
+
+def share_root_nd(a: Array, c: Array, start: Array | None, max_iter: int = 100) -> Array:
+    """:func:`share_root` on (..., N) arrays, without its floating-point error state.
+
+    For callers that already run under ``np.errstate(invalid="ignore", divide="ignore")``
+    (the batched greedy's inner loop) and so skip the context switch per call.
+    """
+    pos = a > 0  # broadcasts against c
     ce = np.where(pos, c, -np.inf)
     lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
     hi = np.max(ce, axis=-1) + np.sum(a, axis=-1)
     ok = np.isfinite(lo) & np.isfinite(hi)
-    if not np.all(ok):
-        ce = np.where(ok[..., None], ce, -np.inf)
-        lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
-    v = lo if start is None else np.clip(start, lo, hi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(max_iter):
-            gap = v[..., None] - ce
-            term = a / gap
-            s = term.sum(axis=-1)
-            new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
-            new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
-            step = np.abs(new - v)
-            v = new
-            if np.all((step <= 4 * _EPS * np.abs(v)) | ~ok):
-                break
-    if np.all(ok):
-        return v
-    edge_work = pos.any(axis=-1)
-    return np.where(ok, v, np.where(edge_work, np.inf, -np.inf))
+    ce = np.where(ok[..., None], ce, -np.inf)
+    lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
+    v = (
+        lo
+        if start is None
+        else np.minimum(np.maximum(np.where(np.isnan(start), lo, start), lo), hi)
+    )
+    active = ok.copy()
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        gap = v[..., None] - ce
+        term = a / gap
+        s = term.sum(axis=-1)
+        new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
+        new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
+        step = np.abs(new - v)
+        v = np.where(active, new, v)
+        active &= ~(step <= 4 * _EPS * np.abs(new))
+    return np.where(ok, v, np.where(pos.any(axis=-1), np.inf, -np.inf))
 
 
 def _root_1d(a: Array, c: Array, start: Any, max_iter: int = 100) -> float:
@@ -120,3 +135,15 @@ def optimal_shares(a: Array, c: Array) -> tuple[Array, float]:
     if total > 1.0:  # rounding: never hand out more than the whole edge
         alpha = alpha / total
     return alpha, v
+
+
+def optimal_shares_rows(a: Array, c: Array) -> Array:
+    """:func:`optimal_shares` per row: (R, N) shares ``a_n / (V - c_n)`` of SCCT P1-3 (24)."""
+    v = share_root(a, c)
+    pos = a > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.minimum(np.where(pos, a / np.where(pos, v[:, None] - c, 1.0), 0.0), 1.0)
+        total = alpha.sum(axis=-1, keepdims=True)
+        alpha = np.where(total > 1.0, alpha / total, alpha)  # never more than the whole edge
+        fallback = np.where(pos.any(axis=-1, keepdims=True), a / a.sum(axis=-1, keepdims=True), 0.0)
+    return np.where(np.isfinite(v)[:, None], alpha, fallback)

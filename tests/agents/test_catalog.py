@@ -101,3 +101,30 @@ def test_an_agent_trained_on_a_variant_is_not_the_scenarios_own(monkeypatch, tmp
     (tmp_path / "scct_round_ppo.zip").unlink()
     with pytest.raises(ConfigError, match="no shipped ppo agent for scenario 'scct'"):
         shipped_for("scct", "ppo")
+
+
+def test_an_agent_decides_on_one_torch_thread_and_restores_the_count():
+    """Decisions run on one intra-op thread (agents.policy.one_torch_thread), the same
+    decision as with the process's own count, which is restored after every call."""
+    import numpy as np
+    import torch
+
+    policy = AgentPolicy("@splitllm_round_ppo")
+    env = policy.recipe.make()
+    obs, _ = env.reset(seed=20000)
+    before = torch.get_num_threads()
+    seen = []
+    original = policy._decide
+
+    def spy(env_, obs_):
+        seen.append(torch.get_num_threads())
+        return original(env_, obs_)
+
+    policy._decide = spy
+    fields = policy(env, obs)
+    assert seen == [1] and torch.get_num_threads() == before
+    with torch.no_grad():
+        mine = original(env, obs)  # on the process's own thread count
+    for key, value in fields.items():
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(mine[key]), err_msg=key)
+    env.close()
