@@ -47,12 +47,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baselines.base import BaseSolver, SolveStats, make_solver
+from baselines.methods.common import memory_feasible_splits
 from baselines.methods.evaluator import score
 from splitenv import allocation
 from splitenv.config import Scenario
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, State, StateBatch, enabled_fields, evaluate_batch
-from splitenv.model.engine import feasible_splits
 from splitenv.spaces import LARGE
 
 #: most sweeps of one coordinate descent (each sweep tries every device once)
@@ -142,7 +142,7 @@ class _Plan:
         # a device without a previous split (-1) moves for free: it starts at the snapshot's
         self.start = np.where(self.prev >= 0, self.prev, self.snapshot)
         lo, _ = scn.decision.split_range
-        self.values = [lo + np.flatnonzero(ok) for ok in feasible_splits(scn, state).T]
+        self.values = [lo + np.flatnonzero(ok) for ok in memory_feasible_splits(scn, state).T]
         self.evaluations = 0
         self.sweeps = 0
         self._first = StateBatch.stack([state])

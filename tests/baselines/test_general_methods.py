@@ -223,3 +223,27 @@ def test_gaps_to_exact_and_to_the_paper_method(name):
             )
             for m, v in values.items():
                 assert v <= paper * 1.02, (name, seed, m, v, paper)
+
+
+@pytest.mark.parametrize("method", GENERAL)
+def test_a_device_away_at_the_decision_gets_a_split_within_its_memory(method):
+    """Churn: a device absent now returns within the round with the split chosen now, so the
+    general methods keep its split within its memory although the engine charges it none."""
+    from splitenv.model import constraints
+    from splitenv.model.engine import feasible_splits, split_grid
+
+    scn = se.load_scenario("splitlora_dynamic", {"network.n_devices": 3})
+    state = se.sample_state(scn, 0)
+    # device 0's memory holds the middle of the split range, not more
+    need = constraints.tier_memory(scn, state, split_grid(scn))["device"][:, 0]
+    memory = np.array(state.device_memory_bytes, dtype=float)
+    memory[0] = need[need.size // 2]
+    present = state.replace(device_memory_bytes=memory)
+    away = present.replace(active=np.array([False, True, True]))
+    lo = scn.decision.split_range[0]
+    fits = lo + np.flatnonzero(feasible_splits(scn, present)[:, 0])
+    assert fits.max() < lo + need.size - 1  # the memory binds
+    assert feasible_splits(scn, away)[:, 0].all()  # the engine's own mask: away holds nothing
+    sol = make_solver(method, budget=BUDGET).solve(scn, away, np.random.default_rng(0))
+    chosen = np.asarray(sol.decision.split).reshape(-1, scn.n_devices)[:, 0]
+    assert set(chosen.tolist()) <= set(fits.tolist()), (chosen, fits)
