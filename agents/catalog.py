@@ -132,7 +132,8 @@ def replay_test_seeds(
     """``(seed, normalized cost now, recorded)`` of the first ``count`` recorded test seeds.
 
     Each seed is replayed through the bench's own path (:func:`baselines.harness.episode.play`)
-    at the timescale and episode length the sidecar's ``evaluation`` was measured at.
+    at the timescale and episode length the sidecar's ``evaluation`` was measured at, on the
+    variant of the scenario the agent was trained and scored on (its ``overrides``).
     """
     from baselines.harness.episode import play
     from baselines.harness.jobs import Job
@@ -144,6 +145,7 @@ def replay_test_seeds(
             scenario=meta["env"]["scenario"], method=f"ppo:{path}", seed=seed,
             timescale=ev["timescale"], rounds=ev["rounds"],
             epochs_per_round=ev["epochs_per_round"],
+            overrides=tuple(sorted((meta["env"].get("overrides") or {}).items())),
         )  # fmt: skip
         result = play(job).result
         out.append((seed, result.total_cost / result.total_reference, ev["per_seed"][str(seed)]))

@@ -137,8 +137,9 @@ def test_seed_cycle_replays_the_stored_instances_in_order():
 
 def test_settings_precedence_coercion_and_errors():
     args = make_args("scct", "ppo")
-    # configs/agents/scct.yaml: train with equal shares, validate with SCCT Alg. 1
-    assert (args.inner_allocator, args.eval_inner_allocator, args.gamma) == ("equal", "paper", 0.0)
+    # configs/agents/scct.yaml: train and validate with SCCT Alg. 1, 8 envs
+    assert (args.inner_allocator, args.eval_inner_allocator, args.gamma) == ("paper", "paper", 0.0)
+    assert args.n_envs == 8
     assert args.wrapper == "box" and args.lr_schedule == "linear"
     given = parse_settings(["learning_rate=3e-4", "net_arch=[32,32]", "network.n_devices=6"])
     args = make_args("scct", "ppo", **given)
