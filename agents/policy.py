@@ -33,7 +33,7 @@ import torch
 
 from agents.catalog import SHIPPED, shipped_for, shipped_list
 from agents.envs import ALGO_WRAPPERS, EnvRecipe, algo_class, read_metadata
-from agents.safe_load import load_model
+from agents.safe_load import file_sha256, load_model
 from splitenv.cli_util import PROJECT_ROOT, find_file
 from splitenv.errors import FileFormatError
 from splitenv.scenarios import list_scenarios
@@ -91,6 +91,13 @@ def load_agent(algo: str, path: Path, meta: dict[str, Any], recipe: EnvRecipe) -
         env.close()
 
 
+#: device-set policies rebuilt for another N, by (model file sha256, observation shape): a
+#: benchmark makes one AgentPolicy per episode, and building the policy for the env's N
+#: (about 3 ms) would otherwise be paid in the first decision of every episode
+_TRANSFERS: dict[tuple[str, tuple[int, ...]], Any] = {}
+_TRANSFERS_MAX = 16
+
+
 @contextmanager
 def one_torch_thread() -> Iterator[None]:
     """Run torch on one intra-op thread inside the block, then restore the thread count.
@@ -137,17 +144,28 @@ class AgentPolicy:
         self.recipe = EnvRecipe.from_dict(self.meta["env"])
         self.deterministic = deterministic
         self.model = load_agent(self.algo, self.path, self.meta, self.recipe)
+        self._weights = (
+            self.meta.get("sha256") or file_sha256(self.path)
+            if self.meta.get("hyperparameters", {}).get("policy_class") == "device_set"
+            else ""
+        )  # the key of this model's rebuilt device-set policies (_TRANSFERS)
         self._base: Any = None
         self._decoder: Any = None
 
     def _device_set(self, decoder: Any) -> Any:
-        """The device-set policy with this model's weights for the decoder's env (built once)."""
+        """The device-set policy with this model's weights for the decoder's env.
+
+        Built once per (model file, number of devices) in the process (``_TRANSFERS``).
+        """
         from agents.device_set import transfer
 
-        shape = decoder.observation_space.shape
-        if getattr(self, "_transferred", (None, None))[0] != shape:
-            self._transferred = (shape, transfer(self.model.policy, decoder))
-        return self._transferred[1]
+        key = (self._weights, tuple(decoder.observation_space.shape))
+        policy = _TRANSFERS.get(key)
+        if policy is None:
+            if len(_TRANSFERS) >= _TRANSFERS_MAX:
+                _TRANSFERS.pop(next(iter(_TRANSFERS)))
+            policy = _TRANSFERS[key] = transfer(self.model.policy, decoder)
+        return policy
 
     def decoder(self, env: gym.Env) -> Any:
         """The recipe's action wrapper around ``env`` (built once per env)."""

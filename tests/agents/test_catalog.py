@@ -128,3 +128,23 @@ def test_an_agent_decides_on_one_torch_thread_and_restores_the_count():
     for key, value in fields.items():
         np.testing.assert_array_equal(np.asarray(value), np.asarray(mine[key]), err_msg=key)
     env.close()
+
+
+def test_a_device_set_agent_builds_its_policy_for_an_n_once_per_process():
+    """Another N: the rebuilt policy is shared by every AgentPolicy of the same file, so a
+    benchmark's episodes (one AgentPolicy each) do not pay the rebuild in their first decision."""
+    import numpy as np
+
+    from agents import policy as policy_module
+    from splitenv.registration import make
+
+    env = make("splitllm", timescale="round", overrides={"network.n_devices": 5})
+    obs, _ = env.reset(seed=20000)
+    first, second = (AgentPolicy("@splitllm_device_set_round_ppo") for _ in range(2))
+    a, b = first(env, obs), second(env, obs)
+    decoder = first.decoder(env)
+    assert first._device_set(decoder) is second._device_set(second.decoder(env))
+    assert any(key[1] == decoder.observation_space.shape for key in policy_module._TRANSFERS)
+    for key in a:
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
+    env.close()
