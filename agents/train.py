@@ -153,10 +153,7 @@ def _start_at_default(args: Args, model: Any) -> None:
 
     probe = args.recipe().make_wrapped()
     try:
-        layer: Any = probe
-        while not hasattr(layer, "default_action"):
-            layer = layer.env
-        target = torch.as_tensor(layer.default_action(), dtype=torch.float32)
+        target = torch.as_tensor(probe.get_wrapper_attr("default_action")(), dtype=torch.float32)
     finally:
         probe.close()
     with torch.no_grad():

@@ -170,6 +170,43 @@ def from_fraction(scn: Scenario, name: str, v: NDArray[np.float64]) -> NDArray[n
     return v
 
 
+def to_fraction(scn: Scenario, name: str, value: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The native fraction of the physical ``value`` of field ``name``.
+
+    :func:`from_fraction`'s inverse; a range of zero width gives 0.5.
+    """
+    value = np.asarray(value, dtype=np.float64)
+    if name == "bandwidth_hz":
+        return value / scn.network.bandwidth_hz
+    if name in POWER:
+        return value / scn.network.device_power_w
+    if name in ("server_freq_hz", "keep_ratio"):
+        lo, hi = (
+            scn.compute.server_freq_hz
+            if name == "server_freq_hz"
+            else scn.compression.keep_ratio_range
+        )
+        return np.full_like(value, 0.5) if hi == lo else (value - lo) / (hi - lo)
+    return value
+
+
+def native_index(scn: Scenario, name: str, value: NDArray[Any]) -> NDArray[np.int64]:
+    """The native index of the physical ``value`` of discrete field ``name``.
+
+    The inverse of :func:`native_to_decision`'s index conversions: split offsets, rank
+    choices, bit widths.
+    """
+    value = np.asarray(value)
+    if name in ("split", "edge_split"):
+        return value.astype(np.int64) - scn.decision.split_range[0]
+    if name == "rank":
+        choices = list(scn.workload.rank_choices)
+        return np.array([choices.index(int(v)) for v in value.reshape(-1)]).reshape(value.shape)
+    if name == "quant_bits":
+        return value.astype(np.int64) - scn.compression.quant_bits_range[0]
+    return value.astype(np.int64)
+
+
 def native_to_decision(
     scn: Scenario,
     space: spaces.Dict,

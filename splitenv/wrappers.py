@@ -28,10 +28,16 @@ from splitenv.spaces import (
     FieldSpec,
     accuracy_repair,
     field_specs,
+    native_index,
     native_resource,
     numeric,
     power_fractions,
+    to_fraction,
 )
+
+#: the least power a BoxAction asks for, as a fraction of the device maximum: ``u`` in [0, 1]
+#: decodes to ``POWER_FLOOR + (1 - POWER_FLOOR) u``
+POWER_FLOOR = 0.01
 
 
 def _base(env: gym.Env) -> SplitLoRAEnv:
@@ -155,7 +161,7 @@ def box_rows(
                 )
             v = np.minimum(np.floor(v * n), np.asarray(n) - 1)
         elif fs.name in POWER:
-            v = 0.01 + 0.99 * v
+            v = POWER_FLOOR + (1.0 - POWER_FLOOR) * v
         parts[fs.name] = v
     return native_rows(scn, layout, parts, fractions=True)
 
@@ -163,42 +169,32 @@ def box_rows(
 def box_default(scn: Scenario, layout: Layout) -> NDArray[np.float64]:
     """The :class:`BoxAction` vector whose decoding is the preset's default decision.
 
-    The reference of the reward (:func:`splitenv.model.decision.default_values`): index
-    fields at the middle of their default value's bin (exact for the split where every split
-    fits in memory: a memory mask narrows the split's bins to the feasible values, so the
-    decoded split can be lower than the default), shared resources equal (equal shares),
-    powers at the default's fraction of the device maximum, the server clock and the
-    keep ratio at their default's place in their range. A policy whose mean starts here
-    (``agents`` ``action_prior = default``) starts from the reference and learns a residual.
+    The reference of the reward (:func:`splitenv.model.decision.default_values`), encoded as
+    :func:`box_rows` decodes: index fields at the middle of their default value's bin (exact
+    for the split where every split fits in memory: a memory mask narrows the split's bins to
+    the feasible values, so the decoded split can be lower than the default), shared resources
+    equal (equal shares), the other continuous fields at their default's native fraction
+    (:func:`splitenv.spaces.to_fraction`). A policy whose mean starts here (``agents``
+    ``action_prior = default``) starts from the reference and learns a residual.
     """
     from splitenv.model.decision import default_values
 
-    d, dec = default_values(scn), scn.decision
-    lo = {"split": dec.split_range[0], "edge_split": dec.split_range[0],
-          "quant_bits": scn.compression.quant_bits_range[0]}  # fmt: skip
+    d = default_values(scn)
     parts = []
     for fs, dims in layout:
         if not dims:
             continue
-        if fs.name == "rank":
-            u = np.full(dims, (scn.workload.rank_choices.index(int(d["rank"])) + 0.5) / fs.n)
-        elif fs.n:
-            value = np.asarray(d[fs.name]).reshape(-1)
-            idx = (value if fs.per_device else value[:1]) - lo[fs.name]
-            u = (np.clip(idx, 0, fs.n - 1) + 0.5) / fs.n
+        value = np.asarray(d[fs.name]).reshape(-1)
+        if fs.n:
+            idx = native_index(scn, fs.name, value if fs.per_device else value[:1])
+            u = np.broadcast_to((np.clip(idx, 0, fs.n - 1) + 0.5) / fs.n, (dims,))
         elif fs.name in RESOURCE:
             u = np.full(dims, 0.5)
-        elif fs.name in POWER:  # decoded as 0.01 + 0.99 u of the device maximum
-            frac = float(np.max(d[fs.name])) / scn.network.device_power_w
-            u = np.full(dims, (min(frac, 1.0) - 0.01) / 0.99)
-        else:  # server clock and keep ratio: their default's place in [lo, hi]
-            r_lo, r_hi = (
-                scn.compute.server_freq_hz
-                if fs.name == "server_freq_hz"
-                else scn.compression.keep_ratio_range
-            )
-            v = float(np.max(d[fs.name]))
-            u = np.full(dims, 0.5 if r_hi == r_lo else (v - r_lo) / (r_hi - r_lo))
+        else:
+            frac = min(float(to_fraction(scn, fs.name, np.max(value))), 1.0)
+            if fs.name in POWER:  # decoded as a floor plus the rest of u
+                frac = (frac - POWER_FLOOR) / (1.0 - POWER_FLOOR)
+            u = np.full(dims, frac)
         parts.append(np.clip(u, 0.0, 1.0))
     return 2.0 * np.concatenate(parts) - 1.0
 
