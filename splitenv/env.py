@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -16,12 +15,11 @@ from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
 from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch, compose_round
-from splitenv.model.decision import DECISION_FIELDS, completed_decision, default_values
 from splitenv.model.engine import evaluate_own, feasible_splits
 from splitenv.model.records import record
-from splitenv.model.types import complete, enabled_fields
-from splitenv.model.validation import assemble
+from splitenv.model.types import enabled_fields
 from splitenv.observation import Features
+from splitenv.reference import stack_with_reference, with_reference
 from splitenv.scenarios import StateSampler, load_scenario
 from splitenv.spaces import (
     LARGE,
@@ -113,8 +111,8 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     history: it never changes its split, so its previous split is none at the
     episode's start (as the policy's) and its own, the default, from then on, and it
     never pays a split migration (SCCT (18)) whatever the policy plays
-    (:func:`reference_prev_split`). So an episode's reference costs are the same for
-    every policy on the same seed. An epoch step costs its epochs'
+    (:func:`splitenv.reference.reference_prev_split`). So an episode's reference costs are
+    the same for every policy on the same seed. An epoch step costs its epochs'
     iterations, plus the round's start (migration SCCT (18), model distribution SFT
     (19)) at a round start and its end (adapter exchange) at the round's last epoch;
     a round step costs the round (:func:`splitenv.model.compose_round`). For
@@ -376,7 +374,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         """Play one step of a native action (checked here: the env's one public boundary).
 
         The checked action's fields are trusted from there on: stacked with the reference
-        without revalidation (:func:`_stack_trusted`) and evaluated with the env's own state
+        without revalidation (:func:`splitenv.reference.stack_with_reference`) and evaluated with the env's own state
         without re-checking either (:func:`~splitenv.model.engine.evaluate_own`).
         """
         if self._sampler is None:
@@ -453,7 +451,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             self._state = state
             # the env's own state (its sampler) and decision (checked or validated): no re-check;
             # the reference row with its own previous split
-            ev = evaluate_own(scn, _with_reference(scn, state), _stack(scn, decision, trusted))
+            ev = evaluate_own(scn, with_reference(scn, state), stack_with_reference(scn, decision, trusted))
             first, last = t == 0, t == self.epochs_per_round - 1
             step_lat = _epoch_latency(scn, ev, first, last)
             # an epoch spends 1/T of the round's energy (objectives.scoped_energy)
@@ -609,57 +607,6 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} = {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _stack(scn: Scenario, decision: Decision, trusted: bool = False) -> Decision:
-    """The decision and the reference (preset default) as one batch of two.
-
-    ``trusted``: completed without validation, for decisions the env built itself from a
-    checked action: :func:`_stack_trusted`, the arrays :func:`~splitenv.model.validation.assemble`
-    builds from the same fields.
-    """
-    if trusted:
-        return _stack_trusted(scn, decision)
-    ref = complete(scn, None)  # cached per scenario
-    values = {}
-    for f in enabled_fields(scn):
-        default = getattr(ref, f)[0]
-        given = getattr(decision, f)
-        given = default if given is None else np.asarray(given)
-        if given.shape != default.shape:  # let the engine's validation name the problem
-            complete(scn, decision)
-        values[f] = np.stack([given, default])
-    return assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
-
-
-def reference_prev_split(scn: Scenario, prev_split: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The reference's previous split where the policy's is ``prev_split``, (N,) or (K, N).
-
-    The reference (the preset's default decision) never changes its split: from its first
-    epoch on, its previous split is its own split, the default, whatever the policy played.
-    Where the policy has none (-1: round 0's start, SCCT (18) moves nothing) it has none either,
-    so round 0 costs the reference what it always did.
-    """
-    return np.where(prev_split < 0, -1, scn.decision.default_split)
-
-
-def _with_reference(scn: Scenario, state: State) -> State | StateBatch:
-    """The state of the two rows :func:`_stack` builds: the policy's, then the reference's.
-
-    Both rows live in ``state``; the reference's row has its own previous split
-    (:func:`reference_prev_split`), so it never pays a migration (SCCT (18)) from the policy's
-    split. Where that changes nothing the one state serves both rows: without migration (the
-    previous split enters no other cost) and while the two previous splits agree (the policy
-    at the default split, round 0's start). The engine's rows are bit for bit those of one
-    state per row (:class:`~splitenv.model.state.StateBatch`), so both ways agree.
-    """
-    if not scn.schedule.migration:  # prev_split costs nothing else (tests/model/test_state_batch)
-        return state
-    prev = state.prev_split
-    own = reference_prev_split(scn, prev)
-    if (own == prev).all():
-        return state
-    return StateBatch.with_prev_splits(state, np.array((prev, own)))
-
-
 def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:
     """One epoch's latency, with the round's start and end where they fall (compose_round)."""
     per = ev.per_device
@@ -672,62 +619,3 @@ def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> ND
         scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
     )
     return total
-
-
-def _stack_trusted(scn: Scenario, decision: Decision) -> Decision:
-    """:func:`_stack` of a trusted decision: the arrays ``assemble`` builds, written directly.
-
-    Row 0 is the decision's field (or the default), row 1 the default, cast to the field's
-    type (int64, float64) as ``assemble`` casts its float64 stack. Fields the scenario does
-    not expose hold the shared read-only default rows (the engine never writes them).
-    """
-    plan = scn.memo("stack_plan", lambda: _stack_plan(scn))
-    arrays: dict[str, Any] = dict(plan.constant)
-    for name, default, dtype in plan.fields:
-        given = getattr(decision, name)
-        arr = np.empty((2, *default.shape), dtype=dtype)
-        if given is None:
-            arr[0] = default
-        else:
-            given = np.asarray(given)
-            if given.shape != default.shape:  # let the engine's validation name the problem
-                complete(scn, decision)
-            arr[0] = given.astype(np.float64) if dtype is np.int64 else given
-        arr[1] = default
-        arr.flags.writeable = False
-        arrays[name] = arr
-    if plan.raise_edge:  # as assemble: the default edge split, raised to the split
-        edge = np.maximum(arrays["edge_split"], arrays["split"])
-        edge.flags.writeable = False
-        arrays["edge_split"] = edge
-    return completed_decision(scn, arrays, 2)
-
-
-@dataclass(frozen=True)
-class _StackPlan:
-    """Per scenario: the enabled fields (name, float64 default, dtype), the constant rest."""
-
-    fields: tuple[tuple[str, NDArray[np.float64], type], ...]
-    constant: dict[str, Any]
-    raise_edge: bool
-
-
-def _stack_plan(scn: Scenario) -> _StackPlan:
-    ref = complete(scn, None)
-    defaults = default_values(scn)
-    enabled = enabled_fields(scn)
-    fields: list[tuple[str, NDArray[np.float64], type]] = []
-    constant: dict[str, Any] = {}
-    for name, (_, integer) in DECISION_FIELDS.items():
-        default = np.asarray(defaults[name], dtype=np.float64)
-        if name in enabled:  # the reference row: the completed default (as _stack stacks it)
-            row = np.asarray(getattr(ref, name)[0], dtype=np.float64)
-            fields.append((name, row, np.int64 if integer else np.float64))
-        elif name in ("edge_split", "power_w", "fed_power_w"):
-            rows = np.broadcast_to(default, (2, *default.shape))
-            arr: NDArray[Any] = rows.astype(np.int64) if integer else np.array(rows)
-            arr.flags.writeable = False
-            constant[name] = arr
-        else:
-            constant[name] = None
-    return _StackPlan(tuple(fields), constant, "edge_split" not in enabled)

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.env import SplitLoRAEnv, reference_prev_split
+from splitenv.env import SplitLoRAEnv
 from splitenv.model import (
     Decision,
     EpochPart,
@@ -33,6 +33,7 @@ from splitenv.model.decision import default_values
 from splitenv.model.engine import evaluate_own, split_grid
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
+from splitenv.reference import reference_prev_split
 from splitenv.scenarios import epoch_values, flat_noise_dbm
 from splitenv.spaces import LARGE
 
@@ -189,7 +190,7 @@ class Episodes:
         """The states of ``rows`` for their decisions (rows 0..P-1), then for their references.
 
         A reference row differs from its env's row in its previous split alone: the reference
-        keeps its own (:func:`~splitenv.env.reference_prev_split`), as ``SplitLoRAEnv`` does.
+        keeps its own (:func:`~splitenv.reference.reference_prev_split`), as ``SplitLoRAEnv`` does.
         Without migration the previous split costs nothing, so the states' serve both.
         """
         if self.scn.schedule.migration:

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from splitenv import Decision, evaluate_batch
-from splitenv.env import _stack
 from splitenv.model import State
 from splitenv.model.decision import DECISION_FIELDS
 from splitenv.model.engine import evaluate_own, feasible_splits
 from splitenv.model.state import StateBatch
 from splitenv.model.types import complete, enabled_fields
 from splitenv.model.validation import assemble
+from splitenv.reference import stack_with_reference
 from splitenv.registration import ENV_IDS
 from splitenv.scenarios import StateSampler, list_scenarios, load_scenario
 from splitenv.spaces import native_to_decision
@@ -105,7 +105,7 @@ def test_other_actions_take_the_checked_path():
 
 
 def _assembled(scn, decision):
-    """What _stack built before its trusted path: np.stack of [given, default], assembled."""
+    """What stack_with_reference built before its trusted path: np.stack of [given, default], assembled."""
     ref = complete(scn, None)
     values = {}
     for f in enabled_fields(scn):
@@ -124,7 +124,7 @@ def test_trusted_stack_is_the_assembled_stack(env_id, timescale):
     for _ in range(10):
         fields = native_to_decision(env.scenario, env.native_space, env.native_space.sample())
         _, decision, _ = env._plan_epoch({**env.fixed, **fields})
-        got, want = _stack(env.scenario, decision, True), _assembled(env.scenario, decision)
+        got, want = stack_with_reference(env.scenario, decision, True), _assembled(env.scenario, decision)
         assert got.batch_size == want.batch_size == 2
         for f in DECISION_FIELDS:
             a, b = getattr(got, f), getattr(want, f)
@@ -154,7 +154,7 @@ def test_evaluate_own_is_evaluate_batch(env_id):
     env.native_space.seed(5)
     fields = native_to_decision(env.scenario, env.native_space, env.native_space.sample())
     _, decision, _ = env._plan_epoch({**env.fixed, **fields})
-    stacked = _stack(env.scenario, decision, True)
+    stacked = stack_with_reference(env.scenario, decision, True)
     a = evaluate_own(env.scenario, env.current_state, stacked)
     b = evaluate_batch(env.scenario, env.current_state, stacked)
     for key in ("latency_s", "energy_j", "objective", "feasible"):

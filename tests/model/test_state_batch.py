@@ -116,7 +116,7 @@ def test_with_prev_splits_refuses_a_wrong_shape():
 )
 def test_without_migration_the_previous_split_costs_nothing(preset):
     """What lets the envs evaluate the reference on the policy's state without migration
-    (``splitenv.env._with_reference``): prev_split enters SCCT (18) alone."""
+    (``splitenv.reference.with_reference``): prev_split enters SCCT (18) alone."""
     scn = load_scenario(preset, DYNAMICS)
     lo, hi = scn.decision.split_range
     n, rng = scn.n_devices, np.random.default_rng(2)
