@@ -6,7 +6,8 @@ One process, one thread: ``PPO("MlpPolicy").learn`` for the same number of env-s
 SCCT through ``agents.envs.make_vec_envs`` with ``vec_env=native`` (one engine call per
 epoch for all envs) and ``vec_env=dummy`` (SB3's loop over single envs), and on
 ``CartPole-v1`` (DummyVecEnv), as the yardstick. Rates are env-steps per CPU second
-(``time.process_time``); the load average is printed.
+(``time.process_time``), after the one-time load of the compiled random draws
+(:mod:`splitenv.draw_kernel`); the load average is printed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 from agents.envs import EnvRecipe, make_vec_envs
+from splitenv.draw_kernel import kernel
 
 
 def rate(env, timesteps: int, n_envs: int) -> float:
@@ -39,6 +41,7 @@ def main() -> None:
     p.add_argument("--timescale", default="joint")
     args = p.parse_args()
     torch.set_num_threads(1)
+    kernel()  # the compiled random draws load once per process (~0.3 s): not a training cost
     print(f"load average before: {os.getloadavg()}")
     recipe = EnvRecipe("scct", timescale=args.timescale, inner_allocator="equal")
     rows = {}

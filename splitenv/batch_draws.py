@@ -1,46 +1,27 @@
 """Draws of many seeded streams at once, bit-identical to numpy's ``Generator`` on each stream.
 
-:mod:`splitenv.streams` seeds K streams at once but then draws from them one at a time (a
-state loaded into a ``Generator``, then its ``uniform`` / ``standard_exponential`` /
-``normal``): a few microseconds of Python per stream, which at K = 256 envs costs more than
-the engine. Here the K streams are stepped together in uint64 arithmetic: the j-th output
-of PCG64 (numpy's ``PCG64``: a 128-bit LCG, XSL-RR output) is computed for every stream
-and every j at once from the jump-ahead ``s_j = a^j s_0 + (a^(j-1) + ... + 1) inc``, and
-turned into numpy's doubles as numpy's ``random_uniform`` (``low + (high - low) * (u >> 11)
-* 2^-53``) and its ziggurat samplers of the standard exponential and normal do. The
-ziggurat's fast path takes one output per draw (about 99 % of draws); a stream that leaves
-it in any draw is redrawn by numpy itself (:class:`~splitenv.streams.Streams`), so every
-value is numpy's own. Fewer than :data:`VECTOR_MIN_STREAMS` streams are drawn by numpy one
-by one (seeded at once all the same).
+Every random draw of a scenario (:class:`~splitenv.scenarios.StateSampler`) comes from a
+generator keyed by ``(seed, stream, round, epoch)``: ``default_rng(SeedSequence([seed,
+*key]))``. :class:`BatchDraws` draws a fixed sequence of :class:`Segment` from K such
+streams in one call of :mod:`splitenv.draw_kernel` (a compiled loop that seeds each stream
+as numpy does and draws with numpy's own C distributions), so every value is numpy's own.
+Where the kernel is unavailable (:func:`splitenv.draw_kernel.kernel` is None: its self-check
+against numpy failed) the streams are drawn by numpy one by one (the same values, slower).
+tests/env/test_batch_draws.py checks both paths against numpy on random keys.
 
-The ziggurat's tables are numpy's, read from numpy at first use (one crafted output per
-table entry: a draw returns the entry, or tells on which side of the threshold it lies), and
-the whole path is compared with numpy on random streams before it is used; should a numpy
-version draw differently, :func:`plan_draws` falls back to numpy stream by stream
-(tests/env/test_batch_draws.py checks the equality on random keys).
+:mod:`splitenv.draw_kernel` (and with it numba) is imported at the first draw, not with
+:mod:`splitenv`.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from splitenv.streams import Streams, seed_words, states_of_words
-
-#: fewer streams are drawn by numpy one by one: the batched path's fixed cost (about 60
-#: array operations) and its redraws (a third of the streams leave the exponential's fast
-#: path in 20 draws) outweigh numpy's 3 us per stream below about 100 streams
-VECTOR_MIN_STREAMS = 96
-
-_U = np.uint64
-_M32 = _U(0xFFFFFFFF)
-_MULT = (2549297995355413924 << 64) + 4865540595714422341  # numpy's PCG64 multiplier
-_M128 = (1 << 128) - 1
-_TO_DOUBLE = 1.0 / 9007199254740992.0  # 2^-53, numpy's next_double
+from splitenv.streams import Streams, pcg64_states
 
 
 @dataclass(frozen=True)
@@ -48,8 +29,9 @@ class Segment:
     """``count`` consecutive draws of one kind from a stream.
 
     ``kind``: ``"uniform"`` (numpy's ``uniform(low, high, count)``), ``"exponential"``
-    (``standard_exponential(count)``) or ``"normal"`` (``normal(low, high, count)``: mean
-    ``low``, scale ``high``).
+    (``standard_exponential(count)``), ``"normal"`` (``normal(low, high, count)``: mean
+    ``low``, scale ``high``) or ``"integers"`` (``integers(low, high, count)``, int64;
+    integer bounds ``0 <= low < high < 2**63``).
     """
 
     kind: str
@@ -58,245 +40,68 @@ class Segment:
     high: float = 1.0
 
 
-def _split(value: int) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
-    return np.array([value >> 64], dtype=_U), np.array([value & ((1 << 64) - 1)], dtype=_U)
-
-
-def _mulhi(a: NDArray[np.uint64], b0: NDArray[np.uint64], b1: NDArray[np.uint64]) -> Any:
-    """High 64 bits of the 128-bit product a * b (b given as its 32-bit halves b1:b0)."""
-    a0, a1 = a & _M32, a >> _U(32)
-    t = a0 * b0
-    u = a1 * b0 + (t >> _U(32))
-    v = a0 * b1 + (u & _M32)
-    return a1 * b1 + (u >> _U(32)) + (v >> _U(32))
-
-
-class _Jumps:
-    """``a^j`` and ``1 + a + ... + a^(j-1)`` mod 2^128 for j = 1..J, as uint64 halves (1, J)."""
-
-    def __init__(self, count: int) -> None:
-        pows, sums = [], []
-        p, s = 1, 0
-        for _ in range(count + 1):  # j = 1 .. count + 1 (the seeding adds one step)
-            s = (s + p) & _M128
-            p = (p * _MULT) & _M128
-            pows.append(p)
-            sums.append(s)
-        self.count = count
-        self.pow = self._halves(pows)
-        self.sum = self._halves(sums)
-
-    @staticmethod
-    def _halves(values: list[int]) -> tuple[NDArray[np.uint64], ...]:
-        hi = np.array([v >> 64 for v in values], dtype=_U)[None, :]
-        lo = np.array([v & ((1 << 64) - 1) for v in values], dtype=_U)[None, :]
-        return hi, lo, lo & _M32, lo >> _U(32)
-
-    def outputs(
-        self, t_hi: NDArray[np.uint64], t_lo: NDArray[np.uint64], inc: tuple[Any, Any]
-    ) -> NDArray[np.uint64]:
-        """PCG64 outputs 1..J of streams whose seeding sum (state + inc) is ``t``, (K, J).
-
-        numpy seeds PCG64 as ``s = (t) a + inc`` and steps ``s <- s a + inc`` before each
-        output, so output j reads ``s_j = a^(j+1) t + (1 + ... + a^j) inc``.
-        """
-        p_hi, p_lo, p_b0, p_b1 = (x[:, 1:] for x in self.pow)
-        q_hi, q_lo, q_b0, q_b1 = (x[:, 1:] for x in self.sum)
-        i_hi, i_lo = inc
-        t_hi, t_lo, i_hi, i_lo = t_hi[:, None], t_lo[:, None], i_hi[:, None], i_lo[:, None]
-        lo1 = t_lo * p_lo
-        hi1 = _mulhi(t_lo, p_b0, p_b1) + t_hi * p_lo + t_lo * p_hi
-        lo2 = i_lo * q_lo
-        hi2 = _mulhi(i_lo, q_b0, q_b1) + i_hi * q_lo + i_lo * q_hi
-        lo = lo1 + lo2
-        hi = hi1 + hi2 + (lo < lo1).astype(_U)
-        x = hi ^ lo  # XSL-RR: xor the halves, rotate right by the top 6 bits
-        rot = hi >> _U(58)
-        return (x >> rot) | (x << ((_U(64) - rot) & _U(63)))
-
-
-@dataclass(frozen=True)
-class _Tables:
-    """numpy's ziggurat tables (exponential: ke, we; normal: ki, wi), 256 entries each."""
-
-    ke: NDArray[np.uint64]
-    we: NDArray[np.float64]
-    ki: NDArray[np.uint64]
-    wi: NDArray[np.float64]
-
-
-class _Probe:
-    """A numpy Generator made to return a chosen next PCG64 output (to read numpy's tables)."""
-
-    def __init__(self) -> None:
-        self.gen = np.random.Generator(np.random.PCG64(0))
-        self._inverse = pow(_MULT, -1, 1 << 128)
-
-    def draw(self, output: int, method: str) -> tuple[float, bool]:
-        """The value ``method`` returns when the next output is ``output``; one output taken?"""
-        # the state whose XSL-RR output is ``output``: high half 0 (no rotation), low half it
-        after = output
-        before = ((after - 1) * self._inverse) & _M128
-        self.gen.bit_generator.state = {
-            "bit_generator": "PCG64", "state": {"state": before, "inc": 1},
-            "has_uint32": 0, "uinteger": 0,
-        }  # fmt: skip
-        value = float(getattr(self.gen, method)())
-        return value, self.gen.bit_generator.state["state"]["state"] == after
-
-    def table(self, method: str, craft: Any, top: int) -> tuple[NDArray[Any], NDArray[Any]]:
-        """(threshold, weight) of each of the 256 entries.
-
-        ``craft(idx, r)``: the output that selects entry idx with magnitude r. The weight is the
-        value at r = 1; the threshold the least r that leaves the fast path (bisection: the
-        fast path is ``r < threshold``; an entry whose threshold is at most 1 never needs its
-        weight).
-        """
-        weights, limits = np.zeros(256), np.zeros(256, dtype=_U)
-        for idx in range(256):
-            value, fast = self.draw(craft(idx, 1), method)
-            if not fast:  # an entry that always leaves it (numpy's exponential entry 1)
-                limits[idx] = 1 if self.draw(craft(idx, 0), method)[1] else 0
-                continue
-            weights[idx] = value
-            lo, hi = 1, top  # fast at lo; hi is past every magnitude the output can hold
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if self.draw(craft(idx, mid), method)[1]:
-                    lo = mid
-                else:
-                    hi = mid
-            limits[idx] = hi
-        return limits, weights
-
-
-def _read_tables() -> _Tables:
-    probe = _Probe()
-    ke, we = probe.table("standard_exponential", lambda i, r: ((r << 8) | i) << 3, 1 << 53)
-    ki, wi = probe.table("standard_normal", lambda i, r: (r << 9) | i, 1 << 52)
-    return _Tables(ke, we, ki, wi)
-
-
 class BatchDraws:
     """Draws of K streams, each a fixed sequence of :class:`Segment` (see the module docstring).
 
     Args:
         segments: what each stream draws, in order.
+
+    Raises:
+        ValueError: an unknown kind or bad integer bounds (naming the segment).
     """
 
     def __init__(self, segments: tuple[Segment, ...]) -> None:
+        from splitenv.draw_kernel import plan
+
         self.segments = tuple(s for s in segments if s.count > 0)
-        self.width = sum(s.count for s in self.segments)
-        self._jumps = _Jumps(self.width)
+        self._plan = plan(tuple((s.kind, s.count, s.low, s.high) for s in self.segments))
         self._streams = Streams()
 
     def draw(
         self, seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
-    ) -> list[NDArray[np.float64]]:
+    ) -> list[NDArray[Any]]:
         """Each segment's draws of the streams ``[seeds[i], *key_i]``, (K, count) each.
 
         Bit for bit what ``default_rng(SeedSequence([seeds[i], *key_i]))`` draws, segment after
-        segment (numpy redraws the streams that leave a ziggurat's fast path).
+        segment: float64 arrays, int64 for ``integers``.
 
         Raises:
-            ValueError: a seed or key value outside [0, 2**32) (as :func:`pcg64_states`).
+            ValueError: a seed or key value outside [0, 2**32) (one 32-bit entropy word each).
         """
-        words = seed_words(seeds, key)
-        k = words.shape[0]
-        if not k or not self.width:
-            return [np.zeros((k, s.count)) for s in self.segments]
-        tables = ziggurat_tables() if k >= VECTOR_MIN_STREAMS else None  # (read when needed)
-        if tables is None:
-            return self._numpy(np.arange(k), states_of_words(words), k)
-        s0, s1, s2, s3 = words.T
-        inc_hi, inc_lo = (s2 << _U(1)) | (s3 >> _U(63)), (s3 << _U(1)) | _U(1)
-        t_lo = s1 + inc_lo
-        t_hi = s0 + inc_hi + (t_lo < s1).astype(_U)
-        out = self._jumps.outputs(t_hi, t_lo, (inc_hi, inc_lo))
-        values, slow = self._convert(out, tables)
-        if slow.any():
-            rows = np.flatnonzero(slow)
-            states = states_of_words(words[rows])
-            for arr, redrawn in zip(values, self._numpy(rows, states, rows.size), strict=True):
-                arr[rows] = redrawn
-        return values
+        from splitenv.draw_kernel import entropy_words, kernel
 
-    def _convert(
-        self, out: NDArray[np.uint64], tables: _Tables
-    ) -> tuple[list[NDArray[np.float64]], NDArray[np.bool_]]:
-        """The doubles numpy makes of the outputs, and the streams that left a fast path."""
-        values, slow, at = [], np.zeros(out.shape[0], dtype=bool), 0
-        for seg in self.segments:
-            u = out[:, at : at + seg.count]
-            at += seg.count
-            if seg.kind == "uniform":
-                d = (u >> _U(11)).astype(np.float64) * _TO_DOUBLE
-                values.append(seg.low + (seg.high - seg.low) * d)
-            elif seg.kind == "exponential":
-                r = u >> _U(3)
-                idx = (r & _U(0xFF)).astype(np.intp)
-                r = r >> _U(8)
-                values.append(r.astype(np.float64) * tables.we[idx])
-                slow |= (r >= tables.ke[idx]).any(axis=1)
-            else:  # normal: sign bit, then 52 bits of magnitude
-                idx = (u & _U(0xFF)).astype(np.intp)
-                r = u >> _U(8)
-                mag = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
-                x = mag.astype(np.float64) * tables.wi[idx]
-                x = np.where((r & _U(1)).astype(bool), -x, x)
-                values.append(seg.low + seg.high * x)
-                slow |= (mag >= tables.ki[idx]).any(axis=1)
-        return values, slow
+        entropy = entropy_words(seeds, key)
+        k = entropy.shape[0]
+        compiled = kernel() if k else None
+        if compiled is None:
+            return self._numpy(seeds, key, k)
+        values, ints = compiled.draw(entropy, self._plan)
+        out: list[NDArray[Any]] = []
+        for seg, c0 in zip(self.segments, self._plan.start, strict=True):
+            cols = slice(int(c0), int(c0) + seg.count)
+            out.append(
+                ints[:, cols].astype(np.int64) if seg.kind == "integers" else values[:, cols]
+            )
+        return out
 
     def _numpy(
-        self, rows: NDArray[np.int64], states: list[tuple[int, int]], k: int
-    ) -> list[NDArray[np.float64]]:
+        self, seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...], k: int
+    ) -> list[NDArray[Any]]:
         """The segments drawn by numpy, stream by stream (the reference path)."""
-        values = [np.zeros((k, s.count)) for s in self.segments]
-        for j in range(len(rows)):
+        values = [
+            np.zeros((k, s.count), dtype=np.int64 if s.kind == "integers" else np.float64)
+            for s in self.segments
+        ]
+        states = pcg64_states(seeds, key) if k else []
+        for j in range(k):
             gen = self._streams.load(states[j])
             for seg, arr in zip(self.segments, values, strict=True):
                 if seg.kind == "uniform":
                     arr[j] = gen.uniform(seg.low, seg.high, seg.count)
                 elif seg.kind == "exponential":
                     gen.standard_exponential(out=arr[j])
-                else:
+                elif seg.kind == "normal":
                     arr[j] = gen.normal(seg.low, seg.high, seg.count)
+                else:
+                    arr[j] = gen.integers(int(seg.low), int(seg.high), seg.count)
         return values
-
-
-_TABLES: list[_Tables | None] = []
-
-
-def ziggurat_tables() -> _Tables | None:
-    """The ziggurat tables of numpy, read once per process and checked; None if it draws otherwise."""
-    if not _TABLES:
-        tables: _Tables | None = _read_tables()
-        _TABLES.append(tables)
-        if not _self_check():
-            warnings.warn(
-                "splitenv.batch_draws: this numpy draws differently from the batched path; "
-                "drawing stream by stream with numpy (slower, same values)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            tables = None
-        _TABLES[0] = tables
-    return _TABLES[0]
-
-
-def _self_check() -> bool:
-    """The batched path against numpy on random streams (every kind, fast and slow paths)."""
-    rng = np.random.default_rng(12345)
-    seeds = rng.integers(0, 2**32, 64)
-    key = (1, rng.integers(0, 2**32, 64))
-    segments = (
-        Segment("exponential", 40), Segment("uniform", 7, 2.0, 3.5), Segment("normal", 40, 0.5, 8.0)
-    )  # fmt: skip
-    got = BatchDraws(segments).draw(seeds, key)
-    for i in range(64):
-        ref = np.random.default_rng(np.random.SeedSequence([int(seeds[i]), 1, int(key[1][i])]))
-        want = [ref.standard_exponential(40), ref.uniform(2.0, 3.5, 7), ref.normal(0.5, 8.0, 40)]
-        if not all(np.array_equal(g[i], w) for g, w in zip(got, want, strict=True)):
-            return False
-    return True

@@ -25,10 +25,9 @@ providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x nex
 naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the
 ``Disabled`` autoreset mode.
 
-Speed: the K episodes' streams are seeded at once (:mod:`splitenv.streams`, numpy's
-``SeedSequence`` hashing vectorized) and, without dynamics or noise states, drawn at once
-(:mod:`splitenv.batch_draws`: PCG64 and numpy's samplers in uint64 arithmetic, numpy itself
-for the streams that leave a ziggurat's fast path); an epoch then writes only the gains (the
+Speed: without dynamics or noise states, the K episodes' streams are seeded and drawn at
+once (:mod:`splitenv.batch_draws`: one compiled loop seeds each as numpy does and draws with
+numpy's own C samplers, :mod:`splitenv.draw_kernel`); an epoch then writes only the gains (the
 episode's linear gain times the fading) and the compute. Everything else in a step is array
 arithmetic over the K rows. Validation happens once, at the boundary: actions from outside
 are checked (:func:`~splitenv.batch_actions.decode_native_batch`), the rows the vector

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from splitenv import batch_draws
+from splitenv import draw_kernel
 from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.scenarios import (
     epoch_segments,
@@ -20,7 +20,9 @@ SEGMENTS = (
     Segment("exponential", 23),
     Segment("uniform", 5, 1e9, 5e9),
     Segment("normal", 17, 0.0, 8.0),
+    Segment("integers", 7, 0, 3),  # an odd count: the next segment starts on a held half-output
     Segment("uniform", 3, -2.0, 7.5),
+    Segment("integers", 4, 5, 2**33),  # a range beyond 32 bits
 )
 
 
@@ -32,45 +34,57 @@ def _numpy_draws(seed, key, segments):
             out.append(gen.uniform(seg.low, seg.high, seg.count))
         elif seg.kind == "exponential":
             out.append(gen.standard_exponential(seg.count))
-        else:
+        elif seg.kind == "normal":
             out.append(gen.normal(seg.low, seg.high, seg.count))
+        else:
+            out.append(gen.integers(int(seg.low), int(seg.high), seg.count))
     return out
 
 
 def _keys(rng, k):
     seeds = rng.integers(0, 2**32, k)
-    seeds[:3] = (0, 1, 2**32 - 1)
+    seeds[:3] = (0, 1, 2**32 - 1)[: min(k, 3)]
     return seeds, (1, rng.integers(0, 2**32, k), rng.integers(0, 5, k))
 
 
-@pytest.mark.parametrize(("fast", "k"), [(True, 400), (True, 7), (False, 400)])
-def test_batched_draws_equal_numpy_on_random_keys(fast, k, monkeypatch):
-    if not fast:  # the fallback: numpy stream by stream
-        monkeypatch.setattr(batch_draws, "_TABLES", [None])
+@pytest.mark.parametrize(("compiled", "k"), [(True, 300), (True, 1), (False, 40)])
+def test_batched_draws_equal_numpy_on_random_keys(compiled, k, monkeypatch):
+    if compiled:
+        assert draw_kernel.kernel() is not None  # this numpy passed the kernel's self-check
+    else:  # the fallback: numpy stream by stream
+        monkeypatch.setattr(draw_kernel, "_KERNEL", [None])
     rng = np.random.default_rng(3)
     seeds, key = _keys(rng, k)
     got = BatchDraws(SEGMENTS).draw(seeds, key)
     for i in range(k):
         want = _numpy_draws(seeds[i], (key[0], key[1][i], key[2][i]), SEGMENTS)
         for g, w in zip(got, want, strict=True):
+            assert g.dtype == w.dtype
             np.testing.assert_array_equal(g[i], w)
 
 
-def test_the_fast_path_is_taken_and_some_streams_leave_it():
-    tables = batch_draws.ziggurat_tables()
-    assert tables is not None  # this numpy draws as the batched path does
-    rng = np.random.default_rng(4)
-    seeds, key = _keys(rng, 200)
-    assert 200 >= batch_draws.VECTOR_MIN_STREAMS
-    draws = BatchDraws(SEGMENTS)
-    words = batch_draws.seed_words(seeds, key)
-    s0, s1, s2, s3 = words.T
-    u = np.uint64
-    inc = ((s2 << u(1)) | (s3 >> u(63)), (s3 << u(1)) | u(1))
-    t_lo = s1 + inc[1]
-    out = draws._jumps.outputs(s0 + inc[0] + (t_lo < s1).astype(u), t_lo, inc)
-    _, slow = draws._convert(out, tables)
-    assert 0 < slow.sum() < 200  # both paths are exercised above
+def test_the_kernel_seeds_every_entropy_width_as_numpy():
+    """SeedSequence pools of 1 to 7 words (fewer and more than its 4-word pool)."""
+    rng = np.random.default_rng(5)
+    draws = BatchDraws((Segment("uniform", 2), Segment("exponential", 3)))
+    for width in range(1, 8):
+        seeds = rng.integers(0, 2**32, 50)
+        key = tuple(rng.integers(0, 2**32, 50) for _ in range(width - 1))
+        got = draws.draw(seeds, key)
+        for i in range(50):
+            gen = np.random.default_rng(
+                np.random.SeedSequence([int(seeds[i]), *(int(c[i]) for c in key)])
+            )
+            np.testing.assert_array_equal(got[0][i], gen.uniform(size=2))
+            np.testing.assert_array_equal(got[1][i], gen.standard_exponential(3))
+
+
+def test_a_layout_the_kernel_does_not_know_is_refused(monkeypatch):
+    """The self-check catches a kernel that seeds differently (here: the words swapped)."""
+    kern = draw_kernel.Kernel(draw_kernel._loop)
+    assert draw_kernel._self_check(kern)
+    kern._state = kern._state[::-1]  # write the state's words in the wrong order
+    assert not draw_kernel._self_check(kern)
 
 
 def test_empty_batches_and_bad_keys():
@@ -79,6 +93,10 @@ def test_empty_batches_and_bad_keys():
     ]
     with pytest.raises(ValueError, match=r"\[0, 2\*\*32\)"):
         BatchDraws(SEGMENTS).draw(np.array([2**32]), (0,))
+    with pytest.raises(ValueError, match="segment kind 'gamma'"):
+        BatchDraws((Segment("gamma", 3),))
+    with pytest.raises(ValueError, match=r"integers\(2, 2\)"):
+        BatchDraws((Segment("integers", 3, 2, 2),))
 
 
 @pytest.mark.parametrize("name", list_scenarios())
