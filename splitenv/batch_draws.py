@@ -7,10 +7,13 @@ the engine. Here the K streams are stepped together in uint64 arithmetic: the j-
 of PCG64 (numpy's ``PCG64``: a 128-bit LCG, XSL-RR output) is computed for every stream
 and every j at once from the jump-ahead ``s_j = a^j s_0 + (a^(j-1) + ... + 1) inc``, and
 turned into numpy's doubles as numpy's ``random_uniform`` (``low + (high - low) * (u >> 11)
-* 2^-53``) and its ziggurat samplers of the standard exponential and normal do. The
-ziggurat's fast path takes one output per draw (about 99 % of draws); a stream that leaves
-it in any draw is redrawn by numpy itself (:class:`~splitenv.streams.Streams`), so every
-value is numpy's own. Fewer than :data:`VECTOR_MIN_STREAMS` streams are drawn by numpy one
+* 2^-53``) and its ziggurat samplers of the standard exponential and normal do, or into its
+bounded integers (``integers(low, high)`` below 2^32 values: Lemire's multiply-shift on the
+32-bit halves of the outputs, low half first, as PCG64's ``next_uint32`` buffers them; what
+``Generator.choice(a, n)`` draws for ``a[integers(0, len(a), n)]``). The ziggurat's fast path
+takes one output per draw (about 99 % of draws), Lemire's one half-output unless it rejects
+(a chance of (2^32 mod range) / 2^32); a stream that leaves them in any draw is redrawn by
+numpy itself (:class:`~splitenv.streams.Streams`), so every value is numpy's own. Fewer than :data:`VECTOR_MIN_STREAMS` streams are drawn by numpy one
 by one (seeded at once all the same).
 
 The ziggurat's tables are numpy's, read from numpy at first use (one crafted output per
@@ -48,8 +51,9 @@ class Segment:
     """``count`` consecutive draws of one kind from a stream.
 
     ``kind``: ``"uniform"`` (numpy's ``uniform(low, high, count)``), ``"exponential"``
-    (``standard_exponential(count)``) or ``"normal"`` (``normal(low, high, count)``: mean
-    ``low``, scale ``high``).
+    (``standard_exponential(count)``), ``"normal"`` (``normal(low, high, count)``: mean
+    ``low``, scale ``high``) or ``"integers"`` (``integers(low, high, count)``, int64; integer
+    bounds, at most 2^32 values).
     """
 
     kind: str
@@ -186,13 +190,34 @@ class BatchDraws:
 
     def __init__(self, segments: tuple[Segment, ...]) -> None:
         self.segments = tuple(s for s in segments if s.count > 0)
-        self.width = sum(s.count for s in self.segments)
+        #: each segment's outputs: a slice of the outputs (doubles), or the indices of its
+        #: 32-bit halves (integers: 2 j the low half of output j, 2 j + 1 its high half)
+        self._places: list[slice | NDArray[np.intp]] = []
+        at, held = 0, -1  # the next output; the output whose high half numpy holds (or -1)
+        for seg in self.segments:
+            if seg.kind != "integers":
+                self._places.append(slice(at, at + seg.count))
+                at += seg.count
+                continue
+            span = int(seg.high) - int(seg.low)
+            if not 1 <= span <= 2**32 or int(seg.low) != seg.low or int(seg.high) != seg.high:
+                raise ValueError(f"{seg}: integer bounds with 1 to 2**32 values allowed")
+            halves = []
+            for _ in range(seg.count if span > 1 else 0):  # one value: numpy draws nothing
+                if held >= 0:
+                    halves.append(2 * held + 1)
+                    held = -1
+                else:
+                    halves.append(2 * at)
+                    held, at = at, at + 1
+            self._places.append(np.array(halves, dtype=np.intp))
+        self.width = at
         self._jumps = _Jumps(self.width)
         self._streams = Streams()
 
     def draw(
         self, seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
-    ) -> list[NDArray[np.float64]]:
+    ) -> list[NDArray[Any]]:
         """Each segment's draws of the streams ``[seeds[i], *key_i]``, (K, count) each.
 
         Bit for bit what ``default_rng(SeedSequence([seeds[i], *key_i]))`` draws, segment after
@@ -204,7 +229,7 @@ class BatchDraws:
         words = seed_words(seeds, key)
         k = words.shape[0]
         if not k or not self.width:
-            return [np.zeros((k, s.count)) for s in self.segments]
+            return self._empty(k)
         tables = ziggurat_tables() if k >= VECTOR_MIN_STREAMS else None  # (read when needed)
         if tables is None:
             return self._numpy(np.arange(k), states_of_words(words), k)
@@ -221,14 +246,34 @@ class BatchDraws:
                 arr[rows] = redrawn
         return values
 
+    def _empty(self, k: int) -> list[NDArray[Any]]:
+        """Each segment's (k, count) array of its dtype (int64 for integers), zero."""
+        return [
+            np.zeros((k, s.count), dtype=np.int64 if s.kind == "integers" else np.float64)
+            for s in self.segments
+        ]
+
     def _convert(
         self, out: NDArray[np.uint64], tables: _Tables
-    ) -> tuple[list[NDArray[np.float64]], NDArray[np.bool_]]:
-        """The doubles numpy makes of the outputs, and the streams that left a fast path."""
-        values, slow, at = [], np.zeros(out.shape[0], dtype=bool), 0
-        for seg in self.segments:
-            u = out[:, at : at + seg.count]
-            at += seg.count
+    ) -> tuple[list[NDArray[Any]], NDArray[np.bool_]]:
+        """The values numpy makes of the outputs, and the streams that left a fast path."""
+        values: list[NDArray[Any]] = []
+        slow = np.zeros(out.shape[0], dtype=bool)
+        halves = None
+        for seg, place in zip(self.segments, self._places, strict=True):
+            if seg.kind == "integers":  # Lemire: m = x * range, rejected if m mod 2^32 < t
+                if halves is None:  # (K, 2 W): each output's low half, then its high half
+                    halves = np.stack([out & _M32, out >> _U(32)], axis=-1)
+                    halves = halves.reshape(out.shape[0], -1)
+                span = int(seg.high) - int(seg.low)
+                if span == 1:
+                    values.append(np.full((out.shape[0], seg.count), int(seg.low), dtype=np.int64))
+                    continue
+                m = halves[:, place] * _U(span)
+                values.append((m >> _U(32)).astype(np.int64) + int(seg.low))
+                slow |= ((m & _M32) < _U((2**32 - span) % span)).any(axis=1)
+                continue
+            u = out[:, place]
             if seg.kind == "uniform":
                 d = (u >> _U(11)).astype(np.float64) * _TO_DOUBLE
                 values.append(seg.low + (seg.high - seg.low) * d)
@@ -250,9 +295,9 @@ class BatchDraws:
 
     def _numpy(
         self, rows: NDArray[np.int64], states: list[tuple[int, int]], k: int
-    ) -> list[NDArray[np.float64]]:
+    ) -> list[NDArray[Any]]:
         """The segments drawn by numpy, stream by stream (the reference path)."""
-        values = [np.zeros((k, s.count)) for s in self.segments]
+        values = self._empty(k)
         for j in range(len(rows)):
             gen = self._streams.load(states[j])
             for seg, arr in zip(self.segments, values, strict=True):
@@ -260,6 +305,8 @@ class BatchDraws:
                     arr[j] = gen.uniform(seg.low, seg.high, seg.count)
                 elif seg.kind == "exponential":
                     gen.standard_exponential(out=arr[j])
+                elif seg.kind == "integers":
+                    arr[j] = gen.integers(int(seg.low), int(seg.high), seg.count)
                 else:
                     arr[j] = gen.normal(seg.low, seg.high, seg.count)
         return values
@@ -291,12 +338,16 @@ def _self_check() -> bool:
     seeds = rng.integers(0, 2**32, 64)
     key = (1, rng.integers(0, 2**32, 64))
     segments = (
-        Segment("exponential", 40), Segment("uniform", 7, 2.0, 3.5), Segment("normal", 40, 0.5, 8.0)
+        Segment("exponential", 40), Segment("integers", 3, 0, 3), Segment("uniform", 7, 2.0, 3.5),
+        Segment("integers", 4, 2, 3 << 30), Segment("normal", 40, 0.5, 8.0),
     )  # fmt: skip
     got = BatchDraws(segments).draw(seeds, key)
     for i in range(64):
         ref = np.random.default_rng(np.random.SeedSequence([int(seeds[i]), 1, int(key[1][i])]))
-        want = [ref.standard_exponential(40), ref.uniform(2.0, 3.5, 7), ref.normal(0.5, 8.0, 40)]
+        want = [
+            ref.standard_exponential(40), ref.integers(0, 3, 3), ref.uniform(2.0, 3.5, 7),
+            ref.integers(2, 3 << 30, 4), ref.normal(0.5, 8.0, 40),
+        ]  # fmt: skip
         if not all(np.array_equal(g[i], w) for g, w in zip(got, want, strict=True)):
             return False
     return True

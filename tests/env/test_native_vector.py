@@ -8,6 +8,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import splitenv  # noqa: F401  (registers the ids)
+from splitenv import batch_draws
 from splitenv.errors import ActionError, ConfigError
 from splitenv.registration import ENV_IDS
 from splitenv.vector import SplitLoRAVectorEnv
@@ -105,6 +106,16 @@ def test_native_vector_equals_single_envs(env_id, timescale):
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_vector_env_equals_single_envs_with_dynamics(env_id, timescale, encoding):
     _run_both(*_pair(env_id, encoding, timescale=timescale, **KWARGS, **DYNAMICS))
+
+
+@pytest.mark.parametrize("timescale", ["joint", "round"])
+@pytest.mark.parametrize("env_id", ["splitenv/SplitLoRADynamic-v1", "splitenv/CARD-v0"])
+def test_batched_dynamics_and_noise_states_equal_single_envs(env_id, timescale, monkeypatch):
+    """K = 3 streams drawn by the batched path (its threshold lowered), not by numpy one by one."""
+    monkeypatch.setattr(batch_draws, "VECTOR_MIN_STREAMS", 1)
+    sync, native = _pair(env_id, timescale=timescale, **KWARGS, **DYNAMICS)
+    _run_both(sync, native)
+    assert all(sampler is None for sampler in native.unwrapped._samplers)  # no env's own
 
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
