@@ -79,6 +79,23 @@ def test_the_fast_path_is_taken_and_some_streams_leave_it():
     assert 0 < slow.sum() < 200  # both paths are exercised above
 
 
+def test_the_self_check_runs_the_batched_path_and_catches_a_difference(monkeypatch):
+    """The check numpy's tables pass before use compares the batched path, not numpy twice."""
+    assert batch_draws.ziggurat_tables() is not None
+    assert batch_draws._self_check()
+    redraw, convert = BatchDraws._redraw, BatchDraws._convert
+    monkeypatch.setattr(BatchDraws, "_redraw", lambda self, st: [v + 1 for v in redraw(self, st)])
+    assert not batch_draws._self_check()  # the slow streams' redraw off by one
+    monkeypatch.setattr(BatchDraws, "_redraw", redraw)
+
+    def off(self, out, tables):
+        values, slow = convert(self, out, tables)
+        return [v + 1 for v in values], slow
+
+    monkeypatch.setattr(BatchDraws, "_convert", off)
+    assert not batch_draws._self_check()  # the fast path off by one
+
+
 def test_empty_batches_and_bad_keys():
     assert [v.shape for v in BatchDraws(SEGMENTS).draw(np.zeros(0, np.int64), (1,))] == [
         (0, s.count) for s in SEGMENTS
