@@ -31,7 +31,7 @@ class Segment:
     ``kind``: ``"uniform"`` (numpy's ``uniform(low, high, count)``), ``"exponential"``
     (``standard_exponential(count)``), ``"normal"`` (``normal(low, high, count)``: mean
     ``low``, scale ``high``) or ``"integers"`` (``integers(low, high, count)``, int64;
-    integer bounds ``0 <= low < high < 2**63``).
+    integer bounds ``-2**63 <= low < high <= 2**63``).
     """
 
     kind: str
@@ -79,9 +79,7 @@ class BatchDraws:
         out: list[NDArray[Any]] = []
         for seg, c0 in zip(self.segments, self._plan.start, strict=True):
             cols = slice(int(c0), int(c0) + seg.count)
-            out.append(
-                ints[:, cols].astype(np.int64) if seg.kind == "integers" else values[:, cols]
-            )
+            out.append(ints[:, cols].view(np.int64) if seg.kind == "integers" else values[:, cols])
         return out
 
     def _numpy(

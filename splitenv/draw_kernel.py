@@ -68,7 +68,8 @@ class Plan:
     """What each stream draws, in order: per segment its kind code, count and two parameters.
 
     ``a``/``b``: uniform (low, high - low); normal (loc, scale); integers (low, high - 1 -
-    low) as uint64 in ``ia``/``ib``; exponential none. ``start``: each segment's first column.
+    low) as uint64 in ``ia``/``ib`` (numpy's offset and closed range; the draws are the
+    uint64 sums, int64 in two's complement); exponential none. ``start``: each segment's first column.
     """
 
     kinds: NDArray[np.int64]
@@ -85,8 +86,8 @@ def plan(segments: tuple[tuple[str, int, float, float], ...]) -> Plan:
     """The kernel's plan of ``(kind, count, low, high)`` segments (see :class:`Plan`).
 
     Raises:
-        ValueError: an unknown kind, or integer bounds that are not integers in [0, 2**63)
-            with at least one value.
+        ValueError: an unknown kind, or integer bounds that are not integers in
+            [-2**63, 2**63] with at least one value.
     """
     kinds, counts, a, b, ia, ib = [], [], [], [], [], []
     for kind, count, low, high in segments:
@@ -97,12 +98,16 @@ def plan(segments: tuple[tuple[str, int, float, float], ...]) -> Plan:
         a.append(float(low))
         b.append(float(high) - float(low) if kind == "uniform" else float(high))
         if kind == "integers":
-            if int(low) != low or int(high) != high or not 0 <= int(low) < int(high) < 2**63:
+            if (
+                int(low) != low
+                or int(high) != high
+                or not -(2**63) <= int(low) < int(high) <= 2**63
+            ):
                 raise ValueError(
-                    f"integers({low}, {high}): integer bounds with 0 <= low < high < 2**63"
+                    f"integers({low}, {high}): integer bounds with -2**63 <= low < high <= 2**63"
                 )
-            ia.append(int(low))
-            ib.append(int(high) - 1 - int(low))  # numpy's closed range high - low
+            ia.append(int(low) % 2**64)  # numpy's offset: the int64 low as uint64
+            ib.append(int(high) - 1 - int(low))  # numpy's closed range high - 1 - low
         else:
             ia.append(0)
             ib.append(0)

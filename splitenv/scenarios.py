@@ -259,44 +259,24 @@ class StateSampler:
         return mean_gain_db(self.scenario, distance, shadow_db)
 
     def _dynamics(self, g: int) -> dict[str, np.ndarray]:
-        """Markov processes at global epoch ``g`` (fading, positions, presence)."""
-        scn = self.scenario
-        net, n = scn.network, scn.n_devices
+        """Markov processes at global epoch ``g`` (fading, positions, presence, availability).
+
+        Each from its dynamics stream: ``[seed, 3, 0]`` starts the trajectory
+        (:func:`dynamics_start`), ``[seed, 3, g]`` moves it from epoch g - 1 to g
+        (:func:`dynamics_step`); the last epoch reached is kept, so epochs asked in order cost
+        one step each.
+        """
         if self._trajectory is None or self._trajectory[0] > g:
             rng = self._rng(_STREAM_DYNAMICS, 0)
-            st = self.statics
-            angle = rng.uniform(0.0, 2 * np.pi, n)
-            radius = st["fed_distance"] if net.placement == "disk" else st["distance"]
-            cn = (rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))) / np.sqrt(2.0)
-            proc = {
-                "h": cn,
-                "xy": np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1),
-                "active": np.ones(n, dtype=bool),
-            }
-            if scn.compute.varies_availability:  # drawn last: the draws above stay as they were
-                lo, hi = scn.compute.device_availability
-                proc["u"] = rng.uniform(lo, hi, n)  # drawn either way: later draws stay put
-                if scn.compute.availability_start == "high":
-                    proc["u"] = np.full(n, hi)
+            proc = dynamics_start(
+                self.scenario, self.statics, dynamics_start_draws(self.scenario, rng)
+            )
             self._trajectory = (0, proc)
         k, proc = self._trajectory
         proc = {key: v.copy() for key, v in proc.items()}
-        rho = net.fading_correlation
         for step in range(k + 1, g + 1):
             rng = self._rng(_STREAM_DYNAMICS, step)
-            w = (rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))) / np.sqrt(2.0)
-            proc["h"] = rho * proc["h"] + np.sqrt(1.0 - rho**2) * w
-            if net.mobility_step_m > 0:
-                xy = proc["xy"] + rng.normal(0.0, net.mobility_step_m, (n, 2))
-                r = np.hypot(xy[:, 0], xy[:, 1])
-                lo, hi = net.distance_m
-                proc["xy"] = xy * (np.clip(r, lo, hi) / np.maximum(r, 1e-9))[:, None]
-            u = rng.uniform(size=n)
-            proc["active"] = np.where(
-                proc["active"], u >= net.churn_leave_prob, u < net.churn_join_prob
-            )
-            if "u" in proc:  # each device's available fraction of its FLOP/s
-                proc["u"] = availability(scn.compute, proc["u"], rng)
+            proc = dynamics_step(self.scenario, proc, dynamics_step_draws(self.scenario, rng))
         self._trajectory = (g, proc)
         return proc
 
@@ -387,35 +367,20 @@ class StateSampler:
         if draws_flops(scn):
             flops = np.empty(n)
         epoch_stream(scn, rng, fadings, flops)
-        gain_db, fed_gain_db, distance = st["gain_db"], st["fed_gain_db"], st["distance"]
-        active = self._all_active
+        draws = {
+            "gain_db": st["gain_db"], "fading": fading, "fed_gain_db": st["fed_gain_db"],
+            "fed_fading": fed_fading, "device_flops": flops, "distance_m": st["distance"],
+            "active": self._all_active,
+        }  # fmt: skip
         if self.dynamic:
             proc = self._dynamics(round_index * self.epochs_per_round + epoch_index)
-            if net.fading == "rayleigh" and net.fading_correlation > 0:
-                fading, fed_fading = np.abs(proc["h"][0]) ** 2, np.abs(proc["h"][1]) ** 2
-            if net.mobility_step_m > 0:
-                xy = proc["xy"]
-                fed_distance = np.hypot(xy[:, 0], xy[:, 1])
-                distance = (
-                    np.maximum(np.hypot(xy[:, 0] - net.fed_server_offset_m, xy[:, 1]), 1.0)
-                    if net.placement == "disk"
-                    else fed_distance
-                )
-                gain_db = self._mean_gain_db(distance, st["shadow_db"])
-                fed_gain_db = self._mean_gain_db(fed_distance, st["fed_shadow_db"])
-            active = proc["active"]
-            if "u" in proc:
-                flops = flops * proc["u"]
+            draws = with_dynamics(scn, st, proc, draws)
         if net.noise_states_dbm_hz:
             round_rng = self._rng(_STREAM_ROUND, round_index)
-            noise_dbm = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
+            draws["noise_dbm"] = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
         else:
-            noise_dbm = flat_noise_dbm(scn)
-        return {
-            "gain_db": gain_db, "fading": fading, "fed_gain_db": fed_gain_db,
-            "fed_fading": fed_fading, "noise_dbm": noise_dbm, "device_flops": flops,
-            "distance_m": distance, "active": active,
-        }  # fmt: skip
+            draws["noise_dbm"] = flat_noise_dbm(scn)
+        return draws
 
     @cached_property
     def _ones(self) -> np.ndarray:
@@ -441,18 +406,182 @@ def has_dynamics(scn: Scenario) -> bool:
     )
 
 
-def availability(comp: ComputeSpec, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def dynamics_start_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The draws that start an episode's Markov processes, in their order (stream ``[seed, 3, 0]``).
+
+    Each device's angle on its circle, the complex fading of both links (real then imaginary
+    parts, (2, N) each), then, with ``compute.device_availability``, the available fractions
+    (drawn even when ``availability_start: high`` sets them: the draws stay put).
+    :func:`dynamics_segments` lists the same draws for K streams at once.
+    """
+    n = scn.n_devices
+    out = {
+        "angle": rng.uniform(0.0, 2 * np.pi, n),
+        "h_re": rng.normal(size=(2, n)),
+        "h_im": rng.normal(size=(2, n)),
+    }
+    if scn.compute.varies_availability:  # drawn last: the draws above stay as they were
+        out["u"] = rng.uniform(*scn.compute.device_availability, n)
+    return out
+
+
+def dynamics_step_draws(scn: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The draws that move the Markov processes one epoch, in their order (``[seed, 3, g]``).
+
+    The fading innovation (real then imaginary parts, (2, N) each), the positions' steps
+    ((N, 2), with ``network.mobility_step_m``), the churn's uniforms (N,) (drawn with or without
+    churn), then the availability's steps (N,) (with ``compute.device_availability``).
+    """
+    net, comp, n = scn.network, scn.compute, scn.n_devices
+    out = {"w_re": rng.normal(size=(2, n)), "w_im": rng.normal(size=(2, n))}
+    if net.mobility_step_m > 0:
+        out["move"] = rng.normal(0.0, net.mobility_step_m, (n, 2))
+    out["churn"] = rng.uniform(size=n)
+    if comp.varies_availability:
+        out["availability"] = rng.normal(0.0, comp.availability_step, n)
+    return out
+
+
+def dynamics_segments(scn: Scenario, start: bool) -> tuple[tuple[str, Segment], ...]:
+    """:func:`dynamics_start_draws` (``start``) or :func:`dynamics_step_draws` as named segments.
+
+    Flat per draw ((2, N) and (N, 2) draws as 2 N in row-major order), for K streams at once;
+    :func:`dynamics_shaped` gives them the draws' shapes.
+    """
+    net, comp, n = scn.network, scn.compute, scn.n_devices
+    out: list[tuple[str, Segment]] = []
+    if start:
+        out += [
+            ("angle", Segment("uniform", n, 0.0, 2 * np.pi)),
+            ("h_re", Segment("normal", 2 * n)),
+            ("h_im", Segment("normal", 2 * n)),
+        ]
+        if comp.varies_availability:
+            out.append(("u", Segment("uniform", n, *comp.device_availability)))
+        return tuple(out)
+    out += [("w_re", Segment("normal", 2 * n)), ("w_im", Segment("normal", 2 * n))]
+    if net.mobility_step_m > 0:
+        out.append(("move", Segment("normal", 2 * n, 0.0, net.mobility_step_m)))
+    out.append(("churn", Segment("uniform", n)))
+    if comp.varies_availability:
+        out.append(("availability", Segment("normal", n, 0.0, comp.availability_step)))
+    return tuple(out)
+
+
+def dynamics_shaped(scn: Scenario, named: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """K streams' :func:`dynamics_segments` draws, (K, count) each, in the draws' own shapes.
+
+    (K, 2, N) for the fading parts, (K, N, 2) for the positions' steps, (K, N) for the rest.
+    """
+    n = scn.n_devices
+    shapes = {"h_re": (2, n), "h_im": (2, n), "w_re": (2, n), "w_im": (2, n), "move": (n, 2)}
+    return {k: v.reshape(v.shape[0], *shapes.get(k, (n,))) for k, v in named.items()}
+
+
+def dynamics_start(
+    scn: Scenario, statics: Mapping[str, np.ndarray], draws: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The Markov processes at an episode's first epoch (ours).
+
+    ``h``: complex fading CN(0, 1) of the edge and the federated link (2, N); ``xy``: each
+    device's position (N, 2), at its static distance (from the federated server with disk
+    placement) and the drawn angle; ``active``: every device present; ``u``: each device's
+    available fraction of its FLOP/s (with ``compute.device_availability``; the range's top
+    with ``availability_start: high``). ``draws``: :func:`dynamics_start_draws`. Elementwise:
+    K episodes' statics and draws stacked on a leading axis give their K processes.
+    """
+    net, comp = scn.network, scn.compute
+    angle = draws["angle"]
+    radius = statics["fed_distance"] if net.placement == "disk" else statics["distance"]
+    proc = {
+        "h": (draws["h_re"] + 1j * draws["h_im"]) / np.sqrt(2.0),
+        "xy": np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1),
+        "active": np.ones(angle.shape, dtype=bool),
+    }
+    if comp.varies_availability:
+        proc["u"] = draws["u"]
+        if comp.availability_start == "high":
+            proc["u"] = np.full(angle.shape, comp.device_availability[1])
+    return proc
+
+
+def dynamics_step(
+    scn: Scenario, proc: Mapping[str, np.ndarray], draws: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The Markov processes one epoch after ``proc`` (ours; see :class:`StateSampler`).
+
+    Gauss-Markov fading ``h_g = rho h_{g-1} + sqrt(1 - rho^2) w_g``; positions moved by a
+    Gaussian step and pulled back radially into ``network.distance_m``; a present device
+    leaves with ``churn_leave_prob``, an absent one rejoins with ``churn_join_prob``; the
+    availability's reflected walk (:func:`availability`). ``draws``:
+    :func:`dynamics_step_draws`. Elementwise over leading axes (K episodes at once); a new
+    dict, ``proc`` is not modified.
+    """
+    net = scn.network
+    out = dict(proc)
+    rho = net.fading_correlation
+    w = (draws["w_re"] + 1j * draws["w_im"]) / np.sqrt(2.0)
+    out["h"] = rho * proc["h"] + np.sqrt(1.0 - rho**2) * w
+    if net.mobility_step_m > 0:
+        xy = proc["xy"] + draws["move"]
+        r = np.hypot(xy[..., 0], xy[..., 1])
+        lo, hi = net.distance_m
+        out["xy"] = xy * (np.clip(r, lo, hi) / np.maximum(r, 1e-9))[..., None]
+    u = draws["churn"]
+    out["active"] = np.where(proc["active"], u >= net.churn_leave_prob, u < net.churn_join_prob)
+    if "u" in proc:  # each device's available fraction of its FLOP/s
+        out["u"] = availability(scn.compute, proc["u"], draws["availability"])
+    return out
+
+
+def with_dynamics(
+    scn: Scenario,
+    statics: Mapping[str, np.ndarray],
+    proc: Mapping[str, np.ndarray],
+    draws: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """An epoch's draws (:meth:`StateSampler.epoch_draws`) under the Markov processes ``proc``.
+
+    Correlated Rayleigh fading ``|h|^2`` replaces the block fading; with mobility, the
+    distances and mean gains follow the positions (shadowing stays the episode's); presence
+    is ``proc``'s; the drawn FLOP/s are scaled by the availability. Elementwise: K episodes'
+    arrays stacked on a leading axis. A new dict.
+    """
+    net = scn.network
+    out = dict(draws)
+    if net.fading == "rayleigh" and net.fading_correlation > 0:
+        h = proc["h"]
+        out["fading"], out["fed_fading"] = np.abs(h[..., 0, :]) ** 2, np.abs(h[..., 1, :]) ** 2
+    if net.mobility_step_m > 0:
+        xy = proc["xy"]
+        fed_distance = np.hypot(xy[..., 0], xy[..., 1])
+        distance = (
+            np.maximum(np.hypot(xy[..., 0] - net.fed_server_offset_m, xy[..., 1]), 1.0)
+            if net.placement == "disk"
+            else fed_distance
+        )
+        out["gain_db"] = mean_gain_db(scn, distance, statics["shadow_db"])
+        out["fed_gain_db"] = mean_gain_db(scn, fed_distance, statics["fed_shadow_db"])
+        out["distance_m"] = distance
+    out["active"] = proc["active"]
+    if "u" in proc:
+        out["device_flops"] = draws["device_flops"] * proc["u"]
+    return out
+
+
+def availability(comp: ComputeSpec, u: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Each device's available fraction of its FLOP/s one epoch after ``u`` (ours, issue 13).
 
     A random walk reflected at the ends of ``[a_lo, a_hi] = compute.device_availability``:
-    ``u_g = reflect(u_{g-1} + e_g)``, ``e_g ~ N(0, compute.availability_step)`` per device, one
-    draw of (N,) from the epoch's dynamics stream. The walk keeps the uniform law on the range
+    ``u_g = reflect(u_{g-1} + e_g)``, ``e_g ~ N(0, compute.availability_step)`` per device
+    (``step``: one draw of (N,) from the epoch's dynamics stream, :func:`dynamics_step_draws`).
+    The walk keeps the uniform law on the range
     (its stationary law: a walk started uniform stays uniform); started at ``a_hi``
     (``availability_start: high``) it drifts down at first, as devices that start the training
-    idle and cool take on background load and heat. Elementwise over the last axis.
+    idle and cool take on background load and heat. Elementwise.
     """
     lo, hi = comp.device_availability
-    return reflect(u + rng.normal(0.0, comp.availability_step, u.shape[-1]), lo, hi)
+    return reflect(u + step, lo, hi)
 
 
 def reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

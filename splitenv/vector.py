@@ -7,11 +7,12 @@ so far); a step decodes the K actions at once (:mod:`splitenv.batch_actions`), e
 K decisions and the K reference decisions (the preset default on the same states, each with
 its own previous split as in the single env) in ONE call of :func:`splitenv.evaluate_batch`
 (one state per batch row, :class:`~splitenv.model.state.StateBatch`), and computes rewards, info and observations as
-array operations. Each episode draws its states from its own
+array operations. Each episode draws its states from the streams of its own
 :class:`~splitenv.scenarios.StateSampler` (the single env's streams, so dynamics come from
 the same seeds), and the results equal those of ``SyncVectorEnv`` over K ``gym.make(id)``
 envs bit for bit: observations, rewards, terminated / truncated and ``info`` (Gymnasium's
-``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it.
+``_add_info`` layout, ``_key`` masks included); tests/env/test_native_vector.py checks it,
+tests/env/test_vector_dynamics.py the batched draws of dynamics and noise states at large K.
 
 Every timescale: ``joint`` and ``epoch`` steps play one epoch (one engine call), ``round``
 steps play the round's epochs with the inner allocator (``equal`` vectorized; any other
@@ -25,11 +26,15 @@ providers ``surrogate`` and ``table`` (and none), autoreset in Gymnasium 1.x nex
 naming it: the ``train`` accuracy provider (real training per env), ``render_mode``, and the
 ``Disabled`` autoreset mode.
 
-Speed: without dynamics or noise states, the K episodes' streams are seeded and drawn at
-once (:mod:`splitenv.batch_draws`: one compiled loop seeds each as numpy does and draws with
-numpy's own C samplers, :mod:`splitenv.draw_kernel`); an epoch then writes only the gains (the
-episode's linear gain times the fading) and the compute. Everything else in a step is array
-arithmetic over the K rows. Validation happens once, at the boundary: actions from outside
+Speed: the K episodes' streams are seeded and drawn at once (:mod:`splitenv.batch_draws`:
+one compiled loop seeds each as numpy does and draws with numpy's own C samplers,
+:mod:`splitenv.draw_kernel`): the epoch streams, the dynamics streams that move the K
+episodes' Markov processes one global epoch at a time (:mod:`splitenv.vector_dynamics`, the
+sampler's own update functions on (K, ...) arrays) and the round streams of the noise states
+(``choice`` as bounded integers). Without dynamics or noise states an epoch writes only the
+gains (the episode's linear gain times the fading) and the compute. Only an episode whose
+seed is beyond one word (a stored instance's) is drawn by its own sampler. Everything else
+in a step is array arithmetic over the K rows. Validation happens once, at the boundary: actions from outside
 are checked (:func:`~splitenv.batch_actions.decode_native_batch`), the rows the vector
 wrappers decode themselves are not checked again (:meth:`SplitLoRAVectorEnv.step_decoded`),
 and the engine evaluates the episodes' own states and decisions without re-checking them
@@ -54,20 +59,23 @@ from numpy.typing import NDArray
 from splitenv import allocation, limits
 from splitenv.accuracy_providers import make_provider
 from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
-from splitenv.batch_draws import BatchDraws
+from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation, StateBatch
 from splitenv.scenarios import (
+    _STREAM_ROUND,
     StateSampler,
     epoch_segments,
+    flat_noise_dbm,
     has_dynamics,
     level_flops,
     static_segments,
     static_values,
+    with_dynamics,
 )
 from splitenv.spaces import LARGE
-from splitenv.streams import Streams, pcg64_states
+from splitenv.vector_dynamics import Trajectories
 from splitenv.vector_info import restrict, rows_of, step_info
 from splitenv.vector_parts import (
     Episodes,
@@ -121,15 +129,25 @@ class SplitLoRAVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.scenario = self.template.scenario
         limits.check(self.scenario)  # once: the K samplers skip it
-        self._streams = Streams()
+        net = self.scenario.network
         #: no dynamics, one noise state: an epoch's state is its epoch stream's draws alone
-        self._simple = not (
-            self.scenario.network.noise_states_dbm_hz or has_dynamics(self.scenario)
-        )
+        self._simple = not (net.noise_states_dbm_hz or has_dynamics(self.scenario))
         self._statics_plan = static_segments(self.scenario)
         self._epoch_plan = epoch_segments(self.scenario)
         self._static_draws = BatchDraws(tuple(seg for _, seg in self._statics_plan))
         self._epoch_draws = BatchDraws(tuple(seg for _, seg in self._epoch_plan))
+        #: the K episodes' Markov processes (with dynamics)
+        self._dynamics = (
+            Trajectories(self.scenario, int(num_envs)) if has_dynamics(self.scenario) else None
+        )
+        #: the noise states' draw of a round stream: ``choice(states, N)`` is
+        #: ``states[integers(0, len(states), N)]``
+        self._noise_states = np.asarray(net.noise_states_dbm_hz)  # (as the sampler's)
+        self._noise_draws = BatchDraws(
+            (Segment("integers", self.scenario.n_devices, 0, self._noise_states.size),)
+            if self._noise_states.size
+            else ()
+        )
         self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
         self.single_action_space = self.template.action_space
         self.single_observation_space = self.template.observation_space
@@ -190,11 +208,11 @@ class SplitLoRAVectorEnv(VectorEnv):
             assert rng is not None
             episode_seed = int(instance["seed"]) if instance else int(rng.integers(2**31 - 1))
             self._seeds[i] = episode_seed
-            # the sampler draws what the batched streams do not: dynamics, noise states, and
-            # seeds beyond one word (a stored instance's)
+            # a sampler draws the episodes the batched streams cannot: a seed beyond one word
+            # (a stored instance's)
             self._samplers[i] = (
                 StateSampler(scn, episode_seed, ep.epochs_per_round, check_memory=False)
-                if not self._simple or episode_seed >= 2**32
+                if episode_seed >= 2**32
                 else None
             )
             provider = self.providers[i]
@@ -214,6 +232,8 @@ class SplitLoRAVectorEnv(VectorEnv):
                 if sampler is not None:
                     sampler.__dict__["statics"] = {k: v[j] for k, v in statics.items()}
         ep.start(rows, statics)
+        if self._dynamics is not None:
+            self._dynamics.start(rows, statics)
         self._advance(rows, np.zeros(rows.size, dtype=bool))
         if ep.masks is not None:
             ep.masks[rows] = feasible_splits_rows(scn, ep.state_rows(rows))
@@ -400,20 +420,52 @@ class SplitLoRAVectorEnv(VectorEnv):
             result.terminated[j] = bool(report.target_reached)
 
     def _advance(self, rows: NDArray[np.int64], ended: NDArray[np.bool_]) -> None:
-        """Draw the next epoch's state of every env in ``rows`` whose episode goes on."""
+        """Draw the next epoch's state of every env in ``rows`` whose episode goes on.
+
+        The rows' streams at once (:meth:`_stream_draws`, :meth:`_batched_draws`); a row whose
+        seed is beyond one word (a stored instance's) by its own sampler.
+        """
         ep = self._ep
         rows = rows[~ended]
         if not rows.size:
             return
-        if self._simple and self._seeds[rows].max() < 2**32:  # the K epoch streams at once
-            ep.draw_faded(rows, *self._stream_draws(rows))
-            return
-        streams = self._streams_of(rows, (1, ep.round[rows], ep.epoch[rows]))
-        draws = []
-        for j, i in enumerate(rows):
-            rng = None if streams is None else self._streams.load(streams[j])
-            draws.append(self._sampler(i).epoch_draws(int(ep.round[i]), int(ep.epoch[i]), rng))
-        ep.draw(rows, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+        seeds = self._seeds[rows]
+        batched = rows if seeds.max() < 2**32 else rows[seeds < 2**32]
+        if batched.size and self._simple:
+            ep.draw_faded(batched, *self._stream_draws(batched))
+        elif batched.size:
+            ep.draw(batched, self._batched_draws(batched))
+        if batched.size < rows.size:
+            own = rows[seeds >= 2**32]
+            draws = [self._sampler(i).epoch_draws(int(ep.round[i]), int(ep.epoch[i])) for i in own]
+            ep.draw(own, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
+
+    def _batched_draws(self, rows: NDArray[np.int64]) -> dict[str, NDArray[Any]]:
+        """:meth:`StateSampler.epoch_draws` of ``rows``' epochs, with dynamics or noise states.
+
+        The epoch streams (:meth:`_stream_draws`), the episodes' processes at their global
+        epochs (:class:`~splitenv.vector_dynamics.Trajectories`) applied as the sampler
+        applies them (:func:`~splitenv.scenarios.with_dynamics`), and the noise states of the
+        round streams; each kind of stream drawn for the rows at once. (K', N) each.
+        """
+        scn, ep = self.scenario, self._ep
+        fading, fed_fading, flops = self._stream_draws(rows)
+        draws = {
+            "gain_db": ep.gain_db[rows], "fading": fading, "fed_gain_db": ep.fed_gain_db[rows],
+            "fed_fading": fed_fading, "device_flops": flops, "distance_m": ep.distance[rows],
+            "active": np.ones((rows.size, scn.n_devices), dtype=bool),
+        }  # fmt: skip
+        if self._dynamics is not None:
+            g = ep.round[rows] * ep.epochs_per_round + ep.epoch[rows]
+            proc = self._dynamics.at(rows, self._seeds[rows], g)
+            statics = {k: v[rows] for k, v in self._dynamics.statics.items()}
+            draws = with_dynamics(scn, statics, proc, draws)
+        if self._noise_states.size:
+            (index,) = self._noise_draws.draw(self._seeds[rows], (_STREAM_ROUND, ep.round[rows]))
+            draws["noise_dbm"] = self._noise_states[index]
+        else:
+            draws["noise_dbm"] = flat_noise_dbm(scn)
+        return draws
 
     def _sampler(self, i: int) -> StateSampler:
         """Env ``i``'s sampler (built when first needed: the batched streams need none)."""
@@ -439,13 +491,6 @@ class SplitLoRAVectorEnv(VectorEnv):
         fadings = values["fadings"] if "fadings" in values else np.ones((p, 2 * n))
         flops = values["flops"] if "flops" in values else level_flops(scn)
         return fadings[:, :n], fadings[:, n:], flops
-
-    def _streams_of(self, rows: NDArray[np.int64], key: tuple[Any, ...]) -> list[Any] | None:
-        """The PCG64 states of the streams ``[seed, *key]`` of ``rows`` (None: let numpy seed)."""
-        seeds = self._seeds[rows]
-        if not rows.size or seeds.max() >= 2**32:  # a stored instance's seed beyond one word
-            return None
-        return pcg64_states(seeds, key)
 
     def action_mask(self) -> dict[str, NDArray[np.bool_]]:
         """The K envs' native action masks (:meth:`SplitLoRAEnv.action_mask`), stacked on axis 0."""

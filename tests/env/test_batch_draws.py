@@ -8,6 +8,10 @@ import pytest
 from splitenv import draw_kernel
 from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.scenarios import (
+    dynamics_segments,
+    dynamics_shaped,
+    dynamics_start_draws,
+    dynamics_step_draws,
     epoch_segments,
     epoch_stream,
     list_scenarios,
@@ -95,8 +99,6 @@ def test_empty_batches_and_bad_keys():
         BatchDraws(SEGMENTS).draw(np.array([2**32]), (0,))
     with pytest.raises(ValueError, match="segment kind 'gamma'"):
         BatchDraws((Segment("gamma", 3),))
-    with pytest.raises(ValueError, match=r"integers\(2, 2\)"):
-        BatchDraws((Segment("integers", 3, 2, 2),))
 
 
 @pytest.mark.parametrize("name", list_scenarios())
@@ -119,3 +121,75 @@ def test_segments_are_the_samplers_draws(name):
             np.testing.assert_array_equal(named["fadings"][i], fadings)
         if "flops" in named:
             np.testing.assert_array_equal(named["flops"][i], flops)
+
+
+#: bounded integers between doubles, odd counts (numpy keeps an output's high half for the
+#: next integer), a negative low, one value (no draw), the full 32-bit range, and a range
+#: that rejects a quarter of its draws (2^32 mod 3 2^30 = 2^30)
+INTEGERS = (
+    Segment("integers", 5, 0, 3),
+    Segment("normal", 3, 0.0, 1.0),
+    Segment("integers", 3, -2, 3 << 30),
+    Segment("integers", 4, 7, 8),
+    Segment("uniform", 2, 0.0, 1.0),
+    Segment("integers", 1, 0, 2**32),
+    Segment("integers", 2, 1, 6),
+)
+
+
+@pytest.mark.parametrize(("compiled", "k"), [(True, 300), (True, 5), (False, 30)])
+def test_batched_integers_equal_numpy_on_random_keys(compiled, k, monkeypatch):
+    if not compiled:
+        monkeypatch.setattr(draw_kernel, "_KERNEL", [None])
+    rng = np.random.default_rng(5)
+    seeds, key = _keys(rng, k)
+    got = BatchDraws(INTEGERS).draw(seeds, key)
+    for i in range(k):
+        want = _numpy_draws(seeds[i], (key[0], key[1][i], key[2][i]), INTEGERS)
+        for g, w in zip(got, want, strict=True):
+            assert g.dtype == w.dtype == np.int64 or g.dtype == w.dtype == np.float64
+            np.testing.assert_array_equal(g[i], w)
+
+
+def test_choice_is_integers_indexing():
+    """Generator.choice(a, n) (the sampler's noise states) draws a[integers(0, len(a), n)]."""
+    states = np.array([-166.0, -163.0, -160.0])
+    for seed in range(50):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        np.testing.assert_array_equal(a.choice(states, 7), states[b.integers(0, 3, 7)])
+        assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_bad_integer_bounds_are_refused():
+    for seg in (Segment("integers", 2, 0, 0), Segment("integers", 2, 3, 1),
+                Segment("integers", 2, 0.5, 3), Segment("integers", 2, -(2**63) - 1, 0)):  # fmt: skip
+        with pytest.raises(ValueError, match="integer bounds"):
+            BatchDraws((seg,))
+
+
+DYNAMICS = {
+    "network.fading_correlation": 0.5,
+    "network.mobility_step_m": 5.0,
+    "network.churn_leave_prob": 0.3,
+    "compute.device_availability": (0.3, 1.0),
+    "compute.availability_step": 0.1,
+}
+
+
+@pytest.mark.parametrize("dynamics", [{}, DYNAMICS])
+@pytest.mark.parametrize("name", list_scenarios())
+def test_dynamics_segments_are_the_samplers_draws(name, dynamics):
+    """dynamics_segments draw what dynamics_start_draws / dynamics_step_draws draw, in shape."""
+    scn = load_scenario(name, dynamics)
+    seeds = np.array([11, 2**31 - 5])
+    for start, draw in ((True, dynamics_start_draws), (False, dynamics_step_draws)):
+        plan = dynamics_segments(scn, start)
+        drawn = BatchDraws(tuple(s for _, s in plan)).draw(seeds, (3, 0 if start else 4))
+        named = dynamics_shaped(scn, {n: v for (n, _), v in zip(plan, drawn, strict=True)})
+        for i, seed in enumerate(seeds):
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3, 0 if start else 4]))
+            want = draw(scn, rng)
+            assert set(named) == set(want)
+            for key, value in want.items():
+                assert named[key][i].shape == value.shape, key
+                np.testing.assert_array_equal(named[key][i], value)

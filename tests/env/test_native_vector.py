@@ -8,6 +8,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import splitenv  # noqa: F401  (registers the ids)
+from splitenv import draw_kernel
 from splitenv.errors import ActionError, ConfigError
 from splitenv.registration import ENV_IDS
 from splitenv.vector import SplitLoRAVectorEnv
@@ -105,6 +106,16 @@ def test_native_vector_equals_single_envs(env_id, timescale):
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_vector_env_equals_single_envs_with_dynamics(env_id, timescale, encoding):
     _run_both(*_pair(env_id, encoding, timescale=timescale, **KWARGS, **DYNAMICS))
+
+
+@pytest.mark.parametrize("timescale", ["joint", "round"])
+@pytest.mark.parametrize("env_id", ["splitenv/SplitLoRADynamic-v1", "splitenv/CARD-v0"])
+def test_batched_dynamics_and_noise_states_equal_single_envs(env_id, timescale):
+    """The K streams drawn by the compiled batched path, not by numpy one by one."""
+    assert draw_kernel.kernel() is not None
+    sync, native = _pair(env_id, timescale=timescale, **KWARGS, **DYNAMICS)
+    _run_both(sync, native)
+    assert all(sampler is None for sampler in native.unwrapped._samplers)  # no env's own
 
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
