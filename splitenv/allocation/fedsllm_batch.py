@@ -3,10 +3,11 @@
 The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: per pool,
 Alg. 2's greedy assigns the free subchannels in lockstep (step s gives, in every row at once,
 one subchannel to that row's slowest client, ties to the lowest index), the power control
-of (25) is the exact bisection of :func:`~splitenv.allocation.fedsllm_power.solve_bisection`
-on all rows (its brackets stop per row), and each row keeps the best of (greedy counts,
-re-optimized power), (current counts, re-optimized power) and the current point. Every
-operation is elementwise or reduces along clients, so row r equals the one-row call.
+of (25) is the exact bisection of :func:`~splitenv.allocation.fedsllm_power.solve_bisection`,
+ONE call on the rows of both pools and both candidate counts stacked (its brackets stop per
+row), and each row keeps the best of (greedy counts, re-optimized power), (current counts,
+re-optimized power) and the current point. Every operation is elementwise or reduces along
+clients, so row r equals the one-row call.
 """
 
 from __future__ import annotations
@@ -43,23 +44,45 @@ def greedy_rows(
     return counts
 
 
-def _pool(
-    tab: FedsTables, rest: Array, bits: Array, counts: IntArray, power: Array, n_sub: int,
-    sub_hz: float, snr: Array,
-) -> tuple[IntArray, Array]:  # fmt: skip
-    """One pool of every row: the best of the current point and the two re-optimized ones."""
-    best = max_delay(rest, bits, counts * sub_hz, snr, power)
-    best_counts, best_power = counts.copy(), power.copy()
-    greedy = greedy_rows(rest, bits, power, n_sub, sub_hz, snr)
-    for cand in (greedy, counts):
-        width = cand * sub_hz
-        _, p = solve_bisection(rest, bits, width, snr, tab.p_max, tab.p_total)
-        delay = max_delay(rest, bits, width, snr, p)
-        better = delay < best
-        best = np.where(better, delay, best)
-        best_counts = np.where(better[:, None], cand, best_counts)
-        best_power = np.where(better[:, None], p, best_power)
-    return best_counts, best_power
+def _pools(
+    tab: FedsTables, pools: list[tuple[Array, Array, IntArray, Array, int, float, Array]]
+) -> list[tuple[IntArray, Array]]:
+    """Each pool of every row: the best of the current point and the two re-optimized ones.
+
+    ``pools``: (rest, bits, counts, power, n_sub, sub_hz, snr) per pool, (R, N) arrays. The
+    power control of (25) of every (pool, candidate counts) runs as ONE bisection on their
+    rows stacked (its rows are independent: each is the one-row call), the budgets being the
+    pools' common p_max and P_tot.
+    """
+    cands = []  # (pool, counts, width) in the order the best is kept: greedy, then current
+    for pool in pools:
+        rest, bits, counts, power, n_sub, sub_hz, snr = pool
+        for cand in (greedy_rows(rest, bits, power, n_sub, sub_hz, snr), counts):
+            cands.append((pool, cand, cand * sub_hz))
+    r = pools[0][0].shape[0]
+    _, powers = solve_bisection(
+        np.concatenate([pool[0] for pool, _, _ in cands]),
+        np.concatenate([pool[1] for pool, _, _ in cands]),
+        np.concatenate([width for _, _, width in cands]),
+        np.concatenate([pool[6] for pool, _, _ in cands]),
+        tab.p_max,
+        tab.p_total,
+    )
+    out = []
+    for i, pool in enumerate(pools):
+        rest, bits, counts, power, _, sub_hz, snr = pool
+        best = max_delay(rest, bits, counts * sub_hz, snr, power)
+        best_counts, best_power = counts.copy(), power.copy()
+        for j in (2 * i, 2 * i + 1):
+            _, cand, width = cands[j]
+            p = powers[j * r : (j + 1) * r]
+            delay = max_delay(rest, bits, width, snr, p)
+            better = delay < best
+            best = np.where(better, delay, best)
+            best_counts = np.where(better[:, None], cand, best_counts)
+            best_power = np.where(better[:, None], p, best_power)
+        out.append((best_counts, best_power))
+    return out
 
 
 def _picked_terms(
@@ -116,12 +139,10 @@ def comm_block_rows(
     noise = states.noise_psd_w_hz
     snr_main, snr_fed = states.channel_gain / noise, states.fed_channel_gain / noise
     main, fpool = tab.main, tab.fed
-    sub, power = _pool(
-        tab, fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
-        main.n_subchannels, main.subchannel_hz, snr_main,
-    )  # fmt: skip
-    fsub, fpower = _pool(
-        tab, np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)), np.tile(start.fpower, (r, 1)),
-        fpool.n_subchannels, fpool.subchannel_hz, snr_fed,
-    )  # fmt: skip
+    (sub, power), (fsub, fpower) = _pools(tab, [
+        (fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
+         main.n_subchannels, main.subchannel_hz, snr_main),
+        (np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)), np.tile(start.fpower, (r, 1)),
+         fpool.n_subchannels, fpool.subchannel_hz, snr_fed),
+    ])  # fmt: skip
     return {"subchannels": sub, "power_w": power, "fed_subchannels": fsub, "fed_power_w": fpower}

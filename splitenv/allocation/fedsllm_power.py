@@ -51,8 +51,15 @@ def min_power(
     t, rest, bits = (np.asarray(x, dtype=np.float64) for x in (t, rest, bits))
     w = np.asarray(width_hz, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        expo = bits / (w * (t - rest))
-        p = w / np.asarray(snr_coeff) * np.expm1(_LN2 * expo)
+        return _min_power(t, rest, bits, w, w / np.asarray(snr_coeff))
+
+
+def _min_power(t: Array, rest: Array, bits: Array, w: Array, w_over_a: Array) -> Array:
+    """:func:`min_power` on float64 arrays with ``W / a`` given (the bisection's inner loop).
+
+    The caller silences numpy's floating-point warnings (infinite powers are expected).
+    """
+    p = w_over_a * np.expm1(_LN2 * (bits / (w * (t - rest))))
     p = np.where((t > rest) & (w > 0), p, np.inf)
     return np.where(bits > 0, p, 0.0)
 
@@ -97,26 +104,56 @@ def solve_bisection(
     )
     a = np.broadcast_to(np.asarray(snr_coeff, dtype=np.float64), rest.shape)
     n = rest.shape[-1]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_lo = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_max), 0.0), axis=-1)
         p_eq = min(p_max, p_total / n)
         t_hi = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_eq), 0.0), axis=-1)
-    # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack);
-    # t_hi: equal powers, feasible
-    slack = min_power(t_lo[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
-    lo = t_lo.copy()
-    hi = np.where(slack, t_lo, np.maximum(t_hi, t_lo))
-    active = ~slack & np.isfinite(hi)
+        # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack);
+        # t_hi: equal powers, feasible
+        w_over_a = width / a
+        slack = _min_power(t_lo[..., None], rest, bits, width, w_over_a).sum(axis=-1) <= p_total
+        hi = np.where(slack, t_lo, np.maximum(t_hi, t_lo))
+        hi = _bisect(t_lo, hi, ~slack & np.isfinite(hi), (rest, bits, width, w_over_a), p_total,
+                     rtol)  # fmt: skip
+        power = _min_power(hi[..., None], rest, bits, width, w_over_a)
+    return hi, fit_budget(power, p_max, p_total)
+
+
+def _bisect(
+    lo: Array,
+    hi: Array,
+    active: NDArray[np.bool_],
+    pool: tuple[Array, Array, Array, Array],
+    p_total: float,
+    rtol: float,
+) -> Array:
+    """The upper ends of the brackets [lo, hi] on t after bisection of the ``active`` ones.
+
+    Only the open brackets go through the loop (most of a batch is slack or infinite from the
+    start), each leaving it when ``hi - lo <= rtol hi``; a bracket's iterates depend on its
+    own row alone (elementwise, sums along clients), so they are the one-row call's bit for
+    bit. ``pool``: (rest, bits, W, W / a), (..., N) each.
+    """
+    out_shape = hi.shape
+    out = np.array(hi, dtype=np.float64).reshape(-1)
+    rows = np.flatnonzero(active)
+    n = pool[0].shape[-1]
+    rest, bits, width, w_over_a = (x.reshape(-1, n)[rows] for x in pool)
+    lo, hi = lo.reshape(-1)[rows], out[rows]
     for _ in range(200):
-        if not np.any(active):
+        if not rows.size:
             break
         mid = 0.5 * (lo + hi)
-        ok = min_power(mid[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
-        hi = np.where(active & ok, mid, hi)
-        lo = np.where(active & ~ok, mid, lo)
-        active = active & (hi - lo > rtol * hi)
-    power = fit_budget(min_power(hi[..., None], rest, bits, width, a), p_max, p_total)
-    return hi, power
+        ok = _min_power(mid[:, None], rest, bits, width, w_over_a).sum(axis=-1) <= p_total
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+        going = hi - lo > rtol * hi
+        if not going.all():  # brackets that stopped leave the loop
+            out[rows[~going]] = hi[~going]
+            rows, lo, hi = rows[going], lo[going], hi[going]
+            rest, bits, width, w_over_a = rest[going], bits[going], width[going], w_over_a[going]
+    out[rows] = hi  # those the 200 steps left open
+    return out.reshape(out_shape)
 
 
 def max_delay(
