@@ -1,8 +1,9 @@
 """FedsLLM's communication block on R states at once (the env's kernel).
 
-The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: per pool,
-Alg. 2's greedy assigns the free subchannels in lockstep (step s gives, in every row at once,
-one subchannel to that row's slowest client, ties to the lowest index), the power control
+The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: Alg. 2's
+greedy assigns the free subchannels of both pools in one lockstep (step s gives, in every row
+of either pool at once, one subchannel to that row's slowest client, ties to the lowest
+index), the power control
 of (25) is the exact bisection of :func:`~splitenv.allocation.fedsllm_power.solve_bisection`,
 ONE call on the rows of both pools and both candidate counts stacked (its brackets stop per
 row), and each row keeps the best of (greedy counts, re-optimized power), (current counts,
@@ -15,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from splitenv.allocation.fedsllm_comm import initial_point
+from splitenv.allocation.fedsllm_comm import Point, initial_point
 from splitenv.allocation.fedsllm_power import max_delay, rate_bps, solve_bisection
 from splitenv.allocation.fedsllm_tables import FedsTables, build_tables
 from splitenv.config import Scenario
@@ -29,18 +30,37 @@ IntArray = NDArray[np.int64]
 
 
 def greedy_rows(
-    rest: Array, bits: Array, power: Array, n_sub: int, sub_hz: float, snr: Array
+    rest: Array, bits: Array, power: Array, n_sub: ArrayLike, sub_hz: ArrayLike, snr: Array
 ) -> IntArray:
-    """FedsLLM Alg. 2 per row: one subchannel each, then each free one to the slowest client."""
+    """FedsLLM Alg. 2 per row: one subchannel each, then each free one to the slowest client.
+
+    ``n_sub`` (scalar or (R,)) and ``sub_hz`` (scalar or (R, 1)) are the rows' pools' sizes
+    and subchannel widths, so rows of several pools run in one lockstep: a row whose pool has
+    fewer subchannels stops taking them when they run out. A step changes one client's count
+    per row, so only that client's delay is computed again (the same expression, elementwise:
+    the delays of the full recomputation bit for bit).
+    """
     r, n = rest.shape
-    if n_sub < n:
-        raise ValueError(f"{n_sub} subchannels cannot give each of {n} clients one")
+    free = np.broadcast_to(np.asarray(n_sub, dtype=np.int64) - n, (r,))
+    if np.any(free < 0):
+        raise ValueError(f"{int(free.min()) + n} subchannels cannot give each of {n} clients one")
     counts = np.ones((r, n), dtype=np.int64)
-    rows = np.arange(r)
-    for _ in range(n_sub - n):
+
+    def delays(rest: Array, bits: Array, width: Array, snr: Array, power: Array) -> Array:
         with np.errstate(divide="ignore"):
-            delay = rest + np.where(bits > 0, bits / rate_bps(counts * sub_hz, snr, power), 0.0)
-        counts[rows, np.argmax(delay, axis=1)] += 1
+            return rest + np.where(bits > 0, bits / rate_bps(width, snr, power), 0.0)
+
+    hz = np.broadcast_to(np.asarray(sub_hz, dtype=np.float64), (r, n))
+    delay = delays(rest, bits, counts * hz, snr, power)
+    flat = [np.ascontiguousarray(np.broadcast_to(x, (r, n))).reshape(-1)
+            for x in (rest, bits, hz, snr, power)]  # fmt: skip
+    first = np.arange(r) * n  # each row's first element in the flat arrays
+    flat_counts, flat_delay = counts.reshape(-1), delay.reshape(-1)  # views
+    for step in range(int(free.max(initial=0))):
+        at = first + np.argmax(delay, axis=1)  # the slowest client of each row
+        flat_counts[at] += step < free
+        rest_at, bits_at, hz_at, snr_at, power_at = (x[at] for x in flat)
+        flat_delay[at] = delays(rest_at, bits_at, flat_counts[at] * hz_at, snr_at, power_at)
     return counts
 
 
@@ -54,12 +74,20 @@ def _pools(
     rows stacked (its rows are independent: each is the one-row call), the budgets being the
     pools' common p_max and P_tot.
     """
-    cands = []  # (pool, counts, width) in the order the best is kept: greedy, then current
-    for pool in pools:
-        rest, bits, counts, power, n_sub, sub_hz, snr = pool
-        for cand in (greedy_rows(rest, bits, power, n_sub, sub_hz, snr), counts):
-            cands.append((pool, cand, cand * sub_hz))
     r = pools[0][0].shape[0]
+    # Alg. 2 of every pool in one lockstep, on their rows stacked
+    greedy = greedy_rows(
+        np.concatenate([pool[0] for pool in pools]),
+        np.concatenate([pool[1] for pool in pools]),
+        np.concatenate([pool[3] for pool in pools]),
+        np.repeat([pool[4] for pool in pools], r),
+        np.repeat([pool[5] for pool in pools], r)[:, None],
+        np.concatenate([pool[6] for pool in pools]),
+    )
+    cands = []  # (pool, counts, width) in the order the best is kept: greedy, then current
+    for i, pool in enumerate(pools):
+        for cand in (greedy[i * r : (i + 1) * r], pool[2]):
+            cands.append((pool, cand, cand * pool[5]))
     _, powers = solve_bisection(
         np.concatenate([pool[0] for pool, _, _ in cands]),
         np.concatenate([pool[1] for pool, _, _ in cands]),
@@ -110,6 +138,22 @@ def _picked_terms(
     return fwd, pd["uplink_bits"], np.broadcast_to(lora, split.shape)
 
 
+def _grid(scn: Scenario, states: StateBatch) -> tuple[FedsTables, Point]:
+    """The tables' grid and pools and the preset's start point, built once per scenario.
+
+    :func:`comm_block_rows` reads of these tables only what the scenario fixes (the split and
+    rank axes, the pools' sizes and widths, p_max and P_tot), never an entry of a state
+    (each row's terms come from :func:`_picked_terms`), so the tables of the first state met
+    serve every later call (``Scenario.memo``): an engine call over the grid saved per call.
+    """
+
+    def build() -> tuple[FedsTables, Point]:
+        tab = build_tables(scn, states.row(0))
+        return tab, initial_point(tab, scn)
+
+    return scn.memo("fedsllm_batch.grid", build)
+
+
 def comm_block_rows(
     scn: Scenario, states: StateBatch, split: Any = None, rank: Any = None
 ) -> dict[str, NDArray[Any]]:
@@ -125,8 +169,7 @@ def comm_block_rows(
         ``subchannels``, ``power_w``, ``fed_subchannels``, ``fed_power_w``, each (R, N).
     """
     r = states.batch_size
-    tab = build_tables(scn, states.row(0))  # the grid's axes, the pools and the start point
-    start = initial_point(tab, scn)
+    tab, start = _grid(scn, states)
     si = np.broadcast_to(start.si, (r, tab.n))
     if split is not None:
         si = np.searchsorted(tab.splits, np.asarray(split).reshape(r, -1)) * np.ones(

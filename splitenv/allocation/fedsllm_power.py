@@ -105,41 +105,44 @@ def solve_bisection(
     a = np.broadcast_to(np.asarray(snr_coeff, dtype=np.float64), rest.shape)
     n = rest.shape[-1]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack)
         t_lo = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_max), 0.0), axis=-1)
-        p_eq = min(p_max, p_total / n)
-        t_hi = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_eq), 0.0), axis=-1)
-        # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack);
-        # t_hi: equal powers, feasible
         w_over_a = width / a
-        slack = _min_power(t_lo[..., None], rest, bits, width, w_over_a).sum(axis=-1) <= p_total
-        hi = np.where(slack, t_lo, np.maximum(t_hi, t_lo))
-        hi = _bisect(t_lo, hi, ~slack & np.isfinite(hi), (rest, bits, width, w_over_a), p_total,
-                     rtol)  # fmt: skip
-        power = _min_power(hi[..., None], rest, bits, width, w_over_a)
-    return hi, fit_budget(power, p_max, p_total)
+        power = _min_power(t_lo[..., None], rest, bits, width, w_over_a)
+        t = np.array(t_lo, dtype=np.float64)
+        # the rows where C5 binds at t_lo (the others are solved: t_lo and its powers)
+        rows = np.flatnonzero(~(power.sum(axis=-1) <= p_total))
+        if rows.size:
+            pool = tuple(x.reshape(-1, n)[rows] for x in (rest, bits, width, a, w_over_a))
+            lo = t.reshape(-1)[rows]
+            # t_hi: equal powers, feasible
+            p_eq = min(p_max, p_total / n)
+            r_rest, r_bits, r_width, r_a, r_w_over_a = pool
+            t_hi = np.max(
+                r_rest + np.where(r_bits > 0, r_bits / rate_bps(r_width, r_a, p_eq), 0.0), axis=-1
+            )
+            hi = np.maximum(t_hi, lo)
+            hi = _bisect(lo, hi, (r_rest, r_bits, r_width, r_w_over_a), p_total, rtol)
+            t.reshape(-1)[rows] = hi
+            power.reshape(-1, n)[rows] = _min_power(hi[:, None], r_rest, r_bits, r_width,
+                                                    r_w_over_a)  # fmt: skip
+    return t, fit_budget(power, p_max, p_total)
 
 
 def _bisect(
-    lo: Array,
-    hi: Array,
-    active: NDArray[np.bool_],
-    pool: tuple[Array, Array, Array, Array],
-    p_total: float,
-    rtol: float,
+    lo: Array, hi: Array, pool: tuple[Array, Array, Array, Array], p_total: float, rtol: float
 ) -> Array:
-    """The upper ends of the brackets [lo, hi] on t after bisection of the ``active`` ones.
+    """The upper ends of the brackets [lo, hi] on t, (B,) each, after bisection.
 
-    Only the open brackets go through the loop (most of a batch is slack or infinite from the
-    start), each leaving it when ``hi - lo <= rtol hi``; a bracket's iterates depend on its
-    own row alone (elementwise, sums along clients), so they are the one-row call's bit for
-    bit. ``pool``: (rest, bits, W, W / a), (..., N) each.
+    Only the open brackets go through the loop (an infinite one stays as it is), each
+    leaving it when ``hi - lo <= rtol hi``; a bracket's iterates depend on its own row alone
+    (elementwise, sums along clients), so they are the one-row call's bit for bit.
+    ``pool``: (rest, bits, W, W / a) of the brackets' rows, (B, N) each.
     """
-    out_shape = hi.shape
-    out = np.array(hi, dtype=np.float64).reshape(-1)
-    rows = np.flatnonzero(active)
-    n = pool[0].shape[-1]
-    rest, bits, width, w_over_a = (x.reshape(-1, n)[rows] for x in pool)
-    lo, hi = lo.reshape(-1)[rows], out[rows]
+    out = hi.copy()
+    rows = np.flatnonzero(np.isfinite(hi))
+    rest, bits, width, w_over_a = (x[rows] for x in pool)
+    lo, hi = lo[rows], hi[rows]
     for _ in range(200):
         if not rows.size:
             break
@@ -153,7 +156,7 @@ def _bisect(
             rows, lo, hi = rows[going], lo[going], hi[going]
             rest, bits, width, w_over_a = rest[going], bits[going], width[going], w_over_a[going]
     out[rows] = hi  # those the 200 steps left open
-    return out.reshape(out_shape)
+    return out
 
 
 def max_delay(

@@ -8,7 +8,9 @@ import pytest
 
 import splitenv  # noqa: F401  (registers the ids)
 from splitenv import allocation
+from splitenv.allocation import fedsllm_batch
 from splitenv.allocation.fedsllm_power import min_power, rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import Pool, greedy_subchannels
 from splitenv.allocation.scct_alg1 import _Greedy
 from splitenv.allocation.scct_batch import greedy_rows
 from splitenv.allocation.scct_kkt import optimal_shares, optimal_shares_rows, share_root
@@ -260,3 +262,31 @@ def test_power_control_on_stacked_rows_equals_the_one_row_bisection():
         assert t_one == t[i, j] or np.isinf(t_one)
         np.testing.assert_array_equal(p_one, power[i, j])
     assert kinds == {"slack", "unreachable", "bisected"}
+
+
+def test_lockstep_subchannel_greedy_of_two_pools_equals_alg2_row_by_row():
+    """FedsLLM Alg. 2 on rows of two pools (8 and 13 subchannels) at once = the one-row greedy.
+
+    Rows with ties (identical clients), a client that sends nothing and one that cannot run
+    its forward (rest = inf, it is the slowest forever) are in the batch.
+    """
+    rng = np.random.default_rng(3)
+    r, n = 30, 5
+    rest = np.concatenate([rng.uniform(15, 40, (r, n)), np.zeros((r, n))])
+    bits = np.concatenate([np.full((r, n), 4.0265e8), rng.uniform(1e5, 2e6, (r, n))])
+    snr = 10 ** rng.uniform(8.0, 12.5, (2 * r, n))
+    power = rng.uniform(0.01, 0.2, (2 * r, n))
+    for x in (rest, bits, snr, power):
+        x[[4, 40], 1] = x[[4, 40], 0]  # two identical clients: ties to the lowest index
+    bits[7, 2] = 0.0
+    rest[9, 3] = np.inf
+    pools = [(8, 1e6), (13, 3e5)]
+    n_sub = np.repeat([p[0] for p in pools], r)
+    hz = np.repeat([p[1] for p in pools], r)[:, None]
+    counts = fedsllm_batch.greedy_rows(rest, bits, power, n_sub, hz, snr)
+    for i in range(2 * r):
+        pool = Pool(*pools[i // r], snr[i])
+        want = greedy_subchannels(rest[i], bits[i], power[i], pool)
+        np.testing.assert_array_equal(counts[i], want, err_msg=str(i))
+    np.testing.assert_array_equal(counts.sum(axis=1), n_sub)
+    assert counts[9, 3] == 8 - n + 1  # every free subchannel to the client that never finishes
