@@ -3,12 +3,12 @@
 The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: Alg. 2's
 greedy assigns the free subchannels of both pools in one lockstep (step s gives, in every row
 of either pool at once, one subchannel to that row's slowest client, ties to the lowest
-index), the power control
-of (25) is the exact bisection of :func:`~splitenv.allocation.fedsllm_power.solve_bisection`,
-ONE call on the rows of both pools and both candidate counts stacked (its brackets stop per
-row), and each row keeps the best of (greedy counts, re-optimized power), (current counts,
-re-optimized power) and the current point. Every operation is elementwise or reduces along
-clients, so row r equals the one-row call.
+index), the power control of (25) is the exact bisection of
+:func:`~splitenv.allocation.fedsllm_power.solve_bisection`, ONE call on the rows of both
+pools and both candidate counts stacked (its brackets stop per row), and each row keeps the
+best of (greedy counts, re-optimized power), (current counts, re-optimized power) and the
+current point. Every operation is elementwise or reduces along clients, so row r equals the
+one-row call.
 """
 
 from __future__ import annotations

@@ -86,6 +86,9 @@ def solve_bisection(
 ) -> tuple[Array, Array]:
     """Exact min-max delay of one pool by bisection on t, vectorized over leading axes.
 
+    A row whose budget C5 holds at t_lo is solved there; only the others are bisected, each
+    bracket stopping on its own (:func:`_bisect`), so a row's result is the one-row call's.
+
     Args:
         rest: delay before the upload per client, (..., N).
         bits: bits to upload per client, (..., N).
@@ -113,11 +116,12 @@ def solve_bisection(
         # the rows where C5 binds at t_lo (the others are solved: t_lo and its powers)
         rows = np.flatnonzero(~(power.sum(axis=-1) <= p_total))
         if rows.size:
-            pool = tuple(x.reshape(-1, n)[rows] for x in (rest, bits, width, a, w_over_a))
+            r_rest, r_bits, r_width, r_a, r_w_over_a = (
+                x.reshape(-1, n)[rows] for x in (rest, bits, width, a, w_over_a)
+            )
             lo = t.reshape(-1)[rows]
             # t_hi: equal powers, feasible
             p_eq = min(p_max, p_total / n)
-            r_rest, r_bits, r_width, r_a, r_w_over_a = pool
             t_hi = np.max(
                 r_rest + np.where(r_bits > 0, r_bits / rate_bps(r_width, r_a, p_eq), 0.0), axis=-1
             )
