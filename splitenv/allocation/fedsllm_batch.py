@@ -13,7 +13,7 @@ one-row call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -64,51 +64,56 @@ def greedy_rows(
     return counts
 
 
-def _pools(
-    tab: FedsTables, pools: list[tuple[Array, Array, IntArray, Array, int, float, Array]]
-) -> list[tuple[IntArray, Array]]:
+class PoolRows(NamedTuple):
+    """One subchannel pool of R rows: its terms (R, N), the current point, its size and width."""
+
+    rest: Array  # delay before the upload (t_F for the main pool, 0 for the federated one)
+    bits: Array  # bits to upload
+    counts: IntArray  # the current subchannel counts
+    power: Array  # the current powers
+    n_sub: int
+    sub_hz: float
+    snr: Array  # a_k = G_k / N0
+
+
+def _pools(tab: FedsTables, pools: list[PoolRows]) -> list[tuple[IntArray, Array]]:
     """Each pool of every row: the best of the current point and the two re-optimized ones.
 
-    ``pools``: (rest, bits, counts, power, n_sub, sub_hz, snr) per pool, (R, N) arrays. The
-    power control of (25) of every (pool, candidate counts) runs as ONE bisection on their
-    rows stacked (its rows are independent: each is the one-row call), the budgets being the
-    pools' common p_max and P_tot.
+    Alg. 2 of every pool runs in one lockstep, and the power control of (25) of every
+    (pool, candidate counts) as ONE bisection, on their rows stacked (rows are independent:
+    each is the one-row call), the budgets being the pools' common p_max and P_tot.
     """
-    r = pools[0][0].shape[0]
-    # Alg. 2 of every pool in one lockstep, on their rows stacked
+    r = pools[0].rest.shape[0]
+
+    def stacked(name: str) -> Any:  # a field of every pool, rows stacked
+        return np.concatenate([getattr(q, name) for q in pools])
+
     greedy = greedy_rows(
-        np.concatenate([pool[0] for pool in pools]),
-        np.concatenate([pool[1] for pool in pools]),
-        np.concatenate([pool[3] for pool in pools]),
-        np.repeat([pool[4] for pool in pools], r),
-        np.repeat([pool[5] for pool in pools], r)[:, None],
-        np.concatenate([pool[6] for pool in pools]),
+        stacked("rest"), stacked("bits"), stacked("power"), np.repeat([q.n_sub for q in pools], r),
+        np.repeat([q.sub_hz for q in pools], r)[:, None], stacked("snr"),
+    )  # fmt: skip
+    # the candidates in the order the best is kept: per pool, greedy counts, then current
+    cands = [(q, c) for i, q in enumerate(pools) for c in (greedy[i * r : (i + 1) * r], q.counts)]
+    rest, bits, snr = (
+        np.concatenate([getattr(q, f) for q, _ in cands]) for f in ("rest", "bits", "snr")
     )
-    cands = []  # (pool, counts, width) in the order the best is kept: greedy, then current
-    for i, pool in enumerate(pools):
-        for cand in (greedy[i * r : (i + 1) * r], pool[2]):
-            cands.append((pool, cand, cand * pool[5]))
-    _, powers = solve_bisection(
-        np.concatenate([pool[0] for pool, _, _ in cands]),
-        np.concatenate([pool[1] for pool, _, _ in cands]),
-        np.concatenate([width for _, _, width in cands]),
-        np.concatenate([pool[6] for pool, _, _ in cands]),
-        tab.p_max,
-        tab.p_total,
-    )
+    width = np.concatenate([c * q.sub_hz for q, c in cands])
+    _, powers = solve_bisection(rest, bits, width, snr, tab.p_max, tab.p_total)
+    delays = max_delay(rest, bits, width, snr, powers)
+    now = max_delay(  # the current points
+        stacked("rest"), stacked("bits"), np.concatenate([q.counts * q.sub_hz for q in pools]),
+        stacked("snr"), stacked("power"),
+    )  # fmt: skip
     out = []
-    for i, pool in enumerate(pools):
-        rest, bits, counts, power, _, sub_hz, snr = pool
-        best = max_delay(rest, bits, counts * sub_hz, snr, power)
-        best_counts, best_power = counts.copy(), power.copy()
+    for i, q in enumerate(pools):
+        best = now[i * r : (i + 1) * r]
+        best_counts, best_power = q.counts.copy(), q.power.copy()
         for j in (2 * i, 2 * i + 1):
-            _, cand, width = cands[j]
-            p = powers[j * r : (j + 1) * r]
-            delay = max_delay(rest, bits, width, snr, p)
-            better = delay < best
-            best = np.where(better, delay, best)
-            best_counts = np.where(better[:, None], cand, best_counts)
-            best_power = np.where(better[:, None], p, best_power)
+            rows = slice(j * r, (j + 1) * r)
+            better = delays[rows] < best
+            best = np.where(better, delays[rows], best)
+            best_counts = np.where(better[:, None], cands[j][1], best_counts)
+            best_power = np.where(better[:, None], powers[rows], best_power)
         out.append((best_counts, best_power))
     return out
 
@@ -183,9 +188,9 @@ def comm_block_rows(
     snr_main, snr_fed = states.channel_gain / noise, states.fed_channel_gain / noise
     main, fpool = tab.main, tab.fed
     (sub, power), (fsub, fpower) = _pools(tab, [
-        (fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
-         main.n_subchannels, main.subchannel_hz, snr_main),
-        (np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)), np.tile(start.fpower, (r, 1)),
-         fpool.n_subchannels, fpool.subchannel_hz, snr_fed),
+        PoolRows(fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
+                 main.n_subchannels, main.subchannel_hz, snr_main),
+        PoolRows(np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)),
+                 np.tile(start.fpower, (r, 1)), fpool.n_subchannels, fpool.subchannel_hz, snr_fed),
     ])  # fmt: skip
     return {"subchannels": sub, "power_w": power, "fed_subchannels": fsub, "fed_power_w": fpower}

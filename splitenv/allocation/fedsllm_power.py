@@ -54,14 +54,39 @@ def min_power(
         return _min_power(t, rest, bits, w, w / np.asarray(snr_coeff))
 
 
-def _min_power(t: Array, rest: Array, bits: Array, w: Array, w_over_a: Array) -> Array:
+def _min_power(
+    t: Array,
+    rest: Array,
+    bits: Array,
+    w: Array,
+    w_over_a: Array,
+    usable: NDArray[np.bool_] | None = None,
+    sending: NDArray[np.bool_] | None = None,
+) -> Array:
     """:func:`min_power` on float64 arrays with ``W / a`` given (the bisection's inner loop).
 
+    ``usable`` (W > 0) and ``sending`` (bits > 0) may be given (the loop computes them once).
     The caller silences numpy's floating-point warnings (infinite powers are expected).
     """
     p = w_over_a * np.expm1(_LN2 * (bits / (w * (t - rest))))
-    p = np.where((t > rest) & (w > 0), p, np.inf)
-    return np.where(bits > 0, p, 0.0)
+    p = np.where((t > rest) & (w > 0 if usable is None else usable), p, np.inf)
+    return np.where(bits > 0 if sending is None else sending, p, 0.0)
+
+
+def _client_sums(p: Array) -> Array:
+    """``p.sum(axis=-1)`` bit for bit, without the reduction's cost per row for few clients.
+
+    numpy adds the entries of a row of fewer than 8 in order (its pairwise summation pairs
+    blocks of 8 and more), as these column additions do; 8 clients or more go to numpy.
+    tests/allocation/test_batched_allocators.py checks the equality.
+    """
+    n = p.shape[-1]
+    if not 2 <= n < 8:
+        return p.sum(axis=-1)
+    out = p[..., 0] + p[..., 1]
+    for k in range(2, n):
+        out += p[..., k]
+    return out
 
 
 def fit_budget(power: ArrayLike, p_max: float, p_total: float) -> Array:
@@ -114,7 +139,7 @@ def solve_bisection(
         power = _min_power(t_lo[..., None], rest, bits, width, w_over_a)
         t = np.array(t_lo, dtype=np.float64)
         # the rows where C5 binds at t_lo (the others are solved: t_lo and its powers)
-        rows = np.flatnonzero(~(power.sum(axis=-1) <= p_total))
+        rows = np.flatnonzero(~(_client_sums(power) <= p_total))
         if rows.size:
             r_rest, r_bits, r_width, r_a, r_w_over_a = (
                 x.reshape(-1, n)[rows] for x in (rest, bits, width, a, w_over_a)
@@ -146,12 +171,14 @@ def _bisect(
     out = hi.copy()
     rows = np.flatnonzero(np.isfinite(hi))
     rest, bits, width, w_over_a = (x[rows] for x in pool)
+    usable, sending = width > 0, bits > 0
     lo, hi = lo[rows], hi[rows]
     for _ in range(200):
         if not rows.size:
             break
         mid = 0.5 * (lo + hi)
-        ok = _min_power(mid[:, None], rest, bits, width, w_over_a).sum(axis=-1) <= p_total
+        power = _min_power(mid[:, None], rest, bits, width, w_over_a, usable, sending)
+        ok = _client_sums(power) <= p_total
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
         going = hi - lo > rtol * hi
@@ -159,6 +186,7 @@ def _bisect(
             out[rows[~going]] = hi[~going]
             rows, lo, hi = rows[going], lo[going], hi[going]
             rest, bits, width, w_over_a = rest[going], bits[going], width[going], w_over_a[going]
+            usable, sending = usable[going], sending[going]
     out[rows] = hi  # those the 200 steps left open
     return out
 

@@ -8,7 +8,7 @@ import pytest
 
 import splitenv  # noqa: F401  (registers the ids)
 from splitenv import allocation
-from splitenv.allocation import fedsllm_batch
+from splitenv.allocation import fedsllm_batch, fedsllm_power
 from splitenv.allocation.fedsllm_power import min_power, rate_bps, solve_bisection
 from splitenv.allocation.fedsllm_tables import Pool, greedy_subchannels
 from splitenv.allocation.scct_alg1 import _Greedy
@@ -290,3 +290,25 @@ def test_lockstep_subchannel_greedy_of_two_pools_equals_alg2_row_by_row():
         np.testing.assert_array_equal(counts[i], want, err_msg=str(i))
     np.testing.assert_array_equal(counts.sum(axis=1), n_sub)
     assert counts[9, 3] == 8 - n + 1  # every free subchannel to the client that never finishes
+
+
+@pytest.mark.parametrize("n", range(1, 11))
+def test_client_sums_are_numpys_row_sums_bit_for_bit(n):
+    """The bisection's row sums (column additions below 8 clients) = ``sum(axis=-1)``'s bits.
+
+    Magnitudes over 23 decades, zeros and infinities: another order of the additions rounds
+    differently somewhere in 20000 rows (checked below, so the equality means the order).
+    """
+    rng = np.random.default_rng(n)
+    p = 10 ** rng.uniform(-20, 3, (20000, n))
+    p *= rng.choice([1.0, 0.0, np.inf], p.shape, p=[0.9, 0.07, 0.03])
+    want = p.sum(axis=-1)
+    got = fedsllm_power._client_sums(p)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+    # the test tells orders apart: another order below 8, the sequential one from 8 on
+    other = p[:, ::-1].copy() if n < 8 else p
+    sequential = other[:, 0].copy()
+    for k in range(1, n):
+        sequential += other[:, k]
+    assert n < 3 or sequential.tobytes() != want.tobytes()
