@@ -34,9 +34,12 @@ sampler's own update functions on (K, ...) arrays) and the round streams of the 
 (``choice`` as bounded integers). Without dynamics or noise states an epoch writes only the
 gains (the episode's linear gain times the fading) and the compute. Only an episode whose
 seed is beyond one word (a stored instance's) is drawn by its own sampler. Everything else
-in a step is array arithmetic over the K rows. Validation happens once, at the boundary: actions from outside
-are checked (:func:`~splitenv.batch_actions.decode_native_batch`), the rows the vector
-wrappers decode themselves are not checked again (:meth:`SplitLoRAVectorEnv.step_decoded`),
+in a step is array arithmetic over the K rows, the built-in ``surrogate`` accuracy of the
+envs whose round ends included (:func:`splitenv.accuracy_providers.surrogate_rounds`, the
+provider's own arithmetic; other providers report env by env). Validation happens once, at
+the boundary: actions from outside are checked
+(:func:`~splitenv.batch_actions.decode_native_batch`), the rows the vector wrappers decode
+themselves are not checked again (:meth:`SplitLoRAVectorEnv.step_decoded`),
 and the engine evaluates the episodes' own states and decisions without re-checking them
 (:func:`splitenv.model.engine.evaluate_own`). ``benchmarks/env_step.py`` measures it.
 
@@ -48,7 +51,7 @@ wrong number of seeds a :class:`~splitenv.errors.ConfigError`, before any env mo
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -57,7 +60,12 @@ from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
 from splitenv import allocation, limits
-from splitenv.accuracy_providers import make_provider
+from splitenv.accuracy_providers import (
+    SurrogateAccuracy,
+    make_provider,
+    surrogate_inputs,
+    surrogate_rounds,
+)
 from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
 from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.env import SplitLoRAEnv
@@ -149,6 +157,8 @@ class SplitLoRAVectorEnv(VectorEnv):
             else ()
         )
         self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
+        #: every provider the built-in surrogate: their rounds as one array operation
+        self._surrogate = all(type(p) is SurrogateAccuracy for p in self.providers)
         self.single_action_space = self.template.action_space
         self.single_observation_space = self.template.observation_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -405,8 +415,16 @@ class SplitLoRAVectorEnv(VectorEnv):
         return {k: np.stack([np.asarray(getattr(c, k)) for c in chosen]) for k in names}
 
     def _accuracy(self, result: EpochResult, infos: dict[str, Any]) -> None:
-        """Accuracy providers' reports of the rounds that ended (terminated when reached)."""
-        for j in np.flatnonzero(result.closing):
+        """Accuracy providers' reports of the rounds that ended (terminated when reached).
+
+        The built-in ``surrogate`` provider advances every closing env at once
+        (:meth:`_surrogate_accuracy`); any other provider reports env by env.
+        """
+        closing = np.flatnonzero(result.closing)
+        if closing.size and self._surrogate:
+            self._surrogate_accuracy(result, closing, infos)
+            return
+        for j in closing:
             i = int(result.rows[j])
             provider = self.providers[i]
             if provider is None:
@@ -418,6 +436,37 @@ class SplitLoRAVectorEnv(VectorEnv):
             }
             self._add_info(infos, extra, i)
             result.terminated[j] = bool(report.target_reached)
+
+    def _surrogate_accuracy(
+        self, result: EpochResult, closing: NDArray[np.int64], infos: dict[str, Any]
+    ) -> None:
+        """:meth:`_accuracy` of :class:`SurrogateAccuracy` providers: one array operation.
+
+        The closing envs' progress goes through :func:`surrogate_rounds` (the arithmetic of
+        ``SurrogateAccuracy.round``, elementwise, so row by row the same bits) and back into
+        the providers; ``accuracy`` and ``accuracy_extras.rounds_needed`` are written in
+        ``_add_info``'s layout (float64 arrays, zeros and False elsewhere).
+        """
+        envs = result.rows[closing]
+        providers = cast(list[SurrogateAccuracy], [self.providers[i] for i in envs])
+        progress, accuracy, reached, needed = surrogate_rounds(
+            self.scenario,
+            np.array([p.progress for p in providers], dtype=np.float64),
+            *surrogate_inputs(result.evaluation.decision, closing),
+        )
+        for provider, value in zip(providers, progress.tolist(), strict=True):
+            provider.progress = value
+        k = self.num_envs
+
+        def column(values: NDArray[np.float64]) -> NDArray[np.float64]:
+            out = np.zeros(k, dtype=np.float64)
+            out[envs] = values
+            return out
+
+        infos["accuracy"], infos["_accuracy"] = column(accuracy), _mask(k, envs)
+        extras = {"rounds_needed": column(needed), "_rounds_needed": _mask(k, envs)}
+        infos["accuracy_extras"], infos["_accuracy_extras"] = extras, _mask(k, envs)
+        result.terminated[closing] = reached
 
     def _advance(self, rows: NDArray[np.int64], ended: NDArray[np.bool_]) -> None:
         """Draw the next epoch's state of every env in ``rows`` whose episode goes on.

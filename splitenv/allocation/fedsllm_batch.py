@@ -1,22 +1,24 @@
 """FedsLLM's communication block on R states at once (the env's kernel).
 
-The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: per pool,
-Alg. 2's greedy assigns the free subchannels in lockstep (step s gives, in every row at once,
-one subchannel to that row's slowest client, ties to the lowest index), the power control
-of (25) is the exact bisection of :func:`~splitenv.allocation.fedsllm_power.solve_bisection`
-on all rows (its brackets stop per row), and each row keeps the best of (greedy counts,
-re-optimized power), (current counts, re-optimized power) and the current point. Every
-operation is elementwise or reduces along clients, so row r equals the one-row call.
+The rows of :func:`splitenv.allocation.fedsllm_comm.comm_block` side by side: Alg. 2's
+greedy assigns the free subchannels of both pools in one lockstep (step s gives, in every row
+of either pool at once, one subchannel to that row's slowest client, ties to the lowest
+index), the power control of (25) is the exact bisection of
+:func:`~splitenv.allocation.fedsllm_power.solve_bisection`, ONE call on the rows of both
+pools and both candidate counts stacked (its brackets stop per row), and each row keeps the
+best of (greedy counts, re-optimized power), (current counts, re-optimized power) and the
+current point. Every operation is elementwise or reduces along clients, so row r equals the
+one-row call.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from splitenv.allocation.fedsllm_comm import initial_point
+from splitenv.allocation.fedsllm_comm import Point, initial_point
 from splitenv.allocation.fedsllm_power import max_delay, rate_bps, solve_bisection
 from splitenv.allocation.fedsllm_tables import FedsTables, build_tables
 from splitenv.config import Scenario
@@ -28,38 +30,92 @@ IntArray = NDArray[np.int64]
 
 
 def greedy_rows(
-    rest: Array, bits: Array, power: Array, n_sub: int, sub_hz: float, snr: Array
+    rest: Array, bits: Array, power: Array, n_sub: ArrayLike, sub_hz: ArrayLike, snr: Array
 ) -> IntArray:
-    """FedsLLM Alg. 2 per row: one subchannel each, then each free one to the slowest client."""
+    """FedsLLM Alg. 2 per row: one subchannel each, then each free one to the slowest client.
+
+    ``n_sub`` (scalar or (R,)) and ``sub_hz`` (scalar or (R, 1)) are the rows' pools' sizes
+    and subchannel widths, so rows of several pools run in one lockstep: a row whose pool has
+    fewer subchannels stops taking them when they run out. A step changes one client's count
+    per row, so only that client's delay is computed again (the same expression, elementwise:
+    the delays of the full recomputation bit for bit).
+    """
     r, n = rest.shape
-    if n_sub < n:
-        raise ValueError(f"{n_sub} subchannels cannot give each of {n} clients one")
+    free = np.broadcast_to(np.asarray(n_sub, dtype=np.int64) - n, (r,))
+    if np.any(free < 0):
+        raise ValueError(f"{int(free.min()) + n} subchannels cannot give each of {n} clients one")
     counts = np.ones((r, n), dtype=np.int64)
-    rows = np.arange(r)
-    for _ in range(n_sub - n):
+
+    def delays(rest: Array, bits: Array, width: Array, snr: Array, power: Array) -> Array:
         with np.errstate(divide="ignore"):
-            delay = rest + np.where(bits > 0, bits / rate_bps(counts * sub_hz, snr, power), 0.0)
-        counts[rows, np.argmax(delay, axis=1)] += 1
+            return rest + np.where(bits > 0, bits / rate_bps(width, snr, power), 0.0)
+
+    hz = np.broadcast_to(np.asarray(sub_hz, dtype=np.float64), (r, n))
+    delay = delays(rest, bits, counts * hz, snr, power)
+    flat = [np.ascontiguousarray(np.broadcast_to(x, (r, n))).reshape(-1)
+            for x in (rest, bits, hz, snr, power)]  # fmt: skip
+    first = np.arange(r) * n  # each row's first element in the flat arrays
+    flat_counts, flat_delay = counts.reshape(-1), delay.reshape(-1)  # views
+    for step in range(int(free.max(initial=0))):
+        at = first + np.argmax(delay, axis=1)  # the slowest client of each row
+        flat_counts[at] += step < free
+        rest_at, bits_at, hz_at, snr_at, power_at = (x[at] for x in flat)
+        flat_delay[at] = delays(rest_at, bits_at, flat_counts[at] * hz_at, snr_at, power_at)
     return counts
 
 
-def _pool(
-    tab: FedsTables, rest: Array, bits: Array, counts: IntArray, power: Array, n_sub: int,
-    sub_hz: float, snr: Array,
-) -> tuple[IntArray, Array]:  # fmt: skip
-    """One pool of every row: the best of the current point and the two re-optimized ones."""
-    best = max_delay(rest, bits, counts * sub_hz, snr, power)
-    best_counts, best_power = counts.copy(), power.copy()
-    greedy = greedy_rows(rest, bits, power, n_sub, sub_hz, snr)
-    for cand in (greedy, counts):
-        width = cand * sub_hz
-        _, p = solve_bisection(rest, bits, width, snr, tab.p_max, tab.p_total)
-        delay = max_delay(rest, bits, width, snr, p)
-        better = delay < best
-        best = np.where(better, delay, best)
-        best_counts = np.where(better[:, None], cand, best_counts)
-        best_power = np.where(better[:, None], p, best_power)
-    return best_counts, best_power
+class PoolRows(NamedTuple):
+    """One subchannel pool of R rows: its terms (R, N), the current point, its size and width."""
+
+    rest: Array  # delay before the upload (t_F for the main pool, 0 for the federated one)
+    bits: Array  # bits to upload
+    counts: IntArray  # the current subchannel counts
+    power: Array  # the current powers
+    n_sub: int
+    sub_hz: float
+    snr: Array  # a_k = G_k / N0
+
+
+def _pools(tab: FedsTables, pools: list[PoolRows]) -> list[tuple[IntArray, Array]]:
+    """Each pool of every row: the best of the current point and the two re-optimized ones.
+
+    Alg. 2 of every pool runs in one lockstep, and the power control of (25) of every
+    (pool, candidate counts) as ONE bisection, on their rows stacked (rows are independent:
+    each is the one-row call), the budgets being the pools' common p_max and P_tot.
+    """
+    r = pools[0].rest.shape[0]
+
+    def stacked(name: str) -> Any:  # a field of every pool, rows stacked
+        return np.concatenate([getattr(q, name) for q in pools])
+
+    greedy = greedy_rows(
+        stacked("rest"), stacked("bits"), stacked("power"), np.repeat([q.n_sub for q in pools], r),
+        np.repeat([q.sub_hz for q in pools], r)[:, None], stacked("snr"),
+    )  # fmt: skip
+    # the candidates in the order the best is kept: per pool, greedy counts, then current
+    cands = [(q, c) for i, q in enumerate(pools) for c in (greedy[i * r : (i + 1) * r], q.counts)]
+    rest, bits, snr = (
+        np.concatenate([getattr(q, f) for q, _ in cands]) for f in ("rest", "bits", "snr")
+    )
+    width = np.concatenate([c * q.sub_hz for q, c in cands])
+    _, powers = solve_bisection(rest, bits, width, snr, tab.p_max, tab.p_total)
+    delays = max_delay(rest, bits, width, snr, powers)
+    now = max_delay(  # the current points
+        stacked("rest"), stacked("bits"), np.concatenate([q.counts * q.sub_hz for q in pools]),
+        stacked("snr"), stacked("power"),
+    )  # fmt: skip
+    out = []
+    for i, q in enumerate(pools):
+        best = now[i * r : (i + 1) * r]
+        best_counts, best_power = q.counts.copy(), q.power.copy()
+        for j in (2 * i, 2 * i + 1):
+            rows = slice(j * r, (j + 1) * r)
+            better = delays[rows] < best
+            best = np.where(better, delays[rows], best)
+            best_counts = np.where(better[:, None], cands[j][1], best_counts)
+            best_power = np.where(better[:, None], powers[rows], best_power)
+        out.append((best_counts, best_power))
+    return out
 
 
 def _picked_terms(
@@ -87,6 +143,22 @@ def _picked_terms(
     return fwd, pd["uplink_bits"], np.broadcast_to(lora, split.shape)
 
 
+def _grid(scn: Scenario, states: StateBatch) -> tuple[FedsTables, Point]:
+    """The tables' grid and pools and the preset's start point, built once per scenario.
+
+    :func:`comm_block_rows` reads of these tables only what the scenario fixes (the split and
+    rank axes, the pools' sizes and widths, p_max and P_tot), never an entry of a state
+    (each row's terms come from :func:`_picked_terms`), so the tables of the first state met
+    serve every later call (``Scenario.memo``): an engine call over the grid saved per call.
+    """
+
+    def build() -> tuple[FedsTables, Point]:
+        tab = build_tables(scn, states.row(0))
+        return tab, initial_point(tab, scn)
+
+    return scn.memo("fedsllm_batch.grid", build)
+
+
 def comm_block_rows(
     scn: Scenario, states: StateBatch, split: Any = None, rank: Any = None
 ) -> dict[str, NDArray[Any]]:
@@ -102,8 +174,7 @@ def comm_block_rows(
         ``subchannels``, ``power_w``, ``fed_subchannels``, ``fed_power_w``, each (R, N).
     """
     r = states.batch_size
-    tab = build_tables(scn, states.row(0))  # the grid's axes, the pools and the start point
-    start = initial_point(tab, scn)
+    tab, start = _grid(scn, states)
     si = np.broadcast_to(start.si, (r, tab.n))
     if split is not None:
         si = np.searchsorted(tab.splits, np.asarray(split).reshape(r, -1)) * np.ones(
@@ -116,12 +187,10 @@ def comm_block_rows(
     noise = states.noise_psd_w_hz
     snr_main, snr_fed = states.channel_gain / noise, states.fed_channel_gain / noise
     main, fpool = tab.main, tab.fed
-    sub, power = _pool(
-        tab, fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
-        main.n_subchannels, main.subchannel_hz, snr_main,
-    )  # fmt: skip
-    fsub, fpower = _pool(
-        tab, np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)), np.tile(start.fpower, (r, 1)),
-        fpool.n_subchannels, fpool.subchannel_hz, snr_fed,
-    )  # fmt: skip
+    (sub, power), (fsub, fpower) = _pools(tab, [
+        PoolRows(fwd, up, np.tile(start.sub, (r, 1)), np.tile(start.power, (r, 1)),
+                 main.n_subchannels, main.subchannel_hz, snr_main),
+        PoolRows(np.zeros_like(fed), fed, np.tile(start.fsub, (r, 1)),
+                 np.tile(start.fpower, (r, 1)), fpool.n_subchannels, fpool.subchannel_hz, snr_fed),
+    ])  # fmt: skip
     return {"subchannels": sub, "power_w": power, "fed_subchannels": fsub, "fed_power_w": fpower}

@@ -51,10 +51,42 @@ def min_power(
     t, rest, bits = (np.asarray(x, dtype=np.float64) for x in (t, rest, bits))
     w = np.asarray(width_hz, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        expo = bits / (w * (t - rest))
-        p = w / np.asarray(snr_coeff) * np.expm1(_LN2 * expo)
-    p = np.where((t > rest) & (w > 0), p, np.inf)
-    return np.where(bits > 0, p, 0.0)
+        return _min_power(t, rest, bits, w, w / np.asarray(snr_coeff))
+
+
+def _min_power(
+    t: Array,
+    rest: Array,
+    bits: Array,
+    w: Array,
+    w_over_a: Array,
+    usable: NDArray[np.bool_] | None = None,
+    sending: NDArray[np.bool_] | None = None,
+) -> Array:
+    """:func:`min_power` on float64 arrays with ``W / a`` given (the bisection's inner loop).
+
+    ``usable`` (W > 0) and ``sending`` (bits > 0) may be given (the loop computes them once).
+    The caller silences numpy's floating-point warnings (infinite powers are expected).
+    """
+    p = w_over_a * np.expm1(_LN2 * (bits / (w * (t - rest))))
+    p = np.where((t > rest) & (w > 0 if usable is None else usable), p, np.inf)
+    return np.where(bits > 0 if sending is None else sending, p, 0.0)
+
+
+def _client_sums(p: Array) -> Array:
+    """``p.sum(axis=-1)`` bit for bit, without the reduction's cost per row for few clients.
+
+    numpy adds the entries of a row of fewer than 8 in order (its pairwise summation pairs
+    blocks of 8 and more), as these column additions do; 8 clients or more go to numpy.
+    tests/allocation/test_batched_allocators.py checks the equality.
+    """
+    n = p.shape[-1]
+    if not 2 <= n < 8:
+        return p.sum(axis=-1)
+    out = p[..., 0] + p[..., 1]
+    for k in range(2, n):
+        out += p[..., k]
+    return out
 
 
 def fit_budget(power: ArrayLike, p_max: float, p_total: float) -> Array:
@@ -79,6 +111,9 @@ def solve_bisection(
 ) -> tuple[Array, Array]:
     """Exact min-max delay of one pool by bisection on t, vectorized over leading axes.
 
+    A row whose budget C5 holds at t_lo is solved there; only the others are bisected, each
+    bracket stopping on its own (:func:`_bisect`), so a row's result is the one-row call's.
+
     Args:
         rest: delay before the upload per client, (..., N).
         bits: bits to upload per client, (..., N).
@@ -97,26 +132,63 @@ def solve_bisection(
     )
     a = np.broadcast_to(np.asarray(snr_coeff, dtype=np.float64), rest.shape)
     n = rest.shape[-1]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack)
         t_lo = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_max), 0.0), axis=-1)
-        p_eq = min(p_max, p_total / n)
-        t_hi = np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_eq), 0.0), axis=-1)
-    # t_lo: everyone at p_max, a lower bound (optimal when C5 is slack);
-    # t_hi: equal powers, feasible
-    slack = min_power(t_lo[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
-    lo = t_lo.copy()
-    hi = np.where(slack, t_lo, np.maximum(t_hi, t_lo))
-    active = ~slack & np.isfinite(hi)
+        w_over_a = width / a
+        power = _min_power(t_lo[..., None], rest, bits, width, w_over_a)
+        t = np.array(t_lo, dtype=np.float64)
+        # the rows where C5 binds at t_lo (the others are solved: t_lo and its powers)
+        rows = np.flatnonzero(~(_client_sums(power) <= p_total))
+        if rows.size:
+            r_rest, r_bits, r_width, r_a, r_w_over_a = (
+                x.reshape(-1, n)[rows] for x in (rest, bits, width, a, w_over_a)
+            )
+            lo = t.reshape(-1)[rows]
+            # t_hi: equal powers, feasible
+            p_eq = min(p_max, p_total / n)
+            t_hi = np.max(
+                r_rest + np.where(r_bits > 0, r_bits / rate_bps(r_width, r_a, p_eq), 0.0), axis=-1
+            )
+            hi = np.maximum(t_hi, lo)
+            hi = _bisect(lo, hi, (r_rest, r_bits, r_width, r_w_over_a), p_total, rtol)
+            t.reshape(-1)[rows] = hi
+            power.reshape(-1, n)[rows] = _min_power(hi[:, None], r_rest, r_bits, r_width,
+                                                    r_w_over_a)  # fmt: skip
+    return t, fit_budget(power, p_max, p_total)
+
+
+def _bisect(
+    lo: Array, hi: Array, pool: tuple[Array, Array, Array, Array], p_total: float, rtol: float
+) -> Array:
+    """The upper ends of the brackets [lo, hi] on t, (B,) each, after bisection.
+
+    Only the open brackets go through the loop (an infinite one stays as it is), each
+    leaving it when ``hi - lo <= rtol hi``; a bracket's iterates depend on its own row alone
+    (elementwise, sums along clients), so they are the one-row call's bit for bit.
+    ``pool``: (rest, bits, W, W / a) of the brackets' rows, (B, N) each.
+    """
+    out = hi.copy()
+    rows = np.flatnonzero(np.isfinite(hi))
+    rest, bits, width, w_over_a = (x[rows] for x in pool)
+    usable, sending = width > 0, bits > 0
+    lo, hi = lo[rows], hi[rows]
     for _ in range(200):
-        if not np.any(active):
+        if not rows.size:
             break
         mid = 0.5 * (lo + hi)
-        ok = min_power(mid[..., None], rest, bits, width, a).sum(axis=-1) <= p_total
-        hi = np.where(active & ok, mid, hi)
-        lo = np.where(active & ~ok, mid, lo)
-        active = active & (hi - lo > rtol * hi)
-    power = fit_budget(min_power(hi[..., None], rest, bits, width, a), p_max, p_total)
-    return hi, power
+        power = _min_power(mid[:, None], rest, bits, width, w_over_a, usable, sending)
+        ok = _client_sums(power) <= p_total
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+        going = hi - lo > rtol * hi
+        if not going.all():  # brackets that stopped leave the loop
+            out[rows[~going]] = hi[~going]
+            rows, lo, hi = rows[going], lo[going], hi[going]
+            rest, bits, width, w_over_a = rest[going], bits[going], width[going], w_over_a[going]
+            usable, sending = usable[going], sending[going]
+    out[rows] = hi  # those the 200 steps left open
+    return out
 
 
 def max_delay(

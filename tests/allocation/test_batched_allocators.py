@@ -8,6 +8,9 @@ import pytest
 
 import splitenv  # noqa: F401  (registers the ids)
 from splitenv import allocation
+from splitenv.allocation import fedsllm_batch, fedsllm_power
+from splitenv.allocation.fedsllm_power import min_power, rate_bps, solve_bisection
+from splitenv.allocation.fedsllm_tables import Pool, greedy_subchannels
 from splitenv.allocation.scct_alg1 import _Greedy
 from splitenv.allocation.scct_batch import greedy_rows
 from splitenv.allocation.scct_kkt import optimal_shares, optimal_shares_rows, share_root
@@ -201,3 +204,111 @@ def test_scct_rows_in_chunks_equal_one_chunk(monkeypatch):
     )
     for name, value in scct_batch.alg1_rows(scn, rows, split).items():
         np.testing.assert_array_equal(value, whole[name], err_msg=name)
+
+
+def _bisection_of_one_row(rest, bits, width, a, p_max, p_total, rtol=1e-13):
+    """t* of FedsLLM's power control (25) for one pool, the textbook bisection on scalars.
+
+    The same brackets as ``solve_bisection``: [t_lo, t_hi] from everyone at p_max and at
+    equal powers, C5 checked with the least powers of (25) at the midpoint.
+    """
+    with np.errstate(divide="ignore"):
+        t_lo = float(np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_max), 0.0)))
+        p_eq = min(p_max, p_total / rest.size)
+        t_hi = float(np.max(rest + np.where(bits > 0, bits / rate_bps(width, a, p_eq), 0.0)))
+    if min_power(t_lo, rest, bits, width, a).sum() <= p_total:
+        return t_lo, "slack"
+    lo, hi = t_lo, max(t_hi, t_lo)
+    if not np.isfinite(hi):
+        return hi, "unreachable"
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if min_power(mid, rest, bits, width, a).sum() <= p_total:
+            hi = mid
+        else:
+            lo = mid
+        if not hi - lo > 1e-13 * hi:
+            break
+    return hi, "bisected"
+
+
+def test_power_control_on_stacked_rows_equals_the_one_row_bisection():
+    """solve_bisection on (3, 40, N) rows: each row's t* the scalar bisection's, powers the one-row call's.
+
+    Main-pool rows (a forward before ~400 Mbit), federated-pool rows (LoRA bits, nothing
+    before), rows whose budget C5 is slack, a client that sends nothing, a client that
+    cannot run its forward (rest = inf): the brackets stop at different steps.
+    """
+    rng = np.random.default_rng(11)
+    n, p_max, p_total = 5, 0.19952623149688786, 0.5000345349769784
+    shape = (3, 40, n)
+    width = rng.integers(1, 9, shape) * 1e6
+    a = 10 ** rng.uniform(8.0, 12.5, shape)
+    main = rng.random(shape[:2]) < 0.5
+    rest = np.where(main[..., None], rng.uniform(15, 40, shape), 0.0)
+    bits = np.where(main[..., None], 4.0265e8, rng.uniform(1e5, 2e6, shape))
+    a[0, :10] *= 1e4  # strong channels: C5 slack
+    bits[1, 3, 2] = 0.0
+    rest[2, 5, 1] = np.inf
+    t, power = solve_bisection(rest, bits, width, a, p_max, p_total)
+    assert t.shape == shape[:2] and power.shape == shape
+    kinds = set()
+    for i, j in np.ndindex(*shape[:2]):
+        row = (rest[i, j], bits[i, j], width[i, j], a[i, j])
+        want, kind = _bisection_of_one_row(*row, p_max, p_total)
+        kinds.add(kind)
+        assert t[i, j] == want or (np.isinf(want) and np.isinf(t[i, j])), (i, j, kind)
+        t_one, p_one = solve_bisection(*row, p_max, p_total)
+        assert t_one == t[i, j] or np.isinf(t_one)
+        np.testing.assert_array_equal(p_one, power[i, j])
+    assert kinds == {"slack", "unreachable", "bisected"}
+
+
+def test_lockstep_subchannel_greedy_of_two_pools_equals_alg2_row_by_row():
+    """FedsLLM Alg. 2 on rows of two pools (8 and 13 subchannels) at once = the one-row greedy.
+
+    Rows with ties (identical clients), a client that sends nothing and one that cannot run
+    its forward (rest = inf, it is the slowest forever) are in the batch.
+    """
+    rng = np.random.default_rng(3)
+    r, n = 30, 5
+    rest = np.concatenate([rng.uniform(15, 40, (r, n)), np.zeros((r, n))])
+    bits = np.concatenate([np.full((r, n), 4.0265e8), rng.uniform(1e5, 2e6, (r, n))])
+    snr = 10 ** rng.uniform(8.0, 12.5, (2 * r, n))
+    power = rng.uniform(0.01, 0.2, (2 * r, n))
+    for x in (rest, bits, snr, power):
+        x[[4, 40], 1] = x[[4, 40], 0]  # two identical clients: ties to the lowest index
+    bits[7, 2] = 0.0
+    rest[9, 3] = np.inf
+    pools = [(8, 1e6), (13, 3e5)]
+    n_sub = np.repeat([p[0] for p in pools], r)
+    hz = np.repeat([p[1] for p in pools], r)[:, None]
+    counts = fedsllm_batch.greedy_rows(rest, bits, power, n_sub, hz, snr)
+    for i in range(2 * r):
+        pool = Pool(*pools[i // r], snr[i])
+        want = greedy_subchannels(rest[i], bits[i], power[i], pool)
+        np.testing.assert_array_equal(counts[i], want, err_msg=str(i))
+    np.testing.assert_array_equal(counts.sum(axis=1), n_sub)
+    assert counts[9, 3] == 8 - n + 1  # every free subchannel to the client that never finishes
+
+
+@pytest.mark.parametrize("n", range(1, 11))
+def test_client_sums_are_numpys_row_sums_bit_for_bit(n):
+    """The bisection's row sums (column additions below 8 clients) = ``sum(axis=-1)``'s bits.
+
+    Magnitudes over 23 decades, zeros and infinities: another order of the additions rounds
+    differently somewhere in 20000 rows (checked below, so the equality means the order).
+    """
+    rng = np.random.default_rng(n)
+    p = 10 ** rng.uniform(-20, 3, (20000, n))
+    p *= rng.choice([1.0, 0.0, np.inf], p.shape, p=[0.9, 0.07, 0.03])
+    want = p.sum(axis=-1)
+    got = fedsllm_power._client_sums(p)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+    # the test tells orders apart: another order below 8, the sequential one from 8 on
+    other = p[:, ::-1].copy() if n < 8 else p
+    sequential = other[:, 0].copy()
+    for k in range(1, n):
+        sequential += other[:, k]
+    assert n < 3 or sequential.tobytes() != want.tobytes()

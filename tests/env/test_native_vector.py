@@ -38,18 +38,18 @@ ENCODINGS = {
 }
 
 
-def _pair(env_id, encoding="native", mode=AutoresetMode.NEXT_STEP, **kwargs):
-    """(SyncVectorEnv over K gym.make(env_id), the native vector env), or skip."""
+def _pair(env_id, encoding="native", mode=AutoresetMode.NEXT_STEP, k=K, **kwargs):
+    """(SyncVectorEnv over k gym.make(env_id), the native vector env), or skip."""
     try:
         gym.make(env_id, **kwargs)
     except ValueError as err:  # this timescale exposes no decision of the scenario
         pytest.skip(str(err))
     wrap, wrap_vec = ENCODINGS[encoding]
     sync = gym.vector.SyncVectorEnv(
-        [lambda: wrap(gym.make(env_id, **kwargs)) for _ in range(K)], autoreset_mode=mode
+        [lambda: wrap(gym.make(env_id, **kwargs)) for _ in range(k)], autoreset_mode=mode
     )
     native = gym.make_vec(
-        env_id, num_envs=K, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs
+        env_id, num_envs=k, vectorization_mode="vector_entry_point", autoreset_mode=mode, **kwargs
     )
     assert isinstance(native, SplitLoRAVectorEnv)
     return sync, wrap_vec(native)
@@ -92,7 +92,8 @@ def _run_both(sync, native, seed=7):
         ):
             _assert_same(x, y, f"step {t} {name}")
         ended += int((a[2] | a[3]).sum())
-    assert ended >= 2 * K  # every env played two episodes and was autoreset
+    assert ended >= 2 * sync.num_envs  # every env played two episodes and was autoreset
+    return ended
 
 
 @pytest.mark.parametrize("timescale", ["joint", "epoch", "round"])
@@ -129,6 +130,30 @@ def test_same_step_autoreset_equals_single_envs(timescale, encoding):
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_native_vector_round_with_equal_allocation(env_id):
     _run_both(*_pair(env_id, timescale="round", inner_allocator="equal", **KWARGS, **DYNAMICS))
+
+
+#: FedsLLM's E(r) (17) cut to 2..5 rounds: episodes end by reaching the accuracy target
+#: (surrogate), after rank-dependent numbers of rounds
+SHORT_TARGET = {"accuracy__rounds_by_rank": [[1, 5], [8, 2]], "rounds": 6, "epochs_per_round": 2}
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_many_envs_ending_by_the_surrogate_accuracy_equal_single_envs(mode):
+    """K = 24: the batched surrogate of the closing envs, one power-control bisection of all rows."""
+    sync, native = _pair("splitenv/FedsLLM-v0", "native", mode, k=24, timescale="round",
+                         **SHORT_TARGET)  # fmt: skip
+    assert native.unwrapped._surrogate  # the batched path runs
+    ended = _run_both(sync, native, seed=3)
+    assert ended > 2 * 24  # some episodes ended early, by accuracy
+    for env, provider in zip(sync.envs, native.unwrapped.providers, strict=True):
+        assert provider.progress == env.unwrapped.accuracy.progress
+
+
+def test_many_envs_with_the_sft_surrogate_ceiling_equal_single_envs():
+    """K = 32, SFT's A(rho, q) (35) ceiling on the batched surrogate, episodes of 3 rounds."""
+    pair = _pair("splitenv/SFT-v1", "box", k=32, timescale="joint", accuracy="surrogate",
+                 schedule__rounds=3, rounds=5, epochs_per_round=1)  # fmt: skip
+    _run_both(*pair, seed=4)
 
 
 def test_native_vector_with_the_table_accuracy_provider():

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 import splitenv  # noqa: F401  (registers the env ids)
-from splitenv.accuracy_providers import make_provider
+from splitenv.accuracy_providers import (
+    SurrogateAccuracy,
+    make_provider,
+    surrogate_inputs,
+    surrogate_rounds,
+)
 from splitenv.model.types import Decision
 from splitenv.scenarios import load_scenario
 
@@ -35,6 +40,41 @@ def test_registry_names():
     assert type(make_provider("table")).__name__ == "TableAccuracy"
     with pytest.raises(ValueError, match="surrogate, table, train"):
         make_provider("oracle")
+
+
+@pytest.mark.parametrize("preset", ["fedsllm", "sft"])
+def test_surrogate_of_many_rows_equals_the_provider_row_by_row(preset):
+    """surrogate_rounds on 3000 rows (the vector env's path) = SurrogateAccuracy per row, bit for bit.
+
+    FedsLLM: E(r) (17) interpolated in its table; SFT: the A(rho, q) (35) ceiling, clipped.
+    """
+    scn = load_scenario(preset)
+    rng = np.random.default_rng(5)
+    m, n = 3000, scn.n_devices
+    rank = rng.integers(1, 12, m)
+    rho, q = rng.uniform(0.0, 1.0, m), rng.integers(1, 17, m)
+    progress = np.where(rng.random(m) < 0.2, 0.0, rng.uniform(0.0, 1.0, m))
+    batch = Decision(rank=rank, keep_ratio=rho, quant_bits=np.repeat(q[:, None], n, axis=1))
+    rows = np.arange(m)[::-1]  # any order of rows
+    got = surrogate_rounds(scn, progress[rows], *surrogate_inputs(batch, rows))
+    provider = SurrogateAccuracy()
+    for j, i in enumerate(rows):
+        provider.progress = float(progress[i])
+        report = provider.round(scn, batch.take(int(i)))
+        assert got[0][j] == provider.progress and got[1][j] == report.accuracy, i
+        assert got[2][j] == report.target_reached
+        assert got[3][j] == report.extras["rounds_needed"]
+    assert got[2].any() and not got[2].all()
+    if preset == "fedsllm":  # E(3) between (2, 63) and (4, 54); no ceiling
+        one = surrogate_rounds(scn, np.zeros(1), np.array([3.0]), None, None)
+        assert one[3][0] == 58.5 and one[1][0] == 1.0 / 58.5
+    else:  # schedule.rounds rounds reach the target; accuracy = progress * clip(A, 0, 1)
+        one = surrogate_rounds(scn, np.zeros(1), None, np.array([0.5]), np.array([8.0]))
+        c = scn.accuracy.cubic_coeffs
+        a = (c[0] + c[1] * 0.5 + c[2] * 8 + c[3] * 0.25 + c[4] * 64 + c[5] * 4 + c[6] * 0.125
+             + c[7] * 512 + c[8] * 2 + c[9] * 32)  # fmt: skip
+        assert one[3][0] == scn.schedule.rounds
+        assert one[1][0] == pytest.approx(min(max(a, 0.0), 1.0) / scn.schedule.rounds, rel=1e-12)
 
 
 def _table(tmp_path):
