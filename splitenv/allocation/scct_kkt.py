@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from splitenv.allocation.scct_greedy import roots_rows
+
 Array = NDArray[np.float64]
 _EPS = np.finfo(float).eps
 
@@ -50,41 +52,27 @@ def share_root(a: Array, c: Array, start: Array | None = None, max_iter: int = 1
     c = np.asarray(c, dtype=np.float64)
     if a.ndim == 1 and c.ndim == 1:
         return np.asarray(_root_1d(a, c, start))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return share_root_nd(a, c, None if start is None else np.asarray(start), max_iter)
+    return share_root_nd(a, c, None if start is None else np.asarray(start), max_iter)
 
 
 def share_root_nd(a: Array, c: Array, start: Array | None, max_iter: int = 100) -> Array:
-    """:func:`share_root` on (..., N) arrays, without its floating-point error state.
+    """:func:`share_root` on (..., N) arrays: each row by the compiled root.
 
-    For callers that already run under ``np.errstate(invalid="ignore", divide="ignore")``
-    (the batched greedy's inner loop) and so skip the context switch per call.
+    :func:`splitenv.allocation.scct_greedy.root`, row by row (the same Newton iteration, the
+    same bracket and stop, numpy's pairwise sums), so a row's value does not depend on the
+    rows it is solved with.
     """
-    pos = a > 0  # broadcasts against c
-    ce = np.where(pos, c, -np.inf)
-    lo = np.max(np.where(pos, c + a, -np.inf), axis=-1)
-    hi = np.max(ce, axis=-1) + np.sum(a, axis=-1)
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    ce = np.where(ok[..., None], ce, -np.inf)
-    lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
-    v = (
-        lo
-        if start is None
-        else np.minimum(np.maximum(np.where(np.isnan(start), lo, start), lo), hi)
+    a, c = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(c, dtype=np.float64))
+    lead = a.shape[:-1]
+    starts = np.full(lead, np.nan) if start is None else np.broadcast_to(start, lead)
+    n = a.shape[-1]
+    out = roots_rows(
+        np.ascontiguousarray(a.reshape(-1, n)),
+        np.ascontiguousarray(c.reshape(-1, n)),
+        np.ascontiguousarray(starts, dtype=np.float64).reshape(-1),
+        int(max_iter),
     )
-    active = ok.copy()
-    for _ in range(max_iter):
-        if not active.any():
-            break
-        gap = v[..., None] - ce
-        term = a / gap
-        s = term.sum(axis=-1)
-        new = v + s * (s - 1.0) / (term / gap).sum(axis=-1)
-        new = np.where(new < lo, lo, np.where(new > hi, 0.5 * (v + hi), new))
-        step = np.abs(new - v)
-        v = np.where(active, new, v)
-        active &= ~(step <= 4 * _EPS * np.abs(new))
-    return np.where(ok, v, np.where(pos.any(axis=-1), np.inf, -np.inf))
+    return out.reshape(lead)
 
 
 def _root_1d(a: Array, c: Array, start: Any, max_iter: int = 100) -> float:
