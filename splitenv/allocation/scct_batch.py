@@ -33,8 +33,11 @@ from splitenv.allocation.scct_greedy import run_rows
 from splitenv.allocation.scct_kkt import optimal_shares_rows
 from splitenv.allocation.scct_tables import _weights, check_scenario
 from splitenv.config import Scenario
-from splitenv.model import Decision, evaluate_batch
+from splitenv.model import Decision
+from splitenv.model.phases import phases
+from splitenv.model.schedule import pre_round
 from splitenv.model.state import StateBatch
+from splitenv.model.validation import complete
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -105,8 +108,9 @@ class RowTables:
     """The tables of ``scct_tables.build_tables`` for one split per row, built on demand.
 
     ``base[r, beta, n] = c_n(beta)`` (device compute + links), ``migration[r, beta, n]`` (d0)
-    and ``a[r, n]`` (edge time at full share) come from engine calls over (rows x a block of
-    beta values) with alpha_n = 1, the state row repeated per beta, at most
+    and ``a[r, n]`` (edge time at full share) come from the engine's phases
+    (:func:`splitenv.model.phases.phases`, the per-device terms of ``evaluate_batch``) over
+    (rows x a block of beta values) with alpha_n = 1, the state row repeated per beta, at most
     :data:`TABLE_ELEMENTS` elements each. The greedy only reads c_n at beta_n + 2 at most, so
     the counts are tabulated in blocks: 0..2K/N + 2 first, doubling for the rows that need
     more and, in the same engine call, the rows within a quarter of their end (the engine's
@@ -143,28 +147,33 @@ class RowTables:
             part = rows[start : start + per]
             g = part.size
             grid = np.repeat(part, b)
-            ev = evaluate_batch(
+            rows_state = self.states.take(grid)
+            decision = complete(
                 scn,
-                self.states.take(grid),
                 Decision(
                     split=self.split[grid],
                     subchannels=np.tile(betas, g)[:, None] * np.ones((1, n), dtype=np.int64),
                     compute_share=np.ones((1, n)),
                 ),
             )
-            pd = ev.per_device
+            # the engine's phases (what evaluate_batch's per-device terms are made of): the
+            # tables need no latency composition, energy, memory or constraint
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ph = phases(scn, rows_state, decision)
+                pre = pre_round(rows_state, ph)
 
-            def cube(name: str, g: int = g, pd: Any = pd) -> Array:
-                return pd[name].reshape(g, b, n)
+            def cube(x: Array, g: int = g) -> Array:
+                return x.reshape(g, b, n)
 
-            link = cube("uplink_s") + cube("downlink_s") + cube("cloud_s")
-            self.base[part, lo : hi + 1] = cube("device_compute_s")[:, :1, :] + link
-            self.migration[part, lo : hi + 1] = cube("pre_round_s")
+            link = cube(ph.up) + cube(ph.down) + cube(ph.cloud)
+            self.base[part, lo : hi + 1] = cube(ph.dev_fwd + ph.dev_bwd)[:, :1, :] + link
+            self.migration[part, lo : hi + 1] = cube(pre)
             if lo == 0:  # beta = 0 rows: a, and the weights as build_tables reads them
-                self.a[part] = cube("server_compute_s")[:, 0, :]
+                self.a[part] = cube(ph.server)[:, 0, :]
+                post = ph.post.max(axis=1)  # the engine's adapter_s term
                 for i, row in enumerate(part):
-                    terms = ("shared_iteration_s", "adapter_s")
-                    w = _weights(scn, {t: ev.terms[t][i * b :] for t in terms})
+                    terms = {"shared_iteration_s": ph.shared[i * b :], "adapter_s": post[i * b :]}
+                    w = _weights(scn, terms)
                     self.const[row], self.w_mig, self.w_chain = w.const, w.w_mig, w.w_chain
         self.known[rows] = hi
 
