@@ -14,17 +14,9 @@ import splitenv  # noqa: F401  (registers the ids)
 from splitenv import draw_kernel
 from splitenv.scenarios import StateSampler, load_scenario
 from splitenv.vector_dynamics import STATICS, Trajectories
+from tests.env.test_native_vector import DYNAMICS
 
-K = 128
-#: correlated fading, mobility, churn and a drifting availability (tests/env/test_native_vector.py)
-DYNAMICS = {
-    "network__fading_correlation": 0.5,
-    "network__mobility_step_m": 5.0,
-    "network__churn_leave_prob": 0.3,
-    "network__churn_join_prob": 0.3,
-    "compute__device_availability": (0.3, 1.0),
-    "compute__availability_step": 0.1,
-}
+K = 128  # DYNAMICS: correlated fading, mobility, churn, a drifting availability
 FIELDS = ("channel_gain", "fed_channel_gain", "noise_psd_w_hz", "device_flops", "distance_m",
           "active")  # fmt: skip
 
