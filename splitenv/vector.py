@@ -159,6 +159,7 @@ class SplitLoRAVectorEnv(VectorEnv):
         self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
         #: every provider the built-in surrogate: their rounds as one array operation
         self._surrogate = all(type(p) is SurrogateAccuracy for p in self.providers)
+        self._no_accuracy = all(p is None for p in self.providers)
         self.single_action_space = self.template.action_space
         self.single_observation_space = self.template.observation_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -420,6 +421,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         The built-in ``surrogate`` provider advances every closing env at once
         (:meth:`_surrogate_accuracy`); any other provider reports env by env.
         """
+        if self._no_accuracy:  # no provider: nothing to report
+            return
         closing = np.flatnonzero(result.closing)
         if closing.size and self._surrogate:
             self._surrogate_accuracy(result, closing, infos)
