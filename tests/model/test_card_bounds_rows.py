@@ -1,18 +1,21 @@
 """CARD (12)'s extremes of a StateBatch: the grid once per distinct state row, the same bits.
 
 :func:`splitenv.model.card_bounds` runs its grid of 2 x n_cuts decisions only on the distinct
-states of a batch (:func:`~splitenv.model.objectives.distinct_rows`) and gathers the extremes
-back; these tests compare it bit for bit with the plain grid in every row and in every row's
-``State`` alone, and check that the fields the dedupe leaves out change no cost of the grid.
+states of a batch (:func:`~splitenv.model.objectives.distinct_rows`) not met before under the
+scenario (its table of row bytes -> extremes) and gathers the extremes back; these tests
+compare it bit for bit with the plain grid in every row and in every row's ``State`` alone,
+and check that the fields the dedupe leaves out change no cost of the grid.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from splitenv import load_scenario, sample_state
-from splitenv.model import StateBatch, card_bounds
+from splitenv.model import StateBatch, card_bounds, objectives
 from splitenv.model.objectives import _UNREAD, _card_grid, _grid_costs, _grid_rows, distinct_rows
 
 
@@ -128,3 +131,49 @@ def test_read_previous_split_and_round_are_kept_apart():
     batch = StateBatch.stack([state, state.replace(round_index=state.round_index + 1)])
     assert distinct_rows(dist, batch)[0].size == 2
     _same_bits(card_bounds(dist, batch), _plain(dist, batch))
+
+
+def _table(scn):
+    return scn.memo("card_bounds_rows", dict)
+
+
+def test_a_state_alone_gives_the_plain_single_state_grid():
+    scn = load_scenario("card")
+    _table(scn).clear()
+    for seed in range(3):
+        state = sample_state(scn, seed)
+        delay, energy = _grid_costs(scn, state, _card_grid(scn))
+        plain = (delay.min(axis=0), delay.max(axis=0), energy.min(axis=0), energy.max(axis=0))
+        _same_bits(card_bounds(scn, state), plain)  # the grid
+        _same_bits(card_bounds(scn, state), plain)  # from the table
+
+
+def test_the_table_gives_the_grid_bits_and_stays_within_its_cap(monkeypatch):
+    scn = load_scenario("card")
+    table = _table(scn)
+    table.clear()
+    batch = _batch(scn, [0, 1, 0, 2])
+    _same_bits(card_bounds(scn, batch), _plain(scn, batch))
+    assert len(table) == 3
+    _same_bits(card_bounds(scn, batch), _plain(scn, batch))  # every row from the table
+    overlap = _batch(scn, [2, 5, 1, 6, 5])  # two rows met, two new
+    _same_bits(card_bounds(scn, overlap), _plain(scn, overlap))
+    assert len(table) == 5
+    monkeypatch.setattr(objectives, "_TABLE_DEVICE_ROWS", 2 * scn.n_devices)
+    more = _batch(scn, [7, 8, 0])  # two new rows would exceed the cap: the table is emptied
+    _same_bits(card_bounds(scn, more), _plain(scn, more))
+    assert len(table) == 2  # the new rows (row 0 was read from the table before)
+
+
+def test_other_dtypes_leave_the_table_alone():
+    """A batch whose arrays are not the State's dtypes (its bytes are other numbers): no table."""
+    scn = load_scenario("card")
+    table = _table(scn)
+    table.clear()
+    batch = _batch(scn, [0, 1, 0])
+    fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+    odd = StateBatch(**{**fields, "device_flops": fields["device_flops"].astype(np.float32)})
+    _same_bits(card_bounds(scn, odd), _plain(scn, odd))
+    assert len(table) == 0
+    _same_bits(card_bounds(scn, batch), _plain(scn, batch))
+    assert len(table) == 2
