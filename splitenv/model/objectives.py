@@ -146,13 +146,28 @@ def card_bounds(scn: Scenario, state: AnyState | StateBatch) -> tuple[Array, Arr
     found = [table.get(name) for name in names]
     new = [i for i, hit in enumerate(found) if hit is None]
     if new:
-        extremes = _grid_extremes(scn, state.take(first[new]))
+        extremes = _grid_extremes(scn, state, first[new])
         if (len(table) + len(new)) * scn.n_devices > _TABLE_DEVICE_ROWS:
             table.clear()
         for i, row in zip(new, extremes, strict=True):
             table[names[i]] = found[i] = row
     out = np.stack(found)[inverse.reshape(-1)]  # type: ignore[arg-type]  # (B, 4, N), all found
     return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+
+
+#: device rows (distinct state rows x N) whose extremes :func:`_bounds_table` keeps, at most
+_TABLE_DEVICE_ROWS = 1 << 16
+
+
+def _bounds_table(scn: Scenario) -> dict[bytes, Array]:
+    """The extremes (12) of state rows already met, per scenario: row bytes -> (4, N), read-only.
+
+    Keyed by every byte :func:`card_bounds` reads of a row (:func:`_row_keys`) under an
+    immutable scenario, an entry is a pure function of its key and never goes stale; the
+    table is emptied when it would exceed :data:`_TABLE_DEVICE_ROWS` device rows.
+    """
+    table: dict[bytes, Array] = scn.memo("card_bounds_rows", dict)
+    return table
 
 
 def _own_dtypes(state: StateBatch) -> bool:
@@ -174,36 +189,21 @@ _DTYPES = {
 }
 
 
-def _grid_extremes(scn: Scenario, state: StateBatch) -> Array:
-    """The extremes of (12) in every row of ``state``: the grid in one engine pass, (B, 4, N).
+def _grid_extremes(scn: Scenario, state: StateBatch, rows: NDArray[np.int64]) -> Array:
+    """The extremes of (12) in the rows ``rows`` of ``state``: the grid in one engine pass.
 
-    (D_min, D_max, E_min, E_max) along axis 1, read-only.
+    (D_min, D_max, E_min, E_max) along axis 1, (len(rows), 4, N), read-only.
     """
     grid = _card_grid(scn)
-    g, b, n = grid.batch_size, state.batch_size, scn.n_devices
-    rows = state.take(np.repeat(np.arange(b), g))  # G grid rows per state row
-    delay, energy = _grid_costs(scn, rows, _grid_rows(scn, grid, b))
+    g, b, n = grid.batch_size, rows.size, scn.n_devices
+    # G grid rows per state row
+    delay, energy = _grid_costs(scn, state.take(np.repeat(rows, g)), _grid_rows(scn, grid, b))
     delay, energy = delay.reshape(b, g, n), energy.reshape(b, g, n)
     out = np.stack(
         (delay.min(axis=1), delay.max(axis=1), energy.min(axis=1), energy.max(axis=1)), axis=1
     )
     out.flags.writeable = False
     return out
-
-
-#: device rows (distinct state rows x N) whose extremes :func:`_bounds_table` keeps, at most
-_TABLE_DEVICE_ROWS = 1 << 16
-
-
-def _bounds_table(scn: Scenario) -> dict[bytes, Array]:
-    """The extremes (12) of state rows already met, per scenario: row bytes -> (4, N), read-only.
-
-    Keyed by every byte :func:`card_bounds` reads of a row (:func:`_row_keys`) under an
-    immutable scenario, an entry is a pure function of its key and never goes stale; the
-    table is emptied when it would exceed :data:`_TABLE_DEVICE_ROWS` device rows.
-    """
-    table: dict[bytes, Array] = scn.memo("card_bounds_rows", dict)
-    return table
 
 
 def _card_grid(scn: Scenario) -> Decision:
