@@ -11,6 +11,7 @@ minimize) and optional per-device terms reported under ``Evaluation.per_device``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.model.decision import Decision
+from splitenv.model.decision import DECISION_FIELDS as FIELDS
+from splitenv.model.decision import Decision, completed_decision
 from splitenv.model.phases import phases, safe_div, server_energy
 from splitenv.model.schedule import compose_round, pre_round, single_state_epoch
 from splitenv.model.state import AnyState, StateBatch
@@ -125,25 +127,148 @@ def card_bounds(scn: Scenario, state: AnyState | StateBatch) -> tuple[Array, Arr
     """(D_min, D_max, E_min, E_max) per device over all cuts and f in {F_min, F_max} (CARD (12)).
 
     (N,) each for a ``State``; (B, N) for a ``StateBatch`` (the grid in every row's state).
+    A batch's rows are independent (the engine's arithmetic is elementwise over rows, and a
+    ``State`` gives the bits of its batch of one), so the grid runs once per distinct state
+    row (:func:`distinct_rows`) and its extremes are gathered back to every row: the same
+    bits as the grid in every row. The extremes of a distinct row are kept per scenario
+    under the bytes of that row (:func:`_bounds_table`), so the calls of one step (the
+    allocator's f* (16), then the cost U (12) of every epoch's decisions and references)
+    run the grid of a state once.
     """
-    lo, hi = scn.decision.split_range
-    cuts = np.arange(lo, hi + 1)
-    f_lo, f_hi = scn.compute.server_freq_hz
-    n = scn.n_devices
-    split = np.repeat(cuts, 2)[:, None] * np.ones((1, n), dtype=np.int64)
-    freq = np.tile([f_lo, f_hi], len(cuts))[:, None] * np.ones((1, n))
-    if isinstance(state, StateBatch):  # G grid rows per state row, one engine pass
-        g, b = split.shape[0], state.batch_size
-        rows = state.take(np.repeat(np.arange(b), g))
-        grid = complete(
-            scn, Decision(split=np.tile(split, (b, 1)), server_freq_hz=np.tile(freq, (b, 1)))
-        )
-        delay, energy = _grid_costs(scn, rows, grid)
-        delay, energy = delay.reshape(b, g, n), energy.reshape(b, g, n)
-        return delay.min(axis=1), delay.max(axis=1), energy.min(axis=1), energy.max(axis=1)
-    grid = complete(scn, Decision(split=split, server_freq_hz=freq))
-    delay, energy = _grid_costs(scn, state, grid)
-    return delay.min(axis=0), delay.max(axis=0), energy.min(axis=0), energy.max(axis=0)
+    if not isinstance(state, StateBatch):
+        d_min, d_max, e_min, e_max = card_bounds(scn, StateBatch.stack([state]))
+        return d_min[0], d_max[0], e_min[0], e_max[0]
+    keys = _row_keys(scn, state)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    # a batch of other dtypes than the State's own (its bytes mean other numbers): no table
+    table = _bounds_table(scn) if _own_dtypes(state) else {}
+    names = keys[first].tolist()  # the distinct rows' bytes
+    found = [table.get(name) for name in names]
+    new = [i for i, hit in enumerate(found) if hit is None]
+    if new:
+        extremes = _grid_extremes(scn, state, first[new])
+        if (len(table) + len(new)) * scn.n_devices > _TABLE_DEVICE_ROWS:
+            table.clear()
+        for i, row in zip(new, extremes, strict=True):
+            table[names[i]] = found[i] = row
+    out = np.stack(found)[inverse.reshape(-1)]  # type: ignore[arg-type]  # (B, 4, N), all found
+    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+
+
+#: device rows (distinct state rows x N) whose extremes :func:`_bounds_table` keeps, at most
+_TABLE_DEVICE_ROWS = 1 << 16
+
+
+def _bounds_table(scn: Scenario) -> dict[bytes, Array]:
+    """The extremes (12) of state rows already met, per scenario: row bytes -> (4, N), read-only.
+
+    Keyed by every byte :func:`card_bounds` reads of a row (:func:`_row_keys`) under an
+    immutable scenario, an entry is a pure function of its key and never goes stale; the
+    table is emptied when it would exceed :data:`_TABLE_DEVICE_ROWS` device rows.
+    """
+    table: dict[bytes, Array] = scn.memo("card_bounds_rows", dict)
+    return table
+
+
+def _own_dtypes(state: StateBatch) -> bool:
+    """Whether every field of ``state`` has the dtype a ``State`` gives it (float64, int64, bool)."""
+    return all(
+        getattr(state, f.name).dtype == _DTYPES.get(f.name, _FLOAT)
+        for f in dataclasses.fields(state)
+    )
+
+
+_FLOAT = np.dtype(np.float64)
+#: the fields of a state that are not float64, and their dtypes
+_DTYPES = {
+    "edge_of": np.dtype(np.int64),
+    "prev_split": np.dtype(np.int64),
+    "round_index": np.dtype(np.int64),
+    "epoch_index": np.dtype(np.int64),
+    "active": np.dtype(np.bool_),
+}
+
+
+def _grid_extremes(scn: Scenario, state: StateBatch, rows: NDArray[np.int64]) -> Array:
+    """The extremes of (12) in the rows ``rows`` of ``state``: the grid in one engine pass.
+
+    (D_min, D_max, E_min, E_max) along axis 1, (len(rows), 4, N), read-only.
+    """
+    grid = _card_grid(scn)
+    g, b, n = grid.batch_size, rows.size, scn.n_devices
+    # G grid rows per state row
+    delay, energy = _grid_costs(scn, state.take(np.repeat(rows, g)), _grid_rows(scn, grid, b))
+    delay, energy = delay.reshape(b, g, n), energy.reshape(b, g, n)
+    out = np.stack(
+        (delay.min(axis=1), delay.max(axis=1), energy.min(axis=1), energy.max(axis=1)), axis=1
+    )
+    out.flags.writeable = False
+    return out
+
+
+def _card_grid(scn: Scenario) -> Decision:
+    """The grid of (12)'s extremes: every cut at F_min and F_max on every device, (G, N).
+
+    G = 2 x n_cuts rows (cut-major, then F_min, F_max), the other fields the preset's
+    defaults; completed once per scenario (it depends on nothing else).
+    """
+
+    def build() -> Decision:
+        lo, hi = scn.decision.split_range
+        cuts = np.arange(lo, hi + 1)
+        f_lo, f_hi = scn.compute.server_freq_hz
+        n = scn.n_devices
+        split = np.repeat(cuts, 2)[:, None] * np.ones((1, n), dtype=np.int64)
+        freq = np.tile([f_lo, f_hi], len(cuts))[:, None] * np.ones((1, n))
+        return complete(scn, Decision(split=split, server_freq_hz=freq))
+
+    return scn.memo("card_grid", build)
+
+
+def _grid_rows(scn: Scenario, grid: Decision, repeat: int) -> Decision:
+    """The completed grid ``repeat`` times over (``np.tile`` order), (repeat x G, N)."""
+    take = np.tile(np.arange(grid.batch_size), repeat)
+    arrays = {name: None if (v := getattr(grid, name)) is None else v[take] for name in FIELDS}
+    return completed_decision(scn, arrays, repeat * grid.batch_size)
+
+
+#: state fields no per-device delay or energy reads (the sampler's inputs, the memory
+#: constraint's and the epoch counter); ``prev_split`` and ``round_index`` are read only by
+#: migration (SCCT (18)) and by model distribution (SFT (19)) respectively
+_UNREAD = frozenset(("distance_m", "data_size", "device_memory_bytes", "epoch_index"))
+
+
+def distinct_rows(scn: Scenario, state: StateBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The first row of each distinct state of a batch, and every row's index into them.
+
+    ``first[inverse]`` is, for every row, a row whose per-device delay and energy are the
+    same bits for any decision (what the grid of :func:`card_bounds` computes): rows are
+    compared by :func:`_row_keys`.
+    """
+    _, first, inverse = np.unique(_row_keys(scn, state), return_index=True, return_inverse=True)
+    return first, inverse.reshape(state.batch_size)
+
+
+def _row_keys(scn: Scenario, state: StateBatch) -> NDArray[np.void]:
+    """Every row's bytes of the fields per-device delay and energy read, (B,) of ``np.void``.
+
+    Equal bytes, equal inputs, the same bits out. Fields they do not read (:data:`_UNREAD`;
+    ``prev_split`` without migration, ``round_index`` without model distribution) are left out.
+    """
+    sch = scn.schedule
+    skip = set(_UNREAD)
+    if not sch.migration:
+        skip.add("prev_split")
+    if not sch.model_distribution:
+        skip.add("round_index")
+    b = state.batch_size
+    parts = [
+        np.ascontiguousarray(getattr(state, f.name)).reshape(b, -1).view(np.uint8)
+        for f in dataclasses.fields(state)
+        if f.name not in skip
+    ]
+    key = np.ascontiguousarray(np.concatenate(parts, axis=1))
+    return key.view(np.dtype((np.void, key.shape[1]))).reshape(b)
 
 
 def _grid_costs(scn: Scenario, state: AnyState | StateBatch, grid: Decision) -> tuple[Array, Array]:
