@@ -171,11 +171,16 @@ class Record:
     def validate(self) -> None:
         """Cross-field checks; subclasses override and raise ConfigError."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields without the :meth:`memo` cache (derived values, rebuilt where needed)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}
+
     def memo(self, key: str, factory: Callable[[], R]) -> R:
         """Per-instance cache of values derived from this (immutable) record.
 
         Cheaper than an lru_cache keyed by the record, which rehashes every
-        nested field on each lookup.
+        nested field on each lookup. Not pickled (:meth:`__getstate__`): a copy sent to
+        another process derives its own.
         """
         cache = self.__dict__.setdefault("_memo", {})
         if key not in cache:

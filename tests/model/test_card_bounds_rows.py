@@ -177,3 +177,19 @@ def test_other_dtypes_leave_the_table_alone():
     assert len(table) == 0
     _same_bits(card_bounds(scn, batch), _plain(scn, batch))
     assert len(table) == 2
+
+
+def test_a_pickled_scenario_leaves_its_memo_behind():
+    """Process pools ship scenarios: the (12) extremes table and other memos stay home."""
+    import pickle
+
+    scn = load_scenario("card")
+    card_bounds(scn, sample_state(scn, 3))
+    assert scn.__dict__.get("_memo")
+    copy = pickle.loads(pickle.dumps(scn))
+    assert "_memo" not in copy.__dict__
+    assert copy == scn and copy.sha256() == scn.sha256()
+    np.testing.assert_array_equal(
+        card_bounds(copy, sample_state(copy, 3)),
+        card_bounds(scn, sample_state(scn, 3)),
+    )
