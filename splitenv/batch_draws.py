@@ -15,6 +15,7 @@ tests/env/test_batch_draws.py checks both paths against numpy on random keys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,3 +104,80 @@ class BatchDraws:
                 else:
                     arr[j] = gen.integers(int(seg.low), int(seg.high), seg.count)
         return values
+
+
+_M64 = (1 << 64) - 1
+
+
+class GeneratorRows:
+    """K numpy generators held as arrays: what ``gymnasium.utils.seeding.np_random`` gives each env.
+
+    Row i's generator is ``Generator(PCG64(SeedSequence(seed_i)))`` (or fresh OS entropy),
+    held as its PCG64 state, (state low, high, inc low, high) in ``state`` (K, 4), and the
+    half-output it keeps for 32-bit draws in ``buffer`` (K, 2). :meth:`integers` draws
+    ``Generator.integers(high)`` from many rows at once (the compiled kernel,
+    :mod:`splitenv.draw_kernel`): bit for bit each row's Generator, advanced in place
+    (tests/env/test_batch_draws.py compares them with numpy's).
+    """
+
+    def __init__(self, k: int) -> None:
+        self.state = np.zeros((k, 4), dtype=np.uint64)
+        self.buffer = np.zeros((k, 2), dtype=np.uint32)
+        self.seeded = np.zeros(k, dtype=bool)
+
+    def seed(self, rows: NDArray[np.int64], seeds: list[Any]) -> None:
+        """Seed ``rows[j]`` with ``seeds[j]``; None keeps its generator (fresh entropy if none).
+
+        Raises:
+            gymnasium.error.Error: a seed ``seeding.np_random`` refuses (not a non-negative int).
+        """
+        from gymnasium.utils import seeding
+
+        from splitenv.draw_kernel import kernel
+
+        small, words = [], []
+        for i, s in zip(rows, seeds, strict=True):
+            if s is None and self.seeded[i]:
+                continue
+            if s is not None and isinstance(s, int) and 0 <= s < 2**32 and kernel() is not None:
+                small.append(i)
+                words.append(s)
+                continue
+            gen, _ = seeding.np_random(s)  # (raises for what gymnasium refuses)
+            self._store(int(i), gen.bit_generator.state)
+        if small:
+            at = np.array(small, dtype=np.int64)
+            compiled = kernel()
+            assert compiled is not None
+            self.state[at] = compiled.seed_states(np.array(words, dtype=np.uint64)[:, None])
+            self.buffer[at] = 0
+            self.seeded[at] = True
+
+    def _store(self, i: int, st: Mapping[str, Any]) -> None:
+        state, inc = st["state"]["state"], st["state"]["inc"]
+        self.state[i] = (state & _M64, state >> 64, inc & _M64, inc >> 64)
+        self.buffer[i] = (st["has_uint32"], st["uinteger"])
+        self.seeded[i] = True
+
+    def integers(self, rows: NDArray[np.int64], high: int) -> NDArray[np.int64]:
+        """``Generator.integers(high)`` of each row's generator (int64), advancing them."""
+        from splitenv.draw_kernel import kernel
+
+        compiled = kernel()
+        if compiled is not None:
+            state, buffer = self.state[rows], self.buffer[rows]
+            out = compiled.bounded(state, buffer, 0, high)
+            self.state[rows], self.buffer[rows] = state, buffer
+            return out
+        out = np.zeros(rows.size, dtype=np.int64)  # numpy generator by generator
+        gen = np.random.Generator(np.random.PCG64(0))
+        for j, i in enumerate(rows):
+            lo, hi, inc_lo, inc_hi = (int(x) for x in self.state[i])
+            gen.bit_generator.state = {
+                "bit_generator": "PCG64",
+                "state": {"state": (hi << 64) | lo, "inc": (inc_hi << 64) | inc_lo},
+                "has_uint32": int(self.buffer[i, 0]), "uinteger": int(self.buffer[i, 1]),
+            }  # fmt: skip
+            out[j] = gen.integers(high)
+            self._store(int(i), gen.bit_generator.state)
+        return out

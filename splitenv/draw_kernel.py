@@ -159,6 +159,27 @@ class Kernel:
             )  # fmt: skip
         return values, ints
 
+    def seed_states(self, entropy: NDArray[np.uint64]) -> NDArray[np.uint64]:
+        """``PCG64(SeedSequence(row))``'s (state low, high, inc low, high) of each entropy row, (K, 4)."""
+        out = np.zeros((entropy.shape[0], 4), dtype=np.uint64)
+        _seed_rows(np.ascontiguousarray(entropy, dtype=np.uint64), out)
+        return out
+
+    def bounded(
+        self, states: NDArray[np.uint64], buffers: NDArray[np.uint32], low: int, high: int
+    ) -> NDArray[np.int64]:
+        """``Generator.integers(low, high)`` of each generator (row of ``states``/``buffers``).
+
+        The generators advance in place: ``states`` (K, 4) as :meth:`seed_states` and
+        ``buffers`` (K, 2) their ``has_uint32, uinteger`` (the half-output numpy keeps).
+        """
+        out = np.zeros(states.shape[0], dtype=np.uint64)
+        _bounded_rows(
+            states, buffers, self._state, self._buffer, self._bitgen,
+            np.uint64(low % 2**64), np.uint64(high - 1 - low), out,
+        )  # fmt: skip
+        return out.view(np.int64)
+
 
 def _link() -> tuple[Any, ...] | None:
     """The C functions of numpy's random C API as numba external functions, linked by name.
@@ -289,6 +310,37 @@ def _loop(entropy, state, buffer, bitgen, kinds, counts, start, a, b, ia, ib, va
                     values[i, c0 + j] = _normal(bitgen, a[seg], b[seg])
             else:  # Generator.integers(low, high): unmasked bounded, off = low, rng = high-1-low
                 _int_fill(bitgen, ia[seg], ib[seg], n, False, ints[i, c0:].ctypes.data)
+
+
+@njit(cache=True)
+def _seed_rows(entropy, out):  # type: ignore[no-untyped-def]
+    """:func:`_pcg_state` of every entropy row, as (state low, high, inc low, high)."""
+    pool = np.zeros(4, dtype=np.uint64)
+    words = np.zeros(8, dtype=np.uint64)
+    for i in range(entropy.shape[0]):
+        st_hi, st_lo, inc_hi, inc_lo = _pcg_state(entropy[i], pool, words)
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = st_lo, st_hi, inc_lo, inc_hi
+
+
+@njit(cache=True)
+def _bounded_rows(states, buffers, state, buffer, bitgen, off, rng, out):  # type: ignore[no-untyped-def]
+    """One ``Generator.integers`` draw from each generator, their states advanced in place."""
+    for i in range(states.shape[0]):
+        state[0], state[1], state[2], state[3] = (
+            states[i, 0],
+            states[i, 1],
+            states[i, 2],
+            states[i, 3],
+        )
+        buffer[0], buffer[1] = buffers[i, 0], buffers[i, 1]
+        _int_fill(bitgen, off, rng, 1, False, out[i:].ctypes.data)
+        states[i, 0], states[i, 1], states[i, 2], states[i, 3] = (
+            state[0],
+            state[1],
+            state[2],
+            state[3],
+        )
+        buffers[i, 0], buffers[i, 1] = buffer[0], buffer[1]
 
 
 _KERNEL: list[Kernel | None] = []

@@ -54,7 +54,6 @@ import copy
 from typing import Any, cast
 
 import numpy as np
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
@@ -67,7 +66,7 @@ from splitenv.accuracy_providers import (
     surrogate_rounds,
 )
 from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
-from splitenv.batch_draws import BatchDraws, Segment
+from splitenv.batch_draws import BatchDraws, GeneratorRows, Segment
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation, StateBatch
@@ -165,7 +164,7 @@ class SplitLoRAVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.render_mode = None
-        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
+        self._generators = GeneratorRows(self.num_envs)
         self._samplers: list[StateSampler | None] = [None] * self.num_envs
         self._seeds = np.zeros(self.num_envs, dtype=np.int64)
         self._ep = Episodes(self.template, self.num_envs)
@@ -210,25 +209,28 @@ class SplitLoRAVectorEnv(VectorEnv):
         if instance is not None and (not isinstance(instance, dict) or "seed" not in instance):
             raise ValueError(f"options['instance'] = {instance!r} must be a dict with a 'seed'")
         scn, ep = self.scenario, self._ep
-        for i, s in zip(rows, seeds, strict=True):
-            if s is not None:
-                self._rngs[i], _ = seeding.np_random(s)
-            elif self._rngs[i] is None:
-                self._rngs[i], _ = seeding.np_random()
-            rng = self._rngs[i]
-            assert rng is not None
-            episode_seed = int(instance["seed"]) if instance else int(rng.integers(2**31 - 1))
-            self._seeds[i] = episode_seed
-            # a sampler draws the episodes the batched streams cannot: a seed beyond one word
-            # (a stored instance's)
-            self._samplers[i] = (
-                StateSampler(scn, episode_seed, ep.epochs_per_round, check_memory=False)
-                if episode_seed >= 2**32
-                else None
-            )
-            provider = self.providers[i]
-            if provider is not None:
-                provider.reset(scn, episode_seed)
+        # each env's own generator (gymnasium's seeding, as SplitLoRAEnv.reset) draws its
+        # episode's seed, the K at once (batch_draws.GeneratorRows)
+        self._generators.seed(rows, seeds)
+        if instance:
+            self._seeds[rows] = int(instance["seed"])
+        else:
+            self._seeds[rows] = self._generators.integers(rows, 2**31 - 1)
+        # a sampler draws the episodes the batched streams cannot: a seed beyond one word
+        # (a stored instance's)
+        if self._seeds[rows].max() >= 2**32 or any(self._samplers[i] is not None for i in rows):
+            for i in rows:
+                seed_i = int(self._seeds[i])
+                self._samplers[i] = (
+                    StateSampler(scn, seed_i, ep.epochs_per_round, check_memory=False)
+                    if seed_i >= 2**32
+                    else None
+                )
+        if not self._no_accuracy:
+            for i in rows:
+                provider = self.providers[i]
+                if provider is not None:
+                    provider.reset(scn, int(self._seeds[i]))
         if self._seeds[rows].max() >= 2**32:  # numpy seeds each sampler's static stream
             values = [self._sampler(i).statics for i in rows]
             statics = {k: np.stack([v[k] for v in values]) for k in values[0]}

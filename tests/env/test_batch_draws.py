@@ -193,3 +193,31 @@ def test_dynamics_segments_are_the_samplers_draws(name, dynamics):
             for key, value in want.items():
                 assert named[key][i].shape == value.shape, key
                 np.testing.assert_array_equal(named[key][i], value)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_generator_rows_draw_as_gymnasiums_generators(compiled, monkeypatch):
+    """Each row draws what seeding.np_random(seed) draws, call after call (the half-output kept)."""
+    from gymnasium.utils import seeding
+
+    from splitenv.batch_draws import GeneratorRows
+
+    if not compiled:
+        monkeypatch.setattr(draw_kernel, "_KERNEL", [None])
+    seeds = [0, 1, 7, 2**32 - 1, 2**32, 2**40 + 3, None, 12345]
+    rows = np.arange(len(seeds))
+    gens = GeneratorRows(len(seeds))
+    gens.seed(rows, seeds)
+    refs = [seeding.np_random(s)[0] for s in seeds[:6]] + [None] + [seeding.np_random(12345)[0]]
+    for high in (2**31 - 1, 3, 2**31 - 1, 2**40, 5):
+        got = gens.integers(rows, high)
+        for j, ref in enumerate(refs):
+            if ref is not None:
+                assert got[j] == ref.integers(high), (seeds[j], high)
+    some = np.array([1, 5])  # a subset advances alone; a None seed keeps the generator
+    gens.seed(some, [None, None])
+    got = gens.integers(some, 2**31 - 1)
+    assert got.tolist() == [refs[1].integers(2**31 - 1), refs[5].integers(2**31 - 1)]
+    assert 0 <= gens.integers(np.array([6]), 10)[0] < 10  # fresh entropy: any value in range
+    with pytest.raises(Exception, match="Seed must be"):
+        gens.seed(np.array([0]), [-1])
