@@ -240,10 +240,6 @@ class SplitLoRAVectorEnv(VectorEnv):
             for name in ("shadow", "fed_shadow"):  # not drawn without shadowing
                 draws.setdefault(name, np.zeros((rows.size, scn.n_devices)))
             statics = static_values(scn, draws)
-            for j, i in enumerate(rows):  # what a sampler's own dynamics start from
-                sampler = self._samplers[i]
-                if sampler is not None:
-                    sampler.__dict__["statics"] = {k: v[j] for k, v in statics.items()}
         ep.start(rows, statics)
         if self._dynamics is not None:
             self._dynamics.start(rows, statics)

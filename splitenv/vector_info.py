@@ -52,15 +52,15 @@ def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any
         if hit.any():
             put(violations, name, v[:p][hit], rows[hit])
     terms: dict[str, Any] = {}
-    for name, v in ev.terms.items():
-        put(terms, name, v[:p].astype(np.float64), rows)
+    for name, v in ev.terms.items():  # (put copies: the casts need not)
+        put(terms, name, v[:p].astype(np.float64, copy=False), rows)
     decision: dict[str, Any] = {}
     for name in enabled_fields(ep.scn):
         integer = DECISION_FIELDS[name][1]
         put(
             decision,
             name,
-            getattr(ev.decision, name)[:p].astype(np.int64 if integer else np.float64),
+            getattr(ev.decision, name)[:p].astype(np.int64 if integer else np.float64, copy=False),
             rows,
         )
     for key, sub in (("violations", violations), ("terms", terms), ("decision", decision)):

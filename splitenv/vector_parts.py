@@ -159,6 +159,10 @@ class Episodes:
 
     def _prev(self, rows: NDArray[np.int64]) -> None:
         """The states' previous split: the last round's at a round start, else the split."""
+        if rows.size == self.k:  # every env: whole arrays, no gather
+            np.copyto(self.state_prev, self.split)
+            np.copyto(self.state_prev, self.prev_split, where=(self.epoch == 0)[:, None])
+            return
         self.state_prev[rows] = np.where(
             (self.epoch[rows] == 0)[:, None], self.prev_split[rows], self.split[rows]
         )
@@ -261,7 +265,8 @@ class Episodes:
         """One epoch's latency and cost (2P rows) and its parts kept for the round's close."""
         env, scn, p = self.env, self.scn, rows.size
         t = self.epoch[rows]
-        first, last = np.tile(t == 0, 2), np.tile(t == self.epochs_per_round - 1, 2)
+        first, last = t == 0, t == self.epochs_per_round - 1
+        first, last = np.concatenate((first, first)), np.concatenate((last, last))  # both halves
         per = ev.per_device
         part = EpochPart(per["chain_s"], ev.terms["iteration_s"], ev.terms["shared_iteration_s"])
         step_lat, _ = compose_round(
