@@ -3,7 +3,7 @@ every registered env builds, resets and steps at its defaults, and the core CLI 
 
 A subprocess installs an import blocker first, so the check does not depend on what the test
 process has imported. The slow test does the same in a real fresh venv holding only the core
-dependencies (numpy, scipy, gymnasium, pyyaml).
+dependencies (numpy, scipy, gymnasium, pyyaml, numba).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_fresh_venv_with_core_dependencies_only(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "numpy", "scipy", "gymnasium", "pyyaml"], check=True, timeout=900)
+    subprocess.run([*pip, "numpy", "scipy", "gymnasium", "pyyaml", "numba"], check=True, timeout=900)
     subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, timeout=900)
     python = str(venv / "bin" / "python")
     for name, code in (("envs", ENVS), ("cli", CLI)):
