@@ -42,7 +42,8 @@ def safe_div(num: Array, den: Array) -> Array:
         return num / den
     # divides only where den > 0 (so no division by zero to silence): the same quotients
     shape = num.shape if num.shape == den.shape else np.broadcast(num, den).shape
-    out = np.full(shape, np.inf)
+    out = np.empty(shape)
+    out.fill(np.inf)  # np.full's values, without its Python wrapper
     np.divide(num, den, out=out, where=den > 0)
     np.copyto(out, 0.0, where=num == 0)
     return out
@@ -123,8 +124,8 @@ def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     rate_up, rate_down = _link_rates(scn, state, d)
     pre_first, pre_steady = _pre_round(scn, state, x, rate_up, rate_down)
     adapter_bits = x.costs.lora_bits(x.s, x.r)  # (B, N): the split is
-    ph = Phases(
-        dev_fwd=dev_fwd, dev_bwd=dev_bwd, up=safe_div(up_bits, rate_up), server=server,
+    ph = record(
+        Phases, dev_fwd=dev_fwd, dev_bwd=dev_bwd, up=safe_div(up_bits, rate_up), server=server,
         cloud=_cloud(scn, x), down=safe_div(down_bits, rate_down),
         shared=_shared_cloud_link(scn, state, x), pre_first=pre_first, pre_steady=pre_steady,
         post=_adapter_exchange(scn, state, d, adapter_bits, rate_up, rate_down),
