@@ -26,6 +26,7 @@ from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.config import ComputeSpec, Scenario
 from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
+from splitenv.model.state import read_only_arrays
 from splitenv.model.types import State
 
 _STREAM_STATIC, _STREAM_EPOCH, _STREAM_ROUND, _STREAM_DYNAMICS = 0, 1, 2, 3
@@ -309,13 +310,16 @@ class StateSampler:
         if prev.shape != (n,):
             raise StateError(f"prev_split has shape {prev.shape}, expected ({n},)")
         st = self.statics
-        arrays = (
-            self._block_arrays(round_index, epoch_index)
-            if self._presample
-            else self.epoch_arrays(round_index, epoch_index)
-        )
+        if self._presample:  # the block's arrays are ready (read_only_arrays): only prev_split
+            prev.flags.writeable = False
+            return State.read_only(
+                **self._block_arrays(round_index, epoch_index),
+                prev_split=prev,
+                round_index=round_index,
+                epoch_index=epoch_index,
+            )
         return State.trusted(
-            **arrays,
+            **self.epoch_arrays(round_index, epoch_index),
             device_memory_bytes=st["memory"],
             data_size=st["data"],
             edge_of=st["edge_of"],
@@ -327,8 +331,10 @@ class StateSampler:
     def _block_arrays(self, round_index: int, epoch_index: int) -> dict[str, np.ndarray]:
         """:meth:`epoch_arrays` from the block of ``presample`` rounds that holds the epoch.
 
-        The block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned
-        into states by the same elementwise operations (:func:`epoch_values`). The dict is the
+        With the per-episode arrays of :meth:`state` (memory, data sizes, edge of each device),
+        each as :meth:`State.trusted` stores it (:func:`read_only_arrays`, once per block). The
+        block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned into
+        states by the same elementwise operations (:func:`epoch_values`). The dict is the
         block's own (read, not modified, by :meth:`state`).
         """
         scn, e = self.scenario, self.epochs_per_round
@@ -346,7 +352,14 @@ class StateSampler:
                 "noise_dbm": flat_noise_dbm(scn), "distance_m": st["distance"],
                 "device_flops": flops, "active": self._all_active,
             }  # fmt: skip
-            values = epoch_values(draws)
+            values = read_only_arrays(
+                {
+                    **epoch_values(draws),
+                    "device_memory_bytes": st["memory"],
+                    "data_size": st["data"],
+                    "edge_of": st["edge_of"],
+                }
+            )
             # each epoch's arrays (its rows, the per-episode ones shared), sliced once per block
             rows = [
                 {k: v[i] if v.ndim == 2 else v for k, v in values.items()}
