@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -459,8 +460,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             step_cost = step_lat + self.energy_weight * step_energy
             if scn.objective.kind != "latency":
                 step_cost = ev.objective
-            cost += float(step_cost[0])
-            ref += float(step_cost[1])
+            policy_cost, reference_cost = step_cost.tolist()  # the two rows, as Python floats
+            cost += policy_cost
+            ref += reference_cost
             latency += float(step_lat[0])
             energy += float(step_energy[0])
             feasible = bool(ev.feasible[0])
@@ -473,7 +475,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         # normalized cost, capped so that one unserved device cannot dominate a return; an
         # infeasible decision pays the penalty on top, so it is never worth breaking a budget
         ratio = min(cost / ref if ref > 0 else 1.0, self.cost_cap)
-        if not feasible or not np.isfinite(cost):
+        if not feasible or not math.isfinite(cost):
             ratio = min(ratio, self.cost_cap) + self.infeasible_penalty
         reward = -ratio if self.reward_mode == "normalized" else -ratio * ref
         self._last_ratio = ratio
