@@ -12,7 +12,7 @@ order, and every solver sees the identical trace.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -341,8 +341,8 @@ class StateSampler:
         block = round_index // self._presample
         if self._block is None or self._block[0] != block:
             first = block * self._presample
-            rounds = np.repeat(np.arange(first, first + self._presample), e)
-            epochs = np.tile(np.arange(e), self._presample)
+            index = np.arange(self._presample * e)  # the block's epochs, round after round
+            rounds, epochs = first + index // e, index % e
             seeds = np.full(rounds.size, self.seed)
             fading, fed_fading, flops = batched_epoch_draws(scn, seeds, rounds, epochs)
             st = self.statics
@@ -361,9 +361,11 @@ class StateSampler:
                 }
             )
             # each epoch's arrays (its rows, the per-episode ones shared), sliced once per block
+            shared = {k: v for k, v in values.items() if v.ndim != 2}
+            per_epoch = [k for k, v in values.items() if v.ndim == 2]
             rows = [
-                {k: v[i] if v.ndim == 2 else v for k, v in values.items()}
-                for i in range(rounds.size)
+                dict(shared, **dict(zip(per_epoch, epoch, strict=True)))
+                for epoch in zip(*(values[k] for k in per_epoch), strict=True)
             ]
             self._block = (block, rows)
         return self._block[1][(round_index - block * self._presample) * e + epoch_index]
@@ -686,9 +688,16 @@ def epoch_segments(scn: Scenario) -> tuple[tuple[str, Segment], ...]:
     return tuple(out)
 
 
-def _batch_draws(scn: Scenario, key: str, plan: tuple[tuple[str, Segment], ...]) -> BatchDraws:
-    """The scenario's :class:`BatchDraws` of a plan, built once (``scn.memo``)."""
-    return scn.memo(key, lambda: BatchDraws(tuple(seg for _, seg in plan)))
+def _batch_draws(
+    scn: Scenario, key: str, segments: Callable[[], tuple[tuple[str, Segment], ...]]
+) -> tuple[tuple[tuple[str, Segment], ...], BatchDraws]:
+    """A plan of named segments (``segments()``) and its :class:`BatchDraws`, built once per scenario."""
+
+    def build() -> tuple[tuple[tuple[str, Segment], ...], BatchDraws]:
+        plan = segments()
+        return plan, BatchDraws(tuple(seg for _, seg in plan))
+
+    return scn.memo(key, build)
 
 
 def _named(plan: tuple[tuple[str, Segment], ...], drawn: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -701,8 +710,8 @@ def batched_statics(scn: Scenario, seeds: np.ndarray) -> dict[str, np.ndarray]:
     Their static streams ``[seed, 0]`` drawn at once (:func:`static_segments`, bit for bit
     :func:`static_draws` of each), then :func:`static_values`; the sampler takes it with K = 1.
     """
-    plan = static_segments(scn)
-    drawn = _batch_draws(scn, "static_draws", plan).draw(seeds, (_STREAM_STATIC,))
+    plan, batch = _batch_draws(scn, "static_draws", lambda: static_segments(scn))
+    drawn = batch.draw(seeds, (_STREAM_STATIC,))
     draws = _named(plan, drawn)
     for name in ("shadow", "fed_shadow"):  # not drawn without shadowing
         draws.setdefault(name, np.zeros((len(seeds), scn.n_devices)))
@@ -718,8 +727,8 @@ def batched_epoch_draws(
     bit for bit :func:`epoch_stream` of each): (K, N) each; ones without fading, and the
     scenario's fixed compute (N,) when it draws none (:func:`level_flops`).
     """
-    plan = epoch_segments(scn)
-    drawn = _batch_draws(scn, "epoch_draws", plan).draw(seeds, (_STREAM_EPOCH, rounds, epochs))
+    plan, batch = _batch_draws(scn, "epoch_draws", lambda: epoch_segments(scn))
+    drawn = batch.draw(seeds, (_STREAM_EPOCH, rounds, epochs))
     values, n = _named(plan, drawn), scn.n_devices
     fadings = values["fadings"] if "fadings" in values else np.ones((len(seeds), 2 * n))
     flops = values["flops"] if "flops" in values else level_flops(scn)
@@ -734,8 +743,10 @@ def batched_dynamics_draws(
     :func:`dynamics_start_draws` (``start``) or :func:`dynamics_step_draws` of each stream,
     bit for bit, named and in their shapes with a leading K axis (:func:`dynamics_shaped`).
     """
-    plan = dynamics_segments(scn, start)
-    drawn = _batch_draws(scn, f"dynamics_draws_{start}", plan).draw(seeds, key)
+    plan, batch = _batch_draws(
+        scn, f"dynamics_draws_{start}", lambda: dynamics_segments(scn, start)
+    )
+    drawn = batch.draw(seeds, key)
     return dynamics_shaped(scn, _named(plan, drawn))
 
 
@@ -747,7 +758,8 @@ def batched_noise_dbm(scn: Scenario, seeds: np.ndarray, rounds: np.ndarray) -> n
     """
     states = np.asarray(scn.network.noise_states_dbm_hz)
     plan = (("index", Segment("integers", scn.n_devices, 0, states.size)),)
-    (index,) = _batch_draws(scn, "noise_draws", plan).draw(seeds, (_STREAM_ROUND, rounds))
+    _, batch = _batch_draws(scn, "noise_draws", lambda: plan)
+    (index,) = batch.draw(seeds, (_STREAM_ROUND, rounds))
     return states[index]
 
 
