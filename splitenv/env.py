@@ -528,8 +528,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             "cost": f64(cost),
             "reference_cost": f64(ref),
             "feasible": np.bool_(feasible),
-            "violations": {k: f64(v[0]) for k, v in ev.violations.items() if v[0]},
-            "terms": {k: f64(v[0]) for k, v in ev.terms.items()},
+            # the engine's amounts and terms are float64 arrays: an entry is an np.float64
+            "violations": {k: x for k, v in ev.violations.items() if (x := v[0])},
+            "terms": {k: v[0] for k, v in ev.terms.items()},
             "decision": decision_info(ev.decision, enabled_fields(self.scenario)),
             "round": np.int64(self._round),
             "epoch": np.int64(self._epoch),
