@@ -194,14 +194,22 @@ def _link(
     scn: Scenario, state: AnyState, width: ArrayLike, power_w: ArrayLike, gain: Array
 ) -> Array:
     """Rate of a link of ``width`` Hz under the scenario's rate model (channel.link_rate)."""
+    (rate,) = _links(scn, state, width, (power_w,), gain)
+    return rate
+
+
+def _links(
+    scn: Scenario, state: AnyState, width: ArrayLike, powers: tuple[ArrayLike, ...], gain: Array
+) -> tuple[Array, ...]:
+    """:func:`_link` of each power of ``powers`` over one band (channel.link_rates)."""
     net = scn.network
     fixed_snr = (  # read by the fixed_snr model only
         scn.memo("fixed_snr", lambda: float(channel.db_to_linear(net.fixed_snr_db)))
         if net.rate_model == "fixed_snr"
         else 0.0
     )
-    return channel.link_rate(
-        net.rate_model, width, gain=gain, power_w=power_w, noise_psd_w_hz=state.noise_psd_w_hz,
+    return channel.link_rates(
+        net.rate_model, width, gain=gain, powers=powers, noise_psd_w_hz=state.noise_psd_w_hz,
         fixed_snr=fixed_snr,
     )  # fmt: skip
 
@@ -210,13 +218,12 @@ def _link_rates(scn: Scenario, state: AnyState, d: Decision) -> tuple[Array, Arr
     """Uplink and downlink rates, (B, N): SCCT (13)-(14), SFT r_n, CARD CQI, FedsLLM (9)."""
     net = scn.network
     width = _bandwidth(scn, d)
-    rate_up = _link(scn, state, width, d.power_w, state.channel_gain)
     edge_power = (
         net.edge_power_w
         if net.downlink_power == "per_device"
         else net.edge_power_w * width / net.bandwidth_hz
     )
-    rate_down = _link(scn, state, width, edge_power, state.channel_gain)
+    rate_up, rate_down = _links(scn, state, width, (d.power_w, edge_power), state.channel_gain)
     return rate_up, rate_down
 
 
