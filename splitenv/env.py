@@ -393,12 +393,13 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         return self._step_fields(fields, trusted=False)
 
     def _step_fields(self, fields: dict[str, Any], trusted: bool):
-        """Play the fields; ``trusted``: they passed the action space's check.
+        """Play the fields; ``trusted``: they passed the action space's check (and hold ``fixed``).
 
         Trusted fields come from :func:`native_to_decision`: the engine need not validate them
         again (:func:`~splitenv.model.validation.assemble`).
         """
-        fields = {**self.fixed, **fields}
+        if not trusted:  # native_to_decision's fields start from self.fixed already
+            fields = {**self.fixed, **fields}
         if self.timescale == "round":
             self._large = Decision(**{k: v for k, v in fields.items() if k in LARGE})
             return self._play_round()
@@ -502,10 +503,11 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         scn = self.scenario
         evs = self._parts
         parts = [
-            EpochPart(
-                e.per_device["chain_s"][:1],
-                e.terms["iteration_s"][:1],
-                e.terms["shared_iteration_s"][:1],
+            record(
+                EpochPart,
+                chain=e.per_device["chain_s"][:1],
+                iteration=e.terms["iteration_s"][:1],
+                shared=e.terms["shared_iteration_s"][:1],
             )
             for e in evs
         ]
