@@ -37,6 +37,11 @@ _REPEATED = (*(name for name in _STATE_ARRAYS if name != "prev_split"), "active"
 
 _INT_ARRAYS = ("edge_of", "prev_split")
 _INT, _FLOAT, _BOOL = np.dtype(np.int64), np.dtype(np.float64), np.dtype(bool)
+#: every array field of a State and its dtype
+_DTYPES = {
+    **{name: _INT if name in _INT_ARRAYS else _FLOAT for name in _STATE_ARRAYS},
+    "active": _BOOL,
+}
 
 
 @dataclass(frozen=True)
@@ -119,9 +124,12 @@ class State:
         arrays are already float64 / int64 / bool of length N, non-negative and finite, and
         nobody else holds them. They are made read-only here, as the constructor does.
         """
-        return cls.read_only(
-            **read_only_arrays(arrays), round_index=round_index, epoch_index=epoch_index
-        )
+        values: dict[str, Any] = {}
+        for name, dtype in _DTYPES.items():
+            arr = np.asarray(arrays[name], dtype=dtype)
+            arr.flags.writeable = False
+            values[name] = arr
+        return cls.read_only(**values, round_index=round_index, epoch_index=epoch_index)
 
     @classmethod
     def read_only(cls, *, round_index: int, epoch_index: int, **arrays: Any) -> State:
@@ -319,13 +327,11 @@ def read_only_arrays(arrays: dict[str, Any]) -> dict[str, NDArray[Any]]:
     are already, made read-only. Any leading axes are kept (a block of epochs' rows).
     """
     values: dict[str, NDArray[Any]] = {}
-    for name in (*_STATE_ARRAYS, "active"):
-        if name not in arrays:
-            continue
-        dtype = _BOOL if name == "active" else _INT if name in _INT_ARRAYS else _FLOAT
-        arr = np.asarray(arrays[name], dtype=dtype)
-        arr.flags.writeable = False
-        values[name] = arr
+    for name, dtype in _DTYPES.items():
+        if name in arrays:
+            arr = np.asarray(arrays[name], dtype=dtype)
+            arr.flags.writeable = False
+            values[name] = arr
     return values
 
 
