@@ -15,9 +15,10 @@ from splitenv import render
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
-from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch, compose_round
+from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch
 from splitenv.model.engine import evaluate_own, feasible_splits
 from splitenv.model.records import record
+from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
 from splitenv.observation import Features
 from splitenv.reference import stack_with_reference, with_reference
@@ -511,7 +512,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             )
             for e in evs
         ]
-        total, _ = compose_round(
+        total = round_latency(
             scn, evs[0].per_device["pre_round_s"][:1], parts, evs[-1].per_device["adapter_s"][:1]
         )
         self._parts = []
@@ -620,7 +621,6 @@ def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> ND
         EpochPart, chain=per["chain_s"], iteration=ev.terms["iteration_s"],
         shared=ev.terms["shared_iteration_s"],
     )  # fmt: skip
-    total, _ = compose_round(
+    return round_latency(
         scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
     )
-    return total
