@@ -56,6 +56,11 @@ class BatchDraws:
 
         self.segments = tuple(s for s in segments if s.count > 0)
         self._plan = plan(tuple((s.kind, s.count, s.low, s.high) for s in self.segments))
+        #: each segment's columns of the kernel's output, and whether they are integers
+        self._columns = tuple(
+            (slice(int(c0), int(c0) + s.count), s.kind == "integers")
+            for s, c0 in zip(self.segments, self._plan.start, strict=True)
+        )
         self._streams = Streams()
 
     def draw(
@@ -77,11 +82,10 @@ class BatchDraws:
         if compiled is None:
             return self._numpy(seeds, key, k)
         values, ints = compiled.draw(entropy, self._plan)
-        out: list[NDArray[Any]] = []
-        for seg, c0 in zip(self.segments, self._plan.start, strict=True):
-            cols = slice(int(c0), int(c0) + seg.count)
-            out.append(ints[:, cols].view(np.int64) if seg.kind == "integers" else values[:, cols])
-        return out
+        return [
+            ints[:, cols].view(np.int64) if integer else values[:, cols]
+            for cols, integer in self._columns
+        ]
 
     def _numpy(
         self, seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...], k: int

@@ -372,9 +372,10 @@ def entropy_words(seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, 
     entropy[..., 0] = seeds
     for i, c in enumerate(key, 1):
         entropy[..., i] = np.asarray(c, dtype=np.int64)
-    if entropy.size and (entropy.min() < 0 or entropy.max() > 0xFFFFFFFF):
+    # a word is in [0, 2**32) iff nothing is left above its low 32 bits (negatives keep -1)
+    if np.logical_or.reduce(entropy >> 32, axis=None):
         raise ValueError("stream keys must lie in [0, 2**32) for the batched streams")
-    return entropy.astype(np.uint64)
+    return entropy.view(np.uint64)  # non-negative: the same values
 
 
 def _self_check(k: Kernel) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -14,9 +15,10 @@ from splitenv import render
 from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
-from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch, compose_round
+from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch
 from splitenv.model.engine import evaluate_own, feasible_splits
 from splitenv.model.records import record
+from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
 from splitenv.observation import Features
 from splitenv.reference import stack_with_reference, with_reference
@@ -392,12 +394,13 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         return self._step_fields(fields, trusted=False)
 
     def _step_fields(self, fields: dict[str, Any], trusted: bool):
-        """Play the fields; ``trusted``: they passed the action space's check.
+        """Play the fields; ``trusted``: they passed the action space's check (and hold ``fixed``).
 
         Trusted fields come from :func:`native_to_decision`: the engine need not validate them
         again (:func:`~splitenv.model.validation.assemble`).
         """
-        fields = {**self.fixed, **fields}
+        if not trusted:  # native_to_decision's fields start from self.fixed already
+            fields = {**self.fixed, **fields}
         if self.timescale == "round":
             self._large = Decision(**{k: v for k, v in fields.items() if k in LARGE})
             return self._play_round()
@@ -459,8 +462,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             step_cost = step_lat + self.energy_weight * step_energy
             if scn.objective.kind != "latency":
                 step_cost = ev.objective
-            cost += float(step_cost[0])
-            ref += float(step_cost[1])
+            policy_cost, reference_cost = step_cost.tolist()  # the two rows, as Python floats
+            cost += policy_cost
+            ref += reference_cost
             latency += float(step_lat[0])
             energy += float(step_energy[0])
             feasible = bool(ev.feasible[0])
@@ -473,7 +477,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         # normalized cost, capped so that one unserved device cannot dominate a return; an
         # infeasible decision pays the penalty on top, so it is never worth breaking a budget
         ratio = min(cost / ref if ref > 0 else 1.0, self.cost_cap)
-        if not feasible or not np.isfinite(cost):
+        if not feasible or not math.isfinite(cost):
             ratio = min(ratio, self.cost_cap) + self.infeasible_penalty
         reward = -ratio if self.reward_mode == "normalized" else -ratio * ref
         self._last_ratio = ratio
@@ -500,14 +504,15 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         scn = self.scenario
         evs = self._parts
         parts = [
-            EpochPart(
-                e.per_device["chain_s"][:1],
-                e.terms["iteration_s"][:1],
-                e.terms["shared_iteration_s"][:1],
+            record(
+                EpochPart,
+                chain=e.per_device["chain_s"][:1],
+                iteration=e.terms["iteration_s"][:1],
+                shared=e.terms["shared_iteration_s"][:1],
             )
             for e in evs
         ]
-        total, _ = compose_round(
+        total = round_latency(
             scn, evs[0].per_device["pre_round_s"][:1], parts, evs[-1].per_device["adapter_s"][:1]
         )
         self._parts = []
@@ -526,8 +531,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             "cost": f64(cost),
             "reference_cost": f64(ref),
             "feasible": np.bool_(feasible),
-            "violations": {k: f64(v[0]) for k, v in ev.violations.items() if v[0]},
-            "terms": {k: f64(v[0]) for k, v in ev.terms.items()},
+            # the engine's amounts and terms are float64 arrays: an entry is an np.float64
+            "violations": {k: x for k, v in ev.violations.items() if (x := v[0])},
+            "terms": {k: v[0] for k, v in ev.terms.items()},
             "decision": decision_info(ev.decision, enabled_fields(self.scenario)),
             "round": np.int64(self._round),
             "epoch": np.int64(self._epoch),
@@ -615,7 +621,6 @@ def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> ND
         EpochPart, chain=per["chain_s"], iteration=ev.terms["iteration_s"],
         shared=ev.terms["shared_iteration_s"],
     )  # fmt: skip
-    total, _ = compose_round(
+    return round_latency(
         scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
     )
-    return total

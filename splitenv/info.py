@@ -47,6 +47,6 @@ def decision_info(decision: Decision, fields: tuple[str, ...]) -> dict[str, Any]
         if value is None:
             continue
         per_device, integer = DECISION_FIELDS[name]
-        arr = np.asarray(value)[0].astype(np.int64 if integer else np.float64)
+        arr = value[0].astype(np.int64 if integer else np.float64)  # a completed batch's array
         out[name] = arr if per_device else arr[()]
     return out

@@ -8,6 +8,8 @@ across episodes. Values are clipped into [0, 1]; the table of features is in
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
@@ -87,26 +89,44 @@ class Features:
         current = np.full(n, self.scn.decision.default_split) if split is None else split
         with np.errstate(divide="ignore"):
             snr_db = 10.0 * np.log10(state.channel_gain / state.noise_psd_w_hz)
-        devices = np.empty((n, len(DEVICE_FEATURES)))
-        devices[:, 0] = (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo)
-        devices[:, 1] = state.device_flops / self.max_flops
-        devices[:, 2] = state.device_memory_bytes / self.max_memory
-        devices[:, 3] = np.asarray(current) / self.scn.model.n_layers
-        devices[:, 4] = state.data_size / self.max_data
-        devices[:, 5] = state.distance_m / self.max_distance
-        devices[:, 6] = state.active
+        # feature-major (F, N) as float64 (the split's and presence's exact values), then each
+        # feature minus its offset (0 but the SNR's) over its scale: observe_batch's quotients
+        features = np.array(
+            (snr_db, state.device_flops, state.device_memory_bytes, current, state.data_size,
+             state.distance_m, state.active),
+            dtype=np.float64,
+        )  # fmt: skip
+        offset, scale = self._affine
+        features -= offset
+        features /= scale
         glob = np.array(
             [round_progress, epoch_progress, float(round_start), last_ratio / _LAST_RATIO_MAX]
         )
-        devices.clip(0.0, 1.0, out=devices)  # np.clip's own method, without its dispatch
-        np.copyto(devices, 0.0, where=np.isnan(devices))
+        features.clip(0.0, 1.0, out=features)  # np.clip's own method, without its dispatch
+        np.copyto(features, 0.0, where=np.isnan(features))
         glob.clip(0.0, 1.0, out=glob)
+        devices = features.T  # (N, F), device-major
         if mode == "dict":
-            return {"devices": devices.astype(np.float32), "globals": glob.astype(np.float32)}
+            return {
+                "devices": devices.astype(np.float32, order="C"),
+                "globals": glob.astype(np.float32),
+            }
         out = np.empty(n * len(DEVICE_FEATURES) + len(GLOBAL_FEATURES), dtype=np.float32)
-        out[: n * len(DEVICE_FEATURES)] = devices.reshape(-1)
+        out[: n * len(DEVICE_FEATURES)].reshape(devices.shape)[...] = devices
         out[n * len(DEVICE_FEATURES) :] = glob
         return out
+
+    @cached_property
+    def _affine(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per device feature, (F, 1): the offset and scale :meth:`observe` maps into [0, 1] by."""
+        offset = np.zeros((len(DEVICE_FEATURES), 1))
+        offset[0] = self.snr_lo
+        scale = np.array(
+            [self.snr_hi - self.snr_lo, self.max_flops, self.max_memory,
+             self.scn.model.n_layers, self.max_data, self.max_distance, 1.0],
+            dtype=np.float64,
+        )[:, None]  # fmt: skip
+        return offset, scale
 
     def observe_batch(
         self,

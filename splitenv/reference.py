@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.model import Decision, State, StateBatch
+from splitenv.model import Decision, State
 from splitenv.model.decision import DECISION_FIELDS, completed_decision, default_values
 from splitenv.model.types import complete, enabled_fields
 
@@ -53,15 +53,16 @@ def reference_prev_split(scn: Scenario, prev_split: NDArray[np.int64]) -> NDArra
     return np.where(prev_split < 0, -1, scn.decision.default_split)
 
 
-def with_reference(scn: Scenario, state: State) -> State | StateBatch:
+def with_reference(scn: Scenario, state: State) -> State:
     """The state of the two rows :func:`stack_with_reference` builds: the policy's, then the reference's.
 
     Both rows live in ``state``; the reference's row has its own previous split
     (:func:`reference_prev_split`), so it never pays a migration (SCCT (18)) from the policy's
-    split. Where that changes nothing the one state serves both rows: without migration (the
+    split: ``state`` with the two rows' previous splits (:meth:`State.with_prev_splits`).
+    Where that changes nothing the one state serves both rows: without migration (the
     previous split enters no other cost) and while the two previous splits agree (the policy
     at the default split, round 0's start). The engine's rows are bit for bit those of one
-    state per row (:class:`~splitenv.model.state.StateBatch`), so both ways agree.
+    state per row (:class:`~splitenv.model.state.StateBatch`), so every way agrees.
     """
     if not scn.schedule.migration:  # prev_split costs nothing else (tests/model/test_state_batch)
         return state
@@ -69,7 +70,7 @@ def with_reference(scn: Scenario, state: State) -> State | StateBatch:
     own = reference_prev_split(scn, prev)
     if (own == prev).all():
         return state
-    return StateBatch.with_prev_splits(state, np.array((prev, own)))
+    return state.with_prev_splits(np.array((prev, own)))
 
 
 def _stack_trusted(scn: Scenario, decision: Decision) -> Decision:

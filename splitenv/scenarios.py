@@ -12,7 +12,7 @@ order, and every solver sees the identical trace.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,12 @@ from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.config import ComputeSpec, Scenario
 from splitenv.errors import ConfigError, StateError
 from splitenv.model import channel
+from splitenv.model.state import read_only_arrays
 from splitenv.model.types import State
 
 _STREAM_STATIC, _STREAM_EPOCH, _STREAM_ROUND, _STREAM_DYNAMICS = 0, 1, 2, 3
+#: seeds below one 32-bit entropy word are drawn by :mod:`splitenv.batch_draws`
+WORD = 2**32
 
 
 def config_dirs() -> list[Path]:
@@ -234,7 +237,7 @@ class StateSampler:
         self.dynamic = has_dynamics(scenario)
         self._trajectory: tuple[int, dict[str, np.ndarray]] | None = None
         simple = not (self.dynamic or scenario.network.noise_states_dbm_hz)
-        self._presample = int(presample) if simple and self.seed < 2**32 else 0
+        self._presample = int(presample) if simple and self.seed < WORD else 0
         self._block: tuple[int, list[dict[str, np.ndarray]]] | None = None
 
     def _rng(self, *key: int) -> np.random.Generator:
@@ -242,8 +245,19 @@ class StateSampler:
 
     @cached_property
     def statics(self) -> dict[str, np.ndarray]:
-        """Per-episode draws: positions, distances, shadowing, memory, data sizes."""
-        return self.draw_statics(self._rng(_STREAM_STATIC))
+        """Per-episode draws: positions, distances, shadowing, memory, data sizes.
+
+        The static stream ``[seed, 0]``, drawn by :func:`batched_statics` (one stream of the
+        vector env's batched draws, the same values) when the seed is one word, else by numpy.
+        """
+        if self.seed >= WORD:
+            return self.draw_statics(self._rng(_STREAM_STATIC))
+        return {k: v[0] for k, v in batched_statics(self.scenario, self._seeds).items()}
+
+    @cached_property
+    def _seeds(self) -> np.ndarray:
+        """The seed as the one row of a batch of streams (:mod:`splitenv.batch_draws`)."""
+        return np.array([self.seed], dtype=np.int64)
 
     def draw_statics(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The statics drawn from ``rng``, which must be this episode's static stream.
@@ -267,18 +281,27 @@ class StateSampler:
         one step each.
         """
         if self._trajectory is None or self._trajectory[0] > g:
-            rng = self._rng(_STREAM_DYNAMICS, 0)
-            proc = dynamics_start(
-                self.scenario, self.statics, dynamics_start_draws(self.scenario, rng)
-            )
+            proc = dynamics_start(self.scenario, self.statics, self._dynamics_draws(0))
             self._trajectory = (0, proc)
         k, proc = self._trajectory
         proc = {key: v.copy() for key, v in proc.items()}
         for step in range(k + 1, g + 1):
-            rng = self._rng(_STREAM_DYNAMICS, step)
-            proc = dynamics_step(self.scenario, proc, dynamics_step_draws(self.scenario, rng))
+            proc = dynamics_step(self.scenario, proc, self._dynamics_draws(step))
         self._trajectory = (g, proc)
         return proc
+
+    def _dynamics_draws(self, step: int) -> dict[str, np.ndarray]:
+        """The draws of the dynamics stream ``[seed, 3, step]`` (step 0 starts the processes).
+
+        By :func:`batched_dynamics_draws` when the seed is one word (the same values), else
+        by numpy (:func:`dynamics_start_draws`, :func:`dynamics_step_draws`).
+        """
+        scn = self.scenario
+        if self.seed >= WORD:
+            rng = self._rng(_STREAM_DYNAMICS, step)
+            return dynamics_start_draws(scn, rng) if step == 0 else dynamics_step_draws(scn, rng)
+        named = batched_dynamics_draws(scn, step == 0, self._seeds, (_STREAM_DYNAMICS, step))
+        return {k: v[0] for k, v in named.items()}
 
     def state(self, round_index: int = 0, epoch_index: int = 0, prev_split: Any = None) -> State:
         """The state of epoch ``epoch_index`` of round ``round_index``."""
@@ -287,13 +310,16 @@ class StateSampler:
         if prev.shape != (n,):
             raise StateError(f"prev_split has shape {prev.shape}, expected ({n},)")
         st = self.statics
-        arrays = (
-            self._block_arrays(round_index, epoch_index)
-            if self._presample
-            else self.epoch_arrays(round_index, epoch_index)
-        )
+        if self._presample:  # the block's arrays are ready (read_only_arrays): only prev_split
+            prev.flags.writeable = False
+            return State.read_only(
+                **self._block_arrays(round_index, epoch_index),
+                prev_split=prev,
+                round_index=round_index,
+                epoch_index=epoch_index,
+            )
         return State.trusted(
-            **arrays,
+            **self.epoch_arrays(round_index, epoch_index),
             device_memory_bytes=st["memory"],
             data_size=st["data"],
             edge_of=st["edge_of"],
@@ -305,35 +331,41 @@ class StateSampler:
     def _block_arrays(self, round_index: int, epoch_index: int) -> dict[str, np.ndarray]:
         """:meth:`epoch_arrays` from the block of ``presample`` rounds that holds the epoch.
 
-        The block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned
-        into states by the same elementwise operations (:func:`epoch_values`). The dict is the
+        With the per-episode arrays of :meth:`state` (memory, data sizes, edge of each device),
+        each as :meth:`State.trusted` stores it (:func:`read_only_arrays`, once per block). The
+        block's epoch streams are drawn at once (:mod:`splitenv.batch_draws`), then turned into
+        states by the same elementwise operations (:func:`epoch_values`). The dict is the
         block's own (read, not modified, by :meth:`state`).
         """
         scn, e = self.scenario, self.epochs_per_round
         block = round_index // self._presample
         if self._block is None or self._block[0] != block:
             first = block * self._presample
-            rounds = np.repeat(np.arange(first, first + self._presample), e)
-            epochs = np.tile(np.arange(e), self._presample)
-            plan = epoch_segments(scn)
-            batch = scn.memo("epoch_draws", lambda: BatchDraws(tuple(s for _, s in plan)))
-            drawn = batch.draw(np.full(rounds.size, self.seed), (_STREAM_EPOCH, rounds, epochs))
-            named = {name: v for (name, _), v in zip(plan, drawn, strict=True)}
-            n, st = scn.n_devices, self.statics
-            fadings = named.get("fadings")
+            index = np.arange(self._presample * e)  # the block's epochs, round after round
+            rounds, epochs = first + index // e, index % e
+            seeds = np.full(rounds.size, self.seed)
+            fading, fed_fading, flops = batched_epoch_draws(scn, seeds, rounds, epochs)
+            st = self.statics
             draws = {
                 "gain_db": st["gain_db"], "fed_gain_db": st["fed_gain_db"],
-                "fading": self._ones if fadings is None else fadings[:, :n],
-                "fed_fading": self._ones if fadings is None else fadings[:, n:],
+                "fading": fading, "fed_fading": fed_fading,
                 "noise_dbm": flat_noise_dbm(scn), "distance_m": st["distance"],
-                "device_flops": named["flops"] if "flops" in named else level_flops(scn),
-                "active": self._all_active,
+                "device_flops": flops, "active": self._all_active,
             }  # fmt: skip
-            values = epoch_values(draws)
+            values = read_only_arrays(
+                {
+                    **epoch_values(draws),
+                    "device_memory_bytes": st["memory"],
+                    "data_size": st["data"],
+                    "edge_of": st["edge_of"],
+                }
+            )
             # each epoch's arrays (its rows, the per-episode ones shared), sliced once per block
+            shared = {k: v for k, v in values.items() if v.ndim != 2}
+            per_epoch = [k for k, v in values.items() if v.ndim == 2]
             rows = [
-                {k: v[i] if v.ndim == 2 else v for k, v in values.items()}
-                for i in range(rounds.size)
+                dict(shared, **dict(zip(per_epoch, epoch, strict=True)))
+                for epoch in zip(*(values[k] for k in per_epoch), strict=True)
             ]
             self._block = (block, rows)
         return self._block[1][(round_index - block * self._presample) * e + epoch_index]
@@ -357,16 +389,21 @@ class StateSampler:
         scn = self.scenario
         net, n = scn.network, scn.n_devices
         st = self.statics
-        if rng is None:
-            rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
-        fading, fed_fading = self._ones, self._ones
-        flops = level_flops(scn)
-        fadings = np.empty(2 * n)
-        if net.fading == "rayleigh":
-            fading, fed_fading = fadings[:n], fadings[n:]
-        if draws_flops(scn):
-            flops = np.empty(n)
-        epoch_stream(scn, rng, fadings, flops)
+        if rng is None and self.seed < WORD:  # the epoch stream as one row of a batch
+            rows = np.array([round_index]), np.array([epoch_index])
+            batch = batched_epoch_draws(scn, self._seeds, *rows)
+            fading, fed_fading, flops = (v[0] if v.ndim == 2 else v for v in batch)
+        else:
+            if rng is None:
+                rng = self._rng(_STREAM_EPOCH, round_index, epoch_index)
+            fading, fed_fading = self._ones, self._ones
+            flops = level_flops(scn)
+            fadings = np.empty(2 * n)
+            if net.fading == "rayleigh":
+                fading, fed_fading = fadings[:n], fadings[n:]
+            if draws_flops(scn):
+                flops = np.empty(n)
+            epoch_stream(scn, rng, fadings, flops)
         draws = {
             "gain_db": st["gain_db"], "fading": fading, "fed_gain_db": st["fed_gain_db"],
             "fed_fading": fed_fading, "device_flops": flops, "distance_m": st["distance"],
@@ -375,7 +412,10 @@ class StateSampler:
         if self.dynamic:
             proc = self._dynamics(round_index * self.epochs_per_round + epoch_index)
             draws = with_dynamics(scn, st, proc, draws)
-        if net.noise_states_dbm_hz:
+        if net.noise_states_dbm_hz and self.seed < WORD:
+            (noise,) = batched_noise_dbm(scn, self._seeds, np.array([round_index]))
+            draws["noise_dbm"] = noise
+        elif net.noise_states_dbm_hz:
             round_rng = self._rng(_STREAM_ROUND, round_index)
             draws["noise_dbm"] = round_rng.choice(np.asarray(net.noise_states_dbm_hz), n)
         else:
@@ -646,6 +686,81 @@ def epoch_segments(scn: Scenario) -> tuple[tuple[str, Segment], ...]:
     if draws_flops(scn):
         out.append(("flops", Segment("uniform", n, *scn.compute.device_flops)))
     return tuple(out)
+
+
+def _batch_draws(
+    scn: Scenario, key: str, segments: Callable[[], tuple[tuple[str, Segment], ...]]
+) -> tuple[tuple[tuple[str, Segment], ...], BatchDraws]:
+    """A plan of named segments (``segments()``) and its :class:`BatchDraws`, built once per scenario."""
+
+    def build() -> tuple[tuple[tuple[str, Segment], ...], BatchDraws]:
+        plan = segments()
+        return plan, BatchDraws(tuple(seg for _, seg in plan))
+
+    return scn.memo(key, build)
+
+
+def _named(plan: tuple[tuple[str, Segment], ...], drawn: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: v for (name, _), v in zip(plan, drawn, strict=True)}
+
+
+def batched_statics(scn: Scenario, seeds: np.ndarray) -> dict[str, np.ndarray]:
+    """The statics of K episodes (seeds below :data:`WORD`), (K, N) each.
+
+    Their static streams ``[seed, 0]`` drawn at once (:func:`static_segments`, bit for bit
+    :func:`static_draws` of each), then :func:`static_values`; the sampler takes it with K = 1.
+    """
+    plan, batch = _batch_draws(scn, "static_draws", lambda: static_segments(scn))
+    drawn = batch.draw(seeds, (_STREAM_STATIC,))
+    draws = _named(plan, drawn)
+    for name in ("shadow", "fed_shadow"):  # not drawn without shadowing
+        draws.setdefault(name, np.zeros((len(seeds), scn.n_devices)))
+    return static_values(scn, draws)
+
+
+def batched_epoch_draws(
+    scn: Scenario, seeds: np.ndarray, rounds: np.ndarray, epochs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fading, federated fading and compute of K epochs (seeds below :data:`WORD`).
+
+    Their epoch streams ``[seed, 1, round, epoch]`` drawn at once (:func:`epoch_segments`,
+    bit for bit :func:`epoch_stream` of each): (K, N) each; ones without fading, and the
+    scenario's fixed compute (N,) when it draws none (:func:`level_flops`).
+    """
+    plan, batch = _batch_draws(scn, "epoch_draws", lambda: epoch_segments(scn))
+    drawn = batch.draw(seeds, (_STREAM_EPOCH, rounds, epochs))
+    values, n = _named(plan, drawn), scn.n_devices
+    fadings = values["fadings"] if "fadings" in values else np.ones((len(seeds), 2 * n))
+    flops = values["flops"] if "flops" in values else level_flops(scn)
+    return fadings[:, :n], fadings[:, n:], flops
+
+
+def batched_dynamics_draws(
+    scn: Scenario, start: bool, seeds: np.ndarray, key: tuple[Any, ...]
+) -> dict[str, np.ndarray]:
+    """The dynamics streams ``[seeds[i], *key_i]``'s draws (seeds below :data:`WORD`).
+
+    :func:`dynamics_start_draws` (``start``) or :func:`dynamics_step_draws` of each stream,
+    bit for bit, named and in their shapes with a leading K axis (:func:`dynamics_shaped`).
+    """
+    plan, batch = _batch_draws(
+        scn, f"dynamics_draws_{start}", lambda: dynamics_segments(scn, start)
+    )
+    drawn = batch.draw(seeds, key)
+    return dynamics_shaped(scn, _named(plan, drawn))
+
+
+def batched_noise_dbm(scn: Scenario, seeds: np.ndarray, rounds: np.ndarray) -> np.ndarray:
+    """The noise PSDs (dBm/Hz) of K rounds' streams ``[seed, 2, round]``, (K, N).
+
+    The sampler's ``choice(noise_states_dbm_hz, N)`` is ``states[integers(0, len(states), N)]``:
+    the indices drawn at once as bounded integers (seeds below :data:`WORD`).
+    """
+    states = np.asarray(scn.network.noise_states_dbm_hz)
+    plan = (("index", Segment("integers", scn.n_devices, 0, states.size)),)
+    _, batch = _batch_draws(scn, "noise_draws", lambda: plan)
+    (index,) = batch.draw(seeds, (_STREAM_ROUND, rounds))
+    return states[index]
 
 
 def static_values(scn: Scenario, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

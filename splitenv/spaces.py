@@ -276,7 +276,7 @@ def _decode_plain(
     if type(action) is not dict or len(action) != len(space.spaces):
         return None
     values = []
-    for name, box, shape, low, high, finite, top in _plain_keys(space):
+    for name, box, shape, low, high, finite, top, scalar in _plain_keys(space):
         value = action.get(name)
         if not isinstance(value, (np.ndarray, np.number)):
             return None
@@ -288,12 +288,17 @@ def _decode_plain(
             if value.dtype.kind not in "iuf" or not (finite or np.isfinite(value).all()):
                 return None
             value = value.astype(np.float64)
-            if not ((value >= low).all() and (value <= high).all()):
+            if scalar:  # one bound for all entries: the extremes decide
+                if not (_min(value, axis=None) >= low and _max(value, axis=None) <= high):
+                    return None
+            elif not ((value >= low).all() and (value <= high).all()):
                 return None
-        elif (
-            value.dtype.kind not in "iu" or top is None  # a nonzero start: the checked path
-            or not ((value >= 0).all() and (value < top).all())
-        ):  # fmt: skip
+        elif value.dtype.kind not in "iu" or top is None:  # a nonzero start: the checked path
+            return None
+        elif scalar:
+            if not (_min(value, axis=None) >= 0 and _max(value, axis=None) < top):
+                return None
+        elif not ((value >= 0).all() and (value < top).all()):
             return None
         values.append(value)
     lo = scn.decision.split_range[0]
@@ -317,8 +322,9 @@ def _decode_plain(
 def _plain_keys(space: spaces.Dict) -> tuple[tuple[Any, ...], ...]:
     """Per key of a native space, what :func:`_decode_plain` checks (computed once per space).
 
-    ``(name, is_box, shape, low, high, finite_bounds, top)``: a Box's bounds, or a discrete
-    key's exclusive upper bound (None for a nonzero ``start``, left to the checked path).
+    ``(name, is_box, shape, low, high, finite_bounds, top, scalar)``: a Box's bounds, or a
+    discrete key's exclusive upper bound (None for a nonzero ``start``, left to the checked
+    path); ``scalar``: the bounds are one value for every entry (:func:`_uniform`).
     """
     keys = space.__dict__.get("_splitenv_plain_keys")
     if keys is None:
@@ -326,13 +332,31 @@ def _plain_keys(space: spaces.Dict) -> tuple[tuple[Any, ...], ...]:
         for name, sub in space.spaces.items():
             if isinstance(sub, spaces.Box):
                 finite = bool(np.isfinite(sub.low).all() and np.isfinite(sub.high).all())
-                rows.append((name, True, sub.shape, sub.low, sub.high, finite, None))
+                low, high = _uniform(sub.low), _uniform(sub.high)
+                scalar = np.ndim(low) == 0 and np.ndim(high) == 0
+                rows.append((name, True, sub.shape, low, high, finite, None, scalar))
             else:
                 top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
-                start = np.any(sub.start)  # type: ignore[attr-defined]
-                rows.append((name, False, sub.shape, None, None, True, None if start else top))
+                top = None if np.any(sub.start) else _uniform(top)  # type: ignore[attr-defined]
+                scalar = top is not None and np.ndim(top) == 0
+                rows.append((name, False, sub.shape, None, None, True, top, scalar))
         keys = space.__dict__["_splitenv_plain_keys"] = tuple(rows)
     return keys  # type: ignore[no-any-return]
+
+
+def _uniform(bound: Any) -> Any:
+    """A bound array whose entries are all one value as that value (a numpy scalar), else as is.
+
+    Against a scalar bound :func:`_decode_plain` compares a value's extremes only: the same
+    answer as every entry's comparisons (a NaN makes the extreme NaN, which fails them as the
+    entry does).
+    """
+    arr = np.asarray(bound)
+    first = arr.reshape(-1)[:1]
+    return arr.dtype.type(first[0]) if first.size and (arr == first[0]).all() else arr
+
+
+_min, _max = np.minimum.reduce, np.maximum.reduce
 
 
 def _per_device_splits(scn: Scenario, out: dict[str, Any]) -> dict[str, Any]:

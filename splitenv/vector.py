@@ -66,19 +66,18 @@ from splitenv.accuracy_providers import (
     surrogate_rounds,
 )
 from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
-from splitenv.batch_draws import BatchDraws, GeneratorRows, Segment
+from splitenv.batch_draws import GeneratorRows
 from splitenv.env import SplitLoRAEnv
 from splitenv.errors import ConfigError
 from splitenv.model import Decision, Evaluation, StateBatch
 from splitenv.scenarios import (
-    _STREAM_ROUND,
+    WORD,
     StateSampler,
-    epoch_segments,
+    batched_epoch_draws,
+    batched_noise_dbm,
+    batched_statics,
     flat_noise_dbm,
     has_dynamics,
-    level_flops,
-    static_segments,
-    static_values,
     with_dynamics,
 )
 from splitenv.spaces import LARGE
@@ -139,21 +138,9 @@ class SplitLoRAVectorEnv(VectorEnv):
         net = self.scenario.network
         #: no dynamics, one noise state: an epoch's state is its epoch stream's draws alone
         self._simple = not (net.noise_states_dbm_hz or has_dynamics(self.scenario))
-        self._statics_plan = static_segments(self.scenario)
-        self._epoch_plan = epoch_segments(self.scenario)
-        self._static_draws = BatchDraws(tuple(seg for _, seg in self._statics_plan))
-        self._epoch_draws = BatchDraws(tuple(seg for _, seg in self._epoch_plan))
         #: the K episodes' Markov processes (with dynamics)
         self._dynamics = (
             Trajectories(self.scenario, int(num_envs)) if has_dynamics(self.scenario) else None
-        )
-        #: the noise states' draw of a round stream: ``choice(states, N)`` is
-        #: ``states[integers(0, len(states), N)]``
-        self._noise_states = np.asarray(net.noise_states_dbm_hz)  # (as the sampler's)
-        self._noise_draws = BatchDraws(
-            (Segment("integers", self.scenario.n_devices, 0, self._noise_states.size),)
-            if self._noise_states.size
-            else ()
         )
         self.providers = [make_provider(_copy(accuracy)) for _ in range(self.num_envs)]
         #: every provider the built-in surrogate: their rounds as one array operation
@@ -218,12 +205,12 @@ class SplitLoRAVectorEnv(VectorEnv):
             self._seeds[rows] = self._generators.integers(rows, 2**31 - 1)
         # a sampler draws the episodes the batched streams cannot: a seed beyond one word
         # (a stored instance's)
-        if self._seeds[rows].max() >= 2**32 or any(self._samplers[i] is not None for i in rows):
+        if self._seeds[rows].max() >= WORD or any(self._samplers[i] is not None for i in rows):
             for i in rows:
                 seed_i = int(self._seeds[i])
                 self._samplers[i] = (
                     StateSampler(scn, seed_i, ep.epochs_per_round, check_memory=False)
-                    if seed_i >= 2**32
+                    if seed_i >= WORD
                     else None
                 )
         if not self._no_accuracy:
@@ -231,15 +218,11 @@ class SplitLoRAVectorEnv(VectorEnv):
                 provider = self.providers[i]
                 if provider is not None:
                     provider.reset(scn, int(self._seeds[i]))
-        if self._seeds[rows].max() >= 2**32:  # numpy seeds each sampler's static stream
+        if self._seeds[rows].max() >= WORD:  # numpy seeds each sampler's static stream
             values = [self._sampler(i).statics for i in rows]
             statics = {k: np.stack([v[k] for v in values]) for k in values[0]}
         else:  # the K static streams at once, their values for all rows at once
-            drawn = self._static_draws.draw(self._seeds[rows], (0,))
-            draws = {name: v for (name, _), v in zip(self._statics_plan, drawn, strict=True)}
-            for name in ("shadow", "fed_shadow"):  # not drawn without shadowing
-                draws.setdefault(name, np.zeros((rows.size, scn.n_devices)))
-            statics = static_values(scn, draws)
+            statics = batched_statics(scn, self._seeds[rows])
         ep.start(rows, statics)
         if self._dynamics is not None:
             self._dynamics.start(rows, statics)
@@ -480,13 +463,13 @@ class SplitLoRAVectorEnv(VectorEnv):
         if not rows.size:
             return
         seeds = self._seeds[rows]
-        batched = rows if seeds.max() < 2**32 else rows[seeds < 2**32]
+        batched = rows if seeds.max() < WORD else rows[seeds < WORD]
         if batched.size and self._simple:
             ep.draw_faded(batched, *self._stream_draws(batched))
         elif batched.size:
             ep.draw(batched, self._batched_draws(batched))
         if batched.size < rows.size:
-            own = rows[seeds >= 2**32]
+            own = rows[seeds >= WORD]
             draws = [self._sampler(i).epoch_draws(int(ep.round[i]), int(ep.epoch[i])) for i in own]
             ep.draw(own, {k: np.stack([d[k] for d in draws]) for k in draws[0]})
 
@@ -510,9 +493,8 @@ class SplitLoRAVectorEnv(VectorEnv):
             proc = self._dynamics.at(rows, self._seeds[rows], g)
             statics = {k: v[rows] for k, v in self._dynamics.statics.items()}
             draws = with_dynamics(scn, statics, proc, draws)
-        if self._noise_states.size:
-            (index,) = self._noise_draws.draw(self._seeds[rows], (_STREAM_ROUND, ep.round[rows]))
-            draws["noise_dbm"] = self._noise_states[index]
+        if scn.network.noise_states_dbm_hz:
+            draws["noise_dbm"] = batched_noise_dbm(scn, self._seeds[rows], ep.round[rows])
         else:
             draws["noise_dbm"] = flat_noise_dbm(scn)
         return draws
@@ -533,14 +515,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         Their epoch streams' draws at once (:mod:`splitenv.batch_draws`), as
         :meth:`StateSampler.epoch_draws` draws them one by one.
         """
-        scn, ep = self.scenario, self._ep
-        p, n = rows.size, scn.n_devices
-        key = (1, ep.round[rows], ep.epoch[rows])
-        drawn = self._epoch_draws.draw(self._seeds[rows], key)
-        values = {name: v for (name, _), v in zip(self._epoch_plan, drawn, strict=True)}
-        fadings = values["fadings"] if "fadings" in values else np.ones((p, 2 * n))
-        flops = values["flops"] if "flops" in values else level_flops(scn)
-        return fadings[:, :n], fadings[:, n:], flops
+        ep = self._ep
+        return batched_epoch_draws(self.scenario, self._seeds[rows], ep.round[rows], ep.epoch[rows])
 
     def action_mask(self) -> dict[str, NDArray[np.bool_]]:
         """The K envs' native action masks (:meth:`SplitLoRAEnv.action_mask`), stacked on axis 0."""

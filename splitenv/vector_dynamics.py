@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from splitenv.batch_draws import BatchDraws
 from splitenv.config import Scenario
 from splitenv.scenarios import (
     _STREAM_DYNAMICS,
-    dynamics_segments,
-    dynamics_shaped,
+    batched_dynamics_draws,
     dynamics_start,
     dynamics_step,
 )
@@ -52,10 +50,6 @@ class Trajectories:
         if scenario.compute.varies_availability:
             self.proc["u"] = np.zeros((k, n))
         self.statics = {name: np.zeros((k, n)) for name in STATICS}
-        self._plans = {start: dynamics_segments(scenario, start) for start in (True, False)}
-        self._draws = {
-            start: BatchDraws(tuple(seg for _, seg in plan)) for start, plan in self._plans.items()
-        }
 
     def start(self, rows: NDArray[np.int64], statics: dict[str, NDArray[Any]]) -> None:
         """``rows`` start new episodes: their statics (stacked (K', N)), processes not started."""
@@ -78,25 +72,17 @@ class Trajectories:
         fresh = (self.epoch[rows] < 0) | (self.epoch[rows] > epochs)
         if fresh.any():
             moved = rows[fresh]
-            draws = self._draw(True, seeds[fresh], (_STREAM_DYNAMICS, 0))
+            draws = batched_dynamics_draws(scn, True, seeds[fresh], (_STREAM_DYNAMICS, 0))
             statics = {name: v[moved] for name, v in self.statics.items()}
             self._store(moved, dynamics_start(scn, statics, draws))
             self.epoch[moved] = 0
         while (behind := self.epoch[rows] < epochs).any():
             moved, step = rows[behind], self.epoch[rows[behind]] + 1
-            draws = self._draw(False, seeds[behind], (_STREAM_DYNAMICS, step))
+            draws = batched_dynamics_draws(scn, False, seeds[behind], (_STREAM_DYNAMICS, step))
             proc = {name: v[moved] for name, v in self.proc.items()}
             self._store(moved, dynamics_step(scn, proc, draws))
             self.epoch[moved] = step
         return {name: v[rows] for name, v in self.proc.items()}
-
-    def _draw(
-        self, start: bool, seeds: NDArray[np.int64], key: tuple[Any, ...]
-    ) -> dict[str, NDArray[Any]]:
-        """The dynamics streams ``[seeds[i], *key_i]``'s draws, named and in their shapes."""
-        drawn = self._draws[start].draw(seeds, key)
-        named = {name: v for (name, _), v in zip(self._plans[start], drawn, strict=True)}
-        return dynamics_shaped(self.scenario, named)
 
     def _store(self, rows: NDArray[np.int64], proc: dict[str, NDArray[Any]]) -> None:
         for name, value in proc.items():

@@ -26,11 +26,11 @@ from splitenv.model import (
     State,
     StateBatch,
     channel,
-    compose_round,
 )
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.engine import evaluate_own, split_grid
+from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.reference import reference_prev_split
@@ -269,7 +269,7 @@ class Episodes:
         first, last = np.concatenate((first, first)), np.concatenate((last, last))  # both halves
         per = ev.per_device
         part = EpochPart(per["chain_s"], ev.terms["iteration_s"], ev.terms["shared_iteration_s"])
-        step_lat, _ = compose_round(
+        step_lat = round_latency(
             scn,
             np.where(first[:, None], per["pre_round_s"], 0.0),
             [part],
@@ -294,7 +294,7 @@ class Episodes:
             EpochPart(self.chain[rows, t], self.iteration[rows, t], self.shared[rows, t])
             for t in range(self.epochs_per_round)
         ]
-        total, _ = compose_round(
+        total = round_latency(
             self.scn, self.pre[rows], parts, ev.per_device["adapter_s"][:p][closing]
         )
         self.prev_split[rows] = self.split[rows]

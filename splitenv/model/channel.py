@@ -83,14 +83,41 @@ def link_rate(
         noise_psd_w_hz: N0.
         fixed_snr: linear SNR of the ``fixed_snr`` model.
     """
+    (rate,) = link_rates(
+        rate_model, bandwidth_hz, gain=gain, powers=(power_w,), noise_psd_w_hz=noise_psd_w_hz,
+        fixed_snr=fixed_snr,
+    )  # fmt: skip
+    return rate
+
+
+def link_rates(
+    rate_model: str,
+    bandwidth_hz: ArrayLike,
+    *,
+    gain: ArrayLike,
+    powers: tuple[ArrayLike, ...],
+    noise_psd_w_hz: ArrayLike,
+    fixed_snr: float,
+) -> tuple[NDArray[np.float64], ...]:
+    """:func:`link_rate` of each transmit power of ``powers`` over one band (a device's up- and downlink).
+
+    Each rate is :func:`link_rate`'s, bit for bit (its own array); the band is checked once.
+    """
     w = np.asarray(bandwidth_hz, dtype=np.float64)
     if rate_model == "fixed_snr":
-        return w * np.log2(1.0 + fixed_snr)
+        return tuple(w * np.log2(1.0 + fixed_snr) for _ in powers)
+    rates = []
     with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.asarray(gain) * np.asarray(power_w) / (np.asarray(noise_psd_w_hz) * w)
-        rate = w * spectral_efficiency(rate_model, snr)
-    if not isinstance(rate, np.ndarray):  # scalars
-        return np.where(w > 0, rate, 0.0)
-    if not (w.size and np.minimum.reduce(w, axis=None) > 0):  # (every w > 0: nothing to zero)
-        np.copyto(rate, 0.0, where=~(w > 0))  # np.where(w > 0, rate, 0), in the fresh array
-    return rate
+        for power_w in powers:
+            snr = np.asarray(gain) * np.asarray(power_w) / (np.asarray(noise_psd_w_hz) * w)
+            rates.append(w * spectral_efficiency(rate_model, snr))
+    served: bool | None = None  # every w > 0: nothing to zero
+    for i, rate in enumerate(rates):
+        if not isinstance(rate, np.ndarray):  # scalars
+            rates[i] = np.where(w > 0, rate, 0.0)
+            continue
+        if served is None:
+            served = bool(w.size and np.minimum.reduce(w, axis=None) > 0)
+        if not served:
+            np.copyto(rate, 0.0, where=~(w > 0))  # np.where(w > 0, rate, 0), in the fresh array
+    return tuple(rates)

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from splitenv.config import Scenario
 from splitenv.model import accuracy
 from splitenv.model.decision import Decision
+from splitenv.model.phases import per_batch
 from splitenv.model.state import AnyState, device_rows
 from splitenv.model.workload import block_costs
 
@@ -99,14 +100,12 @@ def violations(
         )
     elif net.allocation == "continuous":
         out["bandwidth"] = _excess(d.bandwidth_hz.sum(axis=1), net.bandwidth_hz)
-    out["device_power"] = _excess(d.power_w, net.device_power_w).sum(axis=1)
-    out["total_power"] = _excess(d.power_w.sum(axis=1), net.total_power_w)
+    out.update(_power_excess(scn, d, "power_w", ""))
     if net.fed_n_subchannels:
         out["fed_subchannels"] = np.maximum(
             d.fed_subchannels.sum(axis=1) - net.fed_n_subchannels, 0
         ).astype(float)
-        out["fed_device_power"] = _excess(d.fed_power_w, net.device_power_w).sum(axis=1)
-        out["fed_total_power"] = _excess(d.fed_power_w.sum(axis=1), net.total_power_w)
+        out.update(_power_excess(scn, d, "fed_power_w", "fed_"))
     if scn.schedule.server_mode == "share" and dec.compute_share:
         out["compute_share"] = _excess(d.compute_share.sum(axis=1), 1.0)
     if scn.accuracy.constrained and scn.compression.enabled:
@@ -117,6 +116,33 @@ def violations(
             raise ValueError("objective.energy_budget_j is set: violations() needs the energy")
         out["energy"] = _excess(energy, budget)
     return out
+
+
+def _power_excess(scn: Scenario, d: Decision, field: str, prefix: str) -> dict[str, Array]:
+    """The device and total power violations of ``d.<field>`` (power_w or fed_power_w), (B,).
+
+    Without power control the field is the preset default in every row (no decision sets
+    it): the amounts are built once per batch size, by the same expressions (read-only).
+    """
+    net = scn.network
+
+    def amounts() -> dict[str, Array]:
+        power = getattr(d, field)
+        return {
+            f"{prefix}device_power": _excess(power, net.device_power_w).sum(axis=1),
+            f"{prefix}total_power": _excess(power.sum(axis=1), net.total_power_w),
+        }
+
+    if scn.decision.power_control:
+        return amounts()
+
+    def fixed() -> dict[str, Array]:
+        out = amounts()
+        for arr in out.values():
+            arr.flags.writeable = False
+        return out
+
+    return per_batch(scn, f"{prefix}power_excess", d.power_w.shape[0], fixed)
 
 
 def _accuracy_shortfall(scn: Scenario, d: Decision) -> Array:

@@ -136,6 +136,8 @@ def card_bounds(scn: Scenario, state: AnyState | StateBatch) -> tuple[Array, Arr
     run the grid of a state once.
     """
     if not isinstance(state, StateBatch):
+        if np.ndim(state.prev_split) == 2:  # one previous split per row (State.with_prev_splits)
+            return card_bounds(scn, StateBatch.with_prev_splits(state, state.prev_split))
         d_min, d_max, e_min, e_max = card_bounds(scn, StateBatch.stack([state]))
         return d_min[0], d_max[0], e_min[0], e_max[0]
     keys = _row_keys(scn, state)

@@ -42,7 +42,8 @@ def safe_div(num: Array, den: Array) -> Array:
         return num / den
     # divides only where den > 0 (so no division by zero to silence): the same quotients
     shape = num.shape if num.shape == den.shape else np.broadcast(num, den).shape
-    out = np.full(shape, np.inf)
+    out = np.empty(shape)
+    out.fill(np.inf)  # np.full's values, without its Python wrapper
     np.divide(num, den, out=out, where=den > 0)
     np.copyto(out, 0.0, where=num == 0)
     return out
@@ -123,8 +124,8 @@ def phases(scn: Scenario, state: AnyState, d: Decision) -> Phases:
     rate_up, rate_down = _link_rates(scn, state, d)
     pre_first, pre_steady = _pre_round(scn, state, x, rate_up, rate_down)
     adapter_bits = x.costs.lora_bits(x.s, x.r)  # (B, N): the split is
-    ph = Phases(
-        dev_fwd=dev_fwd, dev_bwd=dev_bwd, up=safe_div(up_bits, rate_up), server=server,
+    ph = record(
+        Phases, dev_fwd=dev_fwd, dev_bwd=dev_bwd, up=safe_div(up_bits, rate_up), server=server,
         cloud=_cloud(scn, x), down=safe_div(down_bits, rate_down),
         shared=_shared_cloud_link(scn, state, x), pre_first=pre_first, pre_steady=pre_steady,
         post=_adapter_exchange(scn, state, d, adapter_bits, rate_up, rate_down),
@@ -193,14 +194,22 @@ def _link(
     scn: Scenario, state: AnyState, width: ArrayLike, power_w: ArrayLike, gain: Array
 ) -> Array:
     """Rate of a link of ``width`` Hz under the scenario's rate model (channel.link_rate)."""
+    (rate,) = _links(scn, state, width, (power_w,), gain)
+    return rate
+
+
+def _links(
+    scn: Scenario, state: AnyState, width: ArrayLike, powers: tuple[ArrayLike, ...], gain: Array
+) -> tuple[Array, ...]:
+    """:func:`_link` of each power of ``powers`` over one band (channel.link_rates)."""
     net = scn.network
     fixed_snr = (  # read by the fixed_snr model only
         scn.memo("fixed_snr", lambda: float(channel.db_to_linear(net.fixed_snr_db)))
         if net.rate_model == "fixed_snr"
         else 0.0
     )
-    return channel.link_rate(
-        net.rate_model, width, gain=gain, power_w=power_w, noise_psd_w_hz=state.noise_psd_w_hz,
+    return channel.link_rates(
+        net.rate_model, width, gain=gain, powers=powers, noise_psd_w_hz=state.noise_psd_w_hz,
         fixed_snr=fixed_snr,
     )  # fmt: skip
 
@@ -209,13 +218,12 @@ def _link_rates(scn: Scenario, state: AnyState, d: Decision) -> tuple[Array, Arr
     """Uplink and downlink rates, (B, N): SCCT (13)-(14), SFT r_n, CARD CQI, FedsLLM (9)."""
     net = scn.network
     width = _bandwidth(scn, d)
-    rate_up = _link(scn, state, width, d.power_w, state.channel_gain)
     edge_power = (
         net.edge_power_w
         if net.downlink_power == "per_device"
         else net.edge_power_w * width / net.bandwidth_hz
     )
-    rate_down = _link(scn, state, width, edge_power, state.channel_gain)
+    rate_up, rate_down = _links(scn, state, width, (d.power_w, edge_power), state.channel_gain)
     return rate_up, rate_down
 
 

@@ -53,13 +53,26 @@ def compose_round(
     ``max_n (pre_n + sum_t J (chain_{n,t} + shared_t) + post_n)``.
     """
     round_s, device, _ = _compose(scn, pre, epochs, post)
+    assert device is not None
     return round_s, device
 
 
+def round_latency(scn: Scenario, pre: Array, epochs: list[EpochPart], post: Array) -> Array:
+    """:func:`compose_round`'s round latency (B,) alone.
+
+    The same operations; with barriers the per-device round, which the round does not
+    read, is not built (the envs' step and round latencies).
+    """
+    return _compose(scn, pre, epochs, post, devices=False)[0]
+
+
 def _compose(
-    scn: Scenario, pre: Array, epochs: list[EpochPart], post: Array
-) -> tuple[Array, Array, tuple[Array, Array] | None]:
-    """:func:`compose_round`, and ``(max_n pre_n, max_n post_n)`` where it takes them (barriers)."""
+    scn: Scenario, pre: Array, epochs: list[EpochPart], post: Array, devices: bool = True
+) -> tuple[Array, Array | None, tuple[Array, Array] | None]:
+    """:func:`compose_round`, and ``(max_n pre_n, max_n post_n)`` where it takes them (barriers).
+
+    ``devices=False``: the per-device round is None where the round does not need it.
+    """
     j = scn.schedule.iterations_per_epoch
     if scn.schedule.sync == "independent":
         device = pre + post
@@ -71,10 +84,11 @@ def _compose(
     for part in epochs:
         scale = part.epochs * j
         body = scale * part.iteration if body is None else body + scale * part.iteration
-        chains = scale * part.chain if chains is None else chains + scale * part.chain
-    device = pre + post + (0 if chains is None else chains)
+        if devices:
+            chains = scale * part.chain if chains is None else chains + scale * part.chain
+    per_device = pre + post + (0 if chains is None else chains) if devices else None
     pre_max, post_max = pre.max(axis=1), post.max(axis=1)
-    return pre_max + (0 if body is None else body) + post_max, device, (pre_max, post_max)
+    return pre_max + (0 if body is None else body) + post_max, per_device, (pre_max, post_max)
 
 
 def iteration_latency(
@@ -148,16 +162,14 @@ def latencies(scn: Scenario, state: AnyState, d: Decision, ph: Phases) -> Latenc
     round_s, device_round, maxes = _compose(scn, pre_now, [epoch], ph.post)
     # the same parts give the same round: composed once (SCCT's start is the same every round)
     first = (
-        round_s
-        if ph.pre_first is pre_now
-        else compose_round(scn, ph.pre_first, [epoch], ph.post)[0]
+        round_s if ph.pre_first is pre_now else round_latency(scn, ph.pre_first, [epoch], ph.post)
     )
     steady = (
         first
         if ph.pre_steady is ph.pre_first
         else round_s
         if ph.pre_steady is pre_now
-        else compose_round(scn, ph.pre_steady, [epoch], ph.post)[0]
+        else round_latency(scn, ph.pre_steady, [epoch], ph.post)
     )
     n_rounds = rounds_needed(scn, d)
     # rounds after the first; written so that one round with an unserved device is inf, not 0 * inf

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from splitenv.config import Scenario
 from splitenv.errors import StateError
+from splitenv.model.records import record
 
 _STATE_ARRAYS = (
     "channel_gain",
@@ -35,7 +36,12 @@ _REPEATED = (*(name for name in _STATE_ARRAYS if name != "prev_split"), "active"
 
 
 _INT_ARRAYS = ("edge_of", "prev_split")
-_INT, _FLOAT = np.dtype(np.int64), np.dtype(np.float64)
+_INT, _FLOAT, _BOOL = np.dtype(np.int64), np.dtype(np.float64), np.dtype(bool)
+#: every array field of a State and its dtype
+_DTYPES = {
+    **{name: _INT if name in _INT_ARRAYS else _FLOAT for name in _STATE_ARRAYS},
+    "active": _BOOL,
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,8 @@ class State:
         data_size: local dataset size D_n in samples (FedAvg weights).
         fed_channel_gain: linear gain to the federated server (FedsLLM (14)); zeros if unused.
         edge_of: index of the device's edge server (SplitLLM); zeros with one edge.
-        prev_split: split of the previous round (SCCT (18)); -1 where there is none.
+        prev_split: split of the previous round (SCCT (18)); -1 where there is none. (B, N),
+            one per decision row, in a state from :meth:`with_prev_splits`.
         round_index: 0-based round (SFT (19): round 0 distributes the device blocks).
         epoch_index: 0-based epoch within the round.
         active: which devices take part this epoch (churn, SCCT III-A); all by default.
@@ -118,18 +125,39 @@ class State:
         nobody else holds them. They are made read-only here, as the constructor does.
         """
         values: dict[str, Any] = {}
-        for name in _STATE_ARRAYS:
-            arr = np.asarray(arrays[name], dtype=_INT if name in _INT_ARRAYS else _FLOAT)
+        for name, dtype in _DTYPES.items():
+            arr = np.asarray(arrays[name], dtype=dtype)
             arr.flags.writeable = False
             values[name] = arr
-        active = np.asarray(arrays["active"], dtype=bool)
-        active.flags.writeable = False
-        values["active"] = active
-        values["round_index"] = round_index
-        values["epoch_index"] = epoch_index
+        return cls.read_only(**values, round_index=round_index, epoch_index=epoch_index)
+
+    @classmethod
+    def read_only(cls, *, round_index: int, epoch_index: int, **arrays: Any) -> State:
+        """:meth:`trusted` of arrays :func:`read_only_arrays` made already: stored as they are.
+
+        For the sampler, which readies a block of epochs' arrays at once and builds a state
+        per epoch from their rows (views of read-only arrays are read-only).
+        """
         self = object.__new__(cls)
-        self.__dict__.update(values)  # the fields the frozen dataclass's __init__ would set
+        # the fields the frozen dataclass's __init__ would set
+        self.__dict__.update(arrays, round_index=round_index, epoch_index=epoch_index)
         return self
+
+    def with_prev_splits(self, prev_split: NDArray[np.int64]) -> State:
+        """This state with one previous split per decision row, ``prev_split`` (B, N).
+
+        The envs evaluate the preset's default decision with its own previous split beside the
+        policy's in every step (:func:`splitenv.reference.with_reference`). The engine reads
+        ``prev_split`` in SCCT (18) alone, elementwise against the (B, N) split, so row b is
+        evaluated bit for bit as in :meth:`StateBatch.with_prev_splits` (this state's arrays
+        once per row, the same values), without copying the other arrays per row. Taken as
+        given (made read-only), unchecked: for splitenv's own rows.
+        """
+        prev = np.asarray(prev_split, dtype=np.int64)
+        prev.flags.writeable = False
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__, prev_split=prev)  # the frozen fields, one replaced
+        return out
 
     @property
     def n_devices(self) -> int:
@@ -243,7 +271,8 @@ class StateBatch:
             raise StateError(f"prev_split has shape {prev.shape}; allowed: (B, {n})")
         b = prev.shape[0]
         rows = {name: np.array((getattr(state, name),) * b) for name in _REPEATED}
-        return cls(
+        return record(  # the dataclass's fields, stored as its __init__ stores them
+            cls,
             **rows,
             prev_split=prev,
             round_index=np.array((state.round_index,) * b, dtype=np.int64),
@@ -289,6 +318,21 @@ class StateBatch:
             raise StateError(
                 f"state.prev_split[{row}] = {self.prev_split[row]} outside -1 or {lo}..{hi}"
             )
+
+
+def read_only_arrays(arrays: dict[str, Any]) -> dict[str, NDArray[Any]]:
+    """A state's arrays (those of ``arrays`` that are :class:`State` fields) as :meth:`State.trusted` stores them.
+
+    float64, int64 (``edge_of``, ``prev_split``) or bool (``active``) without a copy where they
+    are already, made read-only. Any leading axes are kept (a block of epochs' rows).
+    """
+    values: dict[str, NDArray[Any]] = {}
+    for name, dtype in _DTYPES.items():
+        if name in arrays:
+            arr = np.asarray(arrays[name], dtype=dtype)
+            arr.flags.writeable = False
+            values[name] = arr
+    return values
 
 
 def device_rows(values: NDArray[Any]) -> NDArray[Any]:

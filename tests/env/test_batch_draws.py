@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from splitenv import draw_kernel
+from splitenv import draw_kernel, scenarios
 from splitenv.batch_draws import BatchDraws, Segment
 from splitenv.scenarios import (
+    StateSampler,
     dynamics_segments,
     dynamics_shaped,
     dynamics_start_draws,
@@ -221,3 +222,37 @@ def test_generator_rows_draw_as_gymnasiums_generators(compiled, monkeypatch):
     assert 0 <= gens.integers(np.array([6]), 10)[0] < 10  # fresh entropy: any value in range
     with pytest.raises(Exception, match="Seed must be"):
         gens.seed(np.array([0]), [-1])
+
+
+NOISE = {"network.noise_states_dbm_hz": (-174.0, -170.0, -165.0)}
+
+
+@pytest.mark.parametrize("over", [{}, DYNAMICS, NOISE])
+@pytest.mark.parametrize("name", list_scenarios())
+def test_sampler_streams_equal_numpys_below_and_above_one_word(name, over, monkeypatch):
+    """The sampler's batched streams (seeds below 2**32) equal numpy's, stream by stream.
+
+    Statics against ``draw_statics(default_rng([seed, 0]))``, and every epoch (epoch, dynamics
+    and round streams) against a sampler drawing all with numpy (``WORD`` = 0); a seed beyond
+    one word takes the numpy path itself.
+    """
+    scn = load_scenario(name, over)
+    for seed in (0, 77, 2**32 - 1, 2**32 + 5):
+        sampler = StateSampler(scn, seed, 2)
+        statics = sampler.statics
+        with monkeypatch.context() as m:
+            m.setattr(scenarios, "WORD", 0)  # every stream by numpy
+            numpy_sampler = StateSampler(scn, seed, 2)
+            want = numpy_sampler.draw_statics(
+                np.random.default_rng(np.random.SeedSequence([seed, 0]))
+            )
+            numpy_epochs = [numpy_sampler.epoch_draws(r, t) for r in range(2) for t in range(2)]
+        assert set(statics) == set(want)
+        for key, value in want.items():
+            np.testing.assert_array_equal(statics[key], value, err_msg=key)
+        epochs = [sampler.epoch_draws(r, t) for r in range(2) for t in range(2)]
+        for got, ref in zip(epochs, numpy_epochs, strict=True):
+            assert set(got) == set(ref)
+            for key, value in ref.items():
+                assert np.shape(got[key]) == np.shape(value), key
+                np.testing.assert_array_equal(got[key], value, err_msg=key)

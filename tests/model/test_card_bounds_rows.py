@@ -193,3 +193,23 @@ def test_a_pickled_scenario_leaves_its_memo_behind():
         card_bounds(copy, sample_state(copy, 3)),
         card_bounds(scn, sample_state(scn, 3)),
     )
+
+
+def test_a_state_with_a_previous_split_per_row_gives_the_batchs_bounds():
+    """The envs' reference rows (State.with_prev_splits) under CARD with split migration."""
+    import gymnasium as gym
+
+    scn = load_scenario("card", {"schedule.migration": True})
+    state = sample_state(scn, 5)
+    lo = scn.decision.split_range[0]
+    prev = np.array([np.full(scn.n_devices, lo), np.full(scn.n_devices, -1)])
+    got = card_bounds(scn, state.with_prev_splits(prev))
+    want = card_bounds(scn, StateBatch.with_prev_splits(state, prev))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    env = gym.make("splitenv/CARD-v0", timescale="joint", schedule__migration=True)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(6):  # rounds with a previous split: the reference row keeps its own
+        _, reward, *_ = env.step(env.action_space.sample())
+        assert np.isfinite(reward)

@@ -11,6 +11,8 @@ Each shortcut of the engine's calling convention is compared with what it replac
   every preset;
 * terms that no decision changes (fixed wire bits, rounds, zero energy) are built once per batch
   size (``per_batch``): compared with a fresh scenario's first evaluation, and read-only;
+* ``link_rates`` (a device's up- and downlink over one band) and ``round_latency`` (the round
+  without the per-device round) equal ``link_rate`` per power and ``compose_round``'s round;
 * records built without their frozen dataclass ``__init__`` (``record``, ``Decision.replace``,
   ``Decision.take``, ``State.trusted``) equal the constructed ones.
 """
@@ -24,12 +26,13 @@ import pytest
 
 import splitenv as se
 from splitenv.model import Decision, State, StateBatch, evaluate_batch
-from splitenv.model.channel import link_rate
+from splitenv.model.channel import link_rate, link_rates
 from splitenv.model.constraints import BUDGET_RTOL, _excess
 from splitenv.model.decision import DECISION_FIELDS
 from splitenv.model.engine import Evaluation, split_grid
 from splitenv.model.phases import per_batch, safe_div
 from splitenv.model.records import record
+from splitenv.model.schedule import EpochPart, compose_round, round_latency
 from splitenv.model.validation import assemble
 from splitenv.scenarios import StateSampler, load_scenario
 
@@ -60,6 +63,45 @@ def _masked_div(num, den):
     np.divide(num, den, out=out, where=den > 0)
     np.copyto(out, 0.0, where=num == 0)
     return out
+
+
+@pytest.mark.parametrize("model", ["shannon", "cqi", "fixed_snr"])
+def test_link_rates_are_link_rate_per_power(model):
+    """One band, several powers (a device's up- and downlink): each rate link_rate's, its own."""
+    rng = np.random.default_rng(2)
+    for trial in range(100):
+        shape = (2, 6) if trial % 2 else (6,)
+        width = np.abs(_nasty(rng, shape, 0.2 if trial % 3 else 0.0)) * 1e6
+        width[np.isnan(width)] = 0.0
+        gain = rng.uniform(1e-12, 1e-8, 6)
+        powers = (rng.uniform(0.0, 0.2, shape), 10.0, rng.uniform(0.0, 0.2, 6))
+        kwargs = dict(gain=gain, noise_psd_w_hz=4e-21, fixed_snr=50.0)
+        got = link_rates(model, width, powers=powers, **kwargs)
+        for rate, power in zip(got, powers, strict=True):
+            _same(rate, link_rate(model, width, power_w=power, **kwargs), f"{model} {width}")
+        assert not np.shares_memory(got[0], got[1])
+    scalars = dict(gain=1e-9, noise_psd_w_hz=4e-21, fixed_snr=50.0)
+    powers = (0.1, np.ones(3))  # a scalar band: a scalar rate, then an array's
+    for rate, power in zip(
+        link_rates("shannon", 0.0, powers=powers, **scalars), powers, strict=True
+    ):
+        _same(rate, link_rate("shannon", 0.0, power_w=power, **scalars))
+
+
+@pytest.mark.parametrize("name", se.list_scenarios())
+def test_round_latency_is_compose_rounds_round(name):
+    """round_latency (no per-device round where the round does not read it) = compose_round's."""
+    scn = se.load_scenario(name)
+    rng = np.random.default_rng(3)
+    b, n = 3, scn.n_devices
+    parts = [
+        EpochPart(rng.uniform(0, 2, (b, n)), rng.uniform(0, 2, b), rng.uniform(0, 1, b), epochs)
+        for epochs in (1.0, 2.0, 1.0)
+    ]
+    pre, post = rng.uniform(0, 3, (b, n)), rng.uniform(0, 3, (b, n))
+    pre[0, 0] = np.inf  # an unserved device
+    for some in (parts[:1], parts):
+        _same(round_latency(scn, pre, some, post), compose_round(scn, pre, some, post)[0], name)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf / inf, overflow: as numpy says

@@ -105,6 +105,29 @@ def test_rows_with_their_own_previous_splits_equal_single_state_calls(preset):
         assert np.all(moved[1] == 0) and moved[0].sum() > 0
 
 
+@pytest.mark.parametrize("preset", list_scenarios())
+def test_a_state_with_row_previous_splits_equals_the_batch(preset):
+    """``State.with_prev_splits`` (the envs' reference rows): every number as the StateBatch's."""
+    scn = load_scenario(preset, DYNAMICS)
+    lo, hi = scn.decision.split_range
+    n, rng = scn.n_devices, np.random.default_rng(4)
+    state = StateSampler(scn, 9, 3).state(1, 0, prev_split=rng.integers(lo, hi + 1, n))
+    prevs = np.stack([state.prev_split, np.full(n, -1), rng.integers(lo, hi + 1, n)])
+    split = rng.integers(lo, hi + 1, (3, n))
+    if scn.decision.shared_split:
+        split = np.repeat(split[:, :1], n, axis=1)
+    rows = state.with_prev_splits(prevs)
+    assert rows.prev_split.shape == (3, n) and rows.channel_gain is state.channel_gain
+    got = evaluate_batch(scn, rows, Decision(split=split))
+    want = evaluate_batch(scn, StateBatch.with_prev_splits(state, prevs), Decision(split=split))
+    for name in ("latency_s", "energy_j", "objective", "feasible"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), name)
+    for part in ("violations", "terms", "per_device"):
+        assert getattr(got, part).keys() == getattr(want, part).keys()
+        for key, value in getattr(want, part).items():
+            np.testing.assert_array_equal(getattr(got, part)[key], value, f"{part}.{key}")
+
+
 def test_with_prev_splits_refuses_a_wrong_shape():
     state = StateSampler(load_scenario("scct"), 0).state()
     with pytest.raises(StateError, match=r"prev_split has shape \(2, 3\); allowed: \(B, 10\)"):
