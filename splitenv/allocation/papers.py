@@ -17,8 +17,8 @@ Allocators are deterministic: they take no random generator. Each returns the de
 engine completes (``evaluate(...).decision``) for its fields, with the round's fields kept.
 
 Batched forms (``allocator.batched``, :func:`splitenv.allocation.allocate_rows`): R states
-at once, row r equal to the one-row call. ``scct_alg1`` runs Alg. 1's greedy in lockstep
-across rows (:mod:`.scct_batch`); ``card_frequency`` evaluates (16) on every row;
+at once, row r equal to the one-row call. ``scct_alg1`` runs Alg. 1's greedy row by row in
+compiled code (:mod:`.scct_batch`, :mod:`.scct_greedy`); ``card_frequency`` evaluates (16) on every row;
 ``fedsllm_comm`` runs Alg. 2 and the bisection of (25) on all rows (:mod:`.fedsllm_batch`);
 ``sft_sqp`` reads the rows' coefficients in one engine call and keeps SciPy's SLSQP per row
 (see :func:`sft_sqp_rows`); ``paper`` dispatches to the batched form of its choice. The env
@@ -143,7 +143,7 @@ def _completed_rows(scn: Scenario, fields: Fields, fixed: Fields) -> Fields:
 
 
 def scct_alg1_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
-    """:func:`scct_alg1` of R rows: Alg. 1's greedy in lockstep (:mod:`.scct_batch`)."""
+    """:func:`scct_alg1` of R rows: Alg. 1's greedy, compiled, row by row (:mod:`.scct_batch`)."""
     fixed = _large_rows(large)
     r, n = states.batch_size, scn.n_devices
     split = fixed.get("split", np.full(r, scn.decision.default_split))
