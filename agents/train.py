@@ -239,9 +239,9 @@ def train(args: Args, command: str = "") -> Path:
 
         run_dir = _new_run_dir(run_dir)  # only now: a failed setup leaves no folder
         run_name = run_dir.name
-        model.set_logger(
-            configure(str(run_dir), ["csv", "tensorboard"] + ["stdout"] * (args.verbose > 0))
-        )
+        logger = configure(str(run_dir), ["csv", "tensorboard"] + ["stdout"] * (args.verbose > 0))
+        model.set_logger(logger)
+        stack.callback(logger.close)  # the progress.csv and event files, closed on every exit
         meta: dict[str, Any] = {
             "run_name": run_name,
             "algo": args.algo,
