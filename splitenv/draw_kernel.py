@@ -34,6 +34,7 @@ K = 12 (numpy stream by stream: about 4 us per stream).
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ def plan(segments: tuple[tuple[str, int, float, float], ...]) -> Plan:
 
 
 class Kernel:
-    """The compiled loop with its reused ``PCG64`` (one per thread of use: it holds state)."""
+    """The compiled loop with its reused ``PCG64`` (one per thread: :func:`kernel`)."""
 
     def __init__(self, loop: Any) -> None:
         self._loop = loop
@@ -343,11 +344,18 @@ def _bounded_rows(states, buffers, state, buffer, bitgen, off, rng, out):  # typ
         buffers[i, 0], buffers[i, 1] = buffer[0], buffer[1]
 
 
+#: the process's checked kernel, or None (built and checked at the first call of :func:`kernel`)
 _KERNEL: list[Kernel | None] = []
+#: each thread's own kernel: a Kernel writes its reused PCG64's state, so threads do not share one
+_THREAD = threading.local()
 
 
 def kernel() -> Kernel | None:
-    """The compiled kernel, built and checked once per process; None if unavailable or different."""
+    """This thread's compiled kernel; None if unavailable or drawing differently from numpy.
+
+    Built and checked against numpy once per process (:func:`_self_check`); every other
+    thread gets a kernel of its own (one reused ``PCG64`` each).
+    """
     if not _KERNEL:
         built: Kernel | None = None
         if _LINKED is not None:
@@ -358,7 +366,14 @@ def kernel() -> Kernel | None:
         if built is not None and not _self_check(built):
             built = None
         _KERNEL.append(built)
-    return _KERNEL[0]
+        _THREAD.kernel = built
+    checked = _KERNEL[0]
+    if checked is None:
+        return None
+    own: Kernel | None = getattr(_THREAD, "kernel", None)
+    if own is None:
+        own = _THREAD.kernel = Kernel(_loop)
+    return own
 
 
 def entropy_words(seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]) -> Any:

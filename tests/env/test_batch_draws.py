@@ -256,3 +256,22 @@ def test_sampler_streams_equal_numpys_below_and_above_one_word(name, over, monke
             for key, value in ref.items():
                 assert np.shape(got[key]) == np.shape(value), key
                 np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_threads_draw_with_kernels_of_their_own():
+    """Threads drawing at once get numpy's values each (no shared generator state)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    seeds, key = _keys(rng, 200)
+    want = BatchDraws(SEGMENTS).draw(seeds, key)
+    main = draw_kernel.kernel()
+
+    def job(_):
+        assert draw_kernel.kernel() is not main
+        return BatchDraws(SEGMENTS).draw(seeds, key)
+
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(job, range(8)):
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)
