@@ -96,6 +96,7 @@ class Episodes:
         self.shared = np.zeros((k, e))
         self.pre = np.zeros((k, n))
         self.masks: NDArray[np.bool_] | None = None
+        self._zeros_2k: NDArray[np.float64] | None = None  # built when first needed (_zeros)
         if "split" in env.fields:
             lo, hi = scn.decision.split_range
             shape = (k, hi - lo + 1) if scn.decision.shared_split else (k, n, hi - lo + 1)
@@ -264,6 +265,8 @@ class Episodes:
     def _epoch(self, rows: NDArray[np.int64], ev: Evaluation) -> tuple[Any, Any]:
         """One epoch's latency and cost (2P rows) and its parts kept for the round's close."""
         env, scn, p = self.env, self.scn, rows.size
+        if p == self.k and (t0 := int(self.epoch.min())) == int(self.epoch.max()):
+            return self._epoch_every(ev, t0)
         t = self.epoch[rows]
         first, last = t == 0, t == self.epochs_per_round - 1
         first, last = np.concatenate((first, first)), np.concatenate((last, last))  # both halves
@@ -275,9 +278,7 @@ class Episodes:
             [part],
             np.where(last[:, None], per["adapter_s"], 0.0),
         )
-        step_cost = step_lat + env.energy_weight * (ev.energy_j / scn.schedule.epochs_per_round)
-        if scn.objective.kind != "latency":
-            step_cost = ev.objective
+        step_cost = self._step_cost(ev, step_lat)
         self.chain[rows, t] = per["chain_s"][:p]
         self.iteration[rows, t] = ev.terms["iteration_s"][:p]
         self.shared[rows, t] = ev.terms["shared_iteration_s"][:p]
@@ -286,20 +287,63 @@ class Episodes:
         self.epoch[rows] += 1
         return step_lat, step_cost
 
+    def _epoch_every(self, ev: Evaluation, t: int) -> tuple[Any, Any]:
+        """:meth:`_epoch` of every env at the same epoch ``t`` (the envs in step): no gathers.
+
+        The pre-round and adapter terms count in full or not at all (``np.where`` with one
+        condition: the terms themselves, or zeros), written into whole arrays and slices.
+        """
+        k, per, terms = self.k, ev.per_device, ev.terms
+        zeros = self._zeros()
+        step_lat = round_latency(
+            self.scn,
+            per["pre_round_s"] if t == 0 else zeros,
+            [EpochPart(per["chain_s"], terms["iteration_s"], terms["shared_iteration_s"])],
+            per["adapter_s"] if t == self.epochs_per_round - 1 else zeros,
+        )
+        step_cost = self._step_cost(ev, step_lat)
+        self.chain[:, t] = per["chain_s"][:k]
+        self.iteration[:, t] = terms["iteration_s"][:k]
+        self.shared[:, t] = terms["shared_iteration_s"][:k]
+        if t == 0:
+            self.pre[...] = per["pre_round_s"][:k]
+        self.split[...] = ev.decision.split[:k]
+        self.epoch += 1
+        return step_lat, step_cost
+
+    def _zeros(self) -> NDArray[np.float64]:
+        """Read-only zeros, (2K, N): a term that does not count in any row."""
+        zeros = self._zeros_2k
+        if zeros is None:
+            zeros = self._zeros_2k = np.zeros((2 * self.k, self.scn.n_devices))
+            zeros.setflags(write=False)
+        return zeros
+
+    def _step_cost(self, ev: Evaluation, step_lat: NDArray[np.float64]) -> Any:
+        """The epoch's cost of each of the 2P rows (its latency and energy, or the objective)."""
+        scn = self.scn
+        step_cost = step_lat + self.env.energy_weight * (ev.energy_j / scn.schedule.epochs_per_round)
+        if scn.objective.kind != "latency":
+            step_cost = ev.objective
+        return step_cost
+
     def _close(
         self, rows: NDArray[np.int64], ev: Evaluation, p: int, closing: NDArray[np.bool_]
     ) -> NDArray[np.float64]:
         """Exact latency of the rounds ending in ``rows`` (``SplitLoRAEnv._close_round``)."""
+        every = rows.size == self.k  # every env closes: whole arrays and views, no gathers
+        take = slice(None) if every else rows
         parts = [
-            EpochPart(self.chain[rows, t], self.iteration[rows, t], self.shared[rows, t])
+            EpochPart(self.chain[take, t], self.iteration[take, t], self.shared[take, t])
             for t in range(self.epochs_per_round)
         ]
+        adapter = ev.per_device["adapter_s"][:p]
         total = round_latency(
-            self.scn, self.pre[rows], parts, ev.per_device["adapter_s"][:p][closing]
+            self.scn, self.pre[take], parts, adapter if every else adapter[closing]
         )
-        self.prev_split[rows] = self.split[rows]
-        self.round[rows] += 1
-        self.epoch[rows] = 0
+        self.prev_split[take] = self.split[take]
+        self.round[take] += 1
+        self.epoch[take] = 0
         return total
 
     def rounds_done(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
