@@ -97,6 +97,7 @@ class Episodes:
         self.pre = np.zeros((k, n))
         self.masks: NDArray[np.bool_] | None = None
         self._zeros_2k: NDArray[np.float64] | None = None  # built when first needed (_zeros)
+        self._default_rows: dict[str, NDArray[Any]] | None = None  # (default_rows)
         if "split" in env.fields:
             lo, hi = scn.decision.split_range
             shape = (k, hi - lo + 1) if scn.decision.shared_split else (k, n, hi - lo + 1)
@@ -264,7 +265,7 @@ class Episodes:
 
     def _epoch(self, rows: NDArray[np.int64], ev: Evaluation) -> tuple[Any, Any]:
         """One epoch's latency and cost (2P rows) and its parts kept for the round's close."""
-        env, scn, p = self.env, self.scn, rows.size
+        scn, p = self.scn, rows.size
         if p == self.k and (t0 := int(self.epoch.min())) == int(self.epoch.max()):
             return self._epoch_every(ev, t0)
         t = self.epoch[rows]
@@ -292,14 +293,22 @@ class Episodes:
 
         The pre-round and adapter terms count in full or not at all (``np.where`` with one
         condition: the terms themselves, or zeros), written into whole arrays and slices.
+        With barriers :func:`round_latency` reads of them only their maxima over the devices,
+        which the engine reports (``terms["pre_round_s"]``, ``terms["adapter_s"]``): passed
+        as (2K, 1) columns, and zeros as a (2K, 1) column (the same maxima, no reduction).
         """
         k, per, terms = self.k, ev.per_device, ev.terms
         zeros = self._zeros()
+        if self.scn.schedule.sync == "independent":  # per device: pre + chains + post
+            pre, post = per["pre_round_s"], per["adapter_s"]
+            zeros = np.broadcast_to(zeros, pre.shape)
+        else:
+            pre, post = terms["pre_round_s"][:, None], terms["adapter_s"][:, None]
         step_lat = round_latency(
             self.scn,
-            per["pre_round_s"] if t == 0 else zeros,
+            pre if t == 0 else zeros,
             [EpochPart(per["chain_s"], terms["iteration_s"], terms["shared_iteration_s"])],
-            per["adapter_s"] if t == self.epochs_per_round - 1 else zeros,
+            post if t == self.epochs_per_round - 1 else zeros,
         )
         step_cost = self._step_cost(ev, step_lat)
         self.chain[:, t] = per["chain_s"][:k]
@@ -312,17 +321,19 @@ class Episodes:
         return step_lat, step_cost
 
     def _zeros(self) -> NDArray[np.float64]:
-        """Read-only zeros, (2K, N): a term that does not count in any row."""
+        """Read-only zeros, (2K, 1): a term that does not count in any row."""
         zeros = self._zeros_2k
         if zeros is None:
-            zeros = self._zeros_2k = np.zeros((2 * self.k, self.scn.n_devices))
+            zeros = self._zeros_2k = np.zeros((2 * self.k, 1))
             zeros.setflags(write=False)
         return zeros
 
     def _step_cost(self, ev: Evaluation, step_lat: NDArray[np.float64]) -> Any:
         """The epoch's cost of each of the 2P rows (its latency and energy, or the objective)."""
         scn = self.scn
-        step_cost = step_lat + self.env.energy_weight * (ev.energy_j / scn.schedule.epochs_per_round)
+        step_cost = step_lat + self.env.energy_weight * (
+            ev.energy_j / scn.schedule.epochs_per_round
+        )
         if scn.objective.kind != "latency":
             step_cost = ev.objective
         return step_cost
@@ -365,6 +376,21 @@ class Episodes:
             mode=env.observation_mode,
         )
 
+    def default_rows(self, p: int) -> dict[str, NDArray[Any]]:
+        """The preset default of each enabled field for ``p`` rows, (P, ...) (read-only).
+
+        Built once for P = K (every env plays), broadcast views otherwise.
+        """
+        if p != self.k:
+            return {f: np.broadcast_to(v, (p, *v.shape)) for f, v in self.defaults.items()}
+        if self._default_rows is None:
+            self._default_rows = {
+                f: np.broadcast_to(v, (p, *v.shape)).copy() for f, v in self.defaults.items()
+            }
+            for arr in self._default_rows.values():
+                arr.setflags(write=False)
+        return self._default_rows
+
     def mask_info(self, masked: bool = True) -> dict[str, NDArray[np.bool_]]:
         """``info["action_mask"]`` of the K envs (a copy; with its ``_split`` mask if ``masked``)."""
         if self.masks is None:
@@ -389,15 +415,17 @@ def evaluate_rows(
     """
     p = rows.size
     values = {}
-    for f, default in ep.defaults.items():
+    defaults = ep.default_rows(p)
+    for f, default in defaults.items():
         if f in fields:
             given = fields[f]
         elif f in ep.large:
             given = ep.large[f] if p == ep.k else ep.large[f][rows]
         else:
-            given = np.broadcast_to(default, (p, *default.shape))
-        values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
-    decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
+            given = default
+        values[f] = np.concatenate([given, default])
+    # (the concatenations are fresh: assemble takes them without a copy)
+    decision = assemble(scn, values, owned=True) if trusted else Decision(**values)  # type: ignore[arg-type]
     # the episodes' own states and decisions (assembled, or validated by evaluate_own)
     return evaluate_own(scn, ep.reference_states(rows), decision)
 
