@@ -205,7 +205,8 @@ class SplitLoRAVectorEnv(VectorEnv):
             self._seeds[rows] = self._generators.integers(rows, 2**31 - 1)
         # a sampler draws the episodes the batched streams cannot: a seed beyond one word
         # (a stored instance's)
-        if self._seeds[rows].max() >= WORD or any(self._samplers[i] is not None for i in rows):
+        # (any env with a sampler: rows without one keep none, so this only costs a loop)
+        if self._seeds[rows].max() >= WORD or self._samplers.count(None) < self.num_envs:
             for i in rows:
                 seed_i = int(self._seeds[i])
                 self._samplers[i] = (

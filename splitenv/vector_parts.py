@@ -445,9 +445,19 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     if present.any():
         # with every device present the engine's device memory is the split grid's alone
         # (tier_memory reads of the state only who is present): one grid for all such rows
+        # (so the same in every reset: built once per scenario, read-only)
         row = np.full(s, np.flatnonzero(present)[0])
-        device = tier_memory(scn, states.take(row), split_grid(scn))["device"]
-        ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
+
+        def grid() -> NDArray[np.float64]:
+            out = tier_memory(scn, states.take(row), split_grid(scn))["device"]
+            out.setflags(write=False)
+            return out
+
+        device = scn.memo("present_split_memory", grid)
+        if present.all():  # no gather
+            np.less_equal(device[None], states.device_memory_bytes[:, None, :], out=ok)
+        else:
+            ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
     rest = np.flatnonzero(~present)
     step = max(1, CHUNK_ELEMENTS // (s * n))
     for start in range(0, rest.size, step):
