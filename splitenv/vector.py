@@ -277,10 +277,16 @@ class SplitLoRAVectorEnv(VectorEnv):
             self._accuracy(result, infos)
         ep = self._ep
         infos["action_mask"], infos["_action_mask"] = ep.mask_info(), np.ones(self.num_envs, bool)
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if result is not None:
+        if result is not None and play.size == self.num_envs:  # every env played, in order
+            # (the result's arrays are fresh: returned as they are)
+            rewards, terminated = result.reward, result.terminated
+            truncated = ep.rounds_done(play) & ~terminated
+            self._advance(play, terminated | truncated)
+        else:
+            rewards = np.zeros(self.num_envs, dtype=np.float64)
+            terminated = np.zeros(self.num_envs, dtype=bool)
+            truncated = np.zeros(self.num_envs, dtype=bool)
+        if result is not None and play.size < self.num_envs:
             rewards[play] = result.reward
             terminated[play] = result.terminated
             truncated[play] = ep.rounds_done(play) & ~result.terminated
@@ -372,10 +378,7 @@ class SplitLoRAVectorEnv(VectorEnv):
         fields = allocation.allocate_rows(self.template.inner_allocator, scn, states, large)
 
         def epoch(t: int) -> Evaluation:
-            state, prev = snaps[t]
-            for k, v in state.items():
-                ep.state[k][rows] = v
-            ep.state_prev[rows] = prev
+            ep.restore(rows, *snaps[t])
             part = {k: v[t * p : (t + 1) * p] for k, v in fields.items()}
             return evaluate_rows(scn, ep, rows, part, trusted=False)
 

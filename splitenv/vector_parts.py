@@ -43,6 +43,13 @@ _FLOAT_STATE = (
 )  # fmt: skip
 
 
+#: the state arrays only a new episode or a drawn state with dynamics or noise states writes
+#: (:meth:`Episodes.draw_faded` writes the rest)
+_STATIC = frozenset(
+    ("noise_psd_w_hz", "device_memory_bytes", "distance_m", "data_size", "edge_of", "active")
+)
+
+
 @dataclass
 class EpochResult:
     """One epoch of env rows ``rows`` (P of them), after booking."""
@@ -98,6 +105,10 @@ class Episodes:
         self.masks: NDArray[np.bool_] | None = None
         self._zeros_2k: NDArray[np.float64] | None = None  # built when first needed (_zeros)
         self._default_rows: dict[str, NDArray[Any]] | None = None  # (default_rows)
+        #: bumped by every write of the :data:`_STATIC` state arrays (:meth:`_repeated`)
+        self.statics_version = 0
+        self._repeated_arrays: dict[str, NDArray[Any]] = {}
+        self._repeated_at = (-1, 0)
         if "split" in env.fields:
             lo, hi = scn.decision.split_range
             shape = (k, hi - lo + 1) if scn.decision.shared_split else (k, n, hi - lo + 1)
@@ -110,6 +121,7 @@ class Episodes:
 
         ``statics``: the rows' :attr:`StateSampler.statics`, stacked (K', N).
         """
+        self.statics_version += 1
         self.gain_db[rows], self.fed_gain_db[rows] = statics["gain_db"], statics["fed_gain_db"]
         self.distance[rows] = statics["distance"]
         self.gain[rows] = channel.db_to_linear(statics["gain_db"])
@@ -133,6 +145,7 @@ class Episodes:
 
         ``draws``: the rows' :meth:`StateSampler.epoch_draws`, stacked (K', N).
         """
+        self.statics_version += 1
         for name, value in epoch_values(draws).items():
             self.state[name][rows] = value
         self._prev(rows)
@@ -181,7 +194,12 @@ class Episodes:
             arrays.update(round_index=self.round, epoch_index=self.epoch)
             if prev_split is not None:
                 del arrays["prev_split"]
-            out = {name: np.concatenate([arr] * repeat) for name, arr in arrays.items()}
+            out = {
+                name: self._repeated(name, arr, repeat)
+                if name in _STATIC
+                else np.concatenate([arr] * repeat)
+                for name, arr in arrays.items()
+            }
         else:
             take = rows if repeat == 1 else np.tile(rows, repeat)
             out = {name: arr[take] for name, arr in self.state.items()}
@@ -191,6 +209,30 @@ class Episodes:
         if prev_split is not None:
             out["prev_split"] = prev_split
         return StateBatch(**out)  # type: ignore[arg-type]
+
+    def _repeated(self, name: str, arr: NDArray[Any], repeat: int) -> NDArray[Any]:
+        """``arr`` (a state array of :data:`_STATIC`) repeated, kept while the statics stand.
+
+        Only :meth:`start`, :meth:`draw` and :meth:`restore` write these arrays; each bumps
+        :attr:`statics_version`, which drops the kept ones (read-only: the engine reads them).
+        """
+        if self._repeated_at != (self.statics_version, repeat):
+            self._repeated_arrays.clear()
+            self._repeated_at = (self.statics_version, repeat)
+        out = self._repeated_arrays.get(name)
+        if out is None:
+            out = self._repeated_arrays[name] = np.concatenate([arr] * repeat)
+            out.setflags(write=False)
+        return out
+
+    def restore(
+        self, rows: NDArray[np.int64], state: dict[str, NDArray[Any]], prev: NDArray[np.int64]
+    ) -> None:
+        """Rows ``rows`` take the states ``state`` (:attr:`state`'s names) and previous splits ``prev``."""
+        for name, value in state.items():
+            self.state[name][rows] = value
+        self.state_prev[rows] = prev
+        self.statics_version += 1
 
     def reference_states(self, rows: NDArray[np.int64]) -> StateBatch:
         """The states of ``rows`` for their decisions (rows 0..P-1), then for their references.
@@ -248,14 +290,15 @@ class Episodes:
         bad = ~feasible | ~np.isfinite(cost)
         ratio = np.where(bad, np.minimum(ratio, env.cost_cap) + env.infeasible_penalty, ratio)
         reward = -ratio if env.reward_mode == "normalized" else -ratio * ref
-        self.last_ratio[rows] = ratio
-        self.time_s[rows] += latency
+        take = slice(None) if p == self.k else rows  # every env: whole arrays, no gathers
+        self.last_ratio[take] = ratio
+        self.time_s[take] += latency
         result = EpochResult(
             rows=rows, evaluation=ev, reward=reward, terminated=np.zeros(p, dtype=bool),
-            closing=self.epoch[rows] >= self.epochs_per_round, round_latency=np.zeros(p),
+            closing=self.epoch[take] >= self.epochs_per_round, round_latency=np.zeros(p),
             cost=cost, reference=ref, latency=latency, energy=energy,
-            feasible=feasible, round_index=self.round[rows].copy(),
-            epoch_index=self.epoch[rows].copy(), time_s=self.time_s[rows].copy(),
+            feasible=feasible, round_index=self.round[take].copy(),
+            epoch_index=self.epoch[take].copy(), time_s=self.time_s[take].copy(),
         )  # fmt: skip
         if result.closing.any():
             result.round_latency[result.closing] = self._close(
