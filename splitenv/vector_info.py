@@ -99,8 +99,7 @@ def _every_env_info(ep: Episodes, result: EpochResult, k: int) -> dict[str, Any]
     infos: dict[str, Any] = {}
     for j, key in enumerate(head):
         infos[key], infos[f"_{key}"] = block[j], masks[j]
-    feasible = np.empty(k, dtype=object)
-    feasible[:] = list(result.feasible)
+    feasible = _BOOLS[result.feasible.view(np.uint8)]  # np.bool_ scalars, as _objects
     infos["feasible"], infos["_feasible"] = feasible, masks[-1]
     violations: dict[str, Any] = {}
     hits = np.array([v[:k] for v in ev.violations.values()]) != 0
@@ -110,8 +109,9 @@ def _every_env_info(ep: Episodes, result: EpochResult, k: int) -> dict[str, Any]
             arr[hit] = ev.violations[name][:k][hit]
             violations[name], violations[f"_{name}"] = arr, hit
     terms = {}
-    for j, name in enumerate(term_names, start=len(head) + 1):
-        terms[name], terms[f"_{name}"] = block[j], masks[j]
+    rows = slice(len(head) + 1, len(head) + 1 + len(term_names))
+    for name, values, mask in zip(term_names, block[rows], masks[rows], strict=True):
+        terms[name], terms[f"_{name}"] = values, mask
     decision: dict[str, Any] = {}
     for j, name in enumerate(names, start=len(head) + 1 + len(term_names)):
         dtype = np.int64 if DECISION_FIELDS[name][1] else np.float64
@@ -130,6 +130,10 @@ def _every_env_info(ep: Episodes, result: EpochResult, k: int) -> dict[str, Any]
         latency[closing] = result.round_latency[closing]
         infos["round_latency_s"], infos["_round_latency_s"] = latency, closing.copy()
     return infos
+
+
+#: numpy's two bool scalars in an object array, indexed by a bool array's bytes
+_BOOLS = np.array([np.False_, np.True_], dtype=object)
 
 
 def _objects(values: NDArray[Any]) -> NDArray[Any]:
