@@ -144,37 +144,28 @@ class Features:
         Row k equals :meth:`observe` of row k (elementwise arithmetic, the same operations).
         """
         k, n = split.shape
-        f = len(DEVICE_FEATURES)
-        # one contiguous (K, N) plane per feature (the same elementwise operations, without
-        # temporaries), moved device-major into the float32 output in one copy
-        planes = np.empty((f, k, n))
         with np.errstate(divide="ignore"):
-            np.divide(state["channel_gain"], state["noise_psd_w_hz"], out=planes[0])
-            np.log10(planes[0], out=planes[0])
-        np.multiply(10.0, planes[0], out=planes[0])
-        np.subtract(planes[0], self.snr_lo, out=planes[0])
-        np.divide(planes[0], self.snr_hi - self.snr_lo, out=planes[0])
-        np.divide(state["device_flops"], self.max_flops, out=planes[1])
-        np.divide(state["device_memory_bytes"], self.max_memory, out=planes[2])
-        np.divide(split, self.scn.model.n_layers, out=planes[3])
-        np.divide(state["data_size"], self.max_data, out=planes[4])
-        np.divide(state["distance_m"], self.max_distance, out=planes[5])
-        np.copyto(planes[6], state["active"])
+            snr_db = 10.0 * np.log10(state["channel_gain"] / state["noise_psd_w_hz"])
+        devices = np.empty((k, n, len(DEVICE_FEATURES)))
+        devices[:, :, 0] = (snr_db - self.snr_lo) / (self.snr_hi - self.snr_lo)
+        devices[:, :, 1] = state["device_flops"] / self.max_flops
+        devices[:, :, 2] = state["device_memory_bytes"] / self.max_memory
+        devices[:, :, 3] = split / self.scn.model.n_layers
+        devices[:, :, 4] = state["data_size"] / self.max_data
+        devices[:, :, 5] = state["distance_m"] / self.max_distance
+        devices[:, :, 6] = state["active"]
         glob = np.empty((k, len(GLOBAL_FEATURES)))
         glob[:, 0] = round_progress
         glob[:, 1] = epoch_progress
         glob[:, 2] = round_start
         glob[:, 3] = np.asarray(last_ratio, dtype=np.float64) / _LAST_RATIO_MAX
         # into [0, 1]; NaN (a 0 / 0 SNR) as 0: the values of nan_to_num, then clip
-        np.clip(planes, 0.0, 1.0, out=planes)
-        np.copyto(planes, 0.0, where=np.isnan(planes))
-        np.clip(glob, 0.0, 1.0, out=glob)
+        devices.clip(0.0, 1.0, out=devices)  # np.clip's own method, without its dispatch
+        np.copyto(devices, 0.0, where=np.isnan(devices))
+        glob.clip(0.0, 1.0, out=glob)
         if mode == "dict":
-            devices = np.empty((k, n, f), dtype=np.float32)
-            np.copyto(devices, planes.transpose(1, 2, 0), casting="same_kind")
-            return {"devices": devices, "globals": glob.astype(np.float32)}
-        out = np.empty((k, n * f + len(GLOBAL_FEATURES)), dtype=np.float32)
-        # out's device part as (K, N, F): splitting its contiguous last axis is always a view
-        np.copyto(out[:, : n * f].reshape(k, n, f), planes.transpose(1, 2, 0), casting="same_kind")
-        out[:, n * f :] = glob
+            return {"devices": devices.astype(np.float32), "globals": glob.astype(np.float32)}
+        out = np.empty((k, n * len(DEVICE_FEATURES) + len(GLOBAL_FEATURES)), dtype=np.float32)
+        out[:, : n * len(DEVICE_FEATURES)] = devices.reshape(k, -1)
+        out[:, n * len(DEVICE_FEATURES) :] = glob
         return out
