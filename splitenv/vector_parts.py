@@ -101,7 +101,9 @@ class Episodes:
         self.chain = np.zeros((k, e, n))
         self.iteration = np.zeros((k, e))
         self.shared = np.zeros((k, e))
-        self.pre = np.zeros((k, n))
+        #: the round's pre-round term: per device, or its maximum where round_latency reads
+        #: only that (:meth:`_ends`)
+        self.pre = np.zeros((k, n if scn.schedule.sync == "independent" else 1))
         self.masks: NDArray[np.bool_] | None = None
         self._zeros_2k: NDArray[np.float64] | None = None  # built when first needed (_zeros)
         self._default_rows: dict[str, NDArray[Any]] | None = None  # (default_rows)
@@ -326,7 +328,7 @@ class Episodes:
         self.chain[rows, t] = per["chain_s"][:p]
         self.iteration[rows, t] = ev.terms["iteration_s"][:p]
         self.shared[rows, t] = ev.terms["shared_iteration_s"][:p]
-        self.pre[rows[t == 0]] = per["pre_round_s"][:p][t == 0]
+        self.pre[rows[t == 0]] = self._ends(ev)[0][:p][t == 0]
         self.split[rows] = ev.decision.split[:p]
         self.epoch[rows] += 1
         return step_lat, step_cost
@@ -334,19 +336,13 @@ class Episodes:
     def _epoch_every(self, ev: Evaluation, t: int) -> tuple[Any, Any]:
         """:meth:`_epoch` of every env at the same epoch ``t`` (the envs in step): no gathers.
 
-        The pre-round and adapter terms count in full or not at all (``np.where`` with one
-        condition: the terms themselves, or zeros), written into whole arrays and slices.
-        With barriers :func:`round_latency` reads of them only their maxima over the devices,
-        which the engine reports (``terms["pre_round_s"]``, ``terms["adapter_s"]``): passed
-        as (2K, 1) columns, and zeros as a (2K, 1) column (the same maxima, no reduction).
+        The pre-round and adapter terms (:meth:`_ends`) count in full or not at all
+        (``np.where`` with one condition: the terms themselves, or zeros); written into whole
+        arrays and slices.
         """
         k, per, terms = self.k, ev.per_device, ev.terms
-        zeros = self._zeros()
-        if self.scn.schedule.sync == "independent":  # per device: pre + chains + post
-            pre, post = per["pre_round_s"], per["adapter_s"]
-            zeros = np.broadcast_to(zeros, pre.shape)
-        else:
-            pre, post = terms["pre_round_s"][:, None], terms["adapter_s"][:, None]
+        pre, post = self._ends(ev)
+        zeros = self._zeros() if pre.shape[1] == 1 else np.broadcast_to(self._zeros(), pre.shape)
         step_lat = round_latency(
             self.scn,
             pre if t == 0 else zeros,
@@ -358,10 +354,22 @@ class Episodes:
         self.iteration[:, t] = terms["iteration_s"][:k]
         self.shared[:, t] = terms["shared_iteration_s"][:k]
         if t == 0:
-            self.pre[...] = per["pre_round_s"][:k]
+            self.pre[...] = pre[:k]
         self.split[...] = ev.decision.split[:k]
         self.epoch += 1
         return step_lat, step_cost
+
+    def _ends(self, ev: Evaluation) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The pre-round and adapter terms of ``ev``'s rows as :func:`round_latency` reads them.
+
+        Per device with independent devices (``pre + chains + post`` per device); with
+        barriers it reads only their maxima over the devices, which the engine reports
+        (``terms["pre_round_s"]``, ``terms["adapter_s"]``): (2P, 1) columns, the same maxima
+        without a reduction.
+        """
+        if self.scn.schedule.sync == "independent":
+            return ev.per_device["pre_round_s"], ev.per_device["adapter_s"]
+        return ev.terms["pre_round_s"][:, None], ev.terms["adapter_s"][:, None]
 
     def _zeros(self) -> NDArray[np.float64]:
         """Read-only zeros, (2K, 1): a term that does not count in any row."""
@@ -391,7 +399,7 @@ class Episodes:
             EpochPart(self.chain[take, t], self.iteration[take, t], self.shared[take, t])
             for t in range(self.epochs_per_round)
         ]
-        adapter = ev.per_device["adapter_s"][:p]
+        adapter = self._ends(ev)[1][:p]
         total = round_latency(
             self.scn, self.pre[take], parts, adapter if every else adapter[closing]
         )
