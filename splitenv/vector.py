@@ -390,6 +390,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         """The large-timescale fields that take effect in rows ``starting`` (a round starts)."""
         tpl = self.template
         if tpl.timescale == "joint":
+            if starting.size == rows.size:  # every playing env starts a round (set_large copies)
+                return {k: v for k, v in fields.items() if k in self._ep.large}
             where = np.searchsorted(rows, starting)
             return {k: v[where] for k, v in fields.items() if k in self._ep.large}
         if tpl.split_policy is allocation.equal:  # the default policy keeps the preset default
