@@ -124,6 +124,8 @@ class Episodes:
         ``statics``: the rows' :attr:`StateSampler.statics`, stacked (K', N).
         """
         self.statics_version += 1
+        if rows.size == self.k:  # every env (rows sorted and distinct): whole arrays
+            rows = slice(None)  # type: ignore[assignment]
         self.gain_db[rows], self.fed_gain_db[rows] = statics["gain_db"], statics["fed_gain_db"]
         self.distance[rows] = statics["distance"]
         self.gain[rows] = channel.db_to_linear(statics["gain_db"])
