@@ -30,6 +30,7 @@ from splitenv.model import (
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.engine import evaluate_own, split_grid
+from splitenv.model.records import record
 from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
@@ -212,7 +213,7 @@ class Episodes:
             out.update(round_index=self.round[take], epoch_index=self.epoch[take])
         if prev_split is not None:
             out["prev_split"] = prev_split
-        return StateBatch(**out)  # type: ignore[arg-type]
+        return record(StateBatch, **out)  # (its __init__ only stores the fields)
 
     def _repeated(self, name: str, arr: NDArray[Any], repeat: int) -> NDArray[Any]:
         """``arr`` (a state array of :data:`_STATIC`) repeated, kept while the statics stand.
