@@ -55,7 +55,10 @@ def decode_native_batch(
     """
     if rows.size == 0:  # every env resets this step: the actions are ignored
         return {}
-    taken = {name: arr[rows] for name, arr in batched.items()}
+    if rows.size == next(iter(batched.values())).shape[0]:  # every env (rows sorted, distinct)
+        taken = batched  # (converted into new arrays, or copied where the env keeps them)
+    else:
+        taken = {name: arr[rows] for name, arr in batched.items()}
     if all(_well_formed(sub, taken[name]) for name, sub in space.spaces.items()):
         return _convert(scn, space, taken, fixed, len(rows))
     decoded = []
@@ -88,6 +91,11 @@ def _well_formed(sub: spaces.Space[Any], value: NDArray[Any]) -> bool:
     """Whether every row lies in ``sub`` (a conservative form of the single env's checks)."""
     if value.dtype.kind not in "iuf" or value.shape[1:] != sub.shape:
         return False
+    if isinstance(sub, spaces.Box) and value.size and np.can_cast(value.dtype, sub.dtype):
+        # within the tightest bounds (NaN fails both, inf too with finite bounds): in the box
+        low, high = sub.low.max(), sub.high.min()
+        if np.isfinite(low) and np.isfinite(high) and value.min() >= low and value.max() <= high:
+            return True
     if value.dtype.kind == "f" and not np.isfinite(value).all():
         return False
     if isinstance(sub, spaces.Box):
@@ -99,6 +107,8 @@ def _well_formed(sub: spaces.Space[Any], value: NDArray[Any]) -> bool:
     top = sub.n if isinstance(sub, spaces.Discrete) else sub.nvec  # type: ignore[attr-defined]
     if value.dtype.kind == "f" and not (value == np.round(value)).all():
         return False
+    if value.dtype.kind in "iu" and value.size:  # integers: the smallest, then the bounds
+        return bool(value.min() >= 0 and (value < top).all())
     return bool(((value >= 0) & (value < top)).all())
 
 

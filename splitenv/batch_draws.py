@@ -139,6 +139,8 @@ class GeneratorRows:
 
         from splitenv.draw_kernel import kernel
 
+        if seeds.count(None) == len(seeds) and self.seeded[rows].all():
+            return  # every row keeps its generator (an autoreset): nothing to seed
         small, words = [], []
         for i, s in zip(rows, seeds, strict=True):
             if s is None and self.seeded[i]:

@@ -160,9 +160,9 @@ class Features:
         glob[:, 2] = round_start
         glob[:, 3] = np.asarray(last_ratio, dtype=np.float64) / _LAST_RATIO_MAX
         # into [0, 1]; NaN (a 0 / 0 SNR) as 0: the values of nan_to_num, then clip
-        np.clip(devices, 0.0, 1.0, out=devices)
+        devices.clip(0.0, 1.0, out=devices)  # np.clip's own method, without its dispatch
         np.copyto(devices, 0.0, where=np.isnan(devices))
-        np.clip(glob, 0.0, 1.0, out=glob)
+        glob.clip(0.0, 1.0, out=glob)
         if mode == "dict":
             return {"devices": devices.astype(np.float32), "globals": glob.astype(np.float32)}
         out = np.empty((k, n * len(DEVICE_FEATURES) + len(GLOBAL_FEATURES)), dtype=np.float32)

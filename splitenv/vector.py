@@ -205,7 +205,8 @@ class SplitLoRAVectorEnv(VectorEnv):
             self._seeds[rows] = self._generators.integers(rows, 2**31 - 1)
         # a sampler draws the episodes the batched streams cannot: a seed beyond one word
         # (a stored instance's)
-        if self._seeds[rows].max() >= WORD or any(self._samplers[i] is not None for i in rows):
+        # (any env with a sampler: rows without one keep none, so this only costs a loop)
+        if self._seeds[rows].max() >= WORD or self._samplers.count(None) < self.num_envs:
             for i in rows:
                 seed_i = int(self._seeds[i])
                 self._samplers[i] = (
@@ -276,10 +277,16 @@ class SplitLoRAVectorEnv(VectorEnv):
             self._accuracy(result, infos)
         ep = self._ep
         infos["action_mask"], infos["_action_mask"] = ep.mask_info(), np.ones(self.num_envs, bool)
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if result is not None:
+        if result is not None and play.size == self.num_envs:  # every env played, in order
+            # (the result's arrays are fresh: returned as they are)
+            rewards, terminated = result.reward, result.terminated
+            truncated = ep.rounds_done(play) & ~terminated
+            self._advance(play, terminated | truncated)
+        else:
+            rewards = np.zeros(self.num_envs, dtype=np.float64)
+            terminated = np.zeros(self.num_envs, dtype=bool)
+            truncated = np.zeros(self.num_envs, dtype=bool)
+        if result is not None and play.size < self.num_envs:
             rewards[play] = result.reward
             terminated[play] = result.terminated
             truncated[play] = ep.rounds_done(play) & ~result.terminated
@@ -371,10 +378,7 @@ class SplitLoRAVectorEnv(VectorEnv):
         fields = allocation.allocate_rows(self.template.inner_allocator, scn, states, large)
 
         def epoch(t: int) -> Evaluation:
-            state, prev = snaps[t]
-            for k, v in state.items():
-                ep.state[k][rows] = v
-            ep.state_prev[rows] = prev
+            ep.restore(rows, *snaps[t])
             part = {k: v[t * p : (t + 1) * p] for k, v in fields.items()}
             return evaluate_rows(scn, ep, rows, part, trusted=False)
 
@@ -386,6 +390,8 @@ class SplitLoRAVectorEnv(VectorEnv):
         """The large-timescale fields that take effect in rows ``starting`` (a round starts)."""
         tpl = self.template
         if tpl.timescale == "joint":
+            if starting.size == rows.size:  # every playing env starts a round (set_large copies)
+                return {k: v for k, v in fields.items() if k in self._ep.large}
             where = np.searchsorted(rows, starting)
             return {k: v[where] for k, v in fields.items() if k in self._ep.large}
         if tpl.split_policy is allocation.equal:  # the default policy keeps the preset default

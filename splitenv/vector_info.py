@@ -22,6 +22,8 @@ def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any
     infos: dict[str, Any] = {}
     if result is None:
         return infos
+    if result.rows.size == k:
+        return _every_env_info(ep, result, k)
     rows, p, ev = result.rows, result.rows.size, result.evaluation
     every = np.ones(k, dtype=bool)
 
@@ -73,6 +75,65 @@ def step_info(ep: Episodes, result: EpochResult | None, k: int) -> dict[str, Any
     if result.closing.any():
         put(infos, "round_latency_s", result.round_latency[result.closing], rows[result.closing])
     return infos
+
+
+def _every_env_info(ep: Episodes, result: EpochResult, k: int) -> dict[str, Any]:
+    """:func:`step_info` when every env played (rows 0..K-1 in order): the same keys and values.
+
+    The float64 columns (the step's costs, the engine's terms, the simulated time) are copied
+    in one block and the masks of the keys every env has are rows of one block: each key its
+    own memory, fresh every step (the env never writes it again). Keys are inserted in
+    :func:`step_info`'s order.
+    """
+    ev, names = result.evaluation, enabled_fields(ep.scn)
+    head = ("latency_s", "energy_j", "cost", "reference_cost")
+    term_names = tuple(ev.terms)
+    # the casts of step_info (astype float64): safe casts, the same values
+    block = np.concatenate(
+        [result.latency, result.energy, result.cost, result.reference, result.time_s]
+        + [v[:k] for v in ev.terms.values()],
+        dtype=np.float64,
+    ).reshape(-1, k)
+    # rows: head, (unused), terms, decision fields, then the 7 keys below
+    masks = np.ones((len(head) + 1 + len(term_names) + len(names) + 7, k), dtype=bool)
+    infos: dict[str, Any] = {}
+    for j, key in enumerate(head):
+        infos[key], infos[f"_{key}"] = block[j], masks[j]
+    feasible = _BOOLS[result.feasible.view(np.uint8)]  # np.bool_ scalars, as _objects
+    infos["feasible"], infos["_feasible"] = feasible, masks[-1]
+    violations: dict[str, Any] = {}
+    hits = np.array([v[:k] for v in ev.violations.values()]) != 0
+    for name, hit, any_hit in zip(ev.violations, hits, hits.any(axis=1).tolist(), strict=True):
+        if any_hit:
+            arr = np.zeros(k, dtype=ev.violations[name].dtype)
+            arr[hit] = ev.violations[name][:k][hit]
+            violations[name], violations[f"_{name}"] = arr, hit
+    terms = {}
+    rows = slice(len(head) + 1, len(head) + 1 + len(term_names))
+    for name, values, mask in zip(term_names, block[rows], masks[rows], strict=True):
+        terms[name], terms[f"_{name}"] = values, mask
+    decision: dict[str, Any] = {}
+    for j, name in enumerate(names, start=len(head) + 1 + len(term_names)):
+        dtype = np.int64 if DECISION_FIELDS[name][1] else np.float64
+        decision[name] = np.array(getattr(ev.decision, name)[:k], dtype=dtype)
+        decision[f"_{name}"] = masks[j]
+    j = len(head) + 1 + len(term_names) + len(names)
+    infos["violations"], infos["_violations"] = violations, masks[j]
+    infos["terms"], infos["_terms"] = terms, masks[j + 1]
+    infos["decision"], infos["_decision"] = decision, masks[j + 2]
+    infos["round"], infos["_round"] = result.round_index, masks[j + 3]  # fresh (book)
+    infos["epoch"], infos["_epoch"] = result.epoch_index, masks[j + 4]
+    infos["simulated_time_s"], infos["_simulated_time_s"] = block[len(head)], masks[j + 5]
+    if result.closing.any():
+        closing = result.closing
+        latency = np.zeros(k, dtype=result.round_latency.dtype)
+        latency[closing] = result.round_latency[closing]
+        infos["round_latency_s"], infos["_round_latency_s"] = latency, closing.copy()
+    return infos
+
+
+#: numpy's two bool scalars in an object array, indexed by a bool array's bytes
+_BOOLS = np.array([np.False_, np.True_], dtype=object)
 
 
 def _objects(values: NDArray[Any]) -> NDArray[Any]:

@@ -30,6 +30,7 @@ from splitenv.model import (
 from splitenv.model.constraints import tier_memory
 from splitenv.model.decision import default_values
 from splitenv.model.engine import evaluate_own, split_grid
+from splitenv.model.records import record
 from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
@@ -41,6 +42,13 @@ _FLOAT_STATE = (
     "channel_gain", "noise_psd_w_hz", "device_flops", "device_memory_bytes", "distance_m",
     "data_size", "fed_channel_gain",
 )  # fmt: skip
+
+
+#: the state arrays only a new episode or a drawn state with dynamics or noise states writes
+#: (:meth:`Episodes.draw_faded` writes the rest)
+_STATIC = frozenset(
+    ("noise_psd_w_hz", "device_memory_bytes", "distance_m", "data_size", "edge_of", "active")
+)
 
 
 @dataclass
@@ -94,8 +102,16 @@ class Episodes:
         self.chain = np.zeros((k, e, n))
         self.iteration = np.zeros((k, e))
         self.shared = np.zeros((k, e))
-        self.pre = np.zeros((k, n))
+        #: the round's pre-round term: per device, or its maximum where round_latency reads
+        #: only that (:meth:`_ends`)
+        self.pre = np.zeros((k, n if scn.schedule.sync == "independent" else 1))
         self.masks: NDArray[np.bool_] | None = None
+        self._zeros_2k: NDArray[np.float64] | None = None  # built when first needed (_zeros)
+        self._default_rows: dict[str, NDArray[Any]] | None = None  # (default_rows)
+        #: bumped by every write of the :data:`_STATIC` state arrays (:meth:`_repeated`)
+        self.statics_version = 0
+        self._repeated_arrays: dict[str, NDArray[Any]] = {}
+        self._repeated_at = (-1, 0)
         if "split" in env.fields:
             lo, hi = scn.decision.split_range
             shape = (k, hi - lo + 1) if scn.decision.shared_split else (k, n, hi - lo + 1)
@@ -108,6 +124,9 @@ class Episodes:
 
         ``statics``: the rows' :attr:`StateSampler.statics`, stacked (K', N).
         """
+        self.statics_version += 1
+        if rows.size == self.k:  # every env (rows sorted and distinct): whole arrays
+            rows = slice(None)  # type: ignore[assignment]
         self.gain_db[rows], self.fed_gain_db[rows] = statics["gain_db"], statics["fed_gain_db"]
         self.distance[rows] = statics["distance"]
         self.gain[rows] = channel.db_to_linear(statics["gain_db"])
@@ -131,6 +150,7 @@ class Episodes:
 
         ``draws``: the rows' :meth:`StateSampler.epoch_draws`, stacked (K', N).
         """
+        self.statics_version += 1
         for name, value in epoch_values(draws).items():
             self.state[name][rows] = value
         self._prev(rows)
@@ -179,7 +199,12 @@ class Episodes:
             arrays.update(round_index=self.round, epoch_index=self.epoch)
             if prev_split is not None:
                 del arrays["prev_split"]
-            out = {name: np.concatenate([arr] * repeat) for name, arr in arrays.items()}
+            out = {
+                name: self._repeated(name, arr, repeat)
+                if name in _STATIC
+                else np.concatenate([arr] * repeat)
+                for name, arr in arrays.items()
+            }
         else:
             take = rows if repeat == 1 else np.tile(rows, repeat)
             out = {name: arr[take] for name, arr in self.state.items()}
@@ -188,7 +213,31 @@ class Episodes:
             out.update(round_index=self.round[take], epoch_index=self.epoch[take])
         if prev_split is not None:
             out["prev_split"] = prev_split
-        return StateBatch(**out)  # type: ignore[arg-type]
+        return record(StateBatch, **out)  # (its __init__ only stores the fields)
+
+    def _repeated(self, name: str, arr: NDArray[Any], repeat: int) -> NDArray[Any]:
+        """``arr`` (a state array of :data:`_STATIC`) repeated, kept while the statics stand.
+
+        Only :meth:`start`, :meth:`draw` and :meth:`restore` write these arrays; each bumps
+        :attr:`statics_version`, which drops the kept ones (read-only: the engine reads them).
+        """
+        if self._repeated_at != (self.statics_version, repeat):
+            self._repeated_arrays.clear()
+            self._repeated_at = (self.statics_version, repeat)
+        out = self._repeated_arrays.get(name)
+        if out is None:
+            out = self._repeated_arrays[name] = np.concatenate([arr] * repeat)
+            out.setflags(write=False)
+        return out
+
+    def restore(
+        self, rows: NDArray[np.int64], state: dict[str, NDArray[Any]], prev: NDArray[np.int64]
+    ) -> None:
+        """Rows ``rows`` take the states ``state`` (:attr:`state`'s names) and previous splits ``prev``."""
+        for name, value in state.items():
+            self.state[name][rows] = value
+        self.state_prev[rows] = prev
+        self.statics_version += 1
 
     def reference_states(self, rows: NDArray[np.int64]) -> StateBatch:
         """The states of ``rows`` for their decisions (rows 0..P-1), then for their references.
@@ -246,14 +295,15 @@ class Episodes:
         bad = ~feasible | ~np.isfinite(cost)
         ratio = np.where(bad, np.minimum(ratio, env.cost_cap) + env.infeasible_penalty, ratio)
         reward = -ratio if env.reward_mode == "normalized" else -ratio * ref
-        self.last_ratio[rows] = ratio
-        self.time_s[rows] += latency
+        take = slice(None) if p == self.k else rows  # every env: whole arrays, no gathers
+        self.last_ratio[take] = ratio
+        self.time_s[take] += latency
         result = EpochResult(
             rows=rows, evaluation=ev, reward=reward, terminated=np.zeros(p, dtype=bool),
-            closing=self.epoch[rows] >= self.epochs_per_round, round_latency=np.zeros(p),
+            closing=self.epoch[take] >= self.epochs_per_round, round_latency=np.zeros(p),
             cost=cost, reference=ref, latency=latency, energy=energy,
-            feasible=feasible, round_index=self.round[rows].copy(),
-            epoch_index=self.epoch[rows].copy(), time_s=self.time_s[rows].copy(),
+            feasible=feasible, round_index=self.round[take].copy(),
+            epoch_index=self.epoch[take].copy(), time_s=self.time_s[take].copy(),
         )  # fmt: skip
         if result.closing.any():
             result.round_latency[result.closing] = self._close(
@@ -263,7 +313,9 @@ class Episodes:
 
     def _epoch(self, rows: NDArray[np.int64], ev: Evaluation) -> tuple[Any, Any]:
         """One epoch's latency and cost (2P rows) and its parts kept for the round's close."""
-        env, scn, p = self.env, self.scn, rows.size
+        scn, p = self.scn, rows.size
+        if p == self.k and (t0 := int(self.epoch.min())) == int(self.epoch.max()):
+            return self._epoch_every(ev, t0)
         t = self.epoch[rows]
         first, last = t == 0, t == self.epochs_per_round - 1
         first, last = np.concatenate((first, first)), np.concatenate((last, last))  # both halves
@@ -275,31 +327,88 @@ class Episodes:
             [part],
             np.where(last[:, None], per["adapter_s"], 0.0),
         )
-        step_cost = step_lat + env.energy_weight * (ev.energy_j / scn.schedule.epochs_per_round)
-        if scn.objective.kind != "latency":
-            step_cost = ev.objective
+        step_cost = self._step_cost(ev, step_lat)
         self.chain[rows, t] = per["chain_s"][:p]
         self.iteration[rows, t] = ev.terms["iteration_s"][:p]
         self.shared[rows, t] = ev.terms["shared_iteration_s"][:p]
-        self.pre[rows[t == 0]] = per["pre_round_s"][:p][t == 0]
+        self.pre[rows[t == 0]] = self._ends(ev)[0][:p][t == 0]
         self.split[rows] = ev.decision.split[:p]
         self.epoch[rows] += 1
         return step_lat, step_cost
+
+    def _epoch_every(self, ev: Evaluation, t: int) -> tuple[Any, Any]:
+        """:meth:`_epoch` of every env at the same epoch ``t`` (the envs in step): no gathers.
+
+        The pre-round and adapter terms (:meth:`_ends`) count in full or not at all
+        (``np.where`` with one condition: the terms themselves, or zeros); written into whole
+        arrays and slices.
+        """
+        k, per, terms = self.k, ev.per_device, ev.terms
+        pre, post = self._ends(ev)
+        zeros = self._zeros() if pre.shape[1] == 1 else np.broadcast_to(self._zeros(), pre.shape)
+        step_lat = round_latency(
+            self.scn,
+            pre if t == 0 else zeros,
+            [EpochPart(per["chain_s"], terms["iteration_s"], terms["shared_iteration_s"])],
+            post if t == self.epochs_per_round - 1 else zeros,
+        )
+        step_cost = self._step_cost(ev, step_lat)
+        self.chain[:, t] = per["chain_s"][:k]
+        self.iteration[:, t] = terms["iteration_s"][:k]
+        self.shared[:, t] = terms["shared_iteration_s"][:k]
+        if t == 0:
+            self.pre[...] = pre[:k]
+        self.split[...] = ev.decision.split[:k]
+        self.epoch += 1
+        return step_lat, step_cost
+
+    def _ends(self, ev: Evaluation) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The pre-round and adapter terms of ``ev``'s rows as :func:`round_latency` reads them.
+
+        Per device with independent devices (``pre + chains + post`` per device); with
+        barriers it reads only their maxima over the devices, which the engine reports
+        (``terms["pre_round_s"]``, ``terms["adapter_s"]``): (2P, 1) columns, the same maxima
+        without a reduction.
+        """
+        if self.scn.schedule.sync == "independent":
+            return ev.per_device["pre_round_s"], ev.per_device["adapter_s"]
+        return ev.terms["pre_round_s"][:, None], ev.terms["adapter_s"][:, None]
+
+    def _zeros(self) -> NDArray[np.float64]:
+        """Read-only zeros, (2K, 1): a term that does not count in any row."""
+        zeros = self._zeros_2k
+        if zeros is None:
+            zeros = self._zeros_2k = np.zeros((2 * self.k, 1))
+            zeros.setflags(write=False)
+        return zeros
+
+    def _step_cost(self, ev: Evaluation, step_lat: NDArray[np.float64]) -> Any:
+        """The epoch's cost of each of the 2P rows (its latency and energy, or the objective)."""
+        scn = self.scn
+        step_cost = step_lat + self.env.energy_weight * (
+            ev.energy_j / scn.schedule.epochs_per_round
+        )
+        if scn.objective.kind != "latency":
+            step_cost = ev.objective
+        return step_cost
 
     def _close(
         self, rows: NDArray[np.int64], ev: Evaluation, p: int, closing: NDArray[np.bool_]
     ) -> NDArray[np.float64]:
         """Exact latency of the rounds ending in ``rows`` (``SplitLoRAEnv._close_round``)."""
+        every = rows.size == self.k  # every env closes: whole arrays and views, no gathers
+        take = slice(None) if every else rows
         parts = [
-            EpochPart(self.chain[rows, t], self.iteration[rows, t], self.shared[rows, t])
+            EpochPart(self.chain[take, t], self.iteration[take, t], self.shared[take, t])
             for t in range(self.epochs_per_round)
         ]
+        adapter = self._ends(ev)[1][:p]
         total = round_latency(
-            self.scn, self.pre[rows], parts, ev.per_device["adapter_s"][:p][closing]
+            self.scn, self.pre[take], parts, adapter if every else adapter[closing]
         )
-        self.prev_split[rows] = self.split[rows]
-        self.round[rows] += 1
-        self.epoch[rows] = 0
+        self.prev_split[take] = self.split[take]
+        self.round[take] += 1
+        self.epoch[take] = 0
         return total
 
     def rounds_done(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -320,6 +429,21 @@ class Episodes:
             last_ratio=self.last_ratio,
             mode=env.observation_mode,
         )
+
+    def default_rows(self, p: int) -> dict[str, NDArray[Any]]:
+        """The preset default of each enabled field for ``p`` rows, (P, ...) (read-only).
+
+        Built once for P = K (every env plays), broadcast views otherwise.
+        """
+        if p != self.k:
+            return {f: np.broadcast_to(v, (p, *v.shape)) for f, v in self.defaults.items()}
+        if self._default_rows is None:
+            self._default_rows = {
+                f: np.broadcast_to(v, (p, *v.shape)).copy() for f, v in self.defaults.items()
+            }
+            for arr in self._default_rows.values():
+                arr.setflags(write=False)
+        return self._default_rows
 
     def mask_info(self, masked: bool = True) -> dict[str, NDArray[np.bool_]]:
         """``info["action_mask"]`` of the K envs (a copy; with its ``_split`` mask if ``masked``)."""
@@ -345,15 +469,17 @@ def evaluate_rows(
     """
     p = rows.size
     values = {}
-    for f, default in ep.defaults.items():
+    defaults = ep.default_rows(p)
+    for f, default in defaults.items():
         if f in fields:
             given = fields[f]
         elif f in ep.large:
             given = ep.large[f] if p == ep.k else ep.large[f][rows]
         else:
-            given = np.broadcast_to(default, (p, *default.shape))
-        values[f] = np.concatenate([given, np.broadcast_to(default, (p, *default.shape))])
-    decision = assemble(scn, values) if trusted else Decision(**values)  # type: ignore[arg-type]
+            given = default
+        values[f] = np.concatenate([given, default])
+    # (the concatenations are fresh: assemble takes them without a copy)
+    decision = assemble(scn, values, owned=True) if trusted else Decision(**values)  # type: ignore[arg-type]
     # the episodes' own states and decisions (assembled, or validated by evaluate_own)
     return evaluate_own(scn, ep.reference_states(rows), decision)
 
@@ -373,9 +499,19 @@ def feasible_splits_rows(scn: Scenario, states: StateBatch) -> NDArray[np.bool_]
     if present.any():
         # with every device present the engine's device memory is the split grid's alone
         # (tier_memory reads of the state only who is present): one grid for all such rows
+        # (so the same in every reset: built once per scenario, read-only)
         row = np.full(s, np.flatnonzero(present)[0])
-        device = tier_memory(scn, states.take(row), split_grid(scn))["device"]
-        ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
+
+        def grid() -> NDArray[np.float64]:
+            out = tier_memory(scn, states.take(row), split_grid(scn))["device"]
+            out.setflags(write=False)
+            return out
+
+        device = scn.memo("present_split_memory", grid)
+        if present.all():  # no gather
+            np.less_equal(device[None], states.device_memory_bytes[:, None, :], out=ok)
+        else:
+            ok[present] = device[None] <= states.device_memory_bytes[present][:, None, :]
     rest = np.flatnonzero(~present)
     step = max(1, CHUNK_ELEMENTS // (s * n))
     for start in range(0, rest.size, step):

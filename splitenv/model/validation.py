@@ -27,6 +27,7 @@ from splitenv.model.decision import (
     default_values,
     enabled_fields,
 )
+from splitenv.model.phases import per_batch
 
 
 def allowed_text(scn: Scenario, name: str) -> str:
@@ -203,7 +204,7 @@ def _validate(scn: Scenario, a: dict[str, NDArray[Any]]) -> None:
         _check_range("keep_ratio", a["keep_ratio"], 0.0, 1.0)
 
 
-def assemble(scn: Scenario, values: dict[str, Any]) -> Decision:
+def assemble(scn: Scenario, values: dict[str, Any], owned: bool = False) -> Decision:
     """A completed decision from batched fields splitenv built and range-checked itself.
 
     What :func:`complete` returns for the same fields, without its validation: for the env's
@@ -215,28 +216,46 @@ def assemble(scn: Scenario, values: dict[str, Any]) -> Decision:
         scn: the scenario.
         values: enabled fields, each batched (B, N) or (B,) with one B; missing ones take
             the preset default.
+        owned: ``values`` holds fresh arrays the caller hands over (kept nowhere else): of
+            the field's dtype they are taken as they are (made read-only), not copied.
+    """
+    batch = next(iter(values.values())).shape[0] if values else 1
+    # the fields not given: the same for every call of this batch size (read-only)
+    defaults = per_batch(scn, "assemble_defaults", batch, lambda: _default_arrays(scn, batch))
+    arrays: dict[str, Any] = {}
+    for name, (_, integer) in DECISION_FIELDS.items():
+        if name not in values:
+            arrays[name] = defaults[name]
+            continue
+        given = np.asarray(values[name])
+        if given.dtype == (np.int64 if integer else np.float64):  # one copy, same values
+            arr = given if owned and given.base is None else np.array(given)
+        else:
+            arr = given.astype(np.float64, copy=False)
+            arr = arr.astype(np.int64) if integer else np.array(arr)
+        arr.setflags(write=False)
+        arrays[name] = arr
+    if "edge_split" not in values:  # as complete: the default edge split, raised to the split
+        arrays["edge_split"] = np.maximum(arrays["edge_split"], arrays["split"])
+        arrays["edge_split"].setflags(write=False)
+    return completed_decision(scn, arrays, batch)
+
+
+def _default_arrays(scn: Scenario, batch: int) -> dict[str, Any]:
+    """:func:`assemble`'s fields when not given: the preset defaults of ``batch`` rows (read-only).
+
+    The enabled fields and those the engine always reads (``edge_split``, ``power_w``,
+    ``fed_power_w``); None for the others.
     """
     defaults = default_values(scn)
     enabled = enabled_fields(scn)
-    batch = next(iter(values.values())).shape[0] if values else 1
     arrays: dict[str, Any] = {}
     for name, (_, integer) in DECISION_FIELDS.items():
-        if name in values:
-            given = np.asarray(values[name])
-            if given.dtype == (np.int64 if integer else np.float64):  # one copy, same values
-                arrays[name] = np.array(given)
-                continue
-            arr = given.astype(np.float64, copy=False)
-        elif name in enabled or name in ("edge_split", "power_w", "fed_power_w"):
+        if name in enabled or name in ("edge_split", "power_w", "fed_power_w"):
             default = np.asarray(defaults[name], dtype=np.float64)
             arr = np.broadcast_to(default, (batch, *default.shape))
+            arrays[name] = arr.astype(np.int64) if integer else np.array(arr)
+            arrays[name].setflags(write=False)
         else:
             arrays[name] = None
-            continue
-        arrays[name] = arr.astype(np.int64) if integer else np.array(arr)
-    if "edge_split" not in values:  # as complete: the default edge split, raised to the split
-        arrays["edge_split"] = np.maximum(arrays["edge_split"], arrays["split"])
-    for arr in arrays.values():
-        if arr is not None:
-            arr.setflags(write=False)
-    return completed_decision(scn, arrays, batch)
+    return arrays

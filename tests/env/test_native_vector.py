@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -253,3 +255,45 @@ def test_multidiscrete_masks_are_the_k_single_masks():
     for i, env in enumerate(sync.envs):
         np.testing.assert_array_equal(masks[i], env.action_masks())
     np.testing.assert_array_equal(info["action_mask"], masks)
+
+
+def _arrays(tree, path=""):
+    """(path, array) of every numeric array in a step's outputs (dicts and tuples walked)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _arrays(value, f"{path}.{key}")
+    elif isinstance(tree, tuple):
+        for i, value in enumerate(tree):
+            yield from _arrays(value, f"{path}[{i}]")
+    elif isinstance(tree, np.ndarray) and tree.dtype != object:
+        yield path, tree
+
+
+@pytest.mark.parametrize("timescale", ["joint", "epoch"])
+def test_returned_arrays_are_the_callers_own(timescale):
+    """A step's outputs stay as returned, share no memory, and the env keeps no action array.
+
+    The env reuses buffers, lays info columns out in blocks and converts every env's actions
+    without a gather: a caller keeping last step's outputs, or writing into its action arrays
+    after a step, must not see or change anything (the twin gets copies of the actions).
+    """
+    kwargs = {"timescale": timescale, **KWARGS}
+    _, vec = _pair("splitenv/SCCT-v0", **kwargs)
+    _, twin = _pair("splitenv/SCCT-v0", **kwargs)
+    kept = [(vec.reset(seed=5), None)]
+    twin.reset(seed=5)
+    vec.action_space.seed(5)
+    for t in range(STEPS):
+        action = vec.action_space.sample()
+        fresh = copy.deepcopy(action)
+        step = vec.step(action)
+        _assert_same(step, twin.step(fresh), f"step {t}")
+        for arr in action.values():  # the caller reuses its action arrays
+            arr[...] = 0
+        kept.append((step, copy.deepcopy(step)))
+        arrays = list(_arrays(step))
+        for i, (p, a) in enumerate(arrays):
+            for q, b in arrays[i + 1 :]:
+                assert not np.shares_memory(a, b), (t, p, q)
+    for t, (out, want) in enumerate(kept[1:]):
+        _assert_same(out, want, f"kept step {t}")
