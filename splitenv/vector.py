@@ -67,12 +67,8 @@ from splitenv.accuracy_providers import (
 )
 from splitenv.batch_actions import batch_rows, convert_native_batch, decode_native_batch
 from splitenv.batch_draws import GeneratorRows
-from splitenv.env import SplitLoRAEnv
-from splitenv.errors import ConfigError
-from splitenv.model import Decision, Evaluation, StateBatch
-from splitenv.scenarios import (
+from splitenv.draws import (
     WORD,
-    StateSampler,
     batched_epoch_draws,
     batched_noise_dbm,
     batched_statics,
@@ -80,6 +76,10 @@ from splitenv.scenarios import (
     has_dynamics,
     with_dynamics,
 )
+from splitenv.env import SplitLoRAEnv
+from splitenv.errors import ConfigError
+from splitenv.model import Decision, Evaluation, StateBatch
+from splitenv.scenarios import StateSampler
 from splitenv.spaces import LARGE
 from splitenv.vector_dynamics import Trajectories
 from splitenv.vector_info import restrict, rows_of, step_info
@@ -484,7 +484,7 @@ class SplitLoRAVectorEnv(VectorEnv):
 
         The epoch streams (:meth:`_stream_draws`), the episodes' processes at their global
         epochs (:class:`~splitenv.vector_dynamics.Trajectories`) applied as the sampler
-        applies them (:func:`~splitenv.scenarios.with_dynamics`), and the noise states of the
+        applies them (:func:`~splitenv.draws.with_dynamics`), and the noise states of the
         round streams; each kind of stream drawn for the rows at once. (K', N) each.
         """
         scn, ep = self.scenario, self._ep

@@ -5,8 +5,8 @@ A :class:`~splitenv.scenarios.StateSampler` with dynamics keeps its episode's pr
 moves them one global epoch at a time, each step from its own stream ``[seed, 3, g]``.
 :class:`Trajectories` holds the same processes of K episodes as arrays with a leading K
 axis: the streams of the rows that move are drawn at once (:mod:`splitenv.batch_draws`), and
-the processes move by the sampler's own functions (:func:`~splitenv.scenarios.dynamics_start`,
-:func:`~splitenv.scenarios.dynamics_step`, elementwise over the rows), so every row equals
+the processes move by the sampler's own functions (:func:`~splitenv.draws.dynamics_start`,
+:func:`~splitenv.draws.dynamics_step`, elementwise over the rows), so every row equals
 its episode's sampler bit for bit (tests/env/test_vector_dynamics.py).
 """
 
@@ -18,12 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
-from splitenv.scenarios import (
-    _STREAM_DYNAMICS,
-    batched_dynamics_draws,
-    dynamics_start,
-    dynamics_step,
-)
+from splitenv.draws import STREAM_DYNAMICS, batched_dynamics_draws, dynamics_start, dynamics_step
 
 #: the statics the processes start from (positions) and read (shadowing, with mobility)
 STATICS = ("distance", "fed_distance", "shadow_db", "fed_shadow_db")
@@ -33,7 +28,7 @@ class Trajectories:
     """The Markov processes of K episodes of ``scenario`` (see the module docstring).
 
     Args:
-        scenario: a scenario with dynamics (:func:`~splitenv.scenarios.has_dynamics`).
+        scenario: a scenario with dynamics (:func:`~splitenv.draws.has_dynamics`).
         k: the number of episodes (rows).
     """
 
@@ -72,13 +67,13 @@ class Trajectories:
         fresh = (self.epoch[rows] < 0) | (self.epoch[rows] > epochs)
         if fresh.any():
             moved = rows[fresh]
-            draws = batched_dynamics_draws(scn, True, seeds[fresh], (_STREAM_DYNAMICS, 0))
+            draws = batched_dynamics_draws(scn, True, seeds[fresh], (STREAM_DYNAMICS, 0))
             statics = {name: v[moved] for name, v in self.statics.items()}
             self._store(moved, dynamics_start(scn, statics, draws))
             self.epoch[moved] = 0
         while (behind := self.epoch[rows] < epochs).any():
             moved, step = rows[behind], self.epoch[rows[behind]] + 1
-            draws = batched_dynamics_draws(scn, False, seeds[behind], (_STREAM_DYNAMICS, step))
+            draws = batched_dynamics_draws(scn, False, seeds[behind], (STREAM_DYNAMICS, step))
             proc = {name: v[moved] for name, v in self.proc.items()}
             self._store(moved, dynamics_step(scn, proc, draws))
             self.epoch[moved] = step

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.config import Scenario
+from splitenv.draws import epoch_values, flat_noise_dbm
 from splitenv.env import SplitLoRAEnv
 from splitenv.model import (
     Decision,
@@ -35,7 +36,6 @@ from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
 from splitenv.model.validation import assemble
 from splitenv.reference import reference_prev_split
-from splitenv.scenarios import epoch_values, flat_noise_dbm
 from splitenv.spaces import LARGE
 
 _FLOAT_STATE = (

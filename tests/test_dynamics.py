@@ -114,7 +114,7 @@ def _avail(**over):
 
 
 def test_reflect_folds_any_step_into_the_range_by_hand():
-    from splitenv.scenarios import reflect
+    from splitenv.draws import reflect
 
     x = np.array([0.5, 1.05, 0.1, 2.0, -0.7, 1.0, 0.2])
     # 1.05 -> 0.95; 0.1 -> 0.3; 2.0: (1.8 mod 1.6) = 0.2 -> 0.4; -0.7: (-0.9 mod 1.6) = 0.7 -> 0.9
@@ -125,7 +125,7 @@ def test_reflect_folds_any_step_into_the_range_by_hand():
 def test_availability_walk_by_hand_from_the_dynamics_stream():
     """Epoch 0: the static draws' order, then U(lo, hi) (or the top); epoch g: its stream's
     fading and churn draws, then one N(0, step) per device, reflected; FLOP/s = drawn x u."""
-    from splitenv.scenarios import reflect
+    from splitenv.draws import reflect
 
     seed, n = 11, 10  # scct's ten devices
     for start in ("uniform", "high"):

@@ -7,19 +7,17 @@ import pytest
 
 from splitenv import draw_kernel, scenarios
 from splitenv.batch_draws import BatchDraws, Segment
-from splitenv.scenarios import (
-    StateSampler,
+from splitenv.draws import (
     dynamics_segments,
     dynamics_shaped,
     dynamics_start_draws,
     dynamics_step_draws,
     epoch_segments,
     epoch_stream,
-    list_scenarios,
-    load_scenario,
     static_draws,
     static_segments,
 )
+from splitenv.scenarios import StateSampler, list_scenarios, load_scenario
 
 SEGMENTS = (
     Segment("exponential", 23),

@@ -75,9 +75,9 @@ def test_fading_is_strongly_correlated_and_devices_churn():
 
 def test_device_compute_starts_at_its_class_peak_and_wanders_down_by_hand():
     """Availability 1 at the start (idle, cool devices), then a walk of N(0, 0.06) steps per
-    epoch reflected in [0.2, 1] (splitenv.scenarios.availability), from the dynamics stream
+    epoch reflected in [0.2, 1] (splitenv.draws.availability), from the dynamics stream
     after the fading and churn draws; the device's FLOP/s is its class's times it."""
-    from splitenv.scenarios import reflect
+    from splitenv.draws import reflect
 
     scn = splitenv.load_scenario(NAME)
     seed, n = 20000, scn.n_devices
