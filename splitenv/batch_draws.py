@@ -22,8 +22,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from splitenv.streams import Streams, pcg64_states
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -61,7 +59,6 @@ class BatchDraws:
             (slice(int(c0), int(c0) + s.count), s.kind == "integers")
             for s, c0 in zip(self.segments, self._plan.start, strict=True)
         )
-        self._streams = Streams()
 
     def draw(
         self, seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...]
@@ -80,24 +77,22 @@ class BatchDraws:
         k = entropy.shape[0]
         compiled = kernel() if k else None
         if compiled is None:
-            return self._numpy(seeds, key, k)
+            return self._numpy(entropy)
         values, ints = compiled.draw(entropy, self._plan)
         return [
             ints[:, cols].view(np.int64) if integer else values[:, cols]
             for cols, integer in self._columns
         ]
 
-    def _numpy(
-        self, seeds: NDArray[np.int64], key: tuple[NDArray[np.int64] | int, ...], k: int
-    ) -> list[NDArray[Any]]:
-        """The segments drawn by numpy, stream by stream (the reference path)."""
+    def _numpy(self, entropy: NDArray[np.uint64]) -> list[NDArray[Any]]:
+        """The segments drawn by numpy, stream by stream: ``default_rng(SeedSequence(row))``."""
+        k = entropy.shape[0]
         values = [
             np.zeros((k, s.count), dtype=np.int64 if s.kind == "integers" else np.float64)
             for s in self.segments
         ]
-        states = pcg64_states(seeds, key) if k else []
         for j in range(k):
-            gen = self._streams.load(states[j])
+            gen = np.random.default_rng(np.random.SeedSequence(entropy[j].tolist()))
             for seg, arr in zip(self.segments, values, strict=True):
                 if seg.kind == "uniform":
                     arr[j] = gen.uniform(seg.low, seg.high, seg.count)

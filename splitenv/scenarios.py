@@ -281,8 +281,8 @@ class StateSampler:
     def draw_statics(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The statics drawn from ``rng``, which must be this episode's static stream.
 
-        That is ``default_rng([seed, 0])``, or the same state from :mod:`splitenv.streams`
-        (the vector env seeds K of them at once). The result is cached as :attr:`statics`.
+        That is ``default_rng([seed, 0])`` (the vector env draws K of them at once,
+        :func:`splitenv.draws.batched_statics`). The result is cached as :attr:`statics`.
         """
         out = static_values(self.scenario, static_draws(self.scenario, rng))
         self.__dict__["statics"] = out
@@ -397,7 +397,7 @@ class StateSampler:
         The rest of :meth:`state` is per episode (``statics``: memory, data sizes, edge of each
         device) or per decision (``prev_split``); the vector env keeps those rows itself.
         ``rng``: the epoch's stream ``default_rng([seed, 1, round, epoch])`` if the caller has
-        it already (the vector env seeds K of them at once, :mod:`splitenv.streams`).
+        it already (the vector env draws K of them at once, :func:`splitenv.draws.batched_epoch_draws`).
         """
         return epoch_values(self.epoch_draws(round_index, epoch_index, rng))
 

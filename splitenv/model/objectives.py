@@ -141,7 +141,7 @@ def card_bounds(scn: Scenario, state: AnyState | StateBatch) -> tuple[Array, Arr
         d_min, d_max, e_min, e_max = card_bounds(scn, StateBatch.stack([state]))
         return d_min[0], d_max[0], e_min[0], e_max[0]
     keys = _row_keys(scn, state)
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    first, inverse = _distinct(keys)
     # a batch of other dtypes than the State's own (its bytes mean other numbers): no table
     table = _bounds_table(scn) if _own_dtypes(state) else {}
     names = keys[first].tolist()  # the distinct rows' bytes
@@ -153,7 +153,7 @@ def card_bounds(scn: Scenario, state: AnyState | StateBatch) -> tuple[Array, Arr
             table.clear()
         for i, row in zip(new, extremes, strict=True):
             table[names[i]] = found[i] = row
-    out = np.stack(found)[inverse.reshape(-1)]  # type: ignore[arg-type]  # (B, 4, N), all found
+    out = np.stack(found)[inverse]  # type: ignore[arg-type]  # (B, 4, N), all found
     return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
 
 
@@ -247,8 +247,13 @@ def distinct_rows(scn: Scenario, state: StateBatch) -> tuple[NDArray[np.int64], 
     same bits for any decision (what the grid of :func:`card_bounds` computes): rows are
     compared by :func:`_row_keys`.
     """
-    _, first, inverse = np.unique(_row_keys(scn, state), return_index=True, return_inverse=True)
-    return first, inverse.reshape(state.batch_size)
+    return _distinct(_row_keys(scn, state))
+
+
+def _distinct(keys: NDArray[np.void]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The first index of each distinct key, and every key's index into them, (B,)."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(keys.shape[0])
 
 
 def _row_keys(scn: Scenario, state: StateBatch) -> NDArray[np.void]:
