@@ -43,7 +43,6 @@ from splitenv.draws import (
     flat_noise_dbm,
     has_dynamics,
     level_flops,
-    mean_gain_db,
     static_draws,
     static_values,
     with_dynamics,
@@ -287,9 +286,6 @@ class StateSampler:
         out = static_values(self.scenario, static_draws(self.scenario, rng))
         self.__dict__["statics"] = out
         return out
-
-    def _mean_gain_db(self, distance: np.ndarray, shadow_db: np.ndarray) -> np.ndarray:
-        return mean_gain_db(self.scenario, distance, shadow_db)
 
     def _dynamics(self, g: int) -> dict[str, np.ndarray]:
         """Markov processes at global epoch ``g`` (fading, positions, presence, availability).

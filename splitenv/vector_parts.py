@@ -265,10 +265,6 @@ class Episodes:
             arr[rows] = fields[f] if f in fields else self.defaults[f]
         self.large_given = tuple(f for f in self.large if f in fields)
 
-    def large_row(self, i: int) -> Decision:
-        """Row ``i``'s large decision as the single env holds it (only the fields given)."""
-        return Decision(**{f: self.large[f][i] for f in self.large_given})
-
     def book(
         self, rows: NDArray[np.int64], evaluate: Callable[[int], Evaluation], epochs: int = 1
     ) -> EpochResult:

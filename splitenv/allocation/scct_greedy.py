@@ -70,19 +70,6 @@ def _fmax(a, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy")
-def _top2(x):  # type: ignore[no-untyped-def]
-    """The largest value of ``x`` and the largest without one of its entries (a tied top stays)."""
-    first, second = -_INF, -_INF
-    for v in x:
-        if v >= first:
-            second = first
-            first = v
-        elif v > second:
-            second = v
-    return first, second
-
-
-@njit(cache=True, error_model="numpy")
 def root(a, c, start, work, max_iter=MAX_ITER):  # type: ignore[no-untyped-def]
     """V solving ``sum_{a_n > 0} a_n / (V - c_n) = 1`` for one row (scct_kkt.share_root).
 
