@@ -44,9 +44,8 @@ from baselines.harness.jobs import parse_seeds
 from baselines.harness.policy import SolverPolicy, run_episode
 from baselines.methods.lookahead import _Plan
 from splitenv import allocation
-from splitenv.env import _epoch_latency
 from splitenv.instances import InstanceReset
-from splitenv.model import Decision, StateBatch, evaluate_batch
+from splitenv.model import Decision, StateBatch, epoch_latency, evaluate_batch
 from splitenv.registration import ENV_KWARGS, make
 
 NAME = "splitlora_dynamic"
@@ -90,7 +89,7 @@ def round_costs(scn, states, splits, prev, large, energy_weight):
         batch = dataclasses.replace(batch, prev_split=(prev if t == 0 else splits).astype(np.int64))
         fields = {f: np.broadcast_to(v, (k, *np.shape(v))).copy() for f, v in large.items()}
         ev = evaluate_batch(scn, batch, Decision(split=splits, **fields))
-        latency = _epoch_latency(scn, ev, t == 0, t == len(states) - 1)
+        latency = epoch_latency(scn, ev, t == 0, t == len(states) - 1)
         total += latency + energy_weight * ev.energy_j / scn.schedule.epochs_per_round
     return total
 

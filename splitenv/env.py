@@ -16,7 +16,7 @@ from splitenv.accuracy_providers import AccuracyProvider, make_provider
 from splitenv.config import Scenario
 from splitenv.info import as_numpy, decision_info
 from splitenv.model import Decision, EpochPart, Evaluation, State, StateBatch
-from splitenv.model.engine import evaluate_own, feasible_splits
+from splitenv.model.engine import epoch_latency, evaluate_own, feasible_splits
 from splitenv.model.records import record
 from splitenv.model.schedule import round_latency
 from splitenv.model.types import enabled_fields
@@ -456,7 +456,7 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             # the reference row with its own previous split
             ev = evaluate_own(scn, with_reference(scn, state), stack_with_reference(scn, decision, trusted))
             first, last = t == 0, t == self.epochs_per_round - 1
-            step_lat = _epoch_latency(scn, ev, first, last)
+            step_lat = epoch_latency(scn, ev, first, last)
             # an epoch spends 1/T of the round's energy (objectives.scoped_energy)
             step_energy = ev.energy_j / scn.schedule.epochs_per_round
             step_cost = step_lat + self.energy_weight * step_energy
@@ -611,16 +611,3 @@ def _check_keywords(more: dict[str, Any]) -> None:
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} = {value!r}; allowed: {', '.join(allowed)}")
-
-
-def _epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> NDArray[np.float64]:
-    """One epoch's latency, with the round's start and end where they fall (compose_round)."""
-    per = ev.per_device
-    zeros = np.zeros(per["chain_s"].shape)
-    part = record(
-        EpochPart, chain=per["chain_s"], iteration=ev.terms["iteration_s"],
-        shared=ev.terms["shared_iteration_s"],
-    )  # fmt: skip
-    return round_latency(
-        scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
-    )

@@ -33,7 +33,7 @@ from splitenv.model.decision import Decision
 from splitenv.model.objectives import card_bounds
 from splitenv.model.phases import Phases, per_batch, phases, round_energy, spends_energy
 from splitenv.model.records import record
-from splitenv.model.schedule import EpochPart, Latencies, compose_round, latencies
+from splitenv.model.schedule import EpochPart, Latencies, compose_round, latencies, round_latency
 from splitenv.model.state import State, StateBatch
 from splitenv.model.validation import assemble, complete
 from splitenv.model.workload import block_costs
@@ -44,6 +44,7 @@ __all__ = [
     "block_costs",
     "card_bounds",
     "compose_round",
+    "epoch_latency",
     "evaluate",
     "evaluate_batch",
     "evaluate_own",
@@ -270,6 +271,25 @@ def _per_device(
         "downlink_rate_bps": ph.rate_down,
         "uplink_bits": ph.up_bits,
     }
+
+
+def epoch_latency(scn: Scenario, ev: Evaluation, first: bool, last: bool) -> Array:
+    """One simulated epoch's latency (B,) from its evaluation, as the env charges it.
+
+    The epoch's chains, iteration and shared terms composed as a round of one epoch
+    (:func:`~splitenv.model.schedule.round_latency`), with the round's start (migration,
+    model distribution) if it is the round's ``first`` epoch and its end (adapter exchange)
+    if it is the ``last``.
+    """
+    per = ev.per_device
+    zeros = np.zeros(per["chain_s"].shape)
+    part = record(
+        EpochPart, chain=per["chain_s"], iteration=ev.terms["iteration_s"],
+        shared=ev.terms["shared_iteration_s"],
+    )  # fmt: skip
+    return round_latency(
+        scn, per["pre_round_s"] if first else zeros, [part], per["adapter_s"] if last else zeros
+    )
 
 
 def feasible_splits(scn: Scenario, state: State) -> NDArray[np.bool_]:
