@@ -20,6 +20,11 @@ operations, in the same order, as the one-problem functions given to ``minimize`
 problem goes through the very iterates of ``minimize``: x, nit and the exit mode are equal bit
 for bit.
 
+Cost: on SFT-v1's rows at K = 256 envs (768 problems of N = 8 per call, 7.1 iterations and
+15.9 routine calls per problem on average), about 190 us of CPU per problem against 880 us
+by ``minimize``; over 80 % of it is now the compiled routine itself (each QP subproblem 20 to
+30 us), the numpy evaluations about 3 %.
+
 Guard: the driver mirrors the protocol of SciPy 1.16-1.17 (the state dict's keys, the buffer
 sizes, NaN for an infinite bound, the clip of x0 into the bounds, C in Fortran order). At the
 first call of :func:`solve`, :func:`_self_check` runs it and the public ``minimize`` on fixed
