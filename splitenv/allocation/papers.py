@@ -20,8 +20,9 @@ Batched forms (``allocator.batched``, :func:`splitenv.allocation.allocate_rows`)
 at once, row r equal to the one-row call. ``scct_alg1`` runs Alg. 1's greedy row by row in
 compiled code (:mod:`.scct_batch`, :mod:`.scct_greedy`); ``card_frequency`` evaluates (16) on every row;
 ``fedsllm_comm`` runs Alg. 2 and the bisection of (25) on all rows (:mod:`.fedsllm_batch`);
-``sft_sqp`` reads the rows' coefficients in one engine call and keeps SciPy's SLSQP per row
-(see :func:`sft_sqp_rows`); ``paper`` dispatches to the batched form of its choice. The env
+``sft_sqp`` reads the rows' coefficients in one engine call and runs SciPy's SLSQP on all rows
+in lockstep (:func:`sft_sqp_rows`, :mod:`.sft_slsqp`); ``paper`` dispatches to the batched form
+of its choice. The env
 (single and vector) runs these forms, so the single env is the vector env with one env.
 """
 
@@ -39,7 +40,12 @@ from splitenv.allocation.fedsllm_tables import build_tables as feds_tables
 from splitenv.allocation.scct_alg1 import alg1_decision
 from splitenv.allocation.scct_batch import alg1_rows
 from splitenv.allocation.scct_tables import check_scenario
-from splitenv.allocation.sft_bandwidth import SftConfig, device_coefficients, sqp_bandwidth
+from splitenv.allocation.sft_bandwidth import (
+    SftConfig,
+    device_coefficients,
+    sqp_bandwidth,
+    sqp_bandwidth_batch,
+)
 from splitenv.config import Scenario
 from splitenv.model import Decision, State, evaluate
 from splitenv.model.state import StateBatch
@@ -169,13 +175,14 @@ def fedsllm_comm_rows(scn: Scenario, states: StateBatch, large: Fields) -> Field
 
 
 def sft_sqp_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
-    """:func:`sft_sqp` of R rows: the coefficients in one engine pass, SLSQP per row.
+    """:func:`sft_sqp` of R rows: the coefficients in one engine pass, SLSQP on all rows.
 
-    Alg. 3 stays SciPy's SLSQP, run row by row: its result is SLSQP's last iterate (to its
-    ``ftol``), which a batched solver of the same program (a bisection or Newton on the KKT
-    conditions of P3 (42), as ``bisection_bandwidth_batch`` solves it exactly) reaches only
-    to the tolerance, not bit for bit: the allocator's numbers, and the SFT reproductions
-    built on them, would change.
+    Alg. 3 stays SciPy's SLSQP, every row its own solve, driven in lockstep
+    (:func:`.sqp_bandwidth_batch`): its result is SLSQP's last iterate (to its ``ftol``),
+    which another solver of the same program (a bisection or Newton on the KKT conditions of
+    P3 (42), as ``bisection_bandwidth_batch`` solves it exactly) reaches only to the
+    tolerance, not bit for bit: the allocator's numbers, and the SFT reproductions built on
+    them, would change.
     """
     fixed = _large_rows(large)
     r, n, total = states.batch_size, scn.n_devices, scn.network.bandwidth_hz
@@ -194,7 +201,7 @@ def sft_sqp_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
     keeps = np.array([cfg.keep_ratio for cfg in configs])
     bits = np.array([cfg.quant_bits for cfg in configs])
     a, c = device_coefficients(scn, states, splits, keeps, bits)
-    bandwidth = np.stack([sqp_bandwidth(a[i], c[i], total, float(total))[0] for i in range(r)])
+    bandwidth, _, _ = sqp_bandwidth_batch(a, c, total, float(total))
     fields = {
         "split": np.repeat(splits[:, None], n, axis=1),
         "keep_ratio": keeps,

@@ -15,9 +15,10 @@ it fails, so the formulas stay in :mod:`splitenv.model.engine`.
 
 On (a, c) the min-max has an exact solution (ours): the optimal t solves
 ``sum_n min(b_max, c_n / (t - a_n)) = B``, found by bisection (:func:`bisection_bandwidth`).
-Alg. 3 is run with SciPy's SLSQP (:func:`sqp_bandwidth`), a true SQP with a quasi-Newton
-Hessian; the paper's linearized P4 (44) has no Hessian or trust region (it is an LP whose
-steps jump between vertices), so we do not copy its inner step.
+Alg. 3 is run with SciPy's SLSQP (:func:`sqp_bandwidth`; R problems at once, each as the
+one-problem call: :func:`sqp_bandwidth_batch`, driver in :mod:`.sft_slsqp`), a true SQP with a
+quasi-Newton Hessian; the paper's linearized P4 (44) has no Hessian or trust region (it is an
+LP whose steps jump between vertices), so we do not copy its inner step.
 
 The solvers built on these (``sft_sqp``, ``sft_bisection``, ``sft_equal_bw``,
 ``sft_random_bw``, ``sft_nocompress``) are registered in :mod:`baselines.papers.sft.solvers`.
@@ -31,8 +32,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult
 
+from splitenv.allocation.sft_slsqp import MHZ, Program, Solution, solve
 from splitenv.config import Scenario
 from splitenv.errors import FitError
 from splitenv.model import Decision, State, StateBatch, evaluate_batch
@@ -274,6 +276,63 @@ def bisection_bandwidth(
     return b[0], float(t[0])
 
 
+def sqp_bandwidth_batch(
+    a: ArrayLike,
+    c: ArrayLike,
+    B: float,
+    b_max: ArrayLike,
+    b0: ArrayLike | None = None,
+    *,
+    ftol: float = 1e-14,
+    maxiter: int = 500,
+) -> tuple[Array, Array, Solution]:
+    """SFT Alg. 3 on R problems at once: P3 (42) by SLSQP, each row as :func:`sqp_bandwidth`.
+
+    Row r is bit for bit the one-row solve of (a[r], c[r]): SciPy's SLSQP on every row, driven
+    in lockstep (:mod:`.sft_slsqp`), then the same clean-up: the solver's b clipped into its
+    bounds, rescaled to sum to B (38c), capped at b_max (38b), and the start returned
+    instead whenever it is better.
+
+    Args:
+        a: (R, N) bandwidth-free part of tau_n in s.
+        c: (R, N) coefficient of 1 / b_n in s Hz (>= 0).
+        B: total bandwidth in Hz (38c).
+        b_max: per-device cap in Hz (38b), scalar or (N,).
+        b0: (R, N) or (N,) start in Hz; equal bandwidth B / N by default.
+        ftol: SLSQP's tolerance.
+        maxiter: SLSQP's iteration limit.
+
+    Returns:
+        (b in Hz (R, N), t = max_n tau_n(b) in s (R,), SLSQP's end of every row).
+
+    Raises:
+        ValueError: a and c differ in shape, B <= 0, or b_max below the solver's floor
+            1e-9 B / N.
+    """
+    a, c = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(c, float))
+    if a.shape != c.shape:
+        raise ValueError(f"a and c must have the same shape (R, N), not {a.shape} and {c.shape}")
+    if not B > 0:
+        raise ValueError(f"B must be > 0 Hz, not {B!r}")
+    r, n = a.shape
+    cap = np.broadcast_to(np.asarray(b_max, dtype=float), (n,))
+    start = np.full((r, n), B / n) if b0 is None else np.broadcast_to(np.asarray(b0, float), (r, n))
+    prog = Program.scaled(a, c, B, cap, start)
+    floor, top = prog.lower[:-1], prog.upper[:-1]  # (38b) in MHz
+    if np.any(floor > top):
+        raise ValueError(
+            f"b_max must be >= 1e-9 B / N = {floor[0] * MHZ:g} Hz, not {cap.min():g} Hz"
+        )
+    sol = solve(prog, ftol, maxiter)
+    b = np.clip(sol.x[:, :-1], floor, top) * MHZ
+    b *= (B / b.sum(axis=1))[:, None]  # remove the solver's round-off on (38c)
+    b = np.minimum(b, top * MHZ)  # rescaling can only push over a cap by round-off
+    t = np.max(a + c / b, axis=1)
+    worse = t > prog.t0  # never return worse than the feasible start
+    b[worse], t[worse] = start[worse], prog.t0[worse]
+    return b, t, sol
+
+
 def sqp_bandwidth(
     a: ArrayLike,
     c: ArrayLike,
@@ -283,56 +342,34 @@ def sqp_bandwidth(
     *,
     ftol: float = 1e-14,
     maxiter: int = 500,
-) -> tuple[Array, float, Any]:
+) -> tuple[Array, float, OptimizeResult]:
     """SFT Alg. 3: P3 (42) ``min t s.t. t >= tau_n(b_n), 0 <= b_n <= b_max, sum b_n = B`` by SLSQP.
 
     Units are scaled for the solver: bandwidth in MHz, and t divided by t0 = max_n tau_n(b0)
     at the start (equal bandwidth by default), so all variables are O(1). Gradients are
     analytic: d tau_n / d b_n = -c_n / b_n^2. ``b_n >= 0`` becomes ``b_n >= 1e-9 B / N``
-    (tau_n is infinite at 0 for c_n > 0).
+    (tau_n is infinite at 0 for c_n > 0). The one-row :func:`sqp_bandwidth_batch`.
 
     Returns:
-        (b in Hz (N,), t = max_n tau_n(b) in s, scipy's OptimizeResult).
+        (b in Hz (N,), t = max_n tau_n(b) in s, SLSQP's end as a SciPy OptimizeResult: x, fun,
+        nit, status, message, success).
     """
-    a, c = np.asarray(a, float), np.asarray(c, float)
-    n, mhz = a.size, 1e6
-    cap = np.broadcast_to(np.asarray(b_max, dtype=float), (n,)) / mhz
-    start = np.full(n, B / n) if b0 is None else np.asarray(b0, float)
-    t0 = float(np.max(a + c / start))
-    x0 = np.append(start / mhz, 1.0)
-
-    def lag(x: Array) -> Array:  # t - tau_n(b_n) >= 0, scaled by t0 (42d)
-        return x[-1] - (a + c / (x[:-1] * mhz)) / t0
-
-    def lag_jac(x: Array) -> Array:
-        jac = np.zeros((n, n + 1))
-        jac[np.arange(n), np.arange(n)] = c / (x[:-1] ** 2 * mhz * t0)
-        jac[:, -1] = 1.0
-        return jac
-
-    cons = [
-        {"type": "ineq", "fun": lag, "jac": lag_jac},
-        {
-            "type": "eq",
-            "fun": lambda x: np.array([x[:-1].sum() - B / mhz]),
-            "jac": lambda x: np.append(np.ones(n), 0.0)[None],
-        },
-    ]
-    bounds = [(1e-9 * B / n / mhz, cap[i]) for i in range(n)] + [(0.0, None)]
-    res = minimize(
-        lambda x: x[-1],
-        x0,
-        jac=lambda x: np.append(np.zeros(n), 1.0),
-        method="SLSQP",
-        bounds=bounds,
-        constraints=cons,
-        options={"ftol": ftol, "maxiter": maxiter},
+    b, t, sol = sqp_bandwidth_batch(
+        np.asarray(a, float)[None],
+        np.asarray(c, float)[None],
+        B,
+        b_max,
+        b0,
+        ftol=ftol,
+        maxiter=maxiter,
     )
-    b = np.clip(res.x[:-1], bounds[0][0], cap) * mhz
-    b *= B / b.sum()  # remove the solver's round-off on (38c)
-    if np.any(b > cap * mhz):  # rescaling can only push over a cap by round-off
-        b = np.minimum(b, cap * mhz)
-    t = float(np.max(a + c / b))
-    if t > t0:  # never return worse than the feasible start
-        b, t = start.copy(), t0
-    return b, t, res
+    status = int(sol.status[0])
+    res = OptimizeResult(
+        x=sol.x[0],
+        fun=float(sol.fun[0]),
+        nit=int(sol.nit[0]),
+        status=status,
+        message=sol.message[0],
+        success=status == 0,
+    )
+    return b[0], float(t[0]), res
