@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode
 import splitenv  # noqa: F401  (registers the ids)
 from splitenv import draw_kernel
 from splitenv.errors import ActionError, ConfigError
+from splitenv.model.engine import feasible_splits
 from splitenv.registration import ENV_IDS
 from splitenv.vector import SplitLoRAVectorEnv
 from splitenv.vector_wrappers import VectorBoxAction, VectorMultiDiscreteAction
@@ -158,6 +159,59 @@ def test_many_envs_with_the_sft_surrogate_ceiling_equal_single_envs():
     _run_both(*pair, seed=4)
 
 
+#: the dynamic flagship (ranks 2..16) with model distribution (SFT (19)): a round's start
+#: costs every device its model, so an epoch booked as a start (or not) shows in the costs;
+#: the surrogate's target after 1 (rank 2) to 3 (rank 16) rounds ends episodes at different
+#: steps, so the envs fall out of step (one starts a round while another plays its second
+#: epoch) and some reach the target in their last round (terminated, not truncated)
+OUT_OF_STEP = {
+    "accuracy": "surrogate", "accuracy__rounds_by_rank": [[2, 1], [16, 3]],
+    "schedule__model_distribution": True, "rounds": 3, "epochs_per_round": 2,
+}  # fmt: skip
+
+
+def test_envs_out_of_step_equal_single_envs():
+    """The per-row epoch bookkeeping (envs at different epochs) against K single envs.
+
+    Next-step autoreset: an env that ends skips a step (its reset), so it falls out of step
+    with the others (same-step resets keep every env in step).
+    """
+    k, rounds = 12, OUT_OF_STEP["rounds"]
+    sync, native = _pair("splitenv/SplitLoRADynamic-v1", k=k, timescale="joint", **OUT_OF_STEP)
+    ep = native.unwrapped._ep
+    _assert_same(sync.reset(seed=6), native.reset(seed=6), "reset")
+    sync.action_space.seed(6)
+    mixed = last_round_terminated = 0
+    for t in range(24):
+        playing = ~native.unwrapped._autoreset
+        mixed += int(len(set(ep.epoch[playing].tolist())) > 1)
+        action = sync.action_space.sample()
+        a, b = sync.step(action), native.step(action)
+        for name, x, y in zip(("obs", "reward", "terminated", "truncated", "info"), a, b,
+                              strict=True):  # fmt: skip
+            _assert_same(x, y, f"step {t} {name}")
+        info = a[4]
+        if "round" in info:
+            last = info["_round"] & (info["round"] == rounds - 1)
+            last_round_terminated += int((a[2] & last).sum())
+        assert not (a[2] & a[3]).any()  # an episode ends one way
+    assert mixed >= 3 and last_round_terminated >= 1
+
+
+def test_native_vector_raw_rewards_equal_single_envs():
+    """reward_mode="raw": minus the (capped) cost, in s (+ energy_weight J), not over the reference."""
+    sync, native = _pair("splitenv/SplitLoRA-v0", "box", timescale="joint", reward_mode="raw",
+                         **KWARGS)  # fmt: skip
+    _run_both(sync, native)
+    sync.reset(seed=1)
+    sync.action_space.seed(1)
+    _, reward, _, _, info = sync.step(sync.action_space.sample())
+    cap = sync.envs[0].unwrapped.cost_cap
+    plain = info["feasible"].astype(bool) & (info["cost"] < cap * info["reference_cost"])
+    assert plain.any()  # uncapped, unpenalized: the cost itself
+    np.testing.assert_allclose(reward[plain], -info["cost"][plain], rtol=1e-12)
+
+
 def test_native_vector_with_the_table_accuracy_provider():
     _run_both(*_pair("splitenv/SFT-v1", timescale="joint", accuracy="table", **KWARGS))
 
@@ -213,15 +267,32 @@ def test_num_envs_must_be_a_positive_integer():
         SplitLoRAVectorEnv(0, "scct", timescale="joint")
 
 
-def test_batched_action_masks_stack_the_single_masks():
-    vec = SplitLoRAVectorEnv(K, "scct", timescale="joint")
+@pytest.mark.parametrize(
+    ("env_id", "overrides"),
+    [
+        ("splitenv/SCCT-v0", {}),  # per device: (K, N, n_split)
+        # a shared cut, (K, n_split): memory tightened (tests/env/test_masks.py) so that the
+        # devices disagree and the cut must fit every device, not some device
+        ("splitenv/SFT-v1", {"memory__device_memory_bytes": [2.0e9, 4.5e9]}),
+    ],
+)
+def test_batched_action_masks_stack_the_single_masks(env_id, overrides):
+    vec = gym.make_vec(env_id, num_envs=K, vectorization_mode="vector_entry_point",
+                       timescale="joint", **overrides).unwrapped  # fmt: skip
     vec.reset(seed=0)
     masks = vec.action_mask()
     assert set(masks) == {"split"}
+    disagree = False
     for i in range(K):
-        env = gym.make("splitenv/SCCT-v0", timescale="joint").unwrapped
+        env = gym.make(env_id, timescale="joint", **overrides).unwrapped
         env.reset(seed=i)
         np.testing.assert_array_equal(masks["split"][i], env.action_mask()["split"])
+        fits = feasible_splits(env.scenario, env.current_state)  # (n_split, N)
+        if env.scenario.decision.shared_split:
+            np.testing.assert_array_equal(masks["split"][i], fits.all(axis=1))
+        disagree |= bool((fits.any(axis=1) != fits.all(axis=1)).any())
+    assert disagree  # some split fits some devices only: the mask has something to decide
+    assert not masks["split"].all() and masks["split"].any(axis=-1).all()
 
 
 @pytest.mark.parametrize("encoding", ["multidiscrete", "box"])
