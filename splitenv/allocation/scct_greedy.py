@@ -102,14 +102,15 @@ def _fmax(a, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy")
-def root(w, c, start, max_iter=MAX_ITER):  # type: ignore[no-untyped-def]
+def root(w, c, start, asum, max_iter=MAX_ITER):  # type: ignore[no-untyped-def]
     """V solving ``sum_{a_n > 0} a_n / (V - c_n) = 1`` for one row (scct_kkt.share_root).
 
-    ``a`` is workspace row :data:`_A`, ``c`` row ``c`` (the terms go to rows _T0 and _Q0).
-    Newton's method on ``F(V) = 1 / sum_n a_n / (V - c_n)`` from ``start`` (NaN: the left end
-    ``max_n (c_n + a_n)``), kept in ``[max_n (c_n + a_n), max_n c_n + sum_n a_n]``, stopped
-    at a step below 4 ulp; ``-inf`` without edge work, ``inf`` if the bracket is not finite.
-    ``max_iter``: Newton iterations at most.
+    ``a`` is workspace row :data:`_A`, ``c`` row ``c`` (the terms go to rows _T0 and _Q0),
+    ``asum`` the row's ``psum(a)``. Newton's method on ``F(V) = 1 / sum_n a_n / (V - c_n)``
+    from ``start`` (NaN: the left end ``max_n (c_n + a_n)``), kept in
+    ``[max_n (c_n + a_n), max_n c_n + sum_n a_n]``, stopped at a step below 4 ulp; ``-inf``
+    without edge work, ``inf`` if the bracket is not finite. ``max_iter``: Newton iterations
+    at most.
     """
     n = w.shape[1]
     lo, cmax, any_pos = -_INF, -_INF, False
@@ -118,7 +119,7 @@ def root(w, c, start, max_iter=MAX_ITER):  # type: ignore[no-untyped-def]
             any_pos = True
             lo = _fmax(lo, w[c, i] + w[_A, i])
             cmax = _fmax(cmax, w[c, i])
-    hi = cmax + _sum(w, _A)
+    hi = cmax + asum
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return _INF if any_pos else -_INF
     v = lo
@@ -206,10 +207,10 @@ def _trial(w, i):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _step(w, member, v, const, w_mig, w_chain, mig_on):  # type: ignore[no-untyped-def]
+def _step(w, member, v, asum, const, w_mig, w_chain, mig_on):  # type: ignore[no-untyped-def]
     """One exact greedy step of one row (SCCT Alg. 1 lines 5-12): (the winner, its root).
 
-    ``w``: the row's workspace; ``member``: (N,) booleans.
+    ``w``: the row's workspace; ``member``: (N,) booleans; ``asum``: ``psum(a)``.
     """
     n = w.shape[1]
     # what the candidates share (scct_batch._Lockstep._fixed_terms)
@@ -217,26 +218,26 @@ def _step(w, member, v, const, w_mig, w_chain, mig_on):  # type: ignore[no-untyp
     z_first, z_second = -_INF, -_INF
     m_first, m_second = -_INF, -_INF
     idle = False
-    for i in range(n):
-        a, c, m = w[_A, i], w[_C, i], w[_M, i]
-        p = c + a if a > 0 else -_INF
-        if p >= p_first:
-            p_second, p_first = p_first, p
-        elif p > p_second:
-            p_second = p
-        if a <= 0:
+    for i in range(n):  # the two largest of each (a -inf entry would change neither)
+        a, c = w[_A, i], w[_C, i]
+        if a > 0:
+            p = c + a
+            if p >= p_first:
+                p_second, p_first = p_first, p
+            elif p > p_second:
+                p_second = p
+        elif a <= 0:  # (not NaN)
             idle = True
-            z = c
-        else:
-            z = -_INF
-        if z >= z_first:
-            z_second, z_first = z_first, z
-        elif z > z_second:
-            z_second = z
-        if m >= m_first:
-            m_second, m_first = m_first, m
-        elif m > m_second:
-            m_second = m
+            if c >= z_first:
+                z_second, z_first = z_first, c
+            elif c > z_second:
+                z_second = c
+        if mig_on:
+            m = w[_M, i]
+            if m >= m_first:
+                m_second, m_first = m_first, m
+            elif m > m_second:
+                m_second = m
     for i in range(n):
         a, c, cn = w[_A, i], w[_C, i], w[_CN, i]
         pos = a > 0
@@ -260,7 +261,7 @@ def _step(w, member, v, const, w_mig, w_chain, mig_on):  # type: ignore[no-untyp
         w[_OBJ, i] = _objective(w, i, w[_LOWER, i], const, w_chain)
     j = _argmin(w, _OBJ)
     _trial(w, j)
-    v_j = root(w, _TRIAL, w[_LOWER, j])
+    v_j = root(w, _TRIAL, w[_LOWER, j], asum)
     exact = _objective(w, j, v_j, const, w_chain)
     limit = exact + _TIE * abs(exact)
     w[_OBJ, j] = _INF
@@ -286,7 +287,7 @@ def _step(w, member, v, const, w_mig, w_chain, mig_on):  # type: ignore[no-untyp
     for i in range(n):  # the members' exact roots into _LOW2 (the bounds at V_j are not read again)
         if member[i]:
             _trial(w, i)
-            w[_LOW2, i] = root(w, _TRIAL, w[_LOWER, i])
+            w[_LOW2, i] = root(w, _TRIAL, w[_LOWER, i], asum)
             w[_OBJ, i] = _objective(w, i, w[_LOW2, i], const, w_chain)
         else:
             w[_OBJ, i] = _INF
@@ -334,8 +335,9 @@ def run_rows(a, base, mig, mig_on, const, w_mig, w_chain, known, beta, c, cn, m,
         for i in range(n):  # the row into the workspace, and back when it stops
             w[_A, i], w[_C, i], w[_CN, i] = a[r, i], c[r, i], cn[r, i]
             w[_M, i], w[_MN, i] = m[r, i], mn[r, i]
+        asum = _sum(w, _A)
         if steps[r] < 0:
-            v[r] = root(w, _C, np.nan)
+            v[r] = root(w, _C, np.nan, asum)
             steps[r] = 0
         while steps[r] < total:
             need = 0
@@ -343,7 +345,7 @@ def run_rows(a, base, mig, mig_on, const, w_mig, w_chain, known, beta, c, cn, m,
                 need = max(need, beta[r, i])
             if min(need + 2, k) > known[r]:
                 break
-            j, v_new = _step(w, member, v[r], const[r], w_mig, w_chain, mig_on)
+            j, v_new = _step(w, member, v[r], asum, const[r], w_mig, w_chain, mig_on)
             beta[r, j] += 1
             nxt = beta[r, j] + 1
             w[_C, j] = w[_CN, j]
@@ -369,5 +371,5 @@ def roots_rows(a, c, start, max_iter):  # type: ignore[no-untyped-def]
     for r in range(rows):
         for i in range(n):
             w[_A, i], w[_C, i] = a[r, i], c[r, i]
-        out[r] = root(w, _C, start[r], max_iter)
+        out[r] = root(w, _C, start[r], _sum(w, _A), max_iter)
     return out
