@@ -18,7 +18,7 @@ A row's numbers live in one workspace array whose rows the functions index (:dat
 and the step and its bounds are inlined into the row loop (numba's ``inline="always"``):
 numba counts a reference of every array argument and every view, an atomic operation each,
 which with views and per-vector arguments took a third of the greedy's time (~80 us per row
-at N = 10, K = 200 before, ~55 us now; the first compilation takes ~10 s instead of ~5 s).
+at N = 10, K = 200 before, ~50 us now; the first compilation takes ~13 s instead of ~7 s).
 """
 
 from __future__ import annotations
