@@ -50,7 +50,11 @@ _ROWS = 16
 
 @njit(cache=True, error_model="numpy")
 def psum(x):  # type: ignore[no-untyped-def]
-    """``x.sum()`` of a contiguous float64 vector, bit for bit: numpy's pairwise summation."""
+    """``x.sum()`` of a contiguous float64 vector, bit for bit: numpy's pairwise summation.
+
+    The halves recurse on 1-D slices (a recursive function of (workspace, row, lo, hi)
+    crashed when numba 0.68 loaded it from its cache).
+    """
     n = x.shape[0]
     if n <= 128:
         return _block_sum(x.reshape(1, n), 0, n)
