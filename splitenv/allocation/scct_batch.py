@@ -17,9 +17,12 @@ The tables ``c_n(beta)`` come from the engine in blocks of subcarrier counts, as
 reaches them (:class:`RowTables`): the compiled steps stop where a row's tables end, the
 next block is tabulated, and the steps go on.
 
-Cost (N = 10, K = 200, one core): the engine calls of the tables dominate; the greedy's 190
-steps take a few microseconds per row (in numpy array operations they took ~0.3 ms per row
-and ~30 ms per call of a few rows).
+Cost (N = 10, K = 200, one core; the 768 rows of a round step of 256 envs, load ~0.7): ~75 us
+per row, ~50 us of them the greedy's 190 steps (~260 ns a step, mostly the share roots'
+chains of divisions) and ~22 us the tables (engine calls of 2^15 elements, ~55 c_n(beta) per
+device and row); ~150 us (82 + 65) before the workspace kernel, L2-sized engine calls and
+beta = 0 apart. In numpy array operations the greedy took ~0.3 ms per row and ~30 ms per
+call of a few rows.
 """
 
 from __future__ import annotations
@@ -31,18 +34,20 @@ from numpy.typing import NDArray
 
 from splitenv.allocation.scct_greedy import run_rows
 from splitenv.allocation.scct_kkt import optimal_shares_rows
-from splitenv.allocation.scct_tables import _weights, check_scenario
+from splitenv.allocation.scct_tables import check_scenario, weight_terms
 from splitenv.config import Scenario
 from splitenv.model import Decision
-from splitenv.model.phases import phases
+from splitenv.model.decision import DECISION_FIELDS, completed_decision
+from splitenv.model.phases import Phases, phases
 from splitenv.model.schedule import pre_round
 from splitenv.model.state import StateBatch
 from splitenv.model.validation import complete
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-#: elements (rows x (K + 1) x N) of one table-building engine call
-TABLE_ELEMENTS = 1 << 20
+#: elements (grid rows x N) of one table-building engine call: 256 KiB a float64 array, so
+#: the engine's arrays stay in a core's L2 cache (at 2^20 the tables took twice as long)
+TABLE_ELEMENTS = 1 << 15
 #: numbers of one table (rows x (K + 1) x N) of a chunk of rows solved together (32 MiB)
 GREEDY_ELEMENTS = 1 << 22
 
@@ -109,25 +114,46 @@ class RowTables:
 
     ``base[r, beta, n] = c_n(beta)`` (device compute + links), ``migration[r, beta, n]`` (d0)
     and ``a[r, n]`` (edge time at full share) come from the engine's phases
-    (:func:`splitenv.model.phases.phases`, the per-device terms of ``evaluate_batch``) over
-    (rows x a block of beta values) with alpha_n = 1, the state row repeated per beta, at most
-    :data:`TABLE_ELEMENTS` elements each. The greedy only reads c_n at beta_n + 2 at most, so
-    the counts are tabulated in blocks: 0..2K/N + 2 first, doubling for the rows that need
+    (:func:`splitenv.model.phases.phases`, the per-device terms of ``evaluate_batch``) with
+    alpha_n = 1: beta = 0 (with ``a`` and the objective's weights) on the rows themselves,
+    then the rows x a block of beta values, the state row repeated per beta, at most
+    :data:`TABLE_ELEMENTS` elements a call. The greedy only reads c_n at beta_n + 2 at most,
+    so the counts are tabulated in blocks: 1..2K/N + 2 first, doubling for the rows that need
     more and, in the same engine call, the rows within a quarter of their end (the engine's
-    numbers do not depend on which call computed them). Unknown entries are NaN.
+    numbers do not depend on which call computed them). Entries beyond ``known`` are unset.
     """
 
     def __init__(self, scn: Scenario, states: StateBatch, split: IntArray) -> None:
         check_scenario(scn)
-        self.scn, self.states, self.split = scn, states, split
         r, n, k = states.batch_size, scn.n_devices, scn.network.n_subchannels
-        self.k, self.n = k, n
-        self.base = np.full((r, k + 1, n), np.nan)
-        self.migration = np.full((r, k + 1, n), np.nan)
-        self.a, self.const = np.empty((r, n)), np.empty(r)
-        self.known = np.full(r, -1, dtype=np.int64)  # largest beta tabulated per row
-        self.w_mig = self.w_chain = 0.0
+        self.scn, self.states, self.k, self.n = scn, states, k, n
+        self.base, self.migration = np.empty((r, k + 1, n)), np.empty((r, k + 1, n))
+        # the rows' decisions at beta = 0, completed once: a block's grid takes their rows
+        self.decision = complete(
+            scn,
+            Decision(
+                split=split,
+                subchannels=np.zeros((r, n), dtype=np.int64),
+                compute_share=np.ones((1, n)),
+            ),
+        )
+        ph, pre = self._phases(states, self.decision)
+        self.base[:, 0], self.migration[:, 0] = _chain_part(ph), pre
+        self.a = ph.server
+        # the engine's terms shared_iteration_s and adapter_s, as build_tables reads them
+        self.const, self.w_mig, self.w_chain = weight_terms(scn, ph.shared, ph.post.max(axis=1))
+        self.known = np.zeros(r, dtype=np.int64)  # largest beta tabulated per row
         self.extend(np.arange(r), np.full(r, min(k, 2 * k // n + 2)))
+
+    def _phases(self, states: StateBatch, decision: Decision) -> tuple[Phases, Array]:
+        """The engine's phases and the time before the round, of (B, N) states and decisions.
+
+        What evaluate_batch's per-device terms are made of: the tables need no latency
+        composition, energy, memory or constraint.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ph = phases(self.scn, states, decision)
+            return ph, pre_round(states, ph)
 
     def extend(self, rows: IntArray, upto: IntArray) -> None:
         """Tabulate beta up to ``upto`` (doubling at least) in ``rows``; one call per level."""
@@ -139,43 +165,29 @@ class RowTables:
             self._block(rows[at], int(level) + 1, top)
 
     def _block(self, rows: IntArray, lo: int, hi: int) -> None:
-        """Engine calls for beta = lo..hi of ``rows``."""
-        scn, n, betas = self.scn, self.n, np.arange(lo, hi + 1)
+        """Engine calls for beta = lo..hi (lo >= 1) of ``rows``."""
+        n, betas = self.n, np.arange(lo, hi + 1)
         b = betas.size
         per = max(1, TABLE_ELEMENTS // (b * n))
         for start in range(0, rows.size, per):
             part = rows[start : start + per]
             g = part.size
             grid = np.repeat(part, b)
-            rows_state = self.states.take(grid)
-            decision = complete(
-                scn,
-                Decision(
-                    split=self.split[grid],
-                    subchannels=np.tile(betas, g)[:, None] * np.ones((1, n), dtype=np.int64),
-                    compute_share=np.ones((1, n)),
-                ),
+            # rows of a completed decision are completed (Decision.take), valid counts too
+            fields = {name: getattr(self.decision, name) for name in DECISION_FIELDS}
+            fields = {k: None if v is None else np.take(v, grid, axis=0) for k, v in fields.items()}
+            fields["subchannels"] = np.repeat(np.tile(betas, g)[:, None], n, axis=1)
+            ph, pre = self._phases(
+                self.states.take(grid), completed_decision(self.scn, fields, g * b)
             )
-            # the engine's phases (what evaluate_batch's per-device terms are made of): the
-            # tables need no latency composition, energy, memory or constraint
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                ph = phases(scn, rows_state, decision)
-                pre = pre_round(rows_state, ph)
-
-            def cube(x: Array, g: int = g) -> Array:
-                return x.reshape(g, b, n)
-
-            link = cube(ph.up) + cube(ph.down) + cube(ph.cloud)
-            self.base[part, lo : hi + 1] = cube(ph.dev_fwd + ph.dev_bwd)[:, :1, :] + link
-            self.migration[part, lo : hi + 1] = cube(pre)
-            if lo == 0:  # beta = 0 rows: a, and the weights as build_tables reads them
-                self.a[part] = cube(ph.server)[:, 0, :]
-                post = ph.post.max(axis=1)  # the engine's adapter_s term
-                for i, row in enumerate(part):
-                    terms = {"shared_iteration_s": ph.shared[i * b :], "adapter_s": post[i * b :]}
-                    w = _weights(scn, terms)
-                    self.const[row], self.w_mig, self.w_chain = w.const, w.w_mig, w.w_chain
+            self.base[part, lo : hi + 1] = _chain_part(ph).reshape(g, b, n)
+            self.migration[part, lo : hi + 1] = pre.reshape(g, b, n)
         self.known[rows] = hi
+
+
+def _chain_part(ph: Phases) -> Array:
+    """``c_n(beta)`` of every row: device compute, then the links (up, down, any cloud hop)."""
+    return (ph.dev_fwd + ph.dev_bwd) + ((ph.up + ph.down) + ph.cloud)
 
 
 def alg1_rows(scn: Scenario, states: StateBatch, split: IntArray) -> dict[str, NDArray[Any]]:

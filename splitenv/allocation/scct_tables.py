@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +25,8 @@ from splitenv.model import Decision, State, enabled_fields, evaluate_batch
 from splitenv.model.engine import feasible_splits
 
 Array = NDArray[np.float64]
+#: a float, or an array of them
+T = TypeVar("T", float, Array)
 
 
 @dataclass(frozen=True)
@@ -117,18 +120,28 @@ def _weights(scn: Scenario, terms: dict[str, Array]) -> Weights:
     iteration = d4 + max chain; epoch = J iteration; round = max d0 + T J iteration + post
     (SCCT (19)-(20)); total = R x round (migration counted in every round, as the engine does).
     """
+    const, w_mig, w_chain = weight_terms(
+        scn, float(terms["shared_iteration_s"][0]), float(terms["adapter_s"][0])
+    )
+    return Weights(const, w_mig, w_chain)
+
+
+def weight_terms(scn: Scenario, d4: T, post: T) -> tuple[T, float, float]:
+    """:func:`_weights`' (const, w_mig, w_chain) from d4 and the adapter exchange ``post``.
+
+    Floats, or arrays of one value per state (the const per state, elementwise: the same
+    float64 operations).
+    """
     sch = scn.schedule
-    d4 = float(terms["shared_iteration_s"][0])
-    post = float(terms["adapter_s"][0])
     iters = sch.iterations_per_epoch * sch.epochs_per_round
     if sch.objective_scope == "iteration":
-        return Weights(d4, 0.0, 1.0)
+        return d4, 0.0, 1.0
     if sch.objective_scope == "epoch":
         j = float(sch.iterations_per_epoch)
-        return Weights(j * d4, 0.0, j)
+        return j * d4, 0.0, j
     rounds = 1.0 if sch.objective_scope == "round" else float(sch.rounds)
     w_mig = rounds if sch.migration else 0.0
-    return Weights(rounds * (iters * d4 + post), w_mig, rounds * iters)
+    return rounds * (iters * d4 + post), w_mig, rounds * iters
 
 
 def build_tables(scn: Scenario, state: State, split: NDArray[np.int64] | None = None) -> Tables:

@@ -290,9 +290,16 @@ class StateBatch:
         return int(self.channel_gain.shape[0])
 
     def take(self, indices: NDArray[np.int64]) -> StateBatch:
-        """The rows ``indices`` (with repetition) as a new batch."""
+        """The rows ``indices`` (with repetition) as a new batch.
+
+        ``np.take`` along the rows: ``array[indices]``'s values, several times faster for
+        the short rows of a batch (the tables' grids repeat each row many times).
+        """
         return StateBatch(
-            **{f.name: getattr(self, f.name)[indices] for f in dataclasses.fields(self)}
+            **{
+                f.name: np.take(getattr(self, f.name), indices, axis=0)
+                for f in dataclasses.fields(self)
+            }
         )
 
     def row(self, index: int) -> State:
