@@ -204,8 +204,10 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     * ``rounds`` (4), ``epochs_per_round`` (3): episode length; the preset's own
       schedule (paper values) still sets iterations per epoch.
     * ``inner_allocator``: small-timescale policy for ``"round"``: ``"paper"`` (default, the
-      paper's own allocator for the scenario's structure, registered by ``baselines``),
-      ``"equal"`` (fast), another name from :mod:`splitenv.allocators`, or a callable;
+      paper's own allocator for the scenario's structure, :mod:`splitenv.allocation.papers`),
+      ``"equal"`` (fast), ``"sft_bisection"`` (SFT: the optimum of the program Alg. 3's SQP
+      solves, ~1e-9 relative from it, ~100x cheaper), another name from the
+      ``splitenv.allocators`` entry points, or a callable;
       ``split_policy``: large-timescale policy for ``"epoch"`` (default: the preset's).
     * ``reward_mode``, ``energy_weight`` (s/J; default the scenario's ``objective.energy_weight``,
       0 in the paper presets), ``infeasible_penalty`` (5.0) and ``cost_cap``

@@ -220,22 +220,28 @@ def bisection_bandwidth_batch(
             f"sum of b_max = {cap.sum():g} Hz < B = {total_hz:g} Hz: (38c) cannot hold"
         )
 
+    has_c = c > 0
+
     def demand(t: Array) -> Array:
-        gap = t[:, None] - a
-        with np.errstate(divide="ignore", invalid="ignore"):
-            need = np.where(c > 0, c / gap, 0.0)
-        return np.minimum(need, cap)
+        need = np.divide(c, t[:, None] - a, out=np.zeros_like(c), where=has_c)
+        return np.minimum(need, cap, out=need)
 
     lo = (a + c / cap).max(axis=1)  # every device needs at least this with b_n <= b_max
     hi = np.maximum(
         (a + c / np.minimum(cap, total_hz / n)).max(axis=1), lo
     )  # equal split is feasible
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        over = demand(mid).sum(axis=1) > total_hz
-        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
-        if np.all(hi - lo <= 4 * np.finfo(float).eps * np.abs(hi)):
-            break
+    stop = 4 * np.finfo(float).eps
+    # a row stops when its own bracket is below 4 ulp, so its result does not depend on the
+    # other rows of the batch (an env's row is the same alone or among K envs)
+    done = hi - lo <= stop * np.abs(hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(200):
+            if done.all():
+                break
+            mid = 0.5 * (lo + hi)
+            over = demand(mid).sum(axis=1) > total_hz
+            lo, hi = np.where(over & ~done, mid, lo), np.where(over | done, hi, mid)
+            done = hi - lo <= stop * np.abs(hi)
     b = demand(hi)
     room = cap - b
     left = np.maximum(total_hz - b.sum(axis=1), 0.0)[:, None]

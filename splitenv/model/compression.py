@@ -43,6 +43,8 @@ from numpy.typing import ArrayLike, NDArray
 
 #: Rice parameters tried when coding gap lengths; 2**15 covers keep ratios down to 1e-5.
 _RICE_K = np.arange(16, dtype=np.float64)
+#: batches larger than this are evaluated on their distinct keep ratios
+_UNIQUE_FROM = 64
 
 
 def rice_bits_per_position(keep_ratio: ArrayLike) -> NDArray[np.float64]:
@@ -53,7 +55,14 @@ def rice_bits_per_position(keep_ratio: ArrayLike) -> NDArray[np.float64]:
     parameter k spends ``k + 1 + floor(G / 2^k)`` bits, and
     ``E[floor(G / 2^k)] = (1-p)^(2^k) / (1 - (1-p)^(2^k))``. The best k is taken.
     """
-    p = np.asarray(keep_ratio, dtype=np.float64)[..., None]
+    p = np.asarray(keep_ratio, dtype=np.float64)
+    if p.size > _UNIQUE_FROM:
+        # keep ratios come from a few action levels: the pow below on each distinct value
+        # only (the same bits, it is elementwise), about 10x less work on an env's batch
+        values, where = np.unique(p, return_inverse=True)
+        if values.size * 4 <= p.size:
+            return rice_bits_per_position(values)[where].reshape(p.shape)
+    p = p[..., None]
     tail = (1.0 - p) ** (2.0**_RICE_K)
     with np.errstate(divide="ignore", invalid="ignore"):
         quotient = np.where(tail < 1.0, tail / (1.0 - tail), np.inf)

@@ -19,13 +19,14 @@ from splitenv.model import Decision, StateBatch
 from splitenv.model.decision import DECISION_FIELDS
 from splitenv.registration import ENV_IDS
 
-PAPERS = ("scct_alg1", "card_frequency", "fedsllm_comm", "sft_sqp", "paper")
+PAPERS = ("scct_alg1", "card_frequency", "fedsllm_comm", "sft_sqp", "sft_bisection", "paper")
 #: the registered id whose preset each paper's allocator is written for
 HOME = {
     "scct_alg1": "splitenv/SCCT-v0",
     "card_frequency": "splitenv/CARD-v0",
     "fedsllm_comm": "splitenv/FedsLLM-v0",
     "sft_sqp": "splitenv/SFT-v1",
+    "sft_bisection": "splitenv/SFT-v1",
 }
 
 

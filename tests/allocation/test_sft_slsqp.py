@@ -12,8 +12,12 @@ from scipy.optimize import minimize
 
 import splitenv  # noqa: F401  (registers the ids)
 from splitenv.allocation import papers, sft_slsqp
-from splitenv.allocation.sft_bandwidth import sqp_bandwidth, sqp_bandwidth_batch
-from splitenv.model import StateBatch
+from splitenv.allocation.sft_bandwidth import (
+    bisection_bandwidth_batch,
+    sqp_bandwidth,
+    sqp_bandwidth_batch,
+)
+from splitenv.model import Decision, StateBatch, evaluate_batch
 from splitenv.model.decision import DECISION_FIELDS
 
 
@@ -193,9 +197,8 @@ def test_bad_arguments_name_the_field():
         sqp_bandwidth_batch(a, c[:, :2], 10e6, 1e6)
 
 
-def test_sft_sqp_rows_equals_the_old_loop(monkeypatch):
-    """The env's allocator (sft_sqp_rows) on rows of SFT-v1 episodes with fading, mobility and
-    churn: equal bit for bit to its old body, public minimize row by row."""
+def _episode_rows():
+    """States and round decisions of three SFT-v1 episodes with fading, mobility and churn."""
     dynamics = {
         "network__fading_correlation": 0.5,
         "network__mobility_step_m": 5.0,
@@ -213,9 +216,15 @@ def test_sft_sqp_rows_equals_the_old_loop(monkeypatch):
             larges.append(env.large_decision)
             if term or trunc:
                 break
-    scn, rows = env.scenario, StateBatch.stack(states)
     names = [f for f in DECISION_FIELDS if getattr(larges[0], f) is not None]
     large = {f: np.stack([np.asarray(getattr(d, f)) for d in larges]) for f in names}
+    return env.scenario, StateBatch.stack(states), large
+
+
+def test_sft_sqp_rows_equals_the_old_loop(monkeypatch):
+    """The env's allocator (sft_sqp_rows) on rows of SFT-v1 episodes with fading, mobility and
+    churn: equal bit for bit to its old body, public minimize row by row."""
+    scn, rows, large = _episode_rows()
     got = papers.sft_sqp_rows(scn, rows, large)
 
     def old_loop(a, c, total, cap):
@@ -231,3 +240,42 @@ def test_sft_sqp_rows_equals_the_old_loop(monkeypatch):
     for f, value in want.items():
         np.testing.assert_array_equal(got[f], value, err_msg=f)
     assert not np.all(rows.active)  # some devices absent (a = c = 0)
+
+
+def test_sft_bisection_rows_reach_the_optimum_the_sqp_approaches():
+    """The opt-in allocator ``sft_bisection``: the same program as Alg. 3, solved exactly.
+
+    On every row its min-max time is never above the SQP's (it is P3's optimum), and within
+    1e-9 relative of it; it keeps the round's fields and hands out all of B (38c).
+    """
+    scn, rows, large = _episode_rows()
+    sqp = papers.sft_sqp_rows(scn, rows, large)
+    exact = papers.sft_bisection_rows(scn, rows, large)
+    assert set(exact) == set(sqp)
+    for f in set(sqp) - {"bandwidth_hz"}:
+        np.testing.assert_array_equal(exact[f], sqp[f], err_msg=f)
+    total = scn.network.bandwidth_hz
+    b = exact["bandwidth_hz"]
+    assert np.all(b >= 0)
+    np.testing.assert_allclose(b.sum(axis=1), total, rtol=1e-12)
+    t_exact = evaluate_batch(scn, rows, Decision(**exact)).objective
+    t_sqp = evaluate_batch(scn, rows, Decision(**sqp)).objective
+    assert np.all(t_exact <= t_sqp * (1 + 1e-12))
+    np.testing.assert_allclose(t_exact, t_sqp, rtol=1e-9)
+    assert np.any(t_exact < t_sqp)  # the SQP stops short of the optimum somewhere
+    assert not np.all(rows.active)  # some devices absent (a = c = 0)
+
+
+def test_bisection_rows_do_not_depend_on_the_batch():
+    """bisection_bandwidth_batch: row r alone gives the bits it gets among other rows (each
+    row stops at its own 4-ulp bracket), with binding caps and devices without traffic."""
+    rng = np.random.default_rng(11)
+    a = rng.uniform(0.0, 3.0, (64, 6))
+    c = rng.uniform(1e3, 1e7, (64, 6)) * rng.uniform(1e-3, 1.0, (64, 1))  # spread of scales
+    c[rng.random(c.shape) < 0.15] = 0.0
+    for cap in (10e6, 2.5e6):
+        b, t = bisection_bandwidth_batch(a, c, 10e6, cap)
+        for r in range(len(a)):
+            b1, t1 = bisection_bandwidth_batch(a[r : r + 1], c[r : r + 1], 10e6, cap)
+            np.testing.assert_array_equal(b1[0], b[r])
+            assert t1[0] == t[r]

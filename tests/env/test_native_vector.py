@@ -130,6 +130,12 @@ def test_same_step_autoreset_equals_single_envs(timescale, encoding):
     _run_both(*pair)
 
 
+def test_native_vector_round_with_the_sft_bisection_allocator():
+    """The opt-in exact allocator of SFT P3 (42), batched across the K envs, as K single envs."""
+    _run_both(*_pair("splitenv/SFT-v1", timescale="round", inner_allocator="sft_bisection",
+                     **KWARGS, **DYNAMICS))  # fmt: skip
+
+
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_native_vector_round_with_equal_allocation(env_id):
     _run_both(*_pair(env_id, timescale="round", inner_allocator="equal", **KWARGS, **DYNAMICS))

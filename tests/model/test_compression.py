@@ -112,3 +112,16 @@ def test_rice_monte_carlo(rho):
     # per element: rho * E[code length] (the expectation, not the sample's kept fraction)
     per_element = best / 1_000_000
     assert per_element == pytest.approx(rho * float(rice_bits_per_position(rho)), rel=0.01)
+
+
+def test_rice_bits_of_a_large_batch_are_the_elementwise_bits():
+    """Batches beyond _UNIQUE_FROM are evaluated on their distinct keep ratios: same bits."""
+    rng = np.random.default_rng(5)
+    levels = np.r_[np.linspace(0.05, 1.0, 11), 1e-5, np.nan]
+    batch = rng.choice(levels, size=(40, 9))
+    one_by_one = np.array([rice_bits_per_position(p) for p in batch.ravel()]).reshape(batch.shape)
+    np.testing.assert_array_equal(rice_bits_per_position(batch), one_by_one)
+    spread = rng.random(300)  # all distinct: the direct path
+    np.testing.assert_array_equal(
+        rice_bits_per_position(spread), [rice_bits_per_position(p) for p in spread]
+    )
