@@ -11,7 +11,7 @@ from splitenv import allocation as allocators
 
 def test_paper_allocators_are_registered_entry_points():
     names = allocators.available()
-    for name in ("paper", "scct_alg1", "sft_sqp", "card_frequency", "fedsllm_comm"):
+    for name in ("paper", "scct_alg1", "sft_sqp", "sft_bisection", "card_frequency", "fedsllm_comm"):
         assert name in names
     with pytest.raises(ValueError, match="unknown allocator 'nope'"):
         allocators.resolve("nope")
