@@ -4,6 +4,7 @@ The core's subcommands (``splitenv COMMAND --help`` for each), which need only t
 dependencies:
 
 * ``scenarios``  list the presets with one line each
+* ``allocators`` list the env's inner allocators (``inner_allocator=``)
 * ``state``      print a seeded state as JSON
 * ``evaluate``   print the evaluation of a decision as JSON
 * ``breakdown``  cost breakdown of every preset for its default decision
@@ -74,6 +75,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(scn, state, decision).item()
     result["scenario"] = scn.name
     print_json(result)
+    return 0
+
+
+def cmd_allocators(args: argparse.Namespace) -> int:
+    """Print the registered inner allocators: batched or not, what each does, where ``paper`` picks it."""
+    from splitenv import allocation
+    from splitenv.allocation.papers import paper_choice
+
+    picks: dict[str, list[str]] = {}
+    for name in list_scenarios():
+        picks.setdefault(paper_choice(load_scenario(name)) or "", []).append(name)
+    header = ["name", "batched", "`paper` runs it for", "what it does"]
+    rows = []
+    for name in allocation.available():
+        fn = allocation.resolve(name)
+        doc = (fn.__doc__ or "").strip().split("\n")[0]
+        if name == "paper":
+            where = "every preset (its choice)"
+        elif name == "equal":  # where no paper has an allocator, paper keeps equal shares
+            where = ", ".join(picks.get("", [])) or "-"
+        else:
+            where = ", ".join(picks.get(getattr(fn, "__name__", name), [])) or "-"
+        batched = "yes" if allocation.batched_form(fn) is not None else "no"
+        rows.append([name, batched, where, doc])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
     return 0
 
 
@@ -186,6 +214,16 @@ def _add_core_commands(sub: Any) -> None:
         epilog=examples("splitenv scenarios"),
     )  # fmt: skip
     p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser(
+        "allocators", help="list the env's inner allocators",
+        description="A table of the inner allocators (the splitenv.allocators entry points) that "
+        "`inner_allocator=` of the round timescale takes: whether a batched form runs the K x T "
+        "rows of a vector-env step at once, the presets whose `paper` allocator it is, and its "
+        "docstring's first line.",
+        epilog=examples("splitenv allocators"),
+    )  # fmt: skip
+    p.set_defaults(func=cmd_allocators)
 
     p = sub.add_parser(
         "state", help="print a seeded state as JSON",

@@ -21,6 +21,22 @@ def test_scenarios_lists_every_preset(capsys):
         assert name in out
 
 
+def test_allocators_lists_each_with_the_presets_paper_runs_it_for(capsys):
+    from splitenv import allocation
+
+    code, out, _ = run(capsys, "allocators")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert set(rows) == set(allocation.available())
+    # the preset -> allocator map of `paper` (splitenv.allocation.papers._paper_choice)
+    expected = {"scct_alg1": "scct", "sft_sqp": "sft", "card_frequency": "card",
+                "fedsllm_comm": "fedsllm", "equal": "splitlora"}  # fmt: skip
+    for name, preset in expected.items():
+        assert f" {preset}" in rows[name], (name, rows[name])
+    assert rows["sft_bisection"].split()[1:3] == ["yes", "-"]  # batched, opt-in only
+    assert "P3 (42)" in rows["sft_bisection"]
+
+
 def test_state_then_evaluate_round_trip(capsys, tmp_path):
     code, out, _ = run(capsys, "state", "--scenario", "sft", "--seed", "3")
     assert code == 0

@@ -263,6 +263,16 @@ def paper_rows(scn: Scenario, states: StateBatch, large: Fields) -> Fields:
     return pick.batched(scn, states, large)  # type: ignore[attr-defined]
 
 
+def paper_choice(scn: Scenario) -> str | None:
+    """The registered name of the allocator :func:`paper` runs for ``scn``.
+
+    None where no paper has one: the round's decision is kept, with the engine's equal
+    defaults for the rest.
+    """
+    pick = _paper_choice(scn)
+    return None if pick is None else pick.__name__
+
+
 def _paper_choice(scn: Scenario) -> Any:
     """The allocator :func:`paper` runs for the scenario's structure (None: keep ``large``)."""
     fields = set(enabled_fields(scn))
