@@ -207,7 +207,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
       paper's own allocator for the scenario's structure, :mod:`splitenv.allocation.papers`),
       ``"equal"`` (fast), ``"sft_bisection"`` (SFT: the optimum of the program Alg. 3's SQP
       solves, ~1e-9 relative from it, ~100x cheaper), another name from the
-      ``splitenv.allocators`` entry points, or a callable;
+      ``splitenv.allocators`` entry points, or a callable; one that does not fit the
+      scenario (a paper's allocator on another paper's structure) raises ``ConfigError``
+      when the env is built (:func:`splitenv.allocation.check_fits`);
       ``split_policy``: large-timescale policy for ``"epoch"`` (default: the preset's).
     * ``reward_mode``, ``energy_weight`` (s/J; default the scenario's ``objective.energy_weight``,
       0 in the paper presets), ``infeasible_penalty`` (5.0) and ``cost_cap``
@@ -285,6 +287,9 @@ class SplitLoRAEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
             )
         self.rounds, self.epochs_per_round = int(rounds), int(epochs_per_round)
         self.inner_allocator = allocators.resolve(inner_allocator)
+        if timescale == "round":  # the allocator runs at every round: it must fit the scenario
+            label = inner_allocator if isinstance(inner_allocator, str) else repr(inner_allocator)
+            allocators.check_fits(self.inner_allocator, self.scenario, label)
         self.split_policy = allocators.resolve(split_policy)
         self.reward_mode, self.energy_weight = reward_mode, float(energy_weight)
         self.infeasible_penalty = float(infeasible_penalty)

@@ -23,6 +23,11 @@ otherwise. The single env calls it with the states of its round's epochs and the
 with the K x T rows of a round step, so both run the same kernel and agree bit for bit (a
 batched form must therefore be row-independent: no reduction or stopping test across rows).
 
+**Scope.** An allocator may carry ``check(scenario)``, raising ValueError with what the
+scenario lacks; the env calls it through :func:`check_fits` when it is built with
+``timescale="round"``, so a paper's allocator on another paper's structure fails there with a
+``ConfigError``, not at the first round.
+
 The papers' kernels live here, one module each, because the env runs them; the solvers of
 ``baselines`` reuse them: :mod:`.scct_kkt`, :mod:`.scct_tables`, :mod:`.scct_alg1` (SCCT
 Alg. 1), :mod:`.sft_bandwidth` (SFT Alg. 3), :mod:`.card` (CARD (16)), :mod:`.fedsllm_tables`,
@@ -40,6 +45,7 @@ from numpy.typing import NDArray
 
 from splitenv import plugins
 from splitenv.config import Scenario
+from splitenv.errors import ConfigError
 from splitenv.model.decision import DECISION_FIELDS, default_values
 from splitenv.model.state import StateBatch
 from splitenv.model.types import Decision, State
@@ -117,6 +123,28 @@ def tile_fields(decision: Decision, rows: int) -> dict[str, NDArray[Any]]:
 def row_decisions(fields: dict[str, NDArray[Any]], rows: int) -> list[Decision]:
     """The inverse of :func:`stack_decisions`: one Decision per row."""
     return [Decision(**{k: v[r] for k, v in fields.items()}) for r in range(rows)]
+
+
+def check_fits(allocator: Allocator, scenario: Scenario, name: str) -> None:
+    """Fail early where ``allocator`` cannot run on ``scenario``.
+
+    An allocator may carry a ``check(scenario)`` attribute that raises ValueError naming what
+    the scenario lacks (each paper's allocator has one). The env calls it when it is built, so
+    the mismatch surfaces then, not at the first step of a round.
+
+    Raises:
+        ConfigError: the check failed; it names the allocator, the scenario and the reason.
+    """
+    check = getattr(allocator, "check", None)
+    if check is None:
+        return
+    try:
+        check(scenario)
+    except ValueError as exc:
+        raise ConfigError(
+            f"inner_allocator = {name!r} does not fit scenario {scenario.name!r}: {exc}; "
+            f"allowed: 'paper' (picks the scenario's own), 'equal', or an allocator that fits"
+        ) from exc
 
 
 def available() -> list[str]:

@@ -38,14 +38,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from splitenv.allocation.card import card_frequency as f_star
+from splitenv.allocation.card import require_card
 from splitenv.allocation.fedsllm_batch import comm_block_rows
 from splitenv.allocation.fedsllm_comm import comm_block, initial_point
+from splitenv.allocation.fedsllm_tables import _require_fedsllm
 from splitenv.allocation.fedsllm_tables import build_tables as feds_tables
 from splitenv.allocation.scct_alg1 import alg1_decision
 from splitenv.allocation.scct_batch import alg1_rows
 from splitenv.allocation.scct_tables import check_scenario
 from splitenv.allocation.sft_bandwidth import (
     SftConfig,
+    _check_scope,
     bisection_bandwidth_batch,
     device_coefficients,
     sqp_bandwidth,
@@ -296,4 +299,10 @@ card_frequency.batched = card_frequency_rows  # type: ignore[attr-defined]
 fedsllm_comm.batched = fedsllm_comm_rows  # type: ignore[attr-defined]
 sft_sqp.batched = sft_sqp_rows  # type: ignore[attr-defined]
 sft_bisection.batched = sft_bisection_rows  # type: ignore[attr-defined]
+# the structure each needs, checked when an env is built (splitenv.allocation.check_fits)
+scct_alg1.check = check_scenario  # type: ignore[attr-defined]
+card_frequency.check = require_card  # type: ignore[attr-defined]
+fedsllm_comm.check = _require_fedsllm  # type: ignore[attr-defined]
+sft_sqp.check = _check_scope  # type: ignore[attr-defined]
+sft_bisection.check = _check_scope  # type: ignore[attr-defined]
 paper.batched = paper_rows  # type: ignore[attr-defined]

@@ -313,3 +313,22 @@ def test_client_sums_are_numpys_row_sums_bit_for_bit(n):
     for k in range(1, n):
         sequential += other[:, k]
     assert n < 3 or sequential.tobytes() != want.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(HOME))
+def test_a_papers_allocator_off_its_structure_fails_when_the_env_is_built(name):
+    """Each paper's allocator checks the scenario when an env is built (check_fits), single
+    and vector, naming the allocator and the scenario; its home preset builds and steps."""
+    from splitenv.errors import ConfigError
+
+    home = gym.make(HOME[name], inner_allocator=name)
+    home.reset(seed=0)
+    home.step(home.action_space.sample())
+    for env_id in ("splitenv/SCCT-v0", "splitenv/SFT-v1", "splitenv/CARD-v0", "splitenv/FedsLLM-v0"):
+        if env_id == HOME[name]:
+            continue
+        with pytest.raises(ConfigError, match=f"inner_allocator = '{name}' does not fit scenario"):
+            gym.make(env_id, inner_allocator=name)
+        with pytest.raises(ConfigError, match=f"inner_allocator = '{name}'"):
+            gym.make_vec(env_id, 2, vectorization_mode="vector_entry_point", inner_allocator=name)
+        gym.make(env_id, inner_allocator=name, timescale="joint")  # no round: not run, not checked
