@@ -132,6 +132,14 @@ def peak_memory(k: int = 4096, n: int = 100, steps: int = 20) -> float:
     return peak
 
 
+def machine() -> str:
+    """The line every speed benchmark prints first: processor, cores, Python, numpy."""
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
+
+
 def rows_to_measure(ids: list[str], timescales: list[str]) -> list[tuple[str, str, str | None]]:
     """(id, timescale, inner allocator or None for the paper's): every id at its default
     timescale, again with an opt-in fast allocator where it has one, SCCT at every timescale."""
@@ -156,8 +164,7 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--markdown", action="store_true", help="print a README table")
     args = p.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"python {platform.python_version()}, numpy {np.__version__}")  # fmt: skip
+    print(machine())
     print(f"load average before: {os.getloadavg()}")
     cart = cartpole(args.seconds)
     print(f"CartPole-v1: {cart:,.0f} steps/s")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gymnasium as gym
-from env_step import SCCT, cartpole, engine, peak_memory, single, vector
+from env_step import SCCT, cartpole, engine, machine, peak_memory, single, vector
 
 from splitenv.registration import ENV_IDS
 
@@ -102,8 +101,7 @@ def main() -> None:
     p.add_argument("--no-ppo", action="store_true", help="skip the SB3 PPO target")
     p.add_argument("--no-memory", action="store_true", help="skip the K = 4096 memory target")
     args = p.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"python {platform.python_version()}")  # fmt: skip
+    print(machine())
     print(f"load average before: {os.getloadavg()}")
     cart = cartpole(args.seconds)
     board = Board(cart)
