@@ -16,8 +16,8 @@ from splitenv.allocation.scct_batch import greedy_rows
 from splitenv.allocation.scct_kkt import optimal_shares, optimal_shares_rows, share_root
 from splitenv.allocation.scct_tables import Weights
 from splitenv.model import Decision, StateBatch
-from splitenv.model.decision import DECISION_FIELDS
 from splitenv.registration import ENV_IDS
+from tests.allocation.episodes import episode_rows, large_rows
 
 PAPERS = ("scct_alg1", "card_frequency", "fedsllm_comm", "sft_sqp", "sft_bisection", "paper")
 #: the registered id whose preset each paper's allocator is written for
@@ -28,27 +28,6 @@ HOME = {
     "sft_sqp": "splitenv/SFT-v1",
     "sft_bisection": "splitenv/SFT-v1",
 }
-
-
-def _rows(env_id: str, episodes: int = 3, **kwargs):
-    """States and round decisions met in a few random episodes with dynamics."""
-    env = gym.make(env_id, rounds=3, **kwargs).unwrapped
-    states, larges = [], []
-    for seed in range(episodes):
-        env.reset(seed=seed)
-        env.action_space.seed(seed)
-        while True:
-            states.append(env.current_state)
-            _, _, term, trunc, _ = env.step(env.action_space.sample())
-            larges.append(env.large_decision)
-            if term or trunc:
-                break
-    return env.scenario, states, larges
-
-
-def _large_rows(larges: list[Decision]) -> dict[str, np.ndarray]:
-    names = [f for f in DECISION_FIELDS if getattr(larges[0], f) is not None]
-    return {f: np.stack([np.asarray(getattr(d, f)) for d in larges]) for f in names}
 
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
@@ -62,10 +41,10 @@ def test_every_paper_allocator_has_a_batched_form(env_id):
 def test_batched_form_equals_the_one_state_allocator_bit_for_bit(name):
     env_id = HOME.get(name, "splitenv/SCCT-v0")
     dynamics = {"network__fading_correlation": 0.5, "network__mobility_step_m": 5.0}
-    scn, states, larges = _rows(env_id, **dynamics)
+    scn, states, larges = episode_rows(env_id, **dynamics)
     fn = allocation.resolve(name)
     rows = StateBatch.stack(states)
-    large = _large_rows(larges)
+    large = large_rows(larges)
     got = allocation.allocate_rows(fn, scn, rows, large)
     ref = allocation.stack_decisions(
         scn,
@@ -85,17 +64,17 @@ def test_batched_form_equals_the_one_state_allocator_bit_for_bit(name):
 
 
 def test_allocate_rows_without_batched_form_runs_row_by_row():
-    scn, states, larges = _rows("splitenv/SCCT-v0", episodes=1)
+    scn, states, larges = episode_rows("splitenv/SCCT-v0", episodes=1)
     calls = []
 
     def half_edge(scenario, state, large):  # a plug-in callable without a batched form
         calls.append(state)
         return large.replace(compute_share=np.full(scenario.n_devices, 0.05))
 
-    out = allocation.allocate_rows(half_edge, scn, StateBatch.stack(states), _large_rows(larges))
+    out = allocation.allocate_rows(half_edge, scn, StateBatch.stack(states), large_rows(larges))
     assert len(calls) == len(states)
     np.testing.assert_array_equal(out["compute_share"], np.full((len(states), scn.n_devices), 0.05))
-    np.testing.assert_array_equal(out["split"], _large_rows(larges)["split"])
+    np.testing.assert_array_equal(out["split"], large_rows(larges)["split"])
 
 
 def _synthetic(rng, n: int, k: int, idle: int = 0, tie: bool = False, mig: bool = False):
@@ -197,7 +176,7 @@ def test_vector_round_with_a_callable_without_batched_form_equals_single_envs():
 def test_scct_rows_in_chunks_equal_one_chunk(monkeypatch):
     from splitenv.allocation import scct_batch
 
-    scn, states, _ = _rows("splitenv/SCCT-v0", episodes=3)
+    scn, states, _ = episode_rows("splitenv/SCCT-v0", episodes=3)
     rows, split = StateBatch.stack(states), np.full((len(states), scn.n_devices), 4)
     whole = scct_batch.alg1_rows(scn, rows, split)
     monkeypatch.setattr(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -18,7 +17,7 @@ from splitenv.allocation.sft_bandwidth import (
     sqp_bandwidth_batch,
 )
 from splitenv.model import Decision, StateBatch, evaluate_batch
-from splitenv.model.decision import DECISION_FIELDS
+from tests.allocation.episodes import episode_rows, large_rows
 
 
 def _reference_sqp(a, c, B, b_max, b0=None, *, ftol=1e-14, maxiter=500):
@@ -205,20 +204,8 @@ def _episode_rows():
         "network__churn_leave_prob": 0.3,
         "network__churn_join_prob": 0.3,
     }
-    env = gym.make("splitenv/SFT-v1", rounds=3, **dynamics).unwrapped
-    states, larges = [], []
-    for seed in range(3):
-        env.reset(seed=seed)
-        env.action_space.seed(seed)
-        while True:
-            states.append(env.current_state)
-            _, _, term, trunc, _ = env.step(env.action_space.sample())
-            larges.append(env.large_decision)
-            if term or trunc:
-                break
-    names = [f for f in DECISION_FIELDS if getattr(larges[0], f) is not None]
-    large = {f: np.stack([np.asarray(getattr(d, f)) for d in larges]) for f in names}
-    return env.scenario, StateBatch.stack(states), large
+    scn, states, larges = episode_rows("splitenv/SFT-v1", **dynamics)
+    return scn, StateBatch.stack(states), large_rows(larges)
 
 
 def test_sft_sqp_rows_equals_the_old_loop(monkeypatch):
